@@ -1,0 +1,68 @@
+// k-means: the trainer under every codebook in the library.
+//
+// Lloyd iterations with GEMM-based distances (||x||² − 2 x·c + ||c||² through BLAS sgemm,
+// blocked so that a tile of distances stays in cache while its argmin is taken), k-means++ or
+// random initialisation, empty-cluster splitting, per-vector weights, and the Metric: under a
+// diagonal or full H, assignments are made in the whitened space while centroids stay in the
+// original space (the H-weighted mean is the plain weighted mean).
+//
+// Deterministic: for a given seed and thread count the result is bitwise reproducible; the
+// work split over threads is fixed by the row blocks, not by scheduling.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "vq/core/metric.h"
+#include "vq/core/progress.h"
+#include "vq/core/types.h"
+
+namespace vq {
+
+enum class KMeansInit : uint8_t { kPlusPlus, kRandom };
+
+struct KMeansOptions {
+  size_t k = 256;                   // number of centroids; must be <= number of training points
+  int iterations = 20;              // Lloyd iterations
+  KMeansInit init = KMeansInit::kPlusPlus;
+  uint64_t seed = 1234;
+  int threads = 0;                  // 0: OpenMP default
+  // Subsample the training set to k * max_points_per_centroid points (FAISS's default is 256);
+  // 0 disables subsampling.
+  size_t max_points_per_centroid = 256;
+  Metric metric;                    // identity by default
+  Span<const float> weights;        // empty, or one weight >= 0 per training vector
+  ProgressCallback progress;        // one event per iteration (stage "kmeans")
+};
+
+// Code usage: the classic failure of codebook training is collapse onto a few codes.
+struct CodebookUsage {
+  std::vector<uint64_t> counts;  // size K: how many vectors chose each code
+  double entropy_bits = 0.0;     // entropy of the empirical code distribution
+  double perplexity = 0.0;       // 2^entropy: the effective number of codes in use (<= K)
+  size_t dead = 0;               // codes never chosen
+};
+CodebookUsage codebook_usage(Span<const uint64_t> counts);
+// Usage of book m in a set of codes.
+CodebookUsage codebook_usage(const Codes& codes, size_t book);
+
+struct KMeansIterationStats {
+  int iteration = 0;        // 0-based
+  double objective = 0.0;   // weighted mean squared (H-)distance to the assigned centroid
+  double seconds = 0.0;     // wall time of this iteration
+  size_t split_clusters = 0;// empty clusters re-seeded by splitting a large one
+};
+
+struct KMeansResult {
+  Matrix centroids;                          // k × d
+  std::vector<KMeansIterationStats> stats;   // one per iteration
+  double objective = 0.0;                    // objective of the final centroids on the training set used
+  CodebookUsage usage;                       // usage of the final assignment
+  size_t training_points = 0;                // points used after subsampling
+};
+
+// x: n × d training vectors (n >= k). Throws vq::Error on empty input, k == 0, k > n,
+// non-finite values, negative/mis-sized weights, or a metric of another dimension.
+KMeansResult kmeans(MatrixView<const float> x, const KMeansOptions& options);
+
+}  // namespace vq

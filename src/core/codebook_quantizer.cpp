@@ -1,0 +1,160 @@
+#include "vq/core/codebook_quantizer.h"
+
+#include <cmath>
+
+#include "kernels/distances.h"
+#include "vq/core/container.h"
+
+namespace vq {
+
+CodebookQuantizer::CodebookQuantizer(size_t dim, std::vector<uint8_t> bits)
+    : dim_(dim), bits_(std::move(bits)) {
+  VQ_CHECK(dim_ > 0, "quantizer dimension must be > 0");
+  VQ_CHECK(!bits_.empty(), "quantizer needs at least one codebook");
+  for (uint8_t b : bits_) VQ_CHECK(b >= 1 && b <= 16, "codebook bits must be 1..16, got ", int(b));
+}
+
+void CodebookQuantizer::set_books(std::vector<Codebook> books, Metric metric) {
+  VQ_CHECK(books.size() == bits_.size(), describe(), ": ", books.size(), " codebooks, expected ",
+           bits_.size());
+  std::vector<bool> covered(dim_, false);
+  for (size_t m = 0; m < books.size(); ++m) {
+    const Codebook& b = books[m];
+    VQ_CHECK(b.bits == bits_[m], describe(), ": codebook ", m, " has ", int(b.bits),
+             " bits, expected ", int(bits_[m]));
+    VQ_CHECK(b.dim > 0 && b.offset <= dim_ && b.dim <= dim_ - b.offset, describe(), ": codebook ",
+             m, " spans [", b.offset, ", ", b.offset + b.dim, ") outside [0, ", dim_, ")");
+    VQ_CHECK(b.entries.rows() == b.size() && b.entries.cols() == b.dim, describe(),
+             ": codebook ", m, " entries are ", b.entries.rows(), "×", b.entries.cols(),
+             ", expected ", b.size(), "×", b.dim);
+    for (float v : b.entries.storage())
+      VQ_CHECK(std::isfinite(v), describe(), ": codebook ", m, " has a non-finite entry");
+    for (size_t j = b.offset; j < b.offset + b.dim; ++j) covered[j] = true;
+  }
+  for (size_t j = 0; j < dim_; ++j)
+    VQ_CHECK(covered[j], describe(), ": dimension ", j, " is not covered by any codebook");
+  metric.check_dim(dim_, "set_books");
+  books_ = std::move(books);
+  metric_ = std::move(metric);
+  trained_ = true;
+}
+
+void CodebookQuantizer::accumulate(const uint16_t* codes, float* out_row) const {
+  for (size_t m = 0; m < books_.size(); ++m) {
+    const Codebook& b = books_[m];
+    const float* e = b.entry(codes[m]);
+    float* o = out_row + b.offset;
+    for (size_t j = 0; j < b.dim; ++j) o[j] += e[j];
+  }
+}
+
+void CodebookQuantizer::decode(const Codes& codes, MatrixView<float> out) const {
+  check_output(codes, out, "decode");
+  const auto n = static_cast<int64_t>(codes.n);
+#pragma omp parallel for schedule(static) if (n > 4096)
+  for (int64_t i = 0; i < n; ++i) {
+    float* o = out.row_ptr(i);
+    std::fill(o, o + dim_, 0.f);
+    accumulate(codes.row(i), o);
+  }
+}
+
+bool CodebookQuantizer::books_disjoint() const {
+  std::vector<bool> used(dim_, false);
+  for (const Codebook& b : books_)
+    for (size_t j = b.offset; j < b.offset + b.dim; ++j) {
+      if (used[j]) return false;
+      used[j] = true;
+    }
+  return true;
+}
+
+LookupTable CodebookQuantizer::lookup_tables(Span<const float> query, SearchMetric metric) const {
+  check_trained("lookup_tables");
+  VQ_CHECK(query.size() == dim_, describe(), "::lookup_tables: query has ", query.size(),
+           " values, quantizer dimension is ", dim_);
+  LookupTable lut;
+  lut.metric = metric;
+  lut.offsets.reserve(books_.size() + 1);
+  lut.offsets.push_back(0);
+  for (const Codebook& b : books_) lut.offsets.push_back(lut.offsets.back() + b.size());
+  lut.values.resize(lut.offsets.back());
+  // L2 splits into per-book terms only when books own disjoint dimensions; otherwise use
+  // ||q − x̂||² = ||q||² − 2 q·x̂ + ||x̂||², with ||x̂||² stored per vector by the index.
+  const bool exact_l2 = metric == SearchMetric::kL2 && books_disjoint();
+  for (size_t m = 0; m < books_.size(); ++m) {
+    const Codebook& b = books_[m];
+    const float* q = query.data() + b.offset;
+    float* t = lut.values.data() + lut.offsets[m];
+    for (size_t k = 0; k < b.size(); ++k) {
+      if (exact_l2)
+        t[k] = kernels::l2sqr(q, b.entry(k), b.dim);
+      else
+        t[k] = kernels::dot(q, b.entry(k), b.dim);
+    }
+    if (metric == SearchMetric::kL2 && !exact_l2)
+      for (size_t k = 0; k < b.size(); ++k) t[k] *= -2.f;
+  }
+  if (metric == SearchMetric::kL2 && !exact_l2) {
+    lut.bias = kernels::dot(query.data(), query.data(), dim_);
+    lut.add_norms = true;
+  }
+  if (exact_l2) {
+    // Dimensions no book covers cannot exist (set_books checks coverage), so no bias term.
+    lut.bias = 0.f;
+  }
+  return lut;
+}
+
+std::vector<float> CodebookQuantizer::decoded_norms(const Codes& codes) const {
+  check_codes(codes, "decoded_norms");
+  std::vector<float> norms(codes.n);
+  const auto n = static_cast<int64_t>(codes.n);
+#pragma omp parallel if (n > 4096)
+  {
+    std::vector<float> row(dim_);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      std::fill(row.begin(), row.end(), 0.f);
+      accumulate(codes.row(i), row.data());
+      norms[i] = kernels::dot(row.data(), row.data(), dim_);
+    }
+  }
+  return norms;
+}
+
+void CodebookQuantizer::save_state(ContainerWriter& out) const {
+  check_trained("save");
+  out.add("MTRC", metric_.serialize());
+  ByteWriter w;
+  w.u32(static_cast<uint32_t>(books_.size()));
+  for (const Codebook& b : books_) {
+    w.u64(b.offset);
+    w.u64(b.dim);
+    w.u8(b.bits);
+    w.f32s(b.entries.storage());
+  }
+  out.add("BOOK", w.take());
+}
+
+void CodebookQuantizer::load_state(const ContainerReader& in) {
+  Metric metric = Metric::deserialize(in.payload("MTRC"));
+  ByteReader r = in.chunk("BOOK");
+  const auto count = r.count(bits_.size(), "codebook count");
+  VQ_CHECK(count == bits_.size(), r.context(), ": ", count, " codebooks, ", describe(),
+           " has ", bits_.size());
+  std::vector<Codebook> books(count);
+  for (Codebook& b : books) {
+    b.offset = r.count(dim_, "codebook offset");
+    b.dim = r.count(dim_, "codebook dimension");
+    b.bits = r.u8();
+    VQ_CHECK(b.bits >= 1 && b.bits <= 16, r.context(), ": codebook bits ", int(b.bits),
+             " outside 1..16");
+    b.entries = Matrix(b.size(), b.dim);
+    b.entries.storage() = r.f32s(b.size() * b.dim);
+  }
+  r.expect_end();
+  set_books(std::move(books), std::move(metric));
+}
+
+}  // namespace vq

@@ -1,0 +1,32 @@
+// (private) Distance kernels: nearest-centroid search through BLAS sgemm.
+//
+// Squared L2 is expanded as ||x||² − 2 x·c + ||c||²; x·c for a block of rows against all
+// centroids comes from one sgemm, and the argmin / top-m selection runs on that block while it
+// is in cache. Results are identical for any thread count (each row is handled by one thread
+// with the same arithmetic). Distances are clamped at 0 (the expansion can go slightly negative).
+#pragma once
+
+#include <cstdint>
+
+#include "vq/core/types.h"
+
+namespace vq::kernels {
+
+// Squared L2 distance and dot product of two length-d vectors (vectorised).
+float l2sqr(const float* a, const float* b, size_t d);
+float dot(const float* a, const float* b, size_t d);
+
+// norms[i] = ||x_i||², norms.size() == x.rows().
+void row_norms(MatrixView<const float> x, Span<float> norms);
+
+// For every row of x (n × d): its nearest row of c (k × d) by squared L2.
+// c_norms: ||c_j||² (size k). labels, distances: size n. threads: 0 = OpenMP default.
+void nearest(MatrixView<const float> x, MatrixView<const float> c, Span<const float> c_norms,
+             Span<int32_t> labels, Span<float> distances, int threads = 0);
+
+// For every row of x: its m nearest rows of c, ascending by distance (ties: lower index first).
+// labels, distances: n × m row-major. m <= k.
+void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const float> c_norms,
+               size_t m, Span<int32_t> labels, Span<float> distances, int threads = 0);
+
+}  // namespace vq::kernels
