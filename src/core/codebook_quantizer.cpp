@@ -127,7 +127,7 @@ void CodebookQuantizer::save_state(ContainerWriter& out) const {
   check_trained("save");
   out.add("MTRC", metric_.serialize());
   ByteWriter w;
-  w.u32(static_cast<uint32_t>(books_.size()));
+  w.u64(books_.size());
   for (const Codebook& b : books_) {
     w.u64(b.offset);
     w.u64(b.dim);

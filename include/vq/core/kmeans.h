@@ -65,4 +65,11 @@ struct KMeansResult {
 // non-finite values, negative/mis-sized weights, or a metric of another dimension.
 KMeansResult kmeans(MatrixView<const float> x, const KMeansOptions& options);
 
+// Index of the nearest centroid (k × d) under the metric for every row of x (n × d): the
+// assignment step of k-means on its own, for callers that need labels of the full data set
+// (kmeans() may have trained on a subsample). Returns n labels.
+std::vector<int32_t> assign_to_centroids(MatrixView<const float> x,
+                                         MatrixView<const float> centroids,
+                                         const Metric& metric = Metric(), int threads = 0);
+
 }  // namespace vq

@@ -1,0 +1,18 @@
+// PYBIND11_MODULE(_vqcodec): the compiled half of the `vqcodec` package. The public Python API
+// (classes with named arguments, docstrings) lives in vqcodec/__init__.py on top of this.
+#include <pybind11/pybind11.h>
+
+#include "vq/core/error.h"
+
+namespace vq::py {
+void bind_core(pybind11::module_& m);
+void bind_io(pybind11::module_& m);
+}  // namespace vq::py
+
+PYBIND11_MODULE(_vqcodec, m) {
+  m.doc() = "vqcodec native module (use the `vqcodec` package, not this module directly)";
+  // vq::Error is bad input or a malformed file: a ValueError subclass in Python.
+  pybind11::register_exception<vq::Error>(m, "VQError", PyExc_ValueError);
+  vq::py::bind_core(m);
+  vq::py::bind_io(m);
+}

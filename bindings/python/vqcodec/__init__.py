@@ -1,0 +1,213 @@
+"""vqcodec: vector quantization — train tokenizers and codecs from numpy.
+
+    import vqcodec as vq
+    q = vq.ResidualQuantizer(dim=128, levels=8, bits=8, beam=4)
+    q.fit(X)                      # X: (n, 128) float32 / float64
+    codes = q.encode(X)           # (n, 8) uint8
+    Xh = q.decode(codes)          # (n, 128) float32
+    D, I = q.search(queries, codes, k=10)
+    q.save("tok.vqc"); q2 = vq.load("tok.vqc")
+
+Every quantizer minimises the weighted error (x − x̂)ᵀH(x − x̂): pass `metric=` to fit() as a
+(dim,) diagonal or a (dim, dim) positive semi-definite H. The same .vqc files are read and
+written by the C++ API and the `vq` command line; a configuration is named by one grammar
+("RVQ8x8b4", "PQ16x8", ...) shown by `q.spec`.
+
+Errors in arguments or files raise ValueError (vq.VQError, a subclass) or TypeError.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from . import _vqcodec as _ext
+from ._vqcodec import CodebookUsage, VQError
+
+__all__ = [
+    "Quantizer", "VectorQuantizer", "ProductQuantizer", "ResidualQuantizer",
+    "GroupResidualQuantizer", "AdditiveQuantizer", "ScalarQuantizer",
+    "kmeans", "load", "from_bytes", "CodebookUsage", "VQError",
+]
+
+
+class Quantizer:
+    """A quantizer: trained once by fit(), then a pure map between vectors and codes.
+
+    Use a concrete class (ResidualQuantizer, ...) or name a configuration directly:
+    ``Quantizer("RVQ8x8b4", dim=128)``.
+    """
+
+    def __init__(self, spec: str, dim: int):
+        self._q = _ext.make_quantizer(str(spec), int(dim))
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def spec(self) -> str:
+        """The configuration in the shared name grammar, e.g. "RVQ8x8b4"."""
+        return self._q.spec
+
+    @property
+    def dim(self) -> int:
+        return self._q.dim
+
+    @property
+    def bits_per_vector(self) -> int:
+        return self._q.bits_per_vector
+
+    @property
+    def num_codebooks(self) -> int:
+        """M, the number of columns of the code arrays."""
+        return len(self._q.book_bits)
+
+    @property
+    def is_trained(self) -> bool:
+        return self._q.is_trained
+
+    @property
+    def codebooks(self) -> List[np.ndarray]:
+        """Read-only views of the codebooks: one (2^bits, dim_m) float32 array per book
+        (dim_m = dim for RVQ/AQ/VQ, the sub-vector size for PQ and GRVQ groups). For a
+        ScalarQuantizer, one array of its 2^bits level values. Empty before fit()."""
+        return self._q.codebooks()
+
+    # -- training and coding ------------------------------------------------------------------
+    def fit(self, X, metric=None, weights=None, iters: int = 20, seed: int = 0,
+            threads: Optional[int] = None, verbose: bool = False) -> "Quantizer":
+        """Train on X (n, dim) float32/float64. metric: None (plain L2), a (dim,) diagonal or a
+        (dim, dim) PSD matrix H. weights: None or (n,) non-negative per-vector weights.
+        iters: Lloyd iterations per k-means. Deterministic for a seed and thread count.
+        The GIL is released while training; Ctrl-C interrupts. Returns self."""
+        self._q.fit(X, metric=metric, weights=weights, iters=iters, seed=seed,
+                    threads=threads, verbose=verbose)
+        return self
+
+    def encode(self, X) -> np.ndarray:
+        """Codes of X (n, dim): an (n, num_codebooks) array of uint8 (all books <= 8 bits) or
+        uint16."""
+        return self._q.encode(X)
+
+    def decode(self, codes) -> np.ndarray:
+        """Reconstruction (n, dim) float32 of an (n, num_codebooks) integer code array."""
+        return self._q.decode(codes)
+
+    def search(self, queries, codes, k: int = 10, metric: str = "l2",
+               threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """k nearest encoded vectors for each query, scored from the codes through lookup
+        tables (no decoding). queries: (nq, dim); codes: (n, num_codebooks).
+        metric: "l2" (ascending squared distance) or "ip" (descending inner product).
+        Returns D (nq, k) float32 and I (nq, k) int64; I is -1 where n < k."""
+        return self._q.search(queries, codes, k=k, metric=metric, threads=threads)
+
+    def usage(self, codes) -> List[CodebookUsage]:
+        """Per-codebook code counts, entropy (bits), perplexity and dead codes of a code array:
+        codebook collapse shows as perplexity far below 2^bits."""
+        return self._q.usage(codes)
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Write the trained quantizer to a .vqc container (atomic)."""
+        _ext.save(self._q, str(path))
+
+    def to_bytes(self) -> bytes:
+        """The .vqc container as bytes (what pickling uses)."""
+        return _ext.to_bytes(self._q)
+
+    def __reduce__(self):
+        if not self.is_trained:
+            return (_make, (self.spec, self.dim))
+        return (from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        state = "trained" if self.is_trained else "untrained"
+        return f"<{type(self).__name__} {self.spec} dim={self.dim} {self.bits_per_vector} bits/vector, {state}>"
+
+
+def _beam_suffix(beam: int, default: int) -> str:
+    return "" if int(beam) == default else f"b{int(beam)}"
+
+
+class VectorQuantizer(Quantizer):
+    """One flat codebook of 2^bits entries (k-means)."""
+
+    def __init__(self, dim: int, bits: int):
+        super().__init__(f"VQ{int(bits)}", dim)
+
+
+class ProductQuantizer(Quantizer):
+    """`subvectors` sub-vectors of dim/subvectors dimensions, one 2^bits codebook each."""
+
+    def __init__(self, dim: int, subvectors: int, bits: int):
+        super().__init__(f"PQ{int(subvectors)}x{int(bits)}", dim)
+
+
+class ResidualQuantizer(Quantizer):
+    """`levels` stages on the running residual, 2^bits entries each; beam > 1 encodes with
+    beam search (EnCodec / ResGen-style RVQ)."""
+
+    def __init__(self, dim: int, levels: int, bits: int, beam: int = 1):
+        super().__init__(f"RVQ{int(levels)}x{int(bits)}{_beam_suffix(beam, 1)}", dim)
+
+
+class GroupResidualQuantizer(Quantizer):
+    """Dimensions split into `groups` equal groups, an RVQ in each (HiFi-Codec-style)."""
+
+    def __init__(self, dim: int, groups: int, levels: int, bits: int, beam: int = 1):
+        super().__init__(f"GRVQ{int(groups)}x{int(levels)}x{int(bits)}{_beam_suffix(beam, 1)}", dim)
+
+
+class AdditiveQuantizer(Quantizer):
+    """`codebooks` full-dimension codebooks summed (AQLM-style), encoded by beam search."""
+
+    def __init__(self, dim: int, codebooks: int, bits: int, beam: int = 8):
+        super().__init__(f"AQ{int(codebooks)}x{int(bits)}{_beam_suffix(beam, 8)}", dim)
+
+
+class ScalarQuantizer(Quantizer):
+    """Per-element codes: kind "int" (uniform, 2..8 bits), "nf" (NormalFloat, 4 bits) or
+    "fp8" (e4m3, 8 bits); per-channel scales, or one scale per `group` dims of each vector."""
+
+    def __init__(self, dim: int, bits: int, kind: str = "int", group: Optional[int] = None):
+        names = {"int": f"SQ{int(bits)}", "nf": f"NF{int(bits)}", "fp8": f"FP{int(bits)}"}
+        if kind not in names:
+            raise ValueError(f"kind must be 'int', 'nf' or 'fp8', got {kind!r}")
+        suffix = "" if group is None else f"g{int(group)}"
+        super().__init__(names[kind] + suffix, dim)
+
+
+_FAMILIES = [("GRVQ", GroupResidualQuantizer), ("RVQ", ResidualQuantizer), ("VQ", VectorQuantizer),
+             ("PQ", ProductQuantizer), ("AQ", AdditiveQuantizer), ("SQ", ScalarQuantizer),
+             ("NF", ScalarQuantizer), ("FP", ScalarQuantizer)]
+
+
+def _wrap(native) -> Quantizer:
+    cls = next((c for prefix, c in _FAMILIES if native.spec.startswith(prefix)), Quantizer)
+    obj = cls.__new__(cls)
+    obj._q = native
+    return obj
+
+
+def _make(spec: str, dim: int) -> Quantizer:
+    return _wrap(_ext.make_quantizer(spec, dim))
+
+
+def load(path: str) -> Quantizer:
+    """Read a quantizer from a .vqc file written by any vqcodec API (C++, CLI, Python)."""
+    return _wrap(_ext.load(str(path)))
+
+
+def from_bytes(data: bytes) -> Quantizer:
+    """Inverse of Quantizer.to_bytes()."""
+    return _wrap(_ext.from_bytes(bytes(data)))
+
+
+def kmeans(X, k: int, iters: int = 20, seed: int = 0, metric=None, weights=None,
+           threads: Optional[int] = None, init: str = "k-means++",
+           max_points_per_centroid: int = 256, verbose: bool = False
+           ) -> Tuple[np.ndarray, np.ndarray]:
+    """k-means on X (n, d). Returns centroids C (k, d) float32 and the assignment (n,) int32 of
+    every row of X to its nearest centroid under the metric. Training uses at most
+    k * max_points_per_centroid rows (0 = all). Deterministic for a seed and thread count."""
+    return _ext.kmeans(X, int(k), iters=iters, seed=seed, metric=metric, weights=weights,
+                       threads=threads, init=init,
+                       max_points_per_centroid=max_points_per_centroid, verbose=verbose)

@@ -1,0 +1,193 @@
+"""The Python contract of vqcodec: shapes, dtypes, errors, persistence, agreement with C++."""
+import os
+import pickle
+import subprocess
+import threading
+import time
+import _thread
+
+import numpy as np
+import pytest
+
+import vqcodec as vq
+from conftest import clustered
+
+ALL = [
+    lambda d: vq.VectorQuantizer(d, bits=6),
+    lambda d: vq.ProductQuantizer(d, subvectors=4, bits=5),
+    lambda d: vq.ResidualQuantizer(d, levels=3, bits=5, beam=2),
+    lambda d: vq.GroupResidualQuantizer(d, groups=2, levels=2, bits=5),
+    lambda d: vq.AdditiveQuantizer(d, codebooks=2, bits=5, beam=4),
+    lambda d: vq.ScalarQuantizer(d, bits=4),
+    lambda d: vq.ScalarQuantizer(d, bits=4, kind="nf", group=8),
+]
+
+
+@pytest.mark.parametrize("make", ALL)
+def test_round_trip_shapes_and_error(make, data):
+    q = make(data.shape[1]).fit(data, iters=8, seed=3)
+    codes = q.encode(data)
+    assert codes.shape == (len(data), q.num_codebooks)
+    assert codes.dtype == (np.uint8 if max(q._q.book_bits) <= 8 else np.uint16)
+    xh = q.decode(codes)
+    assert xh.shape == data.shape and xh.dtype == np.float32
+    rel = ((data - xh) ** 2).sum() / (data ** 2).sum()
+    assert rel < 0.2, f"{q.spec}: relative error {rel}"
+    # Encoding the reconstruction again is stable: exactly for nearest-codeword encoders; for
+    # beam/greedy multi-book encoders x̂ is re-encoded to (almost) itself.
+    again = q.encode(xh)
+    if q.spec[:2] in ("VQ", "PQ", "SQ", "NF"):
+        np.testing.assert_array_equal(again, codes)
+    else:
+        drift = ((q.decode(again) - xh) ** 2).sum() / ((data - xh) ** 2).sum()
+        assert drift < 0.05, f"{q.spec}: re-encoding x̂ moved it by {drift} of the error"
+
+
+@pytest.mark.parametrize("make", ALL)
+def test_save_load_and_pickle(make, data, tmp_path):
+    q = make(data.shape[1]).fit(data, iters=5, seed=1)
+    codes = q.encode(data[:200])
+    path = tmp_path / "q.vqc"
+    q.save(str(path))
+    for q2 in (vq.load(str(path)), pickle.loads(pickle.dumps(q))):
+        assert type(q2) is type(q) and q2.spec == q.spec
+        np.testing.assert_array_equal(q2.encode(data[:200]), codes)
+        np.testing.assert_array_equal(q2.decode(codes), q.decode(codes))
+    # Untrained quantizers pickle by their configuration.
+    # (per-group scalar quantizers need no training and are ready at construction).
+    untrained = make(data.shape[1])
+    fresh = pickle.loads(pickle.dumps(untrained))
+    assert fresh.is_trained == untrained.is_trained and fresh.spec == q.spec
+
+
+def test_float64_input_and_views(data):
+    q = vq.ProductQuantizer(16, 4, 4).fit(data.astype(np.float64), seed=2)
+    np.testing.assert_array_equal(q.encode(data.astype(np.float64)), q.encode(data))
+    # A non-contiguous view is accepted (copied) and gives the same codes.
+    wide = np.repeat(data, 2, axis=1)[:, ::2]
+    np.testing.assert_array_equal(q.encode(wide), q.encode(data))
+    books = q.codebooks
+    assert len(books) == 4 and books[0].shape == (16, 4) and not books[0].flags.writeable
+
+
+def test_determinism_for_seed(data):
+    a = vq.ResidualQuantizer(16, 2, 6).fit(data, seed=7, threads=2)
+    b = vq.ResidualQuantizer(16, 2, 6).fit(data, seed=7, threads=2)
+    for x, y in zip(a.codebooks, b.codebooks):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_search_equals_brute_force_on_decoded(data):
+    q = vq.ResidualQuantizer(16, 2, 6).fit(data, seed=0)
+    codes = q.encode(data)
+    xh = q.decode(codes)
+    queries = clustered(20, 16, seed=9)
+    for metric in ("l2", "ip"):
+        D, I = q.search(queries, codes, k=5, metric=metric)
+        assert D.shape == (20, 5) and I.dtype == np.int64
+        if metric == "l2":
+            full = ((queries[:, None, :] - xh[None, :, :]) ** 2).sum(-1)
+            ref = np.argsort(full, axis=1, kind="stable")[:, :5]
+        else:
+            full = queries @ xh.T
+            ref = np.argsort(-full, axis=1, kind="stable")[:, :5]
+        np.testing.assert_array_equal(I, ref)
+        np.testing.assert_allclose(D, np.take_along_axis(full, ref, 1), rtol=1e-3, atol=1e-3)
+
+
+def test_metric_weights_reduce_weighted_error(data):
+    h = np.ones(16, np.float32)
+    h[:4] = 50.0  # the first four dimensions matter far more
+    plain = vq.ProductQuantizer(16, 2, 5).fit(data, seed=0)
+    weighted = vq.ProductQuantizer(16, 2, 5).fit(data, metric=h, seed=0)
+
+    def werr(q):
+        return (((data - q.decode(q.encode(data))) ** 2) * h).sum()
+
+    assert werr(weighted) < werr(plain)
+
+
+def test_kmeans(data):
+    C, assign = vq.kmeans(data, 8, iters=10, seed=1)
+    assert C.shape == (8, 16) and assign.shape == (len(data),)
+    d2 = ((data[:, None, :] - C[None]) ** 2).sum(-1)
+    assert (np.argmin(d2, 1) == assign).mean() > 0.999
+    C2, _ = vq.kmeans(data, 8, iters=10, seed=1)
+    np.testing.assert_array_equal(C, C2)
+
+
+def test_usage(data):
+    q = vq.VectorQuantizer(16, 4).fit(data)
+    (u,) = q.usage(q.encode(data))
+    assert u.counts.sum() == len(data) and 1.0 <= u.perplexity <= 16.0 and u.dead >= 0
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (np.zeros((10, 16), np.int32), TypeError),
+    (np.zeros((10, 15), np.float32), ValueError),
+    (np.zeros(16, np.float32), ValueError),
+    ("text", TypeError),
+])
+def test_bad_input_raises(bad, exc, data):
+    q = vq.VectorQuantizer(16, 3).fit(data)
+    with pytest.raises(exc):
+        q.encode(bad)
+
+
+def test_errors_are_clear(data):
+    with pytest.raises(ValueError, match="not trained"):
+        vq.VectorQuantizer(16, 3).encode(data)
+    with pytest.raises(ValueError, match="position"):
+        vq.Quantizer("PQ4y4", 16)
+    nan = data.copy()
+    nan[3, 2] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        vq.VectorQuantizer(16, 3).fit(nan)
+    q = vq.VectorQuantizer(16, 3).fit(data)
+    with pytest.raises(ValueError, match="out of range"):
+        q.decode(np.full((2, 1), 8, np.uint8))
+    with pytest.raises(ValueError):
+        vq.load("/nonexistent/file.vqc")
+    with pytest.raises(ValueError):
+        vq.from_bytes(b"not a container")
+    with pytest.raises(ValueError, match="metric"):
+        q.search(data[:2], q.encode(data), metric="cosine")
+
+
+def test_gil_released_during_fit():
+    x = clustered(60000, 32, seed=2)
+    ticks = []
+    q = vq.ResidualQuantizer(32, 4, 8)
+    t = threading.Thread(target=lambda: q.fit(x, iters=10, threads=1))
+    t.start()
+    while t.is_alive():
+        ticks.append(time.perf_counter())
+        time.sleep(0.001)
+    t.join()
+    assert q.is_trained
+    assert len(ticks) > 20, "the main thread did not run while fit() was training"
+
+
+def test_ctrl_c_interrupts_fit():
+    x = clustered(60000, 32, seed=3)
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    q = vq.ResidualQuantizer(32, 8, 8)
+    with pytest.raises(KeyboardInterrupt):
+        q.fit(x, iters=25)
+    timer.cancel()
+    assert not q.is_trained
+
+
+@pytest.mark.skipif("VQ_CLI" not in os.environ, reason="needs the vq binary (set by ctest)")
+def test_same_result_as_cli(data, tmp_path):
+    """Python and the C++ CLI give bit-identical models for the same seed and threads."""
+    np.save(tmp_path / "x.npy", data)
+    subprocess.run([os.environ["VQ_CLI"], "train", str(tmp_path / "x.npy"), "-o",
+                    str(tmp_path / "cli.vqc"), "--quantizer", "RVQ3x5b2", "--seed", "5",
+                    "--threads", "2", "--iters", "7", "--quiet"], check=True)
+    cli = vq.load(str(tmp_path / "cli.vqc"))
+    py = vq.Quantizer("RVQ3x5b2", 16).fit(data, seed=5, threads=2, iters=7)
+    for a, b in zip(cli.codebooks, py.codebooks):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(cli.encode(data), py.encode(data))
