@@ -1,5 +1,6 @@
 #include "vq/core/codebook_quantizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/distances.h"
@@ -36,6 +37,17 @@ void CodebookQuantizer::set_books(std::vector<Codebook> books, Metric metric) {
   metric.check_dim(dim_, "set_books");
   books_ = std::move(books);
   metric_ = std::move(metric);
+  transposed_.assign(books_.size(), {});
+  entry_norms_.assign(books_.size(), {});
+  for (size_t m = 0; m < books_.size(); ++m) {
+    const Codebook& b = books_[m];
+    transposed_[m].resize(b.dim * b.size());
+    entry_norms_[m].resize(b.size());
+    for (size_t k = 0; k < b.size(); ++k) {
+      for (size_t j = 0; j < b.dim; ++j) transposed_[m][j * b.size() + k] = b.entry(k)[j];
+      entry_norms_[m][k] = kernels::dot(b.entry(k), b.entry(k), b.dim);
+    }
+  }
   trained_ = true;
 }
 
@@ -84,24 +96,27 @@ LookupTable CodebookQuantizer::lookup_tables(Span<const float> query, SearchMetr
   const bool exact_l2 = metric == SearchMetric::kL2 && books_disjoint();
   for (size_t m = 0; m < books_.size(); ++m) {
     const Codebook& b = books_[m];
+    const size_t K = b.size();
     const float* q = query.data() + b.offset;
     float* t = lut.values.data() + lut.offsets[m];
-    for (size_t k = 0; k < b.size(); ++k) {
-      if (exact_l2)
-        t[k] = kernels::l2sqr(q, b.entry(k), b.dim);
-      else
-        t[k] = kernels::dot(q, b.entry(k), b.dim);
+    // t = q·C_m for every entry, accumulated one query dimension at a time.
+    std::fill(t, t + K, 0.f);
+    for (size_t j = 0; j < b.dim; ++j) {
+      const float qj = q[j];
+      const float* col = transposed_[m].data() + j * K;
+      for (size_t k = 0; k < K; ++k) t[k] += qj * col[k];
     }
-    if (metric == SearchMetric::kL2 && !exact_l2)
-      for (size_t k = 0; k < b.size(); ++k) t[k] *= -2.f;
+    if (exact_l2) {  // ||q_m − c||² = ||q_m||² − 2 q_m·c + ||c||²
+      const float qn = kernels::dot(q, q, b.dim);
+      const float* norms = entry_norms_[m].data();
+      for (size_t k = 0; k < K; ++k) t[k] = std::max(0.f, qn - 2.f * t[k] + norms[k]);
+    } else if (metric == SearchMetric::kL2) {
+      for (size_t k = 0; k < K; ++k) t[k] *= -2.f;
+    }
   }
   if (metric == SearchMetric::kL2 && !exact_l2) {
     lut.bias = kernels::dot(query.data(), query.data(), dim_);
     lut.add_norms = true;
-  }
-  if (exact_l2) {
-    // Dimensions no book covers cannot exist (set_books checks coverage), so no bias term.
-    lut.bias = 0.f;
   }
   return lut;
 }

@@ -86,13 +86,16 @@ def test_search_equals_brute_force_on_decoded(data):
         D, I = q.search(queries, codes, k=5, metric=metric)
         assert D.shape == (20, 5) and I.dtype == np.int64
         if metric == "l2":
-            full = ((queries[:, None, :] - xh[None, :, :]) ** 2).sum(-1)
-            ref = np.argsort(full, axis=1, kind="stable")[:, :5]
+            full = ((queries[:, None, :].astype(np.float64) - xh[None, :, :]) ** 2).sum(-1)
+            best = np.sort(full, axis=1)[:, :5]
         else:
-            full = queries @ xh.T
-            ref = np.argsort(-full, axis=1, kind="stable")[:, :5]
-        np.testing.assert_array_equal(I, ref)
-        np.testing.assert_allclose(D, np.take_along_axis(full, ref, 1), rtol=1e-3, atol=1e-3)
+            full = queries.astype(np.float64) @ xh.T
+            best = -np.sort(-full, axis=1)[:, :5]
+        # Ids may differ only between (near-)equal scores: compare the scores they stand for.
+        tol = 1e-4 * np.abs(full).max()
+        np.testing.assert_allclose(np.take_along_axis(full, I, 1), best, atol=tol)
+        np.testing.assert_allclose(D, best, atol=tol)
+        assert (I == np.argsort(full if metric == "l2" else -full, 1, kind="stable")[:, :5]).mean() > 0.9
 
 
 def test_metric_weights_reduce_weighted_error(data):

@@ -65,6 +65,11 @@ class CodebookQuantizer : public Quantizer {
   size_t dim_;
   std::vector<uint8_t> bits_;
   std::vector<Codebook> books_;
+  // Per book, derived at set_books(): entries transposed (dim × 2^bits, row-major) and their
+  // squared norms (2^bits), so a lookup table is built with the entry index innermost — one
+  // contiguous, vectorised pass per query dimension instead of a short dot product per entry.
+  std::vector<std::vector<float>> transposed_;
+  std::vector<std::vector<float>> entry_norms_;
   Metric metric_;
   bool trained_ = false;
 };

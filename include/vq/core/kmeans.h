@@ -6,8 +6,10 @@
 // diagonal or full H, assignments are made in the whitened space while centroids stay in the
 // original space (the H-weighted mean is the plain weighted mean).
 //
-// Deterministic: for a given seed and thread count the result is bitwise reproducible; the
-// work split over threads is fixed by the row blocks, not by scheduling.
+// Deterministic: for a given seed the result is bitwise reproducible for any OpenMP thread
+// count (the work split is fixed by row blocks, sums are per-centroid in double), provided the
+// BLAS thread count is fixed too: a multi-threaded OpenBLAS may change sgemm's summation order
+// and so the last digits of the objective. Tests pin OPENBLAS_NUM_THREADS=1.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,68 @@
+// vq: train quantizers, encode and decode vectors, inspect .vqc files.
+//
+// Exit codes: 0 success, 1 a vq::Error (bad data, missing or corrupt file), 2 a usage error
+// (unknown option, missing argument, malformed value). Errors are one line on stderr:
+// "vq: error: <message>".
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "cli.h"
+
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+int fail(const std::string& message, int code) {
+  vq::cli::finish_progress();
+  std::string line = message;
+  for (char& c : line)  // one line, whatever the message carries
+    if (c == '\n' || c == '\r') c = ' ';
+  std::fprintf(stderr, "vq: error: %s\n", line.c_str());
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vq: vector quantization — train quantizers, turn vectors into codes and back."};
+  app.set_version_flag("--version", "vq " + vq::cli::version_string());
+  app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  vq demo                                   train, encode, decode and reload a sample\n"
+      "  vq train x.npy -o model.vqc --quantizer RVQ8x8\n"
+      "  vq encode x.npy -m model.vqc -o codes.vqc --tokens codes.npy\n"
+      "  vq decode codes.vqc -o x_hat.npy\n"
+      "  vq info model.vqc\n"
+      "Run 'vq COMMAND --help' for a command's options.");
+  vq::cli::add_train_command(app);
+  vq::cli::add_encode_command(app);
+  vq::cli::add_decode_command(app);
+  vq::cli::add_info_command(app);
+  vq::cli::add_demo_command(app);
+
+  // CLI11 would call an unknown command a stray positional argument; name it instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string name = argv[1];
+    const auto known = app.get_subcommands([&](const CLI::App* s) { return s->get_name() == name; });
+    if (known.empty())
+      return fail("unknown command '" + name + "'; commands: train, encode, decode, info, demo "
+                  "(run 'vq --help')", kExitUsage);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(std::string(e.what()) + " (run 'vq --help')", kExitUsage);
+  } catch (const vq::cli::UsageError& e) {
+    return fail(e.what(), kExitUsage);
+  } catch (const vq::Error& e) {
+    return fail(e.what(), kExitError);
+  } catch (const std::exception& e) {  // std::bad_alloc and the like
+    return fail(e.what(), kExitError);
+  }
+  return 0;
+}

@@ -1,0 +1,94 @@
+// AdditiveQuantizer (AQ, as in AQLM / LSQ): M codebooks of 2^bits entries, each spanning the
+// whole vector; a vector is encoded by M indices and decoded as the sum of the chosen entries,
+//
+//     x̂ = C_0[c_0] + C_1[c_1] + … + C_{M-1}[c_{M-1}]      (every C_m is 2^bits × dim)
+//
+// Unlike RVQ, the books are trained and searched jointly, so no book is "the coarse one":
+// at equal bits AQ reaches a lower error than RVQ, at a higher encoding cost.
+//
+// Objective: everything minimises Σ_i w_i (x_i − x̂_i)ᵀ H (x_i − x̂_i) with H from
+// TrainOptions::metric (identity, diagonal or full PSD) and w from TrainOptions::weights.
+//
+// Encoding (beam coordinate descent, AQLM-style). Work happens in the whitened space
+// x' = Lᵀx (H = L Lᵀ), where the H-error is plain squared L2. A search state is a code tuple
+// and its residual r = x' − Σ_m C'_m[c_m] (every book assigned).
+// One step for book m takes each of the B states of a vector, tries all K = 2^bits entries
+// for book m, and keeps the B best distinct tuples of the B·K candidates (states that differ
+// only in book m would propose the same tuples: only the best of them is expanded). The error
+// of a candidate is ||t − C'_m[k]||² with t = r + C'_m[c_m] (the residual without book m), so a
+// step is one GEMM (states × r)·(r × K) per batch of vectors. A pass is one step per book
+// in order 0 … M−1; states carry over between passes and the best state is returned.
+//   - encode() first runs beam-search RVQ over the AQ books in order (the shared residual
+//     beam encoder; greedy residual assignment when B = 1), then kEncodePasses
+//     coordinate-descent passes starting from its result.
+//   - With B >= K^(M−1) that first search enumerates every tuple, so encoding is exact (e.g.
+//     M = 2, B >= K); in general the result is never worse than the first search's, because a
+//     vector keeps its codes unless a pass finds a strictly lower error.
+//   Cost per vector and pass: M·B·K·r multiply-adds (r = rank of H), done as batched sgemm.
+//
+// Training (documented algorithm; deterministic for a seed and thread count):
+//   1. Initialise: train ResidualQuantizer(dim, M, bits, B) with the same options (metric,
+//      weights, seed, threads, k-means iterations), copy its books and its codes of the
+//      training set. So the trained AQ is never worse than that RVQ on the training set.
+//   2. kTrainRounds rounds of
+//      (a) codebook update by weighted least squares over all books jointly:
+//              min_C Σ_i w_i ||x_i − Σ_m C_m[c_im]||²_H + λ ||C − C_old||²_F.
+//          Because every book spans all dimensions, the plain least-squares solution is
+//          optimal for every PSD H (the problem separates over the eigen-directions of H), so
+//          it is solved in the original space through the normal equations
+//              (BᵀWB + λI) C = BᵀWX + λ C_old        (B: n × M·K one-hot codes)
+//          with a Cholesky factorisation in double precision. The small proximal term λ (1e-4
+//          of the mean code count) pins codes no vector uses and the constant shift between
+//          books that leaves every sum unchanged. The dense system limits trainable
+//          configurations to M·K <= kMaxJointCodes (train() rejects larger ones).
+//      (b) re-encoding of the training set: one beam pass (above) starting from the current
+//          codes, keeping the current codes where the pass found nothing better.
+//      Both steps never increase the objective, so round_objectives() is non-increasing.
+//   Progress: one event per round, stage "aq round r/R", objective = weighted mean H-error.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vq/core/codebook_quantizer.h"
+
+namespace vq {
+
+class AdditiveQuantizer : public CodebookQuantizer {
+ public:
+  static constexpr size_t kDefaultBeam = 8;
+  // Alternations of least-squares update and re-encoding during train().
+  static constexpr int kTrainRounds = 10;
+  // Coordinate-descent passes encode() runs after its first (beam residual) pass.
+  static constexpr int kEncodePasses = 2;
+  // Largest M·K train() accepts: the codebook update factors one dense (M·K)² system of
+  // doubles (128 MiB at the limit; AQ8x8 is 2048).
+  static constexpr size_t kMaxJointCodes = 4096;
+  // Widest beam accepted (the search holds B·K candidate errors per vector in flight).
+  static constexpr size_t kMaxBeam = 256;
+
+  // dim: vector dimension; books: M >= 1; bits: 1..16 per book; beam: 1 <= B <= kMaxBeam.
+  // Throws vq::Error on any other value.
+  AdditiveQuantizer(size_t dim, size_t books, uint8_t bits, size_t beam = kDefaultBeam);
+
+  // "AQ<M>x<bits>", plus "b<B>" when the beam is not kDefaultBeam: "AQ8x8", "AQ2x8b16".
+  std::string describe() const override;
+
+  // x: n × dim() rows, n >= 2^bits (the RVQ initialisation runs k-means on each level);
+  // requires M·2^bits <= kMaxJointCodes.
+  void train(MatrixView<const float> x, const TrainOptions& options) override;
+  // x: n × dim() rows. Returns n × M codes (every book has bits() bits).
+  Codes encode(MatrixView<const float> x) const override;
+
+  size_t beam() const { return beam_; }
+  // Weighted mean H-error of the training set after initialisation (index 0) and after each
+  // round (indices 1 … kTrainRounds) of the last train() call on this object; empty for a
+  // quantizer that was loaded rather than trained.
+  const std::vector<double>& round_objectives() const { return round_objectives_; }
+
+ private:
+  size_t beam_;
+  std::vector<double> round_objectives_;
+};
+
+}  // namespace vq

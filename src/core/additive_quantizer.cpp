@@ -1,0 +1,308 @@
+#include "vq/core/additive_quantizer.h"
+
+#include <cblas.h>
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <algorithm>
+
+#include "core/residual_beam.h"
+#include "kernels/distances.h"
+#include "vq/core/kmeans.h"
+#include "vq/core/residual_quantizer.h"
+
+namespace vq {
+namespace {
+
+// Proximal weight of the codebook update, relative to the mean code count Σw / K. Large enough
+// to make the normal equations positive definite (unused codes, the constant shift between
+// books), small enough not to slow the update down measurably.
+constexpr double kRelativeRidge = 1e-4;
+// Candidate errors (floats) one search batch holds at once: vectors × beam × K stays ~2 MB, so
+// the GEMM output is still in cache when the selection reads it.
+constexpr size_t kCandidateFloats = size_t{1} << 19;
+constexpr size_t kMaxBatch = 256;
+
+using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+struct Candidate {
+  float err;
+  uint32_t parent;  // index into the kept parents of this vector
+  uint32_t k;       // entry of the book being replaced
+};
+
+// One beam coordinate-descent search over a batch of whitened vectors. States of vector i live
+// in slots [i·beam, i·beam + count[i]), sorted by error ascending.
+class CoordinateBeam {
+ public:
+  CoordinateBeam(std::span<const detail::WhitenedBook> books, size_t beam, size_t nb, size_t r)
+      : books_(books), beam_(beam), nb_(nb), r_(r), m_(books.size()),
+        codes_(nb * beam * m_), next_codes_(codes_.size()), res_(nb * beam * r),
+        next_res_(res_.size()), err_(nb * beam), next_err_(err_.size()), count_(nb, 1),
+        t_(nb * beam * r), dots_(nb * beam * books.front().size()), parent_slot_(nb * beam) {}
+
+  // Starts vector i from `codes` (m_ entries, every book assigned) and its whitened row xw;
+  // returns the starting error.
+  float start(size_t i, const int32_t* codes, const float* xw) {
+    const size_t slot = i * beam_;
+    std::copy(codes, codes + m_, codes_.data() + slot * m_);
+    float* res = res_.data() + slot * r_;
+    std::copy(xw, xw + r_, res);
+    for (size_t m = 0; m < m_; ++m) {
+      const float* e = books_[m].entries.row_ptr(static_cast<size_t>(codes[m]));
+      for (size_t j = 0; j < r_; ++j) res[j] -= e[j];
+    }
+    err_[slot] = kernels::dot(res, res, r_);
+    count_[i] = 1;
+    return err_[slot];
+  }
+
+  // Replaces book m's entry in every state by the best of all K, keeping the beam best tuples.
+  void step(size_t m) {
+    const detail::WhitenedBook& book = books_[m];
+    const size_t K = book.size();
+    // Parents of a vector that agree on every book but m would generate the same K tuples:
+    // keep only the first (lowest-error) of each such group, so all candidates are distinct.
+    size_t rows = 0;
+    std::vector<size_t> first_row(nb_ + 1);
+    for (size_t i = 0; i < nb_; ++i) {
+      first_row[i] = rows;
+      for (size_t s = 0; s < count_[i]; ++s) {
+        const size_t slot = i * beam_ + s;
+        bool duplicate = false;
+        for (size_t q = first_row[i]; q < rows && !duplicate; ++q)
+          duplicate = same_except(slot, parent_slot_[q], m);
+        if (duplicate) continue;
+        // t = residual without book m's entry.
+        const float* res = res_.data() + slot * r_;
+        const float* e = book.entries.row_ptr(static_cast<size_t>(codes_[slot * m_ + m]));
+        float* t = t_.data() + rows * r_;
+        for (size_t j = 0; j < r_; ++j) t[j] = res[j] + e[j];
+        parent_slot_[rows++] = slot;
+      }
+    }
+    first_row[nb_] = rows;
+    // dots (rows × K) = T · C'_mᵀ: the whole step's arithmetic in one GEMM.
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                static_cast<int>(K), static_cast<int>(r_), 1.f, t_.data(), static_cast<int>(r_),
+                book.entries.data(), static_cast<int>(r_), 0.f, dots_.data(), static_cast<int>(K));
+
+    std::vector<Candidate> best(beam_);
+    for (size_t i = 0; i < nb_; ++i) {
+      size_t kept = 0;
+      for (size_t q = first_row[i]; q < first_row[i + 1]; ++q) {
+        const float* t = t_.data() + q * r_;
+        const float tn = kernels::dot(t, t, r_);
+        const float* dq = dots_.data() + q * K;
+        const auto parent = static_cast<uint32_t>(q - first_row[i]);
+        for (size_t k = 0; k < K; ++k) {
+          // ||t − C'_m[k]||² expanded; ties keep the earlier (parent, k): deterministic.
+          const float e = tn - 2.f * dq[k] + book.norms[k];
+          if (kept == beam_ && !(e < best[kept - 1].err)) continue;
+          size_t pos = kept < beam_ ? kept++ : beam_ - 1;
+          for (; pos > 0 && best[pos - 1].err > e; --pos) best[pos] = best[pos - 1];
+          best[pos] = {e, parent, static_cast<uint32_t>(k)};
+        }
+      }
+      for (size_t b = 0; b < kept; ++b) {
+        const size_t q = first_row[i] + best[b].parent;
+        const size_t from = parent_slot_[q], to = i * beam_ + b;
+        std::copy_n(codes_.data() + from * m_, m_, next_codes_.data() + to * m_);
+        next_codes_[to * m_ + m] = static_cast<int32_t>(best[b].k);
+        // The exact residual error, not the expanded one: it is what the final choice compares.
+        const float* t = t_.data() + q * r_;
+        const float* e = book.entries.row_ptr(best[b].k);
+        float* res = next_res_.data() + to * r_;
+        for (size_t j = 0; j < r_; ++j) res[j] = t[j] - e[j];
+        next_err_[to] = kernels::dot(res, res, r_);
+      }
+      count_[i] = kept;
+    }
+    codes_.swap(next_codes_);
+    res_.swap(next_res_);
+    err_.swap(next_err_);
+  }
+
+  // The lowest-error state of vector i: its codes (m_ entries) and error.
+  float best(size_t i, int32_t* codes) const {
+    size_t arg = i * beam_;
+    for (size_t s = 1; s < count_[i]; ++s)
+      if (err_[i * beam_ + s] < err_[arg]) arg = i * beam_ + s;
+    std::copy_n(codes_.data() + arg * m_, m_, codes);
+    return err_[arg];
+  }
+
+ private:
+  bool same_except(size_t a, size_t b, size_t m) const {
+    for (size_t l = 0; l < m_; ++l)
+      if (l != m && codes_[a * m_ + l] != codes_[b * m_ + l]) return false;
+    return true;
+  }
+
+  std::span<const detail::WhitenedBook> books_;
+  size_t beam_, nb_, r_, m_;
+  std::vector<int32_t> codes_, next_codes_;  // slots × M
+  std::vector<float> res_, next_res_;        // slots × r, whitened residuals
+  std::vector<float> err_, next_err_;        // slots
+  std::vector<size_t> count_;                // states per vector
+  std::vector<float> t_;                     // parent rows × r: residual without the stepped book
+  std::vector<float> dots_;                  // parent rows × K
+  std::vector<size_t> parent_slot_;          // parent row -> state slot
+};
+
+// Runs `passes` coordinate-descent passes (books 0 … M−1 each) from `codes` (n × M, in/out,
+// every book assigned) and writes each vector's H-error to `errors` (size n). A vector keeps its
+// input codes unless the search found a strictly better tuple, so errors never increase.
+void descend(MatrixView<const float> x, const Metric& metric,
+             std::span<const detail::WhitenedBook> books, size_t beam, int passes,
+             Span<int32_t> codes, Span<float> errors, int threads) {
+  const size_t M = books.size();
+  const size_t batch = std::clamp<size_t>(kCandidateFloats / (beam * books.front().size()), 1,
+                                          kMaxBatch);
+  detail::for_each_batch(x.rows(), batch, threads, [&](size_t begin, size_t count) {
+    const Matrix xw = detail::whiten_rows(x, begin, count, metric);
+    CoordinateBeam search(books, beam, count, xw.cols());
+    std::vector<float> start_err(count);
+    for (size_t i = 0; i < count; ++i) {
+      start_err[i] = search.start(i, codes.data() + (begin + i) * M, xw.row_ptr(i));
+    }
+    for (int p = 0; p < passes; ++p)
+      for (size_t m = 0; m < M; ++m) search.step(m);
+    std::vector<int32_t> found(M);
+    for (size_t i = 0; i < count; ++i) {
+      const float e = search.best(i, found.data());
+      errors[begin + i] = std::min(e, start_err[i]);
+      if (e < start_err[i]) std::copy(found.begin(), found.end(), codes.data() + (begin + i) * M);
+    }
+  });
+}
+
+float weight_of(Span<const float> weights, size_t i) { return weights.empty() ? 1.f : weights[i]; }
+
+// Proximal weight λ for a training set (see kRelativeRidge).
+double ridge(Span<const float> weights, size_t n, size_t K) {
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) total += weight_of(weights, i);
+  return kRelativeRidge * total / static_cast<double>(K);
+}
+
+// All books jointly: (BᵀWB + λI) C = BᵀWX + λ C_old, B the n × M·K one-hot code matrix.
+// Accumulated and solved in double: code counts reach 10⁵ and the system is rank-deficient
+// up to λ, so float would lose the small directions that decide the shift between books.
+void update_books_joint(MatrixView<const float> x, Span<const float> weights,
+                        Span<const int32_t> codes, std::vector<Codebook>& books) {
+  const size_t n = x.rows(), d = x.cols(), M = books.size(), K = books.front().size();
+  const size_t N = M * K;
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(N, N);
+  RowMatrixD rhs = RowMatrixD::Zero(N, d);
+  for (size_t i = 0; i < n; ++i) {
+    const double w = weight_of(weights, i);
+    if (w == 0) continue;
+    const int32_t* c = codes.data() + i * M;
+    const float* xi = x.row_ptr(i);
+    for (size_t a = 0; a < M; ++a) {
+      const size_t ia = a * K + static_cast<size_t>(c[a]);
+      for (size_t b = 0; b < M; ++b) gram(ia, b * K + static_cast<size_t>(c[b])) += w;
+      double* row = rhs.row(ia).data();
+      for (size_t j = 0; j < d; ++j) row[j] += w * xi[j];
+    }
+  }
+  const double lambda = ridge(weights, n, K);
+  gram.diagonal().array() += lambda;
+  for (size_t m = 0; m < M; ++m)
+    for (size_t k = 0; k < K; ++k)
+      for (size_t j = 0; j < d; ++j) rhs(m * K + k, j) += lambda * books[m].entries(k, j);
+  const Eigen::LLT<Eigen::MatrixXd> llt(gram);
+  VQ_CHECK(llt.info() == Eigen::Success, "AdditiveQuantizer: codebook normal equations are not "
+           "positive definite (non-finite training data?)");
+  const RowMatrixD solution = llt.solve(rhs);
+  for (size_t m = 0; m < M; ++m)
+    for (size_t k = 0; k < K; ++k)
+      for (size_t j = 0; j < d; ++j)
+        books[m].entries(k, j) = static_cast<float>(solution(m * K + k, j));
+}
+
+// Mean perplexity of the books' code usage: collapse of a book shows as a drop here.
+double mean_perplexity(Span<const int32_t> codes, size_t n, size_t M, size_t K) {
+  double sum = 0;
+  for (size_t m = 0; m < M; ++m) {
+    std::vector<uint64_t> counts(K, 0);
+    for (size_t i = 0; i < n; ++i) ++counts[static_cast<size_t>(codes[i * M + m])];
+    sum += codebook_usage(counts).perplexity;
+  }
+  return sum / static_cast<double>(M);
+}
+
+}  // namespace
+
+AdditiveQuantizer::AdditiveQuantizer(size_t dim, size_t books, uint8_t bits, size_t beam)
+    : CodebookQuantizer(dim, std::vector<uint8_t>(books, bits)), beam_(beam) {
+  VQ_CHECK(beam >= 1 && beam <= kMaxBeam, "AdditiveQuantizer: beam must be 1..", kMaxBeam,
+           ", got ", beam);
+}
+
+std::string AdditiveQuantizer::describe() const {
+  const std::string base = detail::concat("AQ", num_books(), "x", int(book_bits()[0]));
+  return beam_ == kDefaultBeam ? base : detail::concat(base, "b", beam_);
+}
+
+void AdditiveQuantizer::train(MatrixView<const float> x, const TrainOptions& options) {
+  check_train_input(x, options);
+  const size_t n = x.rows(), M = num_books();
+  const uint8_t bits = book_bits()[0];
+  const size_t K = size_t{1} << bits;
+  VQ_CHECK(n >= K, describe(), "::train: ", n, " training vectors for ", K,
+           " entries per book; need at least as many vectors as entries");
+  VQ_CHECK(M * K <= kMaxJointCodes, describe(), "::train: ", M, " books × ", K, " entries = ",
+           M * K, " codes; the joint codebook update is limited to ", kMaxJointCodes,
+           " (fewer books or bits per book)");
+
+  ResidualQuantizer rvq(dim(), M, bits, beam_);
+  rvq.train(x, options);
+  std::vector<Codebook> books = rvq.books();
+  const Codes rvq_codes = rvq.encode(x);
+  std::vector<int32_t> codes(rvq_codes.data.begin(), rvq_codes.data.end());
+  std::vector<float> errors(n);
+  const auto objective = [&] {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double w = weight_of(options.weights, i);
+      num += w * errors[i];
+      den += w;
+    }
+    return num / den;
+  };
+
+  round_objectives_.clear();
+  descend(x, options.metric, detail::whiten_books(books, options.metric), beam_, 0, codes, errors,
+          options.threads);
+  round_objectives_.push_back(objective());
+  for (int round = 1; round <= kTrainRounds; ++round) {
+    update_books_joint(x, options.weights, codes, books);
+    descend(x, options.metric, detail::whiten_books(books, options.metric), beam_, 1, codes,
+            errors, options.threads);
+    round_objectives_.push_back(objective());
+    if (options.progress)
+      options.progress({"aq round " + std::to_string(round) + "/" + std::to_string(kTrainRounds),
+                        static_cast<size_t>(round), static_cast<size_t>(kTrainRounds),
+                        round_objectives_.back(), mean_perplexity(codes, n, M, K)});
+  }
+  set_books(std::move(books), options.metric);
+}
+
+Codes AdditiveQuantizer::encode(MatrixView<const float> x) const {
+  check_input(x, "encode");
+  const size_t n = x.rows(), M = num_books();
+  const std::vector<detail::WhitenedBook> books = detail::whiten_books(this->books(), metric());
+  // First pass: beam-search RVQ over the AQ books in order, then coordinate descent from there.
+  Codes out(n, book_bits());
+  detail::residual_encode(x, books, metric(), beam_, MatrixView<uint16_t>(out.data.data(), n, M),
+                          0);
+  std::vector<int32_t> codes(out.data.begin(), out.data.end());
+  std::vector<float> errors(n);
+  descend(x, metric(), books, beam_, kEncodePasses, codes, errors, 0);
+  std::copy(codes.begin(), codes.end(), out.data.begin());
+  return out;
+}
+
+}  // namespace vq

@@ -1,0 +1,68 @@
+#include "vq/core/product_quantizer.h"
+
+#include <algorithm>
+
+#include "core/residual_beam.h"
+#include "vq/core/kmeans.h"
+
+namespace vq {
+
+namespace {
+size_t checked_m(size_t dim, size_t m) {
+  VQ_CHECK(m >= 1, "PQ: number of sub-quantizers M must be >= 1");
+  VQ_CHECK(dim % m == 0, "PQ", m, ": dimension ", dim, " is not divisible by M = ", m,
+           " (sub-vectors must have equal length)");
+  return m;
+}
+}  // namespace
+
+ProductQuantizer::ProductQuantizer(size_t dim, size_t M, uint8_t bits)
+    : CodebookQuantizer(dim, std::vector<uint8_t>(checked_m(dim, M), bits)), m_(M), bits_(bits) {}
+
+std::string ProductQuantizer::describe() const {
+  return detail::concat("PQ", m_, "x", int(bits_));
+}
+
+void ProductQuantizer::train(MatrixView<const float> x, const TrainOptions& options) {
+  check_train_input(x, options);
+  const size_t k = size_t{1} << bits_;
+  VQ_CHECK(x.rows() >= k, describe(), "::train: a codebook of ", k, " entries needs at least ",
+           k, " training vectors, got ", x.rows());
+  const size_t ds = sub_dim();
+  std::vector<Codebook> books(m_);
+  Matrix sub(x.rows(), ds);
+  for (size_t m = 0; m < m_; ++m) {
+    // A contiguous copy of the sub-vectors keeps k-means on its fast, unit-stride path.
+    for (size_t i = 0; i < x.rows(); ++i) {
+      const float* src = x.row_ptr(i) + m * ds;
+      std::copy(src, src + ds, sub.row_ptr(i));
+    }
+    KMeansOptions km;
+    km.k = k;
+    km.iterations = options.iterations;
+    km.seed = options.seed + m;
+    km.threads = options.threads;
+    km.max_points_per_centroid = options.max_points_per_centroid;
+    km.metric = detail::metric_block(options.metric, m * ds, ds, dim());
+    km.weights = options.weights;
+    km.progress = options.progress;
+    KMeansResult result = kmeans(sub.view(), km);
+    books[m] = Codebook{m * ds, ds, bits_, std::move(result.centroids)};
+  }
+  set_books(std::move(books), options.metric);
+}
+
+Codes ProductQuantizer::encode(MatrixView<const float> x) const {
+  check_input(x, "encode");
+  Codes codes(x.rows(), book_bits());
+  const MatrixView<uint16_t> all(codes.data.data(), codes.n, m_);
+  const size_t ds = sub_dim();
+  for (size_t m = 0; m < m_; ++m) {
+    const Metric block = detail::metric_block(metric(), m * ds, ds, dim());
+    const auto wbook = detail::whiten_books({&books()[m], 1}, block);
+    detail::residual_encode(x.cols_slice(m * ds, ds), wbook, block, 1, all.cols_slice(m, 1), 0);
+  }
+  return codes;
+}
+
+}  // namespace vq

@@ -1,0 +1,197 @@
+#include "kernels/distances.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+namespace vq::kernels {
+
+namespace {
+
+// Rows of x per block: one sgemm and one selection pass per (block, column tile). 256 rows keep
+// OpenBLAS's packing of the centroid panel amortised while the tile still fits in L2.
+constexpr size_t kRowBlock = 256;
+// Distance tile budget in floats (256 KiB): the whole tile is re-read by the selection pass, so
+// it must stay cache-resident after sgemm wrote it. Wide k is cut into column tiles.
+constexpr size_t kTileFloats = 65536;
+
+int resolve_threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
+
+void check_args(MatrixView<const float> x, MatrixView<const float> c, Span<const float> c_norms,
+                size_t m, size_t out_size, const char* who) {
+  VQ_CHECK(x.cols() == c.cols(), who, ": x has ", x.cols(), " columns, c has ", c.cols());
+  VQ_CHECK(c.rows() > 0, who, ": no centroids");
+  VQ_CHECK(c_norms.size() == c.rows(), who, ": c_norms has ", c_norms.size(), " entries for ", c.rows(),
+           " centroids");
+  VQ_CHECK(m >= 1 && m <= c.rows(), who, ": m = ", m, " must be in [1, ", c.rows(), "]");
+  VQ_CHECK(out_size == x.rows() * m, who, ": output has ", out_size, " entries, expected ", x.rows() * m);
+}
+
+// The m smallest values seen so far for one row, kept sorted (ascending, ties by lower index
+// because candidates arrive in index order and insertion is strict). Beam search asks for
+// m <= 32, where a linear insertion beats a heap: most candidates fail the first comparison.
+struct TopM {
+  float* val;
+  int32_t* idx;
+  size_t m;
+  void reset() {
+    std::fill(val, val + m, std::numeric_limits<float>::infinity());
+    std::fill(idx, idx + m, -1);
+  }
+  void push(float v, int32_t j) {
+    if (!(v < val[m - 1])) return;
+    size_t p = m - 1;
+    while (p > 0 && v < val[p - 1]) {
+      val[p] = val[p - 1];
+      idx[p] = idx[p - 1];
+      --p;
+    }
+    val[p] = v;
+    idx[p] = j;
+  }
+};
+
+// Runs `select` over distance tiles. For rows [r0, r0+rows) and centroids [c0, c0+cols) the tile
+// holds ||c_j||² − 2 x_i·c_j (the row's ||x_i||² is added by the caller: it does not change the
+// ranking). Each block is handled by one thread with arithmetic independent of the thread count
+// (blocks are fixed by row index, sgemm computes each entry with the same K-order whatever M is),
+// so results are identical for any `threads`.
+//
+// OpenBLAS threading: each OpenMP thread calls sgemm on its own block. Debian's default OpenBLAS
+// is the pthread build, which does not know it is inside an OpenMP region; left at its default
+// thread count it would start its own workers on top of ours. Measured with bench_kmeans
+// (n=200k, d=128, k=256, 2 OpenMP threads, 2-core machine): unpinned OpenBLAS (2 threads) ran
+// as fast as OpenBLAS pinned to 1 thread (8.8 s vs 10.2 s, within the noise of a shared
+// machine), so we do not touch OpenBLAS's setting. But OpenBLAS splits a threaded sgemm
+// differently, and the objective moved in the 5th digit: bitwise reproducibility holds for a
+// fixed OpenBLAS thread count (the tests run with OPENBLAS_NUM_THREADS=1).
+template <class Block>
+void scan_tiles(MatrixView<const float> x, MatrixView<const float> c, Span<const float> c_norms,
+                int threads, size_t state_per_row, Block&& block) {
+  const size_t n = x.rows(), k = c.rows(), d = x.cols();
+  if (n == 0) return;
+  const size_t row_block = std::min(kRowBlock, n);
+  const size_t col_tile = std::min(k, std::max<size_t>(64, kTileFloats / row_block));
+  const size_t blocks = (n + row_block - 1) / row_block;
+  const int nt = static_cast<int>(std::min<size_t>(resolve_threads(threads), blocks));
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    std::vector<float> tile(row_block * col_tile), x_norms(row_block), state_val(row_block * state_per_row);
+    std::vector<int32_t> state_idx(row_block * state_per_row);
+#pragma omp for schedule(dynamic, 1)
+    for (size_t b = 0; b < blocks; ++b) {
+      const size_t r0 = b * row_block, rows = std::min(row_block, n - r0);
+      for (size_t i = 0; i < rows; ++i) x_norms[i] = dot(x.row_ptr(r0 + i), x.row_ptr(r0 + i), d);
+      for (size_t i = 0; i < rows; ++i)
+        TopM{state_val.data() + i * state_per_row, state_idx.data() + i * state_per_row, state_per_row}.reset();
+      for (size_t c0 = 0; c0 < k; c0 += col_tile) {
+        const size_t cols = std::min(col_tile, k - c0);
+        // tile = ||c||² broadcast, then sgemm with beta = 1 adds −2 x·c: OpenBLAS skips its
+        // beta pass when beta == 1, whereas beta = 0 costs a memset of the tile plus our own
+        // add pass (callgrind: ~12% of the instructions of the sgemm kernel at d = 128, k = 256).
+        for (size_t i = 0; i < rows; ++i)
+          std::copy(c_norms.data() + c0, c_norms.data() + c0 + cols, tile.data() + i * cols);
+        if (d > 0)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(cols),
+                      static_cast<int>(d), -2.f, x.row_ptr(r0), static_cast<int>(x.stride()), c.row_ptr(c0),
+                      static_cast<int>(c.stride()), 1.f, tile.data(), static_cast<int>(cols));
+        for (size_t i = 0; i < rows; ++i) {
+          const float* t = tile.data() + i * cols;
+          block.consume(TopM{state_val.data() + i * state_per_row, state_idx.data() + i * state_per_row,
+                             state_per_row},
+                        t, cols, static_cast<int32_t>(c0));
+        }
+      }
+      for (size_t i = 0; i < rows; ++i)
+        block.finish(r0 + i, x_norms[i], state_val.data() + i * state_per_row, state_idx.data() + i * state_per_row);
+    }
+  }
+}
+
+}  // namespace
+
+float l2sqr(const float* a, const float* b, size_t d) {
+  float s = 0.f;
+#pragma omp simd reduction(+ : s)
+  for (size_t j = 0; j < d; ++j) {
+    const float t = a[j] - b[j];
+    s += t * t;
+  }
+  return s;
+}
+
+float dot(const float* a, const float* b, size_t d) {
+  float s = 0.f;
+#pragma omp simd reduction(+ : s)
+  for (size_t j = 0; j < d; ++j) s += a[j] * b[j];
+  return s;
+}
+
+void row_norms(MatrixView<const float> x, Span<float> norms) {
+  VQ_CHECK(norms.size() == x.rows(), "row_norms: ", norms.size(), " outputs for ", x.rows(), " rows");
+  for (size_t i = 0; i < x.rows(); ++i) norms[i] = dot(x.row_ptr(i), x.row_ptr(i), x.cols());
+}
+
+void nearest(MatrixView<const float> x, MatrixView<const float> c, Span<const float> c_norms,
+             Span<int32_t> labels, Span<float> distances, int threads) {
+  check_args(x, c, c_norms, 1, labels.size(), "nearest");
+  VQ_CHECK(distances.size() == x.rows(), "nearest: distances has ", distances.size(), " entries for ",
+           x.rows(), " rows");
+  struct Argmin {
+    Span<int32_t> labels;
+    Span<float> distances;
+    // Vectorised min, then the first index holding it (ties: lowest index). Both loops run on
+    // a tile row that is still in L1; a fused scalar argmin would not vectorise.
+    void consume(TopM best, const float* t, size_t cols, int32_t c0) const {
+      float mn = std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(min : mn)
+      for (size_t j = 0; j < cols; ++j) mn = std::min(mn, t[j]);
+      if (!(mn < best.val[0])) return;
+      // First index holding mn: locate its 16-wide chunk with a vectorised test, then scan it.
+      constexpr size_t kChunk = 16;
+      size_t j = 0;
+      for (; j + kChunk <= cols; j += kChunk) {
+        bool hit = false;
+#pragma omp simd reduction(| : hit)
+        for (size_t q = 0; q < kChunk; ++q) hit |= t[j + q] == mn;
+        if (hit) break;
+      }
+      while (t[j] != mn) ++j;
+      best.val[0] = mn;
+      best.idx[0] = c0 + static_cast<int32_t>(j);
+    }
+    void finish(size_t row, float x_norm, const float* val, const int32_t* idx) const {
+      labels[row] = idx[0];
+      distances[row] = std::max(0.f, x_norm + val[0]);
+    }
+  };
+  scan_tiles(x, c, c_norms, threads, 1, Argmin{labels, distances});
+}
+
+void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const float> c_norms, size_t m,
+               Span<int32_t> labels, Span<float> distances, int threads) {
+  check_args(x, c, c_norms, m, labels.size(), "nearest_k");
+  VQ_CHECK(distances.size() == x.rows() * m, "nearest_k: distances has ", distances.size(),
+           " entries, expected ", x.rows() * m);
+  struct Select {
+    Span<int32_t> labels;
+    Span<float> distances;
+    size_t m;
+    void consume(TopM top, const float* t, size_t cols, int32_t c0) const {
+      for (size_t j = 0; j < cols; ++j) top.push(t[j], c0 + static_cast<int32_t>(j));
+    }
+    void finish(size_t row, float x_norm, const float* val, const int32_t* idx) const {
+      for (size_t s = 0; s < m; ++s) {
+        labels[row * m + s] = idx[s];
+        distances[row * m + s] = std::max(0.f, x_norm + val[s]);
+      }
+    }
+  };
+  scan_tiles(x, c, c_norms, threads, m, Select{labels, distances, m});
+}
+
+}  // namespace vq::kernels

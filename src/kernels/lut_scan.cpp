@@ -1,0 +1,186 @@
+#include "kernels/lut_scan.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace vq::kernels {
+
+namespace {
+
+ScanLevel detect_level() {
+  // VQ_SIMD_LEVEL=scalar pins the reference kernels (tests compare both levels in one run by
+  // calling the _ref functions directly; the variable covers whole-program runs).
+  if (const char* env = std::getenv("VQ_SIMD_LEVEL"); env && std::strcmp(env, "scalar") == 0)
+    return ScanLevel::kScalar;
+#if defined(__x86_64__) || defined(__i386__)
+  if (__builtin_cpu_supports("avx2")) return ScanLevel::kAvx2;
+#endif
+  return ScanLevel::kScalar;
+}
+
+// Rows [0, n) of n × M uint8 codes, 4 rows per step. Each row is still summed in book order,
+// so the result equals the reference bit for bit; the four independent chains hide the
+// load → add latency that bounds the one-row loop.
+template <size_t kBooks>
+void scan_u8_unrolled(const LutScanArgs& a, const uint8_t* codes, size_t books, size_t n,
+                      float* out) {
+  const size_t M = kBooks ? kBooks : books;
+  const float* tab[256];
+  for (size_t m = 0; m < M; ++m) tab[m] = a.values + a.offsets[m];
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const uint8_t* c = codes + i * M;
+    float s0 = a.bias, s1 = a.bias, s2 = a.bias, s3 = a.bias;
+    for (size_t m = 0; m < M; ++m) {
+      const float* t = tab[m];
+      s0 += t[c[m]];
+      s1 += t[c[M + m]];
+      s2 += t[c[2 * M + m]];
+      s3 += t[c[3 * M + m]];
+    }
+    if (a.norms) {
+      s0 += a.norms[i];
+      s1 += a.norms[i + 1];
+      s2 += a.norms[i + 2];
+      s3 += a.norms[i + 3];
+    }
+    out[i] = s0;
+    out[i + 1] = s1;
+    out[i + 2] = s2;
+    out[i + 3] = s3;
+  }
+  for (; i < n; ++i) {
+    const uint8_t* c = codes + i * M;
+    float s = a.bias;
+    for (size_t m = 0; m < M; ++m) s += tab[m][c[m]];
+    out[i] = a.norms ? s + a.norms[i] : s;
+  }
+}
+
+// Four queries at once over tables laid out book after book, 256 entries each (every book
+// 8 bits): one load of a code serves four table lookups, and the constant book stride folds
+// into the addressing of each load. Each query's sum keeps the book order of the reference.
+template <size_t kBooks>
+void scan_u8_four_queries(const LutScanArgs* a, const uint8_t* codes, size_t books, size_t n,
+                          float* const* out) {
+  const size_t M = kBooks ? kBooks : books;
+  const float *t0 = a[0].values, *t1 = a[1].values, *t2 = a[2].values, *t3 = a[3].values;
+  const float* norms = a[0].norms;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* c = codes + i * M;
+    float s0 = a[0].bias, s1 = a[1].bias, s2 = a[2].bias, s3 = a[3].bias;
+    for (size_t m = 0; m < M; ++m) {
+      const size_t e = m * 256 + c[m];
+      s0 += t0[e];
+      s1 += t1[e];
+      s2 += t2[e];
+      s3 += t3[e];
+    }
+    if (norms) {
+      s0 += norms[i];
+      s1 += norms[i];
+      s2 += norms[i];
+      s3 += norms[i];
+    }
+    out[0][i] = s0;
+    out[1][i] = s1;
+    out[2][i] = s2;
+    out[3][i] = s3;
+  }
+}
+
+bool uniform_256(const LutScanArgs& a) {
+  for (size_t m = 0; m <= a.books; ++m)
+    if (a.offsets[m] != 256 * m) return false;
+  return true;
+}
+
+}  // namespace
+
+ScanLevel scan_level() {
+  static const ScanLevel level = detect_level();
+  return level;
+}
+
+void lut_scan_u8_ref(const LutScanArgs& a, const uint8_t* codes, size_t n, float* out) {
+  const size_t M = a.books;
+  for (size_t i = 0; i < n; ++i) {
+    float s = a.bias;
+    for (size_t m = 0; m < M; ++m) s += a.values[a.offsets[m] + codes[i * M + m]];
+    out[i] = a.norms ? s + a.norms[i] : s;
+  }
+}
+
+void lut_scan_u8(const LutScanArgs& a, const uint8_t* codes, size_t n, float* out) {
+  if (scan_level() == ScanLevel::kScalar || a.books > 256) return lut_scan_u8_ref(a, codes, n, out);
+  // Fixed book counts let the compiler unroll the book loop completely (16 and 32 books are
+  // the common PQ configurations for 64..256-dimensional data).
+  switch (a.books) {
+    case 8: return scan_u8_unrolled<8>(a, codes, 8, n, out);
+    case 16: return scan_u8_unrolled<16>(a, codes, 16, n, out);
+    case 32: return scan_u8_unrolled<32>(a, codes, 32, n, out);
+    default: return scan_u8_unrolled<0>(a, codes, a.books, n, out);
+  }
+}
+
+void lut_scan_u8_multi(const LutScanArgs* args, size_t nargs, const uint8_t* codes, size_t n,
+                       float* const* out) {
+  if (nargs == kMaxQueriesPerScan && scan_level() != ScanLevel::kScalar && uniform_256(args[0])) {
+    switch (args[0].books) {
+      case 8: return scan_u8_four_queries<8>(args, codes, 8, n, out);
+      case 16: return scan_u8_four_queries<16>(args, codes, 16, n, out);
+      case 32: return scan_u8_four_queries<32>(args, codes, 32, n, out);
+      default: return scan_u8_four_queries<0>(args, codes, args[0].books, n, out);
+    }
+  }
+  for (size_t q = 0; q < nargs; ++q) lut_scan_u8(args[q], codes, n, out[q]);
+}
+
+void lut_scan_u16(const LutScanArgs& a, const uint16_t* codes, size_t n, float* out) {
+  const size_t M = a.books;
+  for (size_t i = 0; i < n; ++i) {
+    float s = a.bias;
+    for (size_t m = 0; m < M; ++m) s += a.values[a.offsets[m] + codes[i * M + m]];
+    out[i] = a.norms ? s + a.norms[i] : s;
+  }
+}
+
+void lut4_sums_ref(const Lut4Args& a, const uint8_t* blocks, size_t nblocks, uint16_t* sums) {
+  const size_t block_bytes = a.books_padded * 16;
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint8_t* block = blocks + b * block_bytes;
+    for (size_t j = 0; j < kBlock4; ++j) {
+      uint32_t s = 0;
+      for (size_t m = 0; m < a.books_padded; ++m) s += a.qtable[m * 16 + packed4_code(block, m, j)];
+      sums[b * kBlock4 + j] = static_cast<uint16_t>(s);
+    }
+  }
+}
+
+void lut4_filter_ref(const Lut4Args& a, const uint8_t* blocks, size_t nblocks,
+                     const uint16_t* thresholds, uint32_t* masks) {
+  uint16_t sums[kBlock4];
+  const size_t block_bytes = a.books_padded * 16;
+  for (size_t b = 0; b < nblocks; ++b) {
+    lut4_sums_ref(a, blocks + b * block_bytes, 1, sums);
+    uint32_t mask = 0;
+    for (size_t j = 0; j < kBlock4; ++j)
+      if (sums[j] <= thresholds[b]) mask |= uint32_t{1} << j;
+    masks[b] = mask;
+  }
+}
+
+void lut4_filter(const Lut4Args& a, const uint8_t* blocks, size_t nblocks,
+                 const uint16_t* thresholds, uint32_t* masks) {
+  if (scan_level() == ScanLevel::kAvx2)
+    return detail::lut4_filter_avx2(a, blocks, nblocks, thresholds, masks);
+  lut4_filter_ref(a, blocks, nblocks, thresholds, masks);
+}
+
+float lut4_exact_score(const LutScanArgs& a, const uint8_t* block, size_t j) {
+  float s = a.bias;
+  for (size_t m = 0; m < a.books; ++m) s += a.values[a.offsets[m] + packed4_code(block, m, j)];
+  return a.norms ? s + a.norms[j] : s;
+}
+
+}  // namespace vq::kernels

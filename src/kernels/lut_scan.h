@@ -1,0 +1,105 @@
+// (private) Lookup-table scan kernels: asymmetric distances from codes, without decoding.
+//
+// Float-table scans compute, for every code row i,
+//
+//     out[i] = bias + values[offsets[0] + c_i,0] + … + values[offsets[M-1] + c_i,M-1] (+ norms[i])
+//
+// always summed in this order (bias first, books in code order, norm last) so that every kernel
+// and every layout produces bit-identical floats: search results then do not depend on the SIMD
+// level, the layout or the thread count.
+//
+// The 4-bit scan works on a blocked, nibble-packed layout (the FAISS fast-scan / ScaNN LUT16
+// idea) with tables quantized to uint8: sixteen entries of one book fit one 128-bit register
+// lane, so a byte shuffle looks up 32 codes at once. Its sums are approximate; it only filters
+// (a bit per vector: "can this vector still be in the top-k?") and the caller re-scores the
+// survivors with the float tables.
+//
+// SIMD level: chosen once per call by simd_level(): AVX2 when the CPU has it, unless the
+// environment variable VQ_SIMD_LEVEL=scalar forces the scalar reference (tests run both).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vq::kernels {
+
+enum class ScanLevel : uint8_t { kScalar = 0, kAvx2 = 1 };
+
+// The level used by the dispatching entry points: min(CPU support, VQ_SIMD_LEVEL).
+ScanLevel scan_level();
+
+// Float tables of one query. values: offsets[M] floats; offsets: M + 1 entries.
+struct LutScanArgs {
+  const float* values = nullptr;
+  const uint32_t* offsets = nullptr;
+  size_t books = 0;              // M
+  float bias = 0.f;
+  const float* norms = nullptr;  // null, or one per scanned row (indexed like out)
+};
+
+// ---- float tables over unpacked codes -------------------------------------------------------
+
+// codes: n × M uint8 row-major (every book has <= 8 bits). out: n floats.
+void lut_scan_u8(const LutScanArgs& args, const uint8_t* codes, size_t n, float* out);
+void lut_scan_u8_ref(const LutScanArgs& args, const uint8_t* codes, size_t n, float* out);
+
+// Several queries over the same codes (each code row is read once for all of them): for
+// q < nargs, out[q][i] = the lut_scan_u8 result of args[q]. Every args[q] has the same books
+// and offsets (tables of one quantizer); nargs <= kMaxQueriesPerScan.
+inline constexpr size_t kMaxQueriesPerScan = 4;
+void lut_scan_u8_multi(const LutScanArgs* args, size_t nargs, const uint8_t* codes, size_t n,
+                       float* const* out);
+
+// codes: n × M uint16 row-major (any widths up to 16 bits). out: n floats.
+void lut_scan_u16(const LutScanArgs& args, const uint16_t* codes, size_t n, float* out);
+
+// ---- 4-bit packed layout ---------------------------------------------------------------------
+//
+// Vectors are grouped in blocks of kBlock4 = 32. A block stores books_padded × 16 bytes (books
+// padded to an even count with an all-zero book); byte j (0..15) of book m holds vector j's
+// code in its low nibble and vector j + 16's code in its high nibble:
+//
+//     block[m * 16 + j] = code(j, m) | code(j + 16, m) << 4
+//
+// i.e. 4 bits per code and per vector, plus padding for the last partial block.
+inline constexpr size_t kBlock4 = 32;
+inline size_t packed4_books(size_t books) { return (books + 1) & ~size_t{1}; }
+inline size_t packed4_block_bytes(size_t books) { return packed4_books(books) * 16; }
+
+// Code of vector j (0..31) in book m of one block.
+inline uint8_t packed4_code(const uint8_t* block, size_t m, size_t j) {
+  const uint8_t b = block[m * 16 + (j & 15)];
+  return j < 16 ? (b & 0x0f) : (b >> 4);
+}
+inline void packed4_set(uint8_t* block, size_t m, size_t j, uint8_t code) {
+  uint8_t& b = block[m * 16 + (j & 15)];
+  b = j < 16 ? uint8_t((b & 0xf0) | code) : uint8_t((b & 0x0f) | (code << 4));
+}
+
+// Quantized tables: books_padded × 16 uint8 entries (row m: book m's entries; entries past a
+// book's size and the padding book are 0). Sums of M entries fit uint16 when books_padded <= 256.
+struct Lut4Args {
+  const uint8_t* qtable = nullptr;
+  size_t books_padded = 0;
+};
+
+// For each of nblocks blocks b (blocks: nblocks × packed4_block_bytes contiguous): bit j of
+// masks[b] is set iff the uint16 sum of vector j's quantized entries is <= thresholds[b].
+void lut4_filter(const Lut4Args& args, const uint8_t* blocks, size_t nblocks,
+                 const uint16_t* thresholds, uint32_t* masks);
+void lut4_filter_ref(const Lut4Args& args, const uint8_t* blocks, size_t nblocks,
+                     const uint16_t* thresholds, uint32_t* masks);
+// The uint16 sums themselves (nblocks × 32), reference only: tests and error analysis.
+void lut4_sums_ref(const Lut4Args& args, const uint8_t* blocks, size_t nblocks, uint16_t* sums);
+
+// Exact float score of vector j of one packed block, in the summation order above. args.norms,
+// if set, is indexed by j (the caller offsets it to the block).
+float lut4_exact_score(const LutScanArgs& args, const uint8_t* block, size_t j);
+
+namespace detail {
+// AVX2 versions (lut_scan_avx2.cpp); call only when the CPU supports AVX2.
+void lut4_filter_avx2(const Lut4Args& args, const uint8_t* blocks, size_t nblocks,
+                      const uint16_t* thresholds, uint32_t* masks);
+}  // namespace detail
+
+}  // namespace vq::kernels

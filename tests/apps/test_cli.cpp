@@ -1,0 +1,205 @@
+// The vq command-line tool, run as a user runs it: train -> encode -> decode -> info on a small
+// .npy written here, checked against the library's own results, plus exit codes and one-line
+// error messages for bad input and bad usage.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "test_data.h"
+#include "vq/core/io.h"
+#include "vq/core/matrix_io.h"
+#include "vq/core/npy.h"
+
+namespace vq {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("vq_cli_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    x_ = testdata::clustered(2000, 16, 17, 16);
+    write_npy(path("x.npy"), x_.view());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  CliRun vq(const std::string& args) const {
+    const std::string out = path("stdout.txt"), err = path("stderr.txt");
+    const std::string cmd = std::string(VQ_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
+    const int status = std::system(cmd.c_str());
+    CliRun r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  // A failure must be exactly one "vq: error: ..." line on stderr with the given exit code.
+  void expect_error(const std::string& args, int code, const std::string& fragment) const {
+    const CliRun r = vq(args);
+    EXPECT_EQ(r.code, code) << "vq " << args << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("vq: error: ", 0), 0u) << "vq " << args << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << "vq " << args << ": " << r.err;
+  }
+
+  fs::path dir_;
+  Matrix x_;
+};
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST_F(Cli, TrainEncodeDecodeInfoMatchesTheLibrary) {
+  CliRun r = vq("train " + path("x.npy") + " -o " + path("m.vqc") + " -q RVQ2x6 --iters 8 --threads 2");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "RVQ2x6")) << r.out;
+  EXPECT_TRUE(contains(r.out, "bits per vector  12")) << r.out;
+  EXPECT_TRUE(contains(r.out, "relative error")) << r.out;
+  EXPECT_TRUE(contains(r.out, "perplexity")) << r.out;
+  EXPECT_TRUE(contains(r.err, "rvq level 2/2")) << r.err;  // plain progress lines (not a tty)
+
+  r = vq("encode " + path("x.npy") + " -m " + path("m.vqc") + " -o " + path("c.vqc") +
+         " --tokens " + path("t.npy"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = vq("decode " + path("c.vqc") + " -o " + path("y.npy"));
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  // The files agree with what the library computes from the saved model.
+  const auto q = load_quantizer(path("m.vqc"));
+  const Codes codes = q->encode(x_);
+  const Matrix expected = q->decode(codes);
+  const Matrix decoded = read_matrix(path("y.npy"));
+  ASSERT_EQ(decoded.rows(), x_.rows());
+  ASSERT_EQ(decoded.cols(), x_.cols());
+  EXPECT_EQ(decoded.storage(), expected.storage());
+  EXPECT_EQ(read_codes_npy(path("t.npy"), codes.bits).data, codes.data);
+  // 12 bits for 16 clustered dimensions: far better than the all-zero reconstruction.
+  const double rel = testdata::mse(x_, decoded) / testdata::mean_sq_norm(x_);
+  EXPECT_LT(rel, 0.2);
+
+  r = vq("info " + path("m.vqc"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* part : {"format version   1", "quantizer        RVQ2x6", "dim              16",
+                           "bits per vector  12", "metric           identity", "BOOK", "SELF",
+                           "self-test        passed", "books 0-1", "64 entries (6 bits) × 16 dims"})
+    EXPECT_TRUE(contains(r.out, part)) << part << "\n" << r.out;
+  r = vq("info " + path("c.vqc"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "codes            2000 vectors × 2 books, 12 bits per vector")) << r.out;
+}
+
+TEST_F(Cli, ScalarBeamAndMetricOptions) {
+  // Per-group int8 with fp16 scales: near-lossless on these vectors.
+  CliRun r = vq("train " + path("x.npy") + " -o " + path("s.vqc") + " -q SQ8g8 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  EXPECT_TRUE(contains(r.out, "bits per vector  160")) << r.out;  // 16·8 + 2 fp16 scales
+  r = vq("info " + path("s.vqc"));
+  EXPECT_TRUE(contains(r.out, "books 0-15     256 levels (8 bits) × 1 dim")) << r.out;
+  EXPECT_TRUE(contains(r.out, "books 16-17    fp16 scale of 8 dims (16 bits)")) << r.out;
+  ASSERT_EQ(vq("encode " + path("x.npy") + " -m " + path("s.vqc") + " -o " + path("c.vqc")).code, 0);
+  ASSERT_EQ(vq("decode " + path("c.vqc") + " -o " + path("y.fvecs")).code, 0);
+  const Matrix y = read_matrix(path("y.fvecs"));
+  EXPECT_LT(testdata::mse(x_, y) / testdata::mean_sq_norm(x_), 1e-3);
+
+  r = vq("train " + path("x.npy") + " -o " + path("b.vqc") + " -q RVQ2x4 --beam 4 --iters 4 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(vq("info " + path("b.vqc")).out, "quantizer        RVQ2x4b4"));
+
+  Matrix h(16, 1, 1.f);
+  h(0, 0) = 10.f;
+  write_npy(path("h.npy"), h.view());
+  r = vq("train " + path("x.npy") + " -o " + path("d.vqc") + " -q PQ4x4 --iters 4 --quiet --metric diag:" +
+         path("h.npy"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "relative error under H")) << r.out;
+  EXPECT_TRUE(contains(vq("info " + path("d.vqc")).out, "diagonal")) << r.out;
+}
+
+TEST_F(Cli, DemoRoundTrips) {
+  const CliRun r = vq("demo --n 3000 --dim 16 -q RVQ2x6 --quiet --threads 2 --out " + path("demo"));
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  EXPECT_TRUE(contains(r.out, "re-encodes all 3000×2 codes identically")) << r.out;
+  EXPECT_TRUE(fs::exists(path("demo/demo_model.vqc")));
+  EXPECT_EQ(vq("decode " + path("demo/demo_codes.vqc") + " -o " + path("d.npy")).code, 0);
+}
+
+TEST_F(Cli, BadInputIsExitOneWithOneLine) {
+  const std::string model = path("m.vqc");
+  ASSERT_EQ(vq("train " + path("x.npy") + " -o " + model + " -q VQ4 --iters 3 --quiet").code, 0);
+  expect_error("train " + path("missing.npy") + " -o " + path("o.vqc") + " -q VQ4", 1, "missing.npy");
+  expect_error("train " + path("x.npy") + " -o " + path("o.vqc") + " -q PQ16y8", 1, "position 4");
+  expect_error("train " + path("x.npy") + " -o " + path("o.vqc") + " -q PQ5x8", 1,
+               "does not fit dimension 16");
+  expect_error("encode " + path("song.wav") + " -m " + model + " -o " + path("o.vqc"), 1,
+               "unsupported input type '.wav'");
+  expect_error("encode " + path("x.txt") + " -m " + model + " -o " + path("o.vqc"), 1,
+               "unsupported input type '.txt'");
+  expect_error("decode " + model + " -o " + path("o.npy"), 1, "not codes");
+  expect_error("info " + path("missing.vqc"), 1, "missing.vqc");
+
+  Matrix w(7, 1, 1.f);
+  write_npy(path("w.npy"), w.view());
+  expect_error("train " + path("x.npy") + " -o " + path("o.vqc") + " -q VQ4 --weights " + path("w.npy"), 1,
+               "weights");
+
+  // A flipped byte inside a chunk and a truncated file.
+  std::string bytes = slurp(model);
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] ^= 0x40;
+  std::ofstream(path("flip.vqc"), std::ios::binary) << flipped;
+  std::ofstream(path("cut.vqc"), std::ios::binary) << bytes.substr(0, bytes.size() - 9);
+  expect_error("info " + path("flip.vqc"), 1, "flip.vqc");
+  expect_error("encode " + path("x.npy") + " -m " + path("flip.vqc") + " -o " + path("o.vqc"), 1, "flip.vqc");
+  expect_error("info " + path("cut.vqc"), 1, "cut.vqc");
+  EXPECT_FALSE(fs::exists(path("o.vqc")));  // nothing written on failure
+}
+
+TEST_F(Cli, UsageErrorsAreExitTwo) {
+  expect_error("", 2, "subcommand");
+  expect_error("frobnicate", 2, "frobnicate");
+  expect_error("train " + path("x.npy") + " -q VQ4", 2, "--output");
+  expect_error("train " + path("x.npy") + " -o " + path("o.vqc") + " -q VQ4 --bogus", 2, "--bogus");
+  expect_error("train " + path("x.npy") + " -o " + path("o.vqc") + " -q PQ4x4 --beam 4", 2, "--beam");
+  expect_error("train " + path("x.npy") + " -o " + path("o.vqc") + " -q VQ4 --metric cosine", 2, "--metric");
+  expect_error("train " + path("x.npy") + " -o " + path("o.vqc") + " -q VQ4 --iters 0", 2, "iters");
+}
+
+TEST_F(Cli, HelpAndVersion) {
+  CliRun r = vq("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(contains(r.out, "vq 0.1.0")) << r.out;
+  for (const char* cmd : {"", "train ", "encode ", "decode ", "info ", "demo "}) {
+    r = vq(std::string(cmd) + "--help");
+    EXPECT_EQ(r.code, 0) << cmd;
+    EXPECT_TRUE(contains(r.out, "Examples:")) << cmd << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace vq

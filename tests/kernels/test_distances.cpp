@@ -1,0 +1,175 @@
+// nearest / nearest_k against a brute-force double-precision reference, across thread counts
+// and awkward sizes (n = 1, k = 1, d = 1, d not a multiple of the SIMD width, k wider than one
+// column tile).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "kernels/distances.h"
+#include "test_data.h"
+
+namespace vq {
+namespace {
+
+// Exact squared distances of row i of x to every row of c.
+std::vector<double> exact_row(const Matrix& x, size_t i, const Matrix& c) {
+  std::vector<double> out(c.rows());
+  for (size_t j = 0; j < c.rows(); ++j) {
+    double s = 0.0;
+    for (size_t t = 0; t < x.cols(); ++t) {
+      const double v = double(x(i, t)) - c(j, t);
+      s += v * v;
+    }
+    out[j] = s;
+  }
+  return out;
+}
+
+std::vector<float> norms_of(const Matrix& c) {
+  std::vector<float> n(c.rows());
+  kernels::row_norms(c.view(), n);
+  return n;
+}
+
+// The GEMM expansion loses ~1e-6 relative to ||x||² + ||c||²: a label is accepted when its
+// exact distance is within that slack of the exact minimum (ties aside).
+double slack(const Matrix& x, size_t i, const Matrix& c) {
+  double mx = 0.0;
+  for (size_t j = 0; j < c.rows(); ++j) mx = std::max(mx, double(kernels::dot(c.row_ptr(j), c.row_ptr(j), c.cols())));
+  return 1e-5 * (kernels::dot(x.row_ptr(i), x.row_ptr(i), x.cols()) + mx) + 1e-6;
+}
+
+struct Case {
+  size_t n, k, d;
+};
+
+class DistancesTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(DistancesTest, NearestMatchesBruteForce) {
+  const auto [n, k, d] = GetParam();
+  const Matrix x = testdata::gaussian(n, d, 11);
+  const Matrix c = testdata::gaussian(k, d, 12);
+  const std::vector<float> cn = norms_of(c);
+  std::vector<int32_t> ref_labels;
+  std::vector<float> ref_dist;
+  for (int threads : {1, 2, 3}) {
+    std::vector<int32_t> labels(n);
+    std::vector<float> dist(n);
+    kernels::nearest(x.view(), c.view(), cn, labels, dist, threads);
+    for (size_t i = 0; i < n; ++i) {
+      const std::vector<double> ex = exact_row(x, i, c);
+      const double best = *std::min_element(ex.begin(), ex.end());
+      ASSERT_GE(labels[i], 0);
+      ASSERT_LT(size_t(labels[i]), k);
+      EXPECT_LE(ex[labels[i]], best + slack(x, i, c)) << "row " << i;
+      EXPECT_NEAR(dist[i], ex[labels[i]], slack(x, i, c)) << "row " << i;
+    }
+    if (threads == 1) {
+      ref_labels = labels;
+      ref_dist = dist;
+    } else {  // bitwise identical for any thread count
+      EXPECT_EQ(labels, ref_labels);
+      EXPECT_EQ(dist, ref_dist);
+    }
+  }
+}
+
+TEST_P(DistancesTest, NearestKMatchesBruteForce) {
+  const auto [n, k, d] = GetParam();
+  const Matrix x = testdata::gaussian(n, d, 21);
+  const Matrix c = testdata::gaussian(k, d, 22);
+  const std::vector<float> cn = norms_of(c);
+  for (size_t m : {size_t{1}, std::min<size_t>(k, 4), std::min<size_t>(k, 32), k}) {
+    std::vector<int32_t> ref_labels;
+    for (int threads : {1, 2}) {
+      std::vector<int32_t> labels(n * m);
+      std::vector<float> dist(n * m);
+      kernels::nearest_k(x.view(), c.view(), cn, m, labels, dist, threads);
+      for (size_t i = 0; i < n; ++i) {
+        std::vector<double> ex = exact_row(x, i, c);
+        std::vector<double> sorted = ex;
+        std::sort(sorted.begin(), sorted.end());
+        const double tol = slack(x, i, c);
+        for (size_t s = 0; s < m; ++s) {
+          const int32_t l = labels[i * m + s];
+          ASSERT_GE(l, 0);
+          ASSERT_LT(size_t(l), k);
+          // The s-th returned code is the s-th smallest exact distance (up to rounding ties).
+          EXPECT_NEAR(ex[l], sorted[s], tol) << "row " << i << " rank " << s;
+          EXPECT_NEAR(dist[i * m + s], ex[l], tol);
+          if (s > 0) {
+            EXPECT_LE(dist[i * m + s - 1], dist[i * m + s]);
+          }
+        }
+        std::vector<int32_t> row(labels.begin() + i * m, labels.begin() + (i + 1) * m);
+        std::sort(row.begin(), row.end());
+        EXPECT_EQ(std::adjacent_find(row.begin(), row.end()), row.end()) << "duplicate label, row " << i;
+      }
+      if (threads == 1) ref_labels = labels;
+      else EXPECT_EQ(labels, ref_labels);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, DistancesTest,
+                         ::testing::Values(Case{1, 1, 1}, Case{1, 7, 3}, Case{37, 1, 5}, Case{300, 17, 1},
+                                           Case{513, 64, 13}, Case{700, 300, 33}, Case{260, 1100, 9},
+                                           Case{1030, 256, 128}));
+
+TEST(Distances, NearestKTiesPreferLowerIndex) {
+  // Four identical centroids: every row sees four exactly equal distances.
+  Matrix c(4, 3, 0.5f);
+  const Matrix x = testdata::gaussian(5, 3, 3);
+  const std::vector<float> cn = norms_of(c);
+  std::vector<int32_t> labels(5 * 4);
+  std::vector<float> dist(5 * 4);
+  kernels::nearest_k(x.view(), c.view(), cn, 4, labels, dist, 1);
+  for (size_t i = 0; i < 5; ++i)
+    for (int32_t s = 0; s < 4; ++s) EXPECT_EQ(labels[i * 4 + s], s);
+  std::vector<int32_t> l1(5);
+  std::vector<float> d1(5);
+  kernels::nearest(x.view(), c.view(), cn, l1, d1, 1);
+  for (int32_t l : l1) EXPECT_EQ(l, 0);
+}
+
+TEST(Distances, StridedViews) {
+  // A column block of a wider matrix gives the same answer as a compact copy.
+  const Matrix wide = testdata::gaussian(50, 20, 5);
+  const Matrix c = testdata::gaussian(9, 7, 6);
+  Matrix compact(50, 7);
+  for (size_t i = 0; i < 50; ++i)
+    for (size_t t = 0; t < 7; ++t) compact(i, t) = wide(i, 4 + t);
+  const std::vector<float> cn = norms_of(c);
+  std::vector<int32_t> la(50), lb(50);
+  std::vector<float> da(50), db(50);
+  kernels::nearest(wide.view().cols_slice(4, 7), c.view(), cn, la, da, 2);
+  kernels::nearest(compact.view(), c.view(), cn, lb, db, 2);
+  EXPECT_EQ(la, lb);
+  EXPECT_EQ(da, db);
+}
+
+TEST(Distances, ScalarHelpers) {
+  const Matrix a = testdata::gaussian(2, 19, 8);
+  double l2 = 0.0, ip = 0.0;
+  for (size_t t = 0; t < 19; ++t) {
+    l2 += (double(a(0, t)) - a(1, t)) * (double(a(0, t)) - a(1, t));
+    ip += double(a(0, t)) * a(1, t);
+  }
+  EXPECT_NEAR(kernels::l2sqr(a.row_ptr(0), a.row_ptr(1), 19), l2, 1e-4 * l2);
+  EXPECT_NEAR(kernels::dot(a.row_ptr(0), a.row_ptr(1), 19), ip, 1e-4 * (std::abs(ip) + 1));
+}
+
+TEST(Distances, BadArgumentsThrow) {
+  const Matrix x(4, 3), c(2, 3), c4(2, 4);
+  std::vector<float> cn(2), dist(4);
+  std::vector<int32_t> labels(4);
+  EXPECT_THROW(kernels::nearest(x.view(), c4.view(), cn, labels, dist), Error);
+  EXPECT_THROW(kernels::nearest(x.view(), c.view(), Span<const float>(cn.data(), 1), labels, dist), Error);
+  EXPECT_THROW(kernels::nearest_k(x.view(), c.view(), cn, 3, labels, dist), Error);
+  EXPECT_THROW(kernels::nearest_k(x.view(), c.view(), cn, 2, labels, dist), Error);  // outputs too small
+}
+
+}  // namespace
+}  // namespace vq
