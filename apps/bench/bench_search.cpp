@@ -4,8 +4,9 @@
 //         from one clustered matrix (same clusters), disjoint rows
 //   truth exact 10-NN of each query over the raw base vectors (faiss::IndexFlatL2)
 //
-//   PQ16x8  ours: ProductQuantizer(128, 16, 8) + CodeIndex (uint8 layout, float tables)
-//           vs faiss::IndexPQ(128, 16, 8)
+//   PQ16x8  ours: ProductQuantizer(128, 16, 8) + CodeIndex (with AVX-512 VBMI: blocked 8-bit
+//           layout, uint8 tables permuted in registers, exact re-scoring of survivors; else
+//           uint8 rows and float tables, e.g. VQ_SIMD_LEVEL=avx2) vs faiss::IndexPQ(128, 16, 8)
 //   PQ32x4  ours: ProductQuantizer(128, 32, 4) + CodeIndex (packed 4-bit layout, uint8 tables
 //           in registers, exact re-scoring of survivors) vs faiss::IndexPQFastScan(128, 32, 4)
 //           and faiss::IndexPQ(128, 32, 4)
@@ -148,7 +149,7 @@ int main() {
     faiss::IndexPQ index(kDim, 16, 8);
     run_faiss(d, "faiss::IndexPQ PQ16x8", index, pq8);
   }
-  print_table("PQ16x8 (uint8 codes, float tables)", pq8);
+  print_table("PQ16x8 (8-bit codes)", pq8);
 
   std::vector<Row> pq4;
   run_ours(d, 32, 4, pq4);

@@ -1,5 +1,6 @@
 #include "kernels/lut_scan.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -8,14 +9,20 @@ namespace vq::kernels {
 namespace {
 
 ScanLevel detect_level() {
-  // VQ_SIMD_LEVEL=scalar pins the reference kernels (tests compare both levels in one run by
-  // calling the _ref functions directly; the variable covers whole-program runs).
-  if (const char* env = std::getenv("VQ_SIMD_LEVEL"); env && std::strcmp(env, "scalar") == 0)
-    return ScanLevel::kScalar;
+  ScanLevel level = ScanLevel::kScalar;
 #if defined(__x86_64__) || defined(__i386__)
-  if (__builtin_cpu_supports("avx2")) return ScanLevel::kAvx2;
+  if (__builtin_cpu_supports("avx2")) level = ScanLevel::kAvx2;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vbmi"))
+    level = ScanLevel::kAvx512;
 #endif
-  return ScanLevel::kScalar;
+  // VQ_SIMD_LEVEL caps the level so that whole-program runs (tests, benchmarks) can exercise
+  // the fallbacks on a CPU that has more.
+  if (const char* env = std::getenv("VQ_SIMD_LEVEL")) {
+    if (std::strcmp(env, "scalar") == 0) level = ScanLevel::kScalar;
+    if (std::strcmp(env, "avx2") == 0) level = std::min(level, ScanLevel::kAvx2);
+  }
+  return level;
 }
 
 // Rows [0, n) of n × M uint8 codes, 4 rows per step. Each row is still summed in book order,
@@ -172,7 +179,7 @@ void lut4_filter_ref(const Lut4Args& a, const uint8_t* blocks, size_t nblocks,
 
 void lut4_filter(const Lut4Args& a, const uint8_t* blocks, size_t nblocks,
                  const uint16_t* thresholds, uint32_t* masks) {
-  if (scan_level() == ScanLevel::kAvx2)
+  if (scan_level() >= ScanLevel::kAvx2)
     return detail::lut4_filter_avx2(a, blocks, nblocks, thresholds, masks);
   lut4_filter_ref(a, blocks, nblocks, thresholds, masks);
 }
@@ -180,6 +187,44 @@ void lut4_filter(const Lut4Args& a, const uint8_t* blocks, size_t nblocks,
 float lut4_exact_score(const LutScanArgs& a, const uint8_t* block, size_t j) {
   float s = a.bias;
   for (size_t m = 0; m < a.books; ++m) s += a.values[a.offsets[m] + packed4_code(block, m, j)];
+  return a.norms ? s + a.norms[j] : s;
+}
+
+void lut8_sums_ref(const Lut8Args& a, const uint8_t* blocks, size_t nblocks, uint16_t* sums) {
+  const size_t block_bytes = blocked8_block_bytes(a.books);
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint8_t* block = blocks + b * block_bytes;
+    for (size_t j = 0; j < kBlock8; ++j) {
+      uint32_t s = 0;
+      for (size_t m = 0; m < a.books; ++m) s += a.qtable[m * 256 + blocked8_code(block, m, j)];
+      sums[b * kBlock8 + j] = static_cast<uint16_t>(s);
+    }
+  }
+}
+
+void lut8_filter_ref(const Lut8Args& a, const uint8_t* blocks, size_t nblocks,
+                     const uint16_t* thresholds, uint64_t* masks) {
+  uint16_t sums[kBlock8];
+  const size_t block_bytes = blocked8_block_bytes(a.books);
+  for (size_t b = 0; b < nblocks; ++b) {
+    lut8_sums_ref(a, blocks + b * block_bytes, 1, sums);
+    uint64_t mask = 0;
+    for (size_t j = 0; j < kBlock8; ++j)
+      if (sums[j] <= thresholds[b]) mask |= uint64_t{1} << j;
+    masks[b] = mask;
+  }
+}
+
+void lut8_filter(const Lut8Args& a, const uint8_t* blocks, size_t nblocks,
+                 const uint16_t* thresholds, uint64_t* masks) {
+  if (scan_level() == ScanLevel::kAvx512)
+    return detail::lut8_filter_avx512(a, blocks, nblocks, thresholds, masks);
+  lut8_filter_ref(a, blocks, nblocks, thresholds, masks);
+}
+
+float lut8_exact_score(const LutScanArgs& a, const uint8_t* block, size_t j) {
+  float s = a.bias;
+  for (size_t m = 0; m < a.books; ++m) s += a.values[a.offsets[m] + blocked8_code(block, m, j)];
   return a.norms ? s + a.norms[j] : s;
 }
 

@@ -14,8 +14,13 @@
 // (a bit per vector: "can this vector still be in the top-k?") and the caller re-scores the
 // survivors with the float tables.
 //
-// SIMD level: chosen once per call by simd_level(): AVX2 when the CPU has it, unless the
-// environment variable VQ_SIMD_LEVEL=scalar forces the scalar reference (tests run both).
+// The 8-bit filter does the same for 8-bit codes on a blocked, book-major layout: a 256-entry
+// uint8 table is four 64-byte registers, and two AVX-512 VBMI byte permutes (vpermi2b over the
+// low 7 bits) plus a blend on bit 7 look up 64 codes at once.
+//
+// SIMD level: chosen once per process by scan_level(): the best the CPU supports (AVX-512 VBMI,
+// AVX2, scalar), capped by the environment variable VQ_SIMD_LEVEL=scalar|avx2 (tests run the
+// levels in separate processes; the _ref functions are the scalar references).
 #pragma once
 
 #include <cstddef>
@@ -23,7 +28,7 @@
 
 namespace vq::kernels {
 
-enum class ScanLevel : uint8_t { kScalar = 0, kAvx2 = 1 };
+enum class ScanLevel : uint8_t { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
 // The level used by the dispatching entry points: min(CPU support, VQ_SIMD_LEVEL).
 ScanLevel scan_level();
@@ -96,10 +101,55 @@ void lut4_sums_ref(const Lut4Args& args, const uint8_t* blocks, size_t nblocks, 
 // if set, is indexed by j (the caller offsets it to the block).
 float lut4_exact_score(const LutScanArgs& args, const uint8_t* block, size_t j);
 
+// ---- 8-bit blocked layout --------------------------------------------------------------------
+//
+// Vectors are grouped in blocks of kBlock8 = 64. A block stores M × 64 bytes, book after book;
+// within book m, vector j < 32 sits at byte 2j and vector j + 32 at byte 2j + 1:
+//
+//     block[m * 64 + blocked8_slot(j)] = code(j, m)
+//
+// so that the even (odd) bytes of the looked-up entries, summed as uint16 words, are vectors
+// 0..31 (32..63) in order. The last partial block is padded with code 0.
+inline constexpr size_t kBlock8 = 64;
+inline size_t blocked8_block_bytes(size_t books) { return books * kBlock8; }
+inline size_t blocked8_slot(size_t j) { return j < 32 ? 2 * j : 2 * (j - 32) + 1; }
+inline uint8_t blocked8_code(const uint8_t* block, size_t m, size_t j) {
+  return block[m * kBlock8 + blocked8_slot(j)];
+}
+inline void blocked8_set(uint8_t* block, size_t m, size_t j, uint8_t code) {
+  block[m * kBlock8 + blocked8_slot(j)] = code;
+}
+
+// Quantized tables: books × 256 uint8 entries (row m: book m's entries, then zeros). Sums of
+// M entries fit uint16 when books <= 256.
+inline constexpr size_t kMaxBooks8 = 256;
+struct Lut8Args {
+  const uint8_t* qtable = nullptr;
+  size_t books = 0;
+};
+
+// For each of nblocks blocks b (blocks: nblocks × blocked8_block_bytes contiguous): bit j of
+// masks[b] is set iff the uint16 sum of vector j's quantized entries is <= thresholds[b].
+// Runs the AVX-512 kernel at level kAvx512, the reference otherwise (CodeIndex uses this
+// layout only at kAvx512: below it the float scan over row-major codes is faster).
+void lut8_filter(const Lut8Args& args, const uint8_t* blocks, size_t nblocks,
+                 const uint16_t* thresholds, uint64_t* masks);
+void lut8_filter_ref(const Lut8Args& args, const uint8_t* blocks, size_t nblocks,
+                     const uint16_t* thresholds, uint64_t* masks);
+// The uint16 sums themselves (nblocks × 64, vector order), reference only.
+void lut8_sums_ref(const Lut8Args& args, const uint8_t* blocks, size_t nblocks, uint16_t* sums);
+
+// Exact float score of vector j of one blocked-8 block, in the summation order above.
+// args.norms, if set, is indexed by j (the caller offsets it to the block).
+float lut8_exact_score(const LutScanArgs& args, const uint8_t* block, size_t j);
+
 namespace detail {
 // AVX2 versions (lut_scan_avx2.cpp); call only when the CPU supports AVX2.
 void lut4_filter_avx2(const Lut4Args& args, const uint8_t* blocks, size_t nblocks,
                       const uint16_t* thresholds, uint32_t* masks);
+// AVX-512 VBMI version (lut_scan_avx512.cpp); call only when the CPU supports it.
+void lut8_filter_avx512(const Lut8Args& args, const uint8_t* blocks, size_t nblocks,
+                        const uint16_t* thresholds, uint64_t* masks);
 }  // namespace detail
 
 }  // namespace vq::kernels

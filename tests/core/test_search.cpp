@@ -1,5 +1,5 @@
 // CodeIndex and search(): top-k over codes equals brute force over the decoded vectors, for
-// every storage layout (packed 4-bit, uint8, uint16), disjoint books (PQ) and additive books
+// every storage layout (packed 4-bit, blocked 8-bit on AVX-512 VBMI CPUs, uint8, uint16), disjoint books (PQ) and additive books
 // with stored norms (RVQ), L2 and inner product; plus the edge cases of the API.
 #include "vq/core/search.h"
 
@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <numeric>
+#include <string>
 
 #include "test_data.h"
 #include "vq/core/product_quantizer.h"
@@ -195,6 +196,54 @@ TEST_F(SearchApi, ThreadCountAndBatchingDoNotChangeResults) {
             index.search(MatrixView<const float>(queries.row_ptr(row), 1, kDim), 7, threads);
         EXPECT_TRUE(std::equal(one.labels.begin(), one.labels.end(), ref.labels_row(row)));
         EXPECT_TRUE(std::equal(one.distances.begin(), one.distances.end(), ref.distances_row(row)));
+      }
+    }
+  }
+}
+
+// The filtered 8-bit path (blocked layout, quantized tables, exact re-scoring) returns exactly
+// what the float scan of the free function returns: same ids, bit-identical distances, for
+// small and large k, both metrics, additive books with norms, and both threading strategies.
+// Enough vectors that the heap threshold tightens and most blocks are filtered out; duplicates
+// create exact ties. (Without AVX-512 VBMI, or under VQ_SIMD_LEVEL, this checks the uint8 path.)
+TEST(SearchFiltered8, EqualsFloatScanExactly) {
+  const std::vector<std::shared_ptr<const CodebookQuantizer>> quantizers = {
+      trained(std::make_shared<ProductQuantizer>(kDim, 16, 8)),
+      trained(std::make_shared<ResidualQuantizer>(kDim, 3, 8))};
+  for (const auto& quantizer : quantizers) {
+    const Codes a = quantizer->encode(testdata::clustered(12000, kDim, 8));
+    const Codes b = quantizer->encode(testdata::clustered(1000, kDim, 8));  // duplicates of a
+    Codes codes(a.n + b.n, a.bits);
+    std::copy(a.data.begin(), a.data.end(), codes.data.begin());
+    std::copy(b.data.begin(), b.data.end(), codes.data.begin() + a.data.size());
+    const Matrix queries = testdata::clustered(9, kDim, 9);
+    for (SearchMetric metric : {SearchMetric::kL2, SearchMetric::kInnerProduct}) {
+      CodeIndex index(quantizer, metric);
+      index.add(a);
+      index.add(b);
+      for (size_t k : {1, 10, 100}) {
+        std::vector<SearchResult> refs;
+        for (size_t q = 0; q < queries.rows(); ++q) {
+          const LookupTable lut = quantizer->lookup_tables(queries.view().row(q), metric);
+          const std::vector<float> norms =
+              lut.add_norms ? quantizer->decoded_norms(codes) : std::vector<float>{};
+          refs.push_back(search(lut, codes, norms, k));
+        }
+        for (int threads : {1, 2, 3}) {
+          const SearchResult many = index.search(queries, k, threads);  // 3 groups: split queries
+          for (size_t q = 0; q < queries.rows(); ++q) {
+            const SearchResult& ref = refs[q];
+            const SearchResult one =  // one query: split codes
+                index.search(MatrixView<const float>(queries.row_ptr(q), 1, kDim), k, threads);
+            const std::string where = quantizer->describe() + " k " + std::to_string(k) +
+                                      " threads " + std::to_string(threads) + " query " +
+                                      std::to_string(q);
+            ASSERT_TRUE(std::equal(ref.labels.begin(), ref.labels.end(), many.labels_row(q))) << where;
+            ASSERT_TRUE(std::equal(ref.distances.begin(), ref.distances.end(), many.distances_row(q))) << where;
+            ASSERT_EQ(one.labels, ref.labels) << where;
+            ASSERT_EQ(one.distances, ref.distances) << where;
+          }
+        }
       }
     }
   }

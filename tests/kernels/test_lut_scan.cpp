@@ -1,6 +1,6 @@
 // Every LUT-scan kernel against its scalar reference: float scans bit-exact (same summation
-// order), the 4-bit AVX2 filter bit-exact against the reference filter, and the reference
-// 4-bit sums against a naive sum over unpacked codes.
+// order), the 4-bit AVX2 and 8-bit AVX-512 filters bit-exact against the reference filters,
+// and the reference 4-bit / 8-bit sums against a naive sum over unpacked codes.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -219,6 +219,112 @@ TEST(LutScan, Packed4ExactScoreEqualsU8Reference) {
       const size_t b = i / kBlock4;
       const float s = lut4_exact_score(args_of(t, books, norms.data() + b * kBlock4),
                                        p.blocks.data() + b * packed4_block_bytes(books), i % kBlock4);
+      ASSERT_EQ(s, ref[i]);
+    }
+  }
+}
+
+// Random blocked-8 blocks and 256-entry uint8 tables for `books` books of `bits` bits.
+struct Blocked {
+  size_t books, nblocks;
+  std::vector<uint8_t> blocks, qtable;
+  std::vector<uint8_t> codes;  // unpacked, (nblocks * 64) × books
+};
+
+Blocked random_blocked(size_t books, int bits, size_t nblocks, std::mt19937& rng, bool max_tables) {
+  Blocked p{books, nblocks, {}, {}, {}};
+  const size_t n = nblocks * kBlock8;
+  p.blocks.assign(nblocks * blocked8_block_bytes(books), 0);
+  p.codes.resize(n * books);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t m = 0; m < books; ++m) {
+      const auto c = uint8_t(rng() % (1u << bits));
+      p.codes[i * books + m] = c;
+      blocked8_set(p.blocks.data() + (i / kBlock8) * blocked8_block_bytes(books), m, i % kBlock8, c);
+    }
+  p.qtable.assign(books * 256, 0);
+  for (size_t m = 0; m < books; ++m)
+    for (size_t e = 0; e < (1u << bits); ++e) p.qtable[m * 256 + e] = max_tables ? 255 : uint8_t(rng());
+  return p;
+}
+
+TEST(LutScan, Blocked8LayoutRoundTripsAndSumsEqualNaive) {
+  std::mt19937 rng(14);
+  for (size_t books : {1, 3, 16, 33}) {
+    const Blocked p = random_blocked(books, 8, 3, rng, false);
+    const size_t bb = blocked8_block_bytes(books);
+    std::vector<uint16_t> sums(p.nblocks * kBlock8);
+    lut8_sums_ref({p.qtable.data(), books}, p.blocks.data(), p.nblocks, sums.data());
+    for (size_t i = 0; i < p.nblocks * kBlock8; ++i) {
+      uint32_t s = 0;
+      for (size_t m = 0; m < books; ++m) {
+        ASSERT_EQ(blocked8_code(p.blocks.data() + (i / kBlock8) * bb, m, i % kBlock8), p.codes[i * books + m]);
+        s += p.qtable[m * 256 + p.codes[i * books + m]];
+      }
+      ASSERT_EQ(sums[i], s) << "books " << books << " vector " << i;
+    }
+  }
+}
+
+TEST(LutScan, Blocked8Avx512FilterEqualsReference) {
+#if defined(__x86_64__)
+  if (!__builtin_cpu_supports("avx512vbmi") || !__builtin_cpu_supports("avx512bw"))
+    GTEST_SKIP() << "no AVX-512 VBMI on this CPU";
+  std::mt19937 rng(15);
+  for (size_t books : {1, 2, 7, 8, 16, 32, 64, 256}) {
+    for (int bits : {3, 7, 8}) {  // 7 and 8 bits: both permute halves and the bit-7 select
+      const Blocked p = random_blocked(books, bits, 9, rng, false);
+      const Lut8Args a{p.qtable.data(), books};
+      std::vector<uint16_t> sums(p.nblocks * kBlock8);
+      lut8_sums_ref(a, p.blocks.data(), p.nblocks, sums.data());
+      // Thresholds around the actual sums, including 0 and 65535.
+      std::vector<uint16_t> thr(p.nblocks);
+      for (size_t b = 0; b < p.nblocks; ++b)
+        thr[b] = b == 0 ? 0 : b == 1 ? 65535 : sums[b * kBlock8 + rng() % kBlock8];
+      std::vector<uint64_t> fast(p.nblocks), ref(p.nblocks);
+      detail::lut8_filter_avx512(a, p.blocks.data(), p.nblocks, thr.data(), fast.data());
+      lut8_filter_ref(a, p.blocks.data(), p.nblocks, thr.data(), ref.data());
+      for (size_t b = 0; b < p.nblocks; ++b) {
+        ASSERT_EQ(fast[b], ref[b]) << "books " << books << " bits " << bits << " block " << b;
+        for (size_t j = 0; j < kBlock8; ++j)
+          ASSERT_EQ(bool(ref[b] >> j & 1), sums[b * kBlock8 + j] <= thr[b]);
+      }
+    }
+  }
+#else
+  GTEST_SKIP() << "not x86";
+#endif
+}
+
+// 256 books of all-255 entries: the largest sum the index allows (65280) must not wrap.
+TEST(LutScan, Blocked8SumsDoNotOverflowAtTheBookLimit) {
+  std::mt19937 rng(16);
+  const Blocked p = random_blocked(kMaxBooks8, 8, 2, rng, true);
+  const Lut8Args a{p.qtable.data(), kMaxBooks8};
+  std::vector<uint16_t> sums(2 * kBlock8);
+  lut8_sums_ref(a, p.blocks.data(), 2, sums.data());
+  for (uint16_t s : sums) ASSERT_EQ(s, 256 * 255);
+  for (uint16_t t : {uint16_t(65279), uint16_t(65280)}) {
+    std::vector<uint16_t> thr(2, t);
+    std::vector<uint64_t> masks(2);
+    lut8_filter(a, p.blocks.data(), 2, thr.data(), masks.data());
+    for (uint64_t m : masks) EXPECT_EQ(m, t == 65280 ? ~uint64_t{0} : 0u);
+  }
+}
+
+TEST(LutScan, Blocked8ExactScoreEqualsU8Reference) {
+  std::mt19937 rng(17);
+  for (size_t books : {3, 16}) {
+    const Blocked p = random_blocked(books, 8, 2, rng, false);
+    const Tables t = random_tables(std::vector<int>(books, 8), rng);
+    std::vector<float> norms(p.nblocks * kBlock8);
+    for (float& v : norms) v = float(rng() % 100);
+    std::vector<float> ref(norms.size());
+    lut_scan_u8_ref(args_of(t, books, norms.data()), p.codes.data(), norms.size(), ref.data());
+    for (size_t i = 0; i < norms.size(); ++i) {
+      const size_t b = i / kBlock8;
+      const float s = lut8_exact_score(args_of(t, books, norms.data() + b * kBlock8),
+                                       p.blocks.data() + b * blocked8_block_bytes(books), i % kBlock8);
       ASSERT_EQ(s, ref[i]);
     }
   }

@@ -14,7 +14,10 @@
 //       uint8-quantized tables in registers (16-entry shuffles); the quantized sums only
 //       bound the score, and candidates that can still enter the top-k are re-scored with
 //       the float tables, so the results stay exact;
-//   every book <= 8 bits: n × M uint8, row-major;
+//   every book <= 8 bits (and M <= 256) on a CPU with AVX-512 VBMI: blocks of 64 vectors,
+//       book-major, scanned the same way with 256-entry uint8 tables (byte permutes over four
+//       registers per book), exact re-scoring of the candidates;
+//   every book <= 8 bits otherwise: n × M uint8, row-major;
 //   otherwise: n × M uint16, row-major.
 // For L2 over additive quantizers (lookup_tables(...).add_norms, e.g. RVQ, AQ), ||x̂||² of each
 // vector is computed once in add() and stored beside the codes (one float per vector).
@@ -58,7 +61,7 @@ class CodeIndex {
   SearchResult search(MatrixView<const float> queries, size_t k, int threads = 0) const;
 
  private:
-  enum class Layout : uint8_t { kPacked4, kU8, kU16 };
+  enum class Layout : uint8_t { kPacked4, kBlocked8, kU8, kU16 };
   friend struct CodeIndexScan;  // search.cpp: the scan loops over this storage
 
   std::shared_ptr<const Quantizer> quantizer_;
@@ -67,10 +70,13 @@ class CodeIndex {
   size_t books_;
   bool with_norms_ = false;
   size_t size_ = 0;
-  std::vector<uint8_t> codes8_;    // kU8: size × M; kPacked4: blocks × packed4 block bytes
+  // Vectors per block of the blocked layouts (kPacked4, kBlocked8).
+  size_t block_size() const;
+
+  std::vector<uint8_t> codes8_;  // kU8: size × M; kPacked4 / kBlocked8: blocks × block bytes
   std::vector<uint16_t> codes16_;  // kU16: size × M
   std::vector<float> norms_;       // ||x̂||² per vector when with_norms_
-  std::vector<float> block_min_norm_;  // kPacked4 with norms: min of norms_ over each block
+  std::vector<float> block_min_norm_;  // blocked layouts with norms: min of norms_ per block
   float max_norm_ = 0.f;               // with norms: max of norms_ (bounds float rounding)
 };
 
