@@ -29,8 +29,8 @@
 // Training (documented algorithm; deterministic for a seed and thread count):
 //   1. Initialise: train ResidualQuantizer(dim, M, bits, B) with the same options (metric,
 //      weights, seed, threads, k-means iterations), copy its books and its codes of the
-//      training set. So the trained AQ is never worse than that RVQ on the training set.
-//   2. kTrainRounds rounds of
+//      training set.
+//   2. kTrainRounds rounds r = 1 … R of
 //      (a) codebook update by weighted least squares over all books jointly:
 //              min_C Σ_i w_i ||x_i − Σ_m C_m[c_im]||²_H + λ ||C − C_old||²_F.
 //          Because every book spans all dimensions, the plain least-squares solution is
@@ -42,9 +42,17 @@
 //          books that leaves every sum unchanged. The dense system limits trainable
 //          configurations to M·K <= kMaxJointCodes (train() rejects larger ones).
 //      (b) re-encoding of the training set: one beam pass (above) starting from the current
-//          codes, keeping the current codes where the pass found nothing better.
-//      Both steps never increase the objective, so round_objectives() is non-increasing.
-//   Progress: one event per round, stage "aq round r/R", objective = weighted mean H-error.
+//          codes, against the books plus Gaussian noise (LSQ++'s stochastic relaxation, SR-D):
+//          entry noise in dimension j has standard deviation 2·σ_j·sqrt(1 − r/R)/M, σ_j the
+//          weighted standard deviation of the data in dimension j. A vector keeps its codes
+//          unless they score worse than the pass's result under the perturbed books.
+//      The noise decays to zero, so the last round encodes against the final books. With
+//      M·2^bits·dim parameters fitted to the training set, the noise-free alternation
+//      memorises it (on clustered d = 128, n = 5000, AQ8x8: training MSE 2.8, held-out 7.1);
+//      the noise trades training error for held-out error (4.7 and 6.1) and makes the
+//      training objective non-monotone.
+//   Progress: one event per round, stage "aq round r/R", objective = weighted mean H-error of
+//   the round's codes under the books they were encoded against (perturbed before round R).
 #pragma once
 
 #include <string>
@@ -82,8 +90,8 @@ class AdditiveQuantizer : public CodebookQuantizer {
 
   size_t beam() const { return beam_; }
   // Weighted mean H-error of the training set after initialisation (index 0) and after each
-  // round (indices 1 … kTrainRounds) of the last train() call on this object; empty for a
-  // quantizer that was loaded rather than trained.
+  // round (indices 1 … kTrainRounds, as reported by progress) of the last train() call on this
+  // object; the last one is under the final books. Empty for a loaded quantizer.
   const std::vector<double>& round_objectives() const { return round_objectives_; }
 
  private:
