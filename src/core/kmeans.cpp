@@ -44,6 +44,8 @@ void validate(MatrixView<const float> x, const KMeansOptions& o, int threads) {
   VQ_CHECK(o.k <= n, "kmeans: k = ", o.k, " > number of training points ", n);
   VQ_CHECK(o.k <= size_t{1} << 31, "kmeans: k = ", o.k, " is too large");
   VQ_CHECK(o.iterations >= 0, "kmeans: iterations = ", o.iterations, " must be >= 0");
+  VQ_CHECK(o.min_cluster_fraction >= 0.0 && o.min_cluster_fraction < 1.0, "kmeans: min_cluster_fraction = ",
+           o.min_cluster_fraction, " must be in [0, 1)");
   o.metric.check_dim(d, "kmeans");
   long bad_row = -1;
 #pragma omp parallel for num_threads(threads) reduction(max : bad_row)
@@ -215,16 +217,21 @@ std::vector<double> update_centroids(const TrainSet& t, const std::vector<int32_
   return mass;
 }
 
-// FAISS-style repair of empty clusters: each empty centroid becomes a copy of the heaviest one,
-// and the pair is pushed apart by a tiny symmetric perturbation so the next assignment splits
-// that cluster between them. Deterministic: the heaviest cluster (ties: lowest index) is split.
-size_t split_empty(std::vector<double>& mass, Matrix& centroids) {
+// FAISS-style repair of empty clusters (and of those of weight <= min_fraction × the mean): each
+// such centroid becomes a copy of the heaviest one, and the pair is pushed apart by a tiny
+// symmetric perturbation so the next assignment splits that cluster between them; the points of
+// a re-seeded small cluster go to their next nearest centroids. Deterministic: the heaviest
+// cluster (ties: lowest index) is split.
+size_t split_empty(std::vector<double>& mass, Matrix& centroids, double min_fraction) {
   const size_t k = centroids.rows(), d = centroids.cols();
+  double total = 0.0;
+  for (double m : mass) total += m;
+  const double threshold = min_fraction * total / static_cast<double>(k);
   size_t splits = 0;
   for (size_t e = 0; e < k; ++e) {
-    if (mass[e] > 0.0) continue;
+    if (mass[e] > threshold) continue;
     const size_t big = std::max_element(mass.begin(), mass.end()) - mass.begin();
-    if (mass[big] <= 0.0) break;
+    if (mass[big] <= threshold) break;
     float* ce = centroids.row_ptr(e);
     float* cb = centroids.row_ptr(big);
     for (size_t j = 0; j < d; ++j) {
@@ -294,7 +301,7 @@ KMeansResult kmeans(MatrixView<const float> x, const KMeansOptions& options) {
     KMeansIterationStats s;
     s.iteration = it;
     s.objective = a.objective;
-    s.split_clusters = split_empty(mass, r.centroids);
+    s.split_clusters = split_empty(mass, r.centroids, options.min_cluster_fraction);
     s.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     r.stats.push_back(s);
     if (options.progress) {

@@ -34,6 +34,12 @@ struct KMeansOptions {
   size_t max_points_per_centroid = 256;
   Metric metric;                    // identity by default
   Span<const float> weights;        // empty, or one weight >= 0 per training vector
+  // Clusters whose weight is at most this fraction of the mean cluster weight (total / k) are
+  // re-seeded like empty ones (split off the heaviest cluster) after every update; in [0, 1).
+  // 0 (default): only empty clusters, FAISS's rule. On noise-like data in high dimension a seed
+  // far from the bulk keeps only itself, and Lloyd never moves such a singleton: RVQ's residual
+  // levels (d = 128) lost about half their entries that way.
+  double min_cluster_fraction = 0.0;
   ProgressCallback progress;        // one event per iteration (stage "kmeans")
 };
 
@@ -52,7 +58,7 @@ struct KMeansIterationStats {
   int iteration = 0;        // 0-based
   double objective = 0.0;   // weighted mean squared (H-)distance to the assigned centroid
   double seconds = 0.0;     // wall time of this iteration
-  size_t split_clusters = 0;// empty clusters re-seeded by splitting a large one
+  size_t split_clusters = 0;// empty (or small: min_cluster_fraction) clusters re-seeded by splitting
 };
 
 struct KMeansResult {
