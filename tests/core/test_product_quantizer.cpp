@@ -19,13 +19,8 @@ namespace {
 // spread we see between seeds on these data sets, so "≤ FAISS" is asserted with that slack.
 constexpr double kKMeansTolerance = 1.01;
 
-double mse(const Quantizer& q, const Matrix& x) { return testdata::mse(x, q.decode(q.encode(x))); }
-
-double metric_error(const Metric& h, const Matrix& x, const Matrix& y) {
-  double s = 0;
-  for (size_t i = 0; i < x.rows(); ++i) s += h.distance(x.row_ptr(i), y.row_ptr(i), x.cols());
-  return s / static_cast<double>(x.rows());
-}
+using testdata::metric_error;
+using testdata::mse;
 
 TEST(ProductQuantizer, DescribeAndLayout) {
   ProductQuantizer pq(32, 8, 6);

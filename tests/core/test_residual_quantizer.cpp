@@ -24,15 +24,10 @@ namespace {
 // spread we see between seeds on these data sets, so "≤ FAISS" is asserted with that slack.
 constexpr double kKMeansTolerance = 1.01;
 
-double mse(const Quantizer& q, const Matrix& x) { return testdata::mse(x, q.decode(q.encode(x))); }
+using testdata::metric_error;
+using testdata::mse;
 
 // Mean of (x − x̂)ᵀ H (x − x̂) over the rows.
-double metric_error(const Metric& h, const Matrix& x, const Matrix& y) {
-  double s = 0;
-  for (size_t i = 0; i < x.rows(); ++i) s += h.distance(x.row_ptr(i), y.row_ptr(i), x.cols());
-  return s / static_cast<double>(x.rows());
-}
-
 double faiss_rq_mse(const Matrix& x, size_t levels, size_t bits, int beam, int iterations) {
   faiss::ResidualQuantizer rq(x.cols(), levels, bits);
   rq.max_beam_size = beam;

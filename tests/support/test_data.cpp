@@ -100,4 +100,16 @@ double mean_sq_norm(MatrixView<const float> a) {
   return a.rows() ? s / a.rows() : 0.0;
 }
 
+double mse(const Quantizer& q, MatrixView<const float> x) {
+  const Matrix xh = q.decode(q.encode(x));
+  return mse(x, xh.view());
+}
+
+double metric_error(const Metric& h, MatrixView<const float> x, MatrixView<const float> y) {
+  VQ_CHECK(x.rows() == y.rows() && x.cols() == y.cols(), "metric_error: shape mismatch");
+  double s = 0;
+  for (size_t i = 0; i < x.rows(); ++i) s += h.distance(x.row_ptr(i), y.row_ptr(i), x.cols());
+  return x.rows() ? s / static_cast<double>(x.rows()) : 0.0;
+}
+
 }  // namespace vq::testdata

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "vq/core/metric.h"
+#include "vq/core/quantizer.h"
 #include "vq/core/types.h"
 
 namespace vq::testdata {
@@ -25,5 +27,9 @@ Matrix correlated(size_t n, size_t d, uint64_t seed);
 double mse(MatrixView<const float> a, MatrixView<const float> b);
 // Mean of squared norms of the rows (the error of quantizing everything to 0).
 double mean_sq_norm(MatrixView<const float> a);
+// Mean squared error of x through q: x against decode(encode(x)).
+double mse(const Quantizer& q, MatrixView<const float> x);
+// Mean of (x − y)ᵀ H (x − y) over the rows of two matrices of equal shape.
+double metric_error(const Metric& h, MatrixView<const float> x, MatrixView<const float> y);
 
 }  // namespace vq::testdata
