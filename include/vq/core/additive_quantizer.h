@@ -18,12 +18,15 @@
 // of a candidate is ||t − C'_m[k]||² with t = r + C'_m[c_m] (the residual without book m), so a
 // step is one GEMM (states × r)·(r × K) per batch of vectors. A pass is one step per book
 // in order 0 … M−1; states carry over between passes and the best state is returned.
-//   - encode() first runs beam-search RVQ over the AQ books in order (the shared residual
-//     beam encoder; greedy residual assignment when B = 1), then kEncodePasses
-//     coordinate-descent passes starting from its result.
-//   - With B >= K^(M−1) that first search enumerates every tuple, so encoding is exact (e.g.
-//     M = 2, B >= K); in general the result is never worse than the first search's, because a
-//     vector keeps its codes unless a pass finds a strictly lower error.
+//   - encode() first runs beam-search RVQ over the AQ books (the shared residual beam
+//     encoder), taking the books in decreasing energy and keeping max(B, 32) partial codes,
+//     then kEncodePasses coordinate-descent passes starting from its result. (After the joint
+//     updates the books are no longer a coarse-to-fine stack; a narrow first search can leave
+//     descent in a basin it never leaves.)
+//   - When that first search keeps >= K^(M−1) partial codes it enumerates every tuple, so
+//     encoding is exact (e.g. M = 2, K <= 32); in general the result is never worse than the
+//     first search's, because a vector keeps its codes unless a pass finds a strictly lower
+//     error.
 //   Cost per vector and pass: M·B·K·r multiply-adds (r = rank of H), done as batched sgemm.
 //
 // Training (documented algorithm; deterministic for a seed and thread count):
@@ -49,8 +52,9 @@
 //      The noise decays to zero, so the last round encodes against the final books. With
 //      M·2^bits·dim parameters fitted to the training set, the noise-free alternation
 //      memorises it (on clustered d = 128, n = 5000, AQ8x8: training MSE 2.8, held-out 7.1);
-//      the noise trades training error for held-out error (4.7 and 6.1) and makes the
-//      training objective non-monotone.
+//      the noise trades training error for held-out error (4.6 and 6.0) and makes the
+//      training objective non-monotone. Its strength scales with M·K/n (full from 0.4) and it
+//      is off below M·K/n = 0.1, where the fit is well determined and noise only hurts.
 //   Progress: one event per round, stage "aq round r/R", objective = weighted mean H-error of
 //   the round's codes under the books they were encoded against (perturbed before round R).
 #pragma once
