@@ -1,122 +1,114 @@
-// vq encode / vq decode.
+// vq encode / vq decode / vq eval: the commands shared by every codec (media_codec.h).
 //
-// The kind of input decides the codec, in one place (input_kind): vectors today; audio
-// (.wav/.flac), images (.png/.jpg) and splat scenes (.ply) are recognised and reported as not
-// yet supported, so each domain codec joins by filling its case in encode_file() and
-// decode_file() without touching argument handling. A codes file carries its quantizer, so
-// decode needs no model argument; "vq.kind" in its metadata picks the decoder.
-#include <algorithm>
-#include <cctype>
+// The input picks the codec: its extension for encode and eval, the "vq.kind" of the .vqc for
+// decode. This file owns the arguments, the default output names and the errors for inputs no
+// codec takes; the codecs own everything about their data.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "cli.h"
-#include "vq/core/io.h"
-#include "vq/core/matrix_io.h"
-#include "vq/core/npy.h"
+#include "media_codec.h"
 
 namespace vq::cli {
 namespace {
 
-enum class InputKind { kVectors, kAudio, kImage, kSplat, kUnknown };
-
-std::string extension_of(const std::string& path) {
-  const std::string name = base_name(path);
-  const size_t dot = name.find_last_of('.');
-  std::string ext = dot == std::string::npos ? "" : name.substr(dot);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext;
-}
-
-InputKind input_kind(const std::string& path) {
-  const std::string ext = extension_of(path);
-  if (ext == ".npy" || ext == ".fvecs" || ext == ".bvecs") return InputKind::kVectors;
-  if (ext == ".wav" || ext == ".flac") return InputKind::kAudio;
-  if (ext == ".png" || ext == ".jpg" || ext == ".jpeg") return InputKind::kImage;
-  if (ext == ".ply") return InputKind::kSplat;
-  return InputKind::kUnknown;
-}
-
-struct EncodeArgs {
-  std::string input, model, output, tokens;
-  bool quiet = false;
-};
-
-void encode_vectors(const EncodeArgs& a) {
-  const Matrix x = read_matrix(a.input);
-  const std::unique_ptr<Quantizer> q = load_quantizer(a.model);
-  const Codes codes = q->encode(x);
-
-  write_codes_file(a.output, *q, codes, base_name(a.input));
-  if (!a.tokens.empty()) write_codes_npy(a.tokens, codes);
-
-  if (a.quiet) return;
-  const Matrix decoded = q->decode(codes);
-  std::printf("encoded          %zu vectors from %s\n", codes.n, a.input.c_str());
-  print_quality(*q, x, codes, decoded.view());
-  std::printf("saved            %s%s%s\n", a.output.c_str(), a.tokens.empty() ? "" : " and ",
-              a.tokens.c_str());
-}
-
-void encode_file(const EncodeArgs& a) {
-  std::string pending;  // a recognised input whose codec has not landed yet
-  switch (input_kind(a.input)) {
-    case InputKind::kVectors: return encode_vectors(a);
-    case InputKind::kAudio: pending = "; audio encoding is not available yet"; break;
-    case InputKind::kImage: pending = "; image encoding is not available yet"; break;
-    case InputKind::kSplat: pending = "; 3D Gaussian splat encoding is not available yet"; break;
-    case InputKind::kUnknown: break;
+// "'.npy', '.fvecs', ..." over every codec, for errors that list what is accepted.
+std::string accepted_inputs() {
+  std::string list;
+  for (const MediaCodec* c : media_codecs()) {
+    list += list.empty() ? "" : "; ";
+    list += c->name() + ":";
+    for (const std::string& ext : c->extensions()) list += " " + ext;
   }
-  VQ_THROW("unsupported input type '", extension_of(a.input), "' (", a.input,
-           "): vq encode reads vectors from .npy, .fvecs or .bvecs", pending);
+  return list;
 }
 
-struct DecodeArgs {
-  std::string input, output;
-};
+MediaCodec& codec_for_input_or_throw(const std::string& path, const char* command) {
+  MediaCodec* codec = codec_for_input(path);
+  VQ_CHECK(codec, "unsupported input type '", extension_of(path), "' (", path, "): vq ", command,
+           " reads ", accepted_inputs());
+  return *codec;
+}
 
-void decode_file(const DecodeArgs& a) {
-  const ContainerReader in = ContainerReader::from_file(a.input);
+// An output name the user did not give never replaces an existing file: decoding x.vqc must not
+// silently overwrite the x.npy it came from.
+std::string default_output(const std::string& input, const std::string& extension) {
+  const std::string output = replace_extension(input, extension);
+  VQ_CHECK(!std::filesystem::exists(output), output,
+           " already exists; name the output with -o to replace it (input ", input, ")");
+  return output;
+}
+
+void encode_file(EncodeRequest r) {
+  MediaCodec& codec = codec_for_input_or_throw(r.input, "encode");
+  if (r.output.empty()) r.output = default_output(r.input, ".vqc");
+  VQ_CHECK(r.output != r.input, r.input, ": the output would overwrite the input; name it with -o");
+  codec.encode(r);
+}
+
+void decode_file(DecodeRequest r) {
+  const ContainerReader in = ContainerReader::from_file(r.input);
   const std::string kind = in.meta_or("vq.kind", "");
-  VQ_CHECK(kind == "codes", a.input, ": holds '", kind, "', not codes",
-           kind == "quantizer" ? " (it is a trained model: encode vectors with it first, vq encode X.npy -m MODEL -o CODES.vqc)" : "");
-  const std::unique_ptr<Quantizer> q = read_quantizer(in);
-  const Codes codes = read_codes(in);
-  const Matrix decoded = q->decode(codes);
-  write_matrix(a.output, decoded.view());
-  std::printf("decoded          %zu vectors of dim %zu (%s) to %s\n", codes.n, q->dim(),
-              q->describe().c_str(), a.output.c_str());
+  MediaCodec* codec = codec_for_kind(kind);
+  VQ_CHECK(codec, r.input, ": holds '", kind, "', not codes",
+           kind == "quantizer" ? " (it is a trained model: encode with it first, vq encode IN -m MODEL -o CODES.vqc)" : "");
+  if (r.output.empty()) r.output = default_output(r.input, codec->decoded_extension());
+  VQ_CHECK(r.output != r.input, r.input, ": the output would overwrite the input; name it with -o");
+  codec->decode(in, r);
+}
+
+void eval_files(const std::string& reference, const std::string& decoded) {
+  MediaCodec& codec = codec_for_input_or_throw(reference, "eval");
+  VQ_CHECK(codec.has_eval(), reference, ": vq eval has no quality measure for ", codec.name(), " yet");
+  codec.eval(reference, decoded);
 }
 
 }  // namespace
 
 void add_encode_command(CLI::App& app) {
-  auto args = std::make_shared<EncodeArgs>();
-  CLI::App* cmd = app.add_subcommand("encode", "Encode vectors into codes with a trained quantizer");
-  cmd->add_option("input", args->input, "Vectors to encode: .npy, .fvecs or .bvecs")->required();
-  cmd->add_option("-m,--model", args->model, "Trained quantizer (.vqc from vq train)")->required();
-  cmd->add_option("-o,--output", args->output,
-                  "Codes file (.vqc; carries the quantizer, so vq decode needs nothing else)")
+  auto r = std::make_shared<EncodeRequest>();
+  CLI::App* cmd = app.add_subcommand(
+      "encode", "Encode a file into tokens: vectors with a trained quantizer, or a medium with its codec");
+  cmd->add_option("input", r->input, "The file to encode; its type picks the codec (" + accepted_inputs() + ")")
       ->required();
-  cmd->add_option("--tokens", args->tokens, "Also write the codes as an (n, M) integer .npy");
-  cmd->add_flag("--quiet", args->quiet, "No summary");
+  cmd->add_option("-m,--model", r->model,
+                  "Trained model (.vqc); required for vectors, otherwise the codec's default model");
+  cmd->add_option("-o,--output", r->output,
+                  "Codes file (.vqc; carries what vq decode needs). Default: INPUT with .vqc, if no such file exists");
+  cmd->add_option("--tokens", r->tokens, "Also write the tokens as an integer .npy");
+  cmd->add_flag("--quiet", r->quiet, "No summary");
+  for (MediaCodec* c : media_codecs()) c->add_encode_options(*cmd);
   cmd->footer(
       "Examples:\n"
       "  vq encode x.npy -m rvq.vqc -o codes.vqc\n"
       "  vq encode base.fvecs -m pq.vqc -o codes.vqc --tokens tokens.npy");
-  cmd->callback([args] { encode_file(*args); });
+  cmd->callback([r] { encode_file(*r); });
 }
 
 void add_decode_command(CLI::App& app) {
-  auto args = std::make_shared<DecodeArgs>();
-  CLI::App* cmd = app.add_subcommand("decode", "Decode a codes file back to vectors");
-  cmd->add_option("input", args->input, "Codes file written by vq encode (.vqc)")->required();
-  cmd->add_option("-o,--output", args->output, "Decoded vectors: .npy or .fvecs")->required();
+  auto r = std::make_shared<DecodeRequest>();
+  CLI::App* cmd = app.add_subcommand("decode", "Decode a codes file written by vq encode");
+  cmd->add_option("input", r->input, "Codes file written by vq encode (.vqc)")->required();
+  cmd->add_option("-o,--output", r->output,
+                  "Decoded file. Default: INPUT with the codec's extension (.npy for vectors), if no such file exists");
+  cmd->add_flag("--quiet", r->quiet, "No summary");
   cmd->footer(
       "Examples:\n"
       "  vq decode codes.vqc -o x_hat.npy\n"
       "  vq decode codes.vqc -o x_hat.fvecs");
-  cmd->callback([args] { decode_file(*args); });
+  cmd->callback([r] { decode_file(*r); });
+}
+
+void add_eval_command(CLI::App& app) {
+  auto files = std::make_shared<std::pair<std::string, std::string>>();
+  CLI::App* cmd = app.add_subcommand("eval", "Measure a decoded file against its original");
+  cmd->add_option("reference", files->first, "The original file; its type picks the measure")->required();
+  cmd->add_option("decoded", files->second, "The decoded file")->required();
+  cmd->footer(
+      "Examples:\n"
+      "  vq eval x.npy x_hat.npy        MSE, relative error, SNR");
+  cmd->callback([files] { eval_files(files->first, files->second); });
 }
 
 }  // namespace vq::cli

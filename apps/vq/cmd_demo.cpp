@@ -1,5 +1,6 @@
 // vq demo: the whole loop in one command — sample vectors, train a tokenizer, encode, decode,
-// save, reload, and check the reloaded model reproduces the codes bit for bit.
+// save, reload, and check the reloaded model reproduces the codes bit for bit; then each
+// domain codec encodes and decodes its bundled sample with its default model (media_codec.h).
 //
 // The sample is generated here (the library cannot depend on tests/support): a mixture of
 // clustered Gaussians with decaying per-direction spread, rotated so dimensions are correlated —
@@ -13,6 +14,7 @@
 #include <memory>
 
 #include "cli.h"
+#include "media_codec.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
 #include "vq/core/npy.h"
@@ -130,6 +132,10 @@ void run_demo(const DemoArgs& a) {
               vectors_path.c_str(), model_path.c_str(), codes_path.c_str(), tokens_path.c_str());
   std::printf("next             vq info %s\n                 vq decode %s -o decoded.npy\n",
               model_path.c_str(), codes_path.c_str());
+
+  // Then each domain codec's own step on its bundled sample (audio, images, ...).
+  const DemoContext context{dir.string(), a.threads, a.quiet};
+  for (MediaCodec* codec : media_codecs()) codec->demo(context);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli.h"
+#include "media_codec.h"
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/io.h"
 #include "vq/core/scalar_quantizer.h"
@@ -65,6 +66,7 @@ void run_info(const std::string& path) {
     std::printf("codes            %zu vectors × %zu books, %zu bits per vector\n", codes.n,
                 codes.num_books(), codes.bits_per_vector());
   }
+  if (MediaCodec* codec = codec_for_kind(in.meta_or("vq.kind", ""))) codec->print_info(in);
 }
 
 }  // namespace

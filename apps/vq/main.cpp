@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli.h"
+#include "media_codec.h"
 
 namespace {
 
@@ -35,21 +36,26 @@ int main(int argc, char** argv) {
       "  vq train x.npy -o model.vqc --quantizer RVQ8x8\n"
       "  vq encode x.npy -m model.vqc -o codes.vqc --tokens codes.npy\n"
       "  vq decode codes.vqc -o x_hat.npy\n"
+      "  vq eval x.npy x_hat.npy\n"
       "  vq info model.vqc\n"
       "Run 'vq COMMAND --help' for a command's options.");
   vq::cli::add_train_command(app);
   vq::cli::add_encode_command(app);
   vq::cli::add_decode_command(app);
+  vq::cli::add_eval_command(app);
   vq::cli::add_info_command(app);
   vq::cli::add_demo_command(app);
+  for (vq::cli::MediaCodec* c : vq::cli::media_codecs()) c->add_commands(app);
 
   // CLI11 would call an unknown command a stray positional argument; name it instead.
   if (argc > 1 && argv[1][0] != '-') {
     const std::string name = argv[1];
     const auto known = app.get_subcommands([&](const CLI::App* s) { return s->get_name() == name; });
-    if (known.empty())
-      return fail("unknown command '" + name + "'; commands: train, encode, decode, info, demo "
-                  "(run 'vq --help')", kExitUsage);
+    if (known.empty()) {
+      std::string names;
+      for (const CLI::App* s : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + s->get_name();
+      return fail("unknown command '" + name + "'; commands: " + names + " (run 'vq --help')", kExitUsage);
+    }
   }
   try {
     app.parse(argc, argv);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -156,11 +157,12 @@ TEST_F(Cli, BadInputIsExitOneWithOneLine) {
   expect_error("train " + path("x.npy") + " -o " + path("o.vqc") + " -q PQ16y8", 1, "position 4");
   expect_error("train " + path("x.npy") + " -o " + path("o.vqc") + " -q PQ5x8", 1,
                "does not fit dimension 16");
-  expect_error("encode " + path("song.wav") + " -m " + model + " -o " + path("o.vqc"), 1,
-               "unsupported input type '.wav'");
+  expect_error("encode " + path("scene.xyz") + " -m " + model + " -o " + path("o.vqc"), 1,
+               "unsupported input type '.xyz'");
   expect_error("encode " + path("x.txt") + " -m " + model + " -o " + path("o.vqc"), 1,
                "unsupported input type '.txt'");
   expect_error("decode " + model + " -o " + path("o.npy"), 1, "not codes");
+  expect_error("eval " + path("x.npy") + " " + path("missing.npy"), 1, "missing.npy");
   expect_error("info " + path("missing.vqc"), 1, "missing.vqc");
 
   Matrix w(7, 1, 1.f);
@@ -180,8 +182,33 @@ TEST_F(Cli, BadInputIsExitOneWithOneLine) {
   EXPECT_FALSE(fs::exists(path("o.vqc")));  // nothing written on failure
 }
 
+TEST_F(Cli, DefaultNamesAndEval) {
+  ASSERT_EQ(vq("train " + path("x.npy") + " -o " + path("m.vqc") + " -q RVQ2x6 --iters 4 --quiet").code, 0);
+  // Without -o, encode writes x.vqc beside x.npy; decoding it back to the default x.npy is
+  // refused, since that would overwrite the original; under another name it decodes in place.
+  ASSERT_EQ(vq("encode " + path("x.npy") + " -m " + path("m.vqc") + " --quiet").code, 0);
+  ASSERT_TRUE(fs::exists(path("x.vqc")));
+  expect_error("decode " + path("x.vqc"), 1, "x.npy already exists");
+  expect_error("encode " + path("x.npy") + " -m " + path("m.vqc"), 1, "x.vqc already exists");
+  fs::rename(path("x.vqc"), path("codes.vqc"));
+  ASSERT_EQ(vq("decode " + path("codes.vqc") + " --quiet").code, 0);
+  const Matrix y = read_matrix(path("codes.npy"));
+  const auto q = load_quantizer(path("m.vqc"));
+  EXPECT_EQ(y.storage(), q->decode(q->encode(x_)).storage());
+
+  // vq eval reports the same relative error as the library computes.
+  const CliRun r = vq("eval " + path("x.npy") + " " + path("codes.npy"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "relative error   %.6g",
+                testdata::mse(x_, y) / testdata::mean_sq_norm(x_));
+  EXPECT_TRUE(contains(r.out, expected)) << expected << "\n" << r.out;
+  EXPECT_TRUE(contains(r.out, "SNR")) << r.out;
+}
+
 TEST_F(Cli, UsageErrorsAreExitTwo) {
   expect_error("", 2, "subcommand");
+  expect_error("encode " + path("x.npy"), 2, "-m MODEL.vqc");
   expect_error("frobnicate", 2, "frobnicate");
   expect_error("train " + path("x.npy") + " -q VQ4", 2, "--output");
   expect_error("train " + path("x.npy") + " -o " + path("o.vqc") + " -q VQ4 --bogus", 2, "--bogus");
@@ -194,7 +221,7 @@ TEST_F(Cli, HelpAndVersion) {
   CliRun r = vq("--version");
   EXPECT_EQ(r.code, 0);
   EXPECT_TRUE(contains(r.out, "vq 0.1.0")) << r.out;
-  for (const char* cmd : {"", "train ", "encode ", "decode ", "info ", "demo "}) {
+  for (const char* cmd : {"", "train ", "encode ", "decode ", "eval ", "info ", "demo "}) {
     r = vq(std::string(cmd) + "--help");
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_TRUE(contains(r.out, "Examples:")) << cmd << r.out;

@@ -1,0 +1,84 @@
+// Vectors (.npy, .fvecs, .bvecs) through a quantizer trained with vq train: the codec every
+// other domain builds on. Encoding needs -m; a codes file carries its quantizer, so decoding
+// needs nothing else.
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "cli.h"
+#include "media_codec.h"
+#include "vq/core/io.h"
+#include "vq/core/matrix_io.h"
+#include "vq/core/npy.h"
+
+namespace vq::cli {
+namespace {
+
+class VectorsCodec final : public MediaCodec {
+ public:
+  std::string name() const override { return "vectors"; }
+  std::vector<std::string> extensions() const override { return {".npy", ".fvecs", ".bvecs"}; }
+  std::string container_kind() const override { return "codes"; }
+  std::string decoded_extension() const override { return ".npy"; }
+
+  void encode(const EncodeRequest& r) override {
+    if (r.model.empty())
+      throw UsageError("vq encode " + r.input + ": vectors need a trained quantizer: -m MODEL.vqc "
+                       "(train one with vq train)");
+    const Matrix x = read_matrix(r.input);
+    const std::unique_ptr<Quantizer> q = load_quantizer(r.model);
+    const Codes codes = q->encode(x);
+
+    write_codes_file(r.output, *q, codes, base_name(r.input));
+    if (!r.tokens.empty()) write_codes_npy(r.tokens, codes);
+
+    if (r.quiet) return;
+    const Matrix decoded = q->decode(codes);
+    std::printf("encoded          %zu vectors from %s\n", codes.n, r.input.c_str());
+    print_quality(*q, x, codes, decoded.view());
+    std::printf("saved            %s%s%s\n", r.output.c_str(), r.tokens.empty() ? "" : " and ",
+                r.tokens.c_str());
+  }
+
+  void decode(const ContainerReader& in, const DecodeRequest& r) override {
+    const std::unique_ptr<Quantizer> q = read_quantizer(in);
+    const Codes codes = read_codes(in);
+    const Matrix decoded = q->decode(codes);
+    write_matrix(r.output, decoded.view());
+    if (!r.quiet)
+      std::printf("decoded          %zu vectors of dim %zu (%s) to %s\n", codes.n, q->dim(),
+                  q->describe().c_str(), r.output.c_str());
+  }
+
+  bool has_eval() const override { return true; }
+  // Relative error and SNR of decoded vectors against the originals, row by row.
+  void eval(const std::string& reference, const std::string& decoded) override {
+    const Matrix x = read_matrix(reference);
+    const Matrix y = read_matrix(decoded);
+    VQ_CHECK(x.rows() == y.rows() && x.cols() == y.cols(), decoded, ": shape ", y.rows(), "×",
+             y.cols(), " differs from ", reference, "'s ", x.rows(), "×", x.cols());
+    double err = 0, energy = 0, worst = 0;
+    for (size_t i = 0; i < x.rows(); ++i)
+      for (size_t j = 0; j < x.cols(); ++j) {
+        const double d = double(x(i, j)) - y(i, j);
+        err += d * d;
+        energy += double(x(i, j)) * x(i, j);
+        worst = std::max(worst, std::abs(d));
+      }
+    const double n = static_cast<double>(std::max<size_t>(x.rows(), 1));
+    std::printf("vectors          %zu × %zu\n", x.rows(), x.cols());
+    std::printf("MSE              %.6g per vector\n", err / n);
+    std::printf("relative error   %.6g\n", energy > 0 ? err / energy : 0.0);
+    std::printf("SNR              %.2f dB\n", err > 0 ? 10 * std::log10(energy / err) : INFINITY);
+    std::printf("max abs error    %.6g\n", worst);
+  }
+};
+
+}  // namespace
+
+MediaCodec& vectors_codec() {
+  static VectorsCodec codec;
+  return codec;
+}
+
+}  // namespace vq::cli

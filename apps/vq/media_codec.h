@@ -1,0 +1,90 @@
+// (private to the vq CLI) One codec per kind of input: vectors, audio, images, splat scenes.
+//
+// `vq encode IN` picks the codec by IN's extension, `vq decode F.vqc` and `vq info F.vqc` by the
+// "vq.kind" its metadata carries, `vq eval REF DEC` by REF's extension, and `vq demo` runs each
+// codec's demo step in list order. A domain joins the CLI by implementing this interface in
+// apps/vq/codec_<domain>.cpp and adding one line to media_codecs() in media_codecs.cpp; argument
+// handling, default file names and error reporting stay in one place (cmd_codec.cpp).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "vq/core/container.h"
+
+namespace vq::cli {
+
+struct EncodeRequest {
+  std::string input;   // the file to encode; its extension chose the codec
+  std::string model;   // -m: a trained model; empty: the codec's default model (models/)
+  std::string output;  // -o, or IN with its extension replaced by ".vqc"
+  std::string tokens;  // --tokens: also write the tokens as an integer .npy (empty: don't)
+  bool quiet = false;  // no summary and no progress
+};
+
+struct DecodeRequest {
+  std::string input;   // the .vqc file
+  std::string output;  // -o, or the input with its extension replaced by decoded_extension()
+  bool quiet = false;
+};
+
+struct DemoContext {
+  std::string out_dir;  // where the demo writes its files
+  int threads = 0;      // 0: all cores
+  bool quiet = false;
+};
+
+class MediaCodec {
+ public:
+  virtual ~MediaCodec() = default;
+
+  // One word for messages and --help: "vectors", "audio", "image", "splats".
+  virtual std::string name() const = 0;
+  // The inputs vq encode hands to this codec, lower case with the dot: {".wav", ".flac"}.
+  virtual std::vector<std::string> extensions() const = 0;
+  // The "vq.kind" metadata of the .vqc files encode() writes; decode() gets exactly those.
+  virtual std::string container_kind() const = 0;
+  // The extension decode() writes when no -o is given: ".wav".
+  virtual std::string decoded_extension() const = 0;
+
+  // Options of this codec on the shared `vq encode` command (--bitrate, --levels, ...). The codec
+  // keeps the values; they are parsed before encode() runs. Names must not clash across codecs.
+  virtual void add_encode_options(CLI::App& encode) { (void)encode; }
+  virtual void encode(const EncodeRequest& request) = 0;
+  virtual void decode(const ContainerReader& in, const DecodeRequest& request) = 0;
+
+  // Lines vq info prints after the generic header and chunk list for this codec's files.
+  virtual void print_info(const ContainerReader& in) { (void)in; }
+  // `vq eval REF DEC` for REF with one of extensions(): prints the quality figures the issue
+  // defines for the domain. Codecs without an evaluation leave it out (vq eval says so).
+  virtual bool has_eval() const { return false; }
+  virtual void eval(const std::string& reference, const std::string& decoded) {
+    (void)reference;
+    (void)decoded;
+  }
+  // Commands of the domain beyond the shared ones: `vq audio train`, `vq image train`, ...
+  virtual void add_commands(CLI::App& app) { (void)app; }
+  // vq demo's step for this domain: encode and decode a bundled sample with the default model
+  // and print its size and quality. Codecs without a bundled sample do nothing.
+  virtual void demo(const DemoContext& context) { (void)context; }
+};
+
+// Every codec, vectors first; the list vq encode/decode/info/eval/demo consult.
+const std::vector<MediaCodec*>& media_codecs();
+
+// Lower-case extension with the dot ("" when there is none).
+std::string extension_of(const std::string& path);
+// The codec whose extensions() include path's extension; nullptr when none does.
+MediaCodec* codec_for_input(const std::string& path);
+// The codec whose container_kind() is kind; nullptr when none is.
+MediaCodec* codec_for_kind(const std::string& kind);
+// path with its extension replaced: ("a/song.wav", ".vqc") -> "a/song.vqc".
+std::string replace_extension(const std::string& path, const std::string& extension);
+
+// Where bundled models and samples live: $VQ_MODELS_DIR when set, else the source tree's models/
+// (fixed at build time) — so build/apps/vq works from any directory without installing.
+std::string models_dir();
+
+}  // namespace vq::cli

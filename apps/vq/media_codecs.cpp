@@ -1,0 +1,54 @@
+// The list of codecs the vq CLI knows, and the look-ups over it. A new domain adds its
+// accessor's declaration and one entry to media_codecs() below.
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "cli.h"
+#include "media_codec.h"
+
+namespace vq::cli {
+
+MediaCodec& vectors_codec();  // codec_vectors.cpp
+
+const std::vector<MediaCodec*>& media_codecs() {
+  static const std::vector<MediaCodec*> codecs = {&vectors_codec()};
+  return codecs;
+}
+
+std::string extension_of(const std::string& path) {
+  const std::string name = base_name(path);
+  const size_t dot = name.find_last_of('.');
+  std::string ext = dot == std::string::npos ? "" : name.substr(dot);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+MediaCodec* codec_for_input(const std::string& path) {
+  const std::string ext = extension_of(path);
+  for (MediaCodec* c : media_codecs()) {
+    const std::vector<std::string> exts = c->extensions();
+    if (std::find(exts.begin(), exts.end(), ext) != exts.end()) return c;
+  }
+  return nullptr;
+}
+
+MediaCodec* codec_for_kind(const std::string& kind) {
+  for (MediaCodec* c : media_codecs())
+    if (c->container_kind() == kind) return c;
+  return nullptr;
+}
+
+std::string replace_extension(const std::string& path, const std::string& extension) {
+  const size_t slash = path.find_last_of('/');
+  const size_t dot = path.find_last_of('.');
+  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
+  return (has_ext ? path.substr(0, dot) : path) + extension;
+}
+
+std::string models_dir() {
+  if (const char* env = std::getenv("VQ_MODELS_DIR"); env && *env) return env;
+  return VQ_SOURCE_MODELS_DIR;
+}
+
+}  // namespace vq::cli
