@@ -3,10 +3,12 @@
 // decode_frame, which do the same arithmetic for a frame whatever else is being encoded.
 #include "vq/audio/audio_codec.h"
 
+#include <cblas.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <sstream>
 
 #include "kernels/distances.h"
@@ -22,6 +24,10 @@ constexpr size_t kMinBandWidth = 4;        // coefficients (100 Hz)
 constexpr double kEnergyFloor = 1e-10;     // added to a band's mean power before log2
 // Sub-vector boundaries of the shape regions: low < 2 kHz, mid < 5 kHz, high up to 12 kHz.
 constexpr size_t kRegionFirst[] = {0, 10, 25, AudioModel::kHop / AudioModel::kSubvector};
+// Frame gain: the H-weighted mean of the log2 band levels, scalar-quantized in kGainStep steps
+// from kGainMin (2^-18.5: below any recording's noise floor; digital silence clamps here).
+constexpr float kGainMin = -18.5f;
+constexpr float kGainStep = 0.375f;
 constexpr double kCoeffHz = double(AudioModel::kSampleRate) / 2 / double(AudioModel::kHop);
 
 double slaney_mel(double f) {
@@ -52,27 +58,22 @@ std::vector<float> mel_weights(const std::vector<size_t>& edges) {
   return w;
 }
 
-// Greedy residual search of one vector: for each of `levels` books, the entry nearest (plain
-// L2) to the running residual. books: entries K × d; norms: ||entry||². residual is updated.
-void greedy_encode(const std::vector<const Matrix*>& books, const std::vector<const std::vector<float>*>& norms,
-                   size_t levels, float* residual, size_t d, uint16_t* out) {
-  for (size_t l = 0; l < levels; ++l) {
-    const Matrix& e = *books[l];
-    const float* nrm = norms[l]->data();
-    size_t best = 0;
-    float best_score = INFINITY;
-    for (size_t k = 0; k < e.rows(); ++k) {
-      // ||r − c||² − ||r||² = ||c||² − 2 r·c: the comparison needs no ||r||².
-      const float score = nrm[k] - 2 * kernels::dot(residual, e.row_ptr(k), d);
-      if (score < best_score) {
-        best_score = score;
-        best = k;
-      }
+// Index of the entry of e (K × d) nearest to r in L2: argmin ||c||² − 2 r·c (||r||² is common to
+// all). One sgemv of the same shape for every frame, so a frame's result does not depend on what
+// else is encoded (stream == whole file). scratch: K floats.
+size_t nearest_entry(const Matrix& e, const std::vector<float>& norms, const float* r, float* scratch) {
+  const size_t k = e.rows(), d = e.cols();
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, int(k), int(d), 1.f, e.data(), int(d), r, 1, 0.f, scratch, 1);
+  size_t best = 0;
+  float best_score = INFINITY;
+  for (size_t c = 0; c < k; ++c) {
+    const float score = norms[c] - 2 * scratch[c];
+    if (score < best_score) {
+      best_score = score;
+      best = c;
     }
-    const float* c = e.row_ptr(best);
-    for (size_t i = 0; i < d; ++i) residual[i] -= c[i];
-    out[l] = static_cast<uint16_t>(best);
   }
+  return best;
 }
 
 std::vector<float> squared_norms(const Matrix& m) {
@@ -152,6 +153,12 @@ void AudioModel::prepare() {
     envelope_white_.push_back(std::move(w));
   }
 
+  shape_norms_.clear();
+  for (const auto& q : shapes_) {
+    shape_norms_.emplace_back();
+    for (const Codebook& b : q->books()) shape_norms_.back().push_back(squared_norms(b.entries));
+  }
+
   // The shape steps: greedy over (sub-vector, next level) by mel-weighted error removed.
   VQ_CHECK(region_first_.size() == shapes_.size() + 1 && region_first_.front() == 0 &&
                region_first_.back() == subvectors(),
@@ -194,44 +201,50 @@ BitrateLayout AudioModel::layout(int bitrate) const {
   const size_t env_max = envelope_->num_books();
   BitrateLayout out;
   out.bitrate = bitrate;
-  out.envelope_levels = std::min(env_max, budget < 60 ? size_t{2} : budget < 120 ? size_t{3} : env_max);
-  size_t left = budget - std::min(budget, out.envelope_levels * kEnvelopeBits);
+  const size_t want = budget < 60 ? 2 : budget < 120 ? 3 : budget < 240 ? 4 : budget < 480 ? 6 : 8;
+  out.envelope_levels = std::min(env_max, want);
+  size_t left = budget - std::min(budget, kGainBits + out.envelope_levels * kEnvelopeBits);
   out.shape_steps = std::min(steps_.size(), left / kShapeBits);
   out.levels.assign(subvectors(), 0);
   for (size_t s = 0; s < out.shape_steps; ++s) ++out.levels[steps_[s]];
-  out.bits.assign(out.envelope_levels, uint8_t(kEnvelopeBits));
-  out.bits.resize(out.envelope_levels + out.shape_steps, uint8_t(kShapeBits));
+  out.bits.assign(1, uint8_t(kGainBits));
+  out.bits.resize(1 + out.envelope_levels, uint8_t(kEnvelopeBits));
+  out.bits.resize(1 + out.envelope_levels + out.shape_steps, uint8_t(kShapeBits));
   return out;
 }
 
 int AudioModel::max_bitrate() const {
-  return int(std::ceil(double(envelope_->num_books() * kEnvelopeBits + steps_.size() * kShapeBits) * frame_rate()));
+  return int(std::ceil(double(kGainBits + envelope_->num_books() * kEnvelopeBits + steps_.size() * kShapeBits) *
+                       frame_rate()));
 }
 
 void AudioModel::encode_frame(const float* coeffs, const BitrateLayout& layout, uint16_t* tokens) const {
   const size_t nb = bands();
   float env[kHop];  // nb <= kHop
+  double g = 0, hsum = 0;
   for (size_t b = 0; b < nb; ++b) {
     double p = 0;
     for (size_t k = band_edges_[b]; k < band_edges_[b + 1]; ++k) p += double(coeffs[k]) * coeffs[k];
     p /= double(band_edges_[b + 1] - band_edges_[b]);
-    env[b] = static_cast<float>(0.5 * std::log2(p + kEnergyFloor) * std::sqrt(envelope_weights_[b]));
+    env[b] = static_cast<float>(0.5 * std::log2(p + kEnergyFloor));
+    g += envelope_weights_[b] * env[b];
+    hsum += envelope_weights_[b];
   }
-  std::vector<const Matrix*> books;
-  std::vector<const std::vector<float>*> norms;
+  tokens[0] = gain_index(float(g / hsum));
+  const float g_hat = gain_value(tokens[0]);
+  for (size_t b = 0; b < nb; ++b) env[b] = (env[b] - g_hat) * std::sqrt(envelope_weights_[b]);
+  static_assert(kEnvelopeBits >= kShapeBits, "scratch holds the larger book");
+  float scratch[size_t{1} << kEnvelopeBits];
   for (size_t l = 0; l < layout.envelope_levels; ++l) {
-    books.push_back(&envelope_white_[l]);
-    norms.push_back(&envelope_white_norms_[l]);
+    const Matrix& e = envelope_white_[l];
+    const size_t best = nearest_entry(e, envelope_white_norms_[l], env, scratch);
+    for (size_t b = 0; b < nb; ++b) env[b] -= e(best, b);
+    tokens[1 + l] = uint16_t(best);
   }
-  greedy_encode(books, norms, layout.envelope_levels, env, nb, tokens);
 
   // Shapes are normalised by the envelope the decoder will see.
   float decoded_env[kHop];
-  std::fill(decoded_env, decoded_env + nb, 0.f);
-  for (size_t l = 0; l < layout.envelope_levels; ++l) {
-    const float* e = envelope_->books()[l].entry(tokens[l]);
-    for (size_t b = 0; b < nb; ++b) decoded_env[b] += e[b];
-  }
+  decode_envelope(tokens, layout, decoded_env);
   float gain[kHop];
   for (size_t b = 0; b < nb; ++b) gain[b] = std::exp2(-decoded_env[b]);
 
@@ -249,39 +262,42 @@ void AudioModel::encode_frame(const float* coeffs, const BitrateLayout& layout, 
       }
       for (size_t l = 0; l < levels; ++l) {
         const Matrix& e = rb[l].entries;
-        size_t best = 0;
-        float best_score = INFINITY;
-        for (size_t c = 0; c < e.rows(); ++c) {
-          const float score = kernels::l2sqr(residual, e.row_ptr(c), kSubvector);
-          if (score < best_score) {
-            best_score = score;
-            best = c;
-          }
-        }
+        const size_t best = nearest_entry(e, shape_norms_[r][l], residual, scratch);
         for (size_t i = 0; i < kSubvector; ++i) residual[i] -= e(best, i);
         codes[j][l] = uint16_t(best);
       }
     }
   }
   for (size_t s = 0; s < layout.shape_steps; ++s)
-    tokens[layout.envelope_levels + s] = codes[steps_[s]][step_level_[s]];
+    tokens[1 + layout.envelope_levels + s] = codes[steps_[s]][step_level_[s]];
+}
+
+uint16_t AudioModel::gain_index(float g) {
+  const float q = std::round((g - kGainMin) / kGainStep);
+  return uint16_t(std::clamp(q, 0.f, float((1 << kGainBits) - 1)));
+}
+
+float AudioModel::gain_value(uint16_t index) { return kGainMin + kGainStep * float(index); }
+
+void AudioModel::decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* env) const {
+  const size_t nb = bands();
+  std::fill(env, env + nb, gain_value(tokens[0]));
+  for (size_t l = 0; l < layout.envelope_levels; ++l) {
+    const float* e = envelope_->books()[l].entry(tokens[1 + l]);
+    for (size_t b = 0; b < nb; ++b) env[b] += e[b];
+  }
 }
 
 void AudioModel::decode_frame(const uint16_t* tokens, const BitrateLayout& layout, uint64_t frame_index,
                               float* coeffs) const {
-  const size_t nb = bands();
   float decoded_env[kHop];
-  std::fill(decoded_env, decoded_env + nb, 0.f);
-  for (size_t l = 0; l < layout.envelope_levels; ++l) {
-    const float* e = envelope_->books()[l].entry(tokens[l]);
-    for (size_t b = 0; b < nb; ++b) decoded_env[b] += e[b];
-  }
+  decode_envelope(tokens, layout, decoded_env);
   std::fill(coeffs, coeffs + kHop, 0.f);
   for (size_t s = 0; s < layout.shape_steps; ++s) {
     const size_t j = steps_[s];
     size_t r = 0;
     while (j >= region_first_[r + 1]) ++r;
-    const float* e = shapes_[r]->books()[step_level_[s]].entry(tokens[layout.envelope_levels + s]);
+    const float* e = shapes_[r]->books()[step_level_[s]].entry(tokens[1 + layout.envelope_levels + s]);
     for (size_t i = 0; i < kSubvector; ++i) coeffs[j * kSubvector + i] += e[i];
   }
   for (size_t j = 0; j < subvectors(); ++j) {
@@ -359,6 +375,16 @@ AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const
       for (size_t k = m.band_edges_[b]; k < m.band_edges_[b + 1]; ++k) p += double(frames(i, k)) * frames(i, k);
       env(i, b) = static_cast<float>(0.5 * std::log2(p / double(m.band_edges_[b + 1] - m.band_edges_[b]) + kEnergyFloor));
     }
+  // The envelope quantizer sees levels relative to the quantized frame gain (loudness-free).
+  const std::vector<float> hw = mel_weights(m.band_edges_);
+  const double hsum = std::accumulate(hw.begin(), hw.end(), 0.0);
+  std::vector<float> gains(keep);
+  for (size_t i = 0; i < keep; ++i) {
+    double g = 0;
+    for (size_t b = 0; b < nb; ++b) g += hw[b] * env(i, b);
+    gains[i] = gain_value(gain_index(float(g / hsum)));
+    for (size_t b = 0; b < nb; ++b) env(i, b) -= gains[i];
+  }
   TrainOptions to;
   to.seed = options.seed;
   to.threads = options.threads;
@@ -385,7 +411,7 @@ AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const
       for (size_t j = 0; j < count; ++j)
         for (size_t q = 0; q < kSubvector; ++q) {
           const size_t k = (first + j) * kSubvector + q;
-          sub(i * count + j, q) = frames(i, k) * std::exp2(-env_hat(i, band_of[k]));
+          sub(i * count + j, q) = frames(i, k) * std::exp2(-(gains[i] + env_hat(i, band_of[k])));
         }
     TrainOptions so;
     so.seed = options.seed + 100 * (r + 1);
@@ -400,21 +426,16 @@ AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const
     std::vector<double> err(levels + 1, 0.0);
     const size_t stride = std::max<size_t>(1, sub.rows() / 50000);
     size_t used = 0;
+    std::vector<std::vector<float>> norms;
+    for (const Codebook& b : cb->books()) norms.push_back(squared_norms(b.entries));
+    std::vector<float> scratch(size_t{1} << kShapeBits);
     for (size_t i = 0; i < sub.rows(); i += stride, ++used) {
       float res[kSubvector];
       std::copy(sub.row_ptr(i), sub.row_ptr(i) + kSubvector, res);
       err[0] += kernels::dot(res, res, kSubvector);
       for (size_t l = 0; l < levels; ++l) {
         const Matrix& e = cb->books()[l].entries;
-        size_t best = 0;
-        float best_score = INFINITY;
-        for (size_t c = 0; c < e.rows(); ++c) {
-          const float s = kernels::l2sqr(res, e.row_ptr(c), kSubvector);
-          if (s < best_score) {
-            best_score = s;
-            best = c;
-          }
-        }
+        const size_t best = nearest_entry(e, norms[l], res, scratch.data());
         for (size_t qd = 0; qd < kSubvector; ++qd) res[qd] -= e(best, qd);
         err[l + 1] += kernels::dot(res, res, kSubvector);
       }

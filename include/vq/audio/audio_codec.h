@@ -3,8 +3,10 @@
 //
 // Signal path (24 kHz model rate, frames of N = 480 MDCT coefficients, 50 frames per second):
 //   1. MDCT with a sine window, hop N (mdct.h).
-//   2. Envelope: e_b = ½·log2(mean of X_k² over band b + 1e-10) for B bands (narrow at low
-//      frequencies, about mel-spaced above), quantized by a residual quantizer (RVQ<Le>x10) under
+//   2. Envelope: e_b = ½·log2(mean of X_k² over band b + 1e-10) for B = 32 mel-spaced bands (at
+//      least 4 coefficients wide). A 6-bit frame gain ĝ (the H-weighted mean of e_b, uniform
+//      steps of 0.375 in log2 from −18.5: silence and any loudness stay representable) is sent
+//      first; e − ĝ is quantized by a residual quantizer (RVQ<Le>x10) under
 //      the diagonal Metric H_b = (mel bands band b spans): an error of δ in e_b moves the log-mel
 //      spectrum by δ in that many of the 80 mel bands, so H makes the codebooks spend where the
 //      log-mel distance looks.
@@ -19,9 +21,9 @@
 // Bitrate ladder (EnCodec-style, one model): the model orders all shape levels once, greedily:
 // the next step is the level of the sub-vector that removes the most training error per bit,
 // weighted by its mel density (mel bands per Hz ∝ 1/(700 + f)). A bitrate of R bits/frame uses
-// Le envelope levels (2 below 60 bits, 3 below 120, else all) and the first S shape steps that
-// fit. Tokens of a frame: [Le envelope codes][S shape codes in step order], so a lower bitrate's
-// tokens are the higher one's with the last envelope and the last shape columns dropped.
+// the gain, Le envelope levels (2 below 60 bits, 3 below 120, 4 below 240, 6 below 480, else 8) and the first S shape steps that
+// fit. Tokens of a frame: [gain][Le envelope codes][S shape codes in step order], so a lower
+// bitrate's tokens are the higher one's with the last envelope and the last shape columns dropped.
 //
 // Encoding is frame-independent and every frame's arithmetic is the same whatever the batch,
 // so the streaming encoder gives exactly the whole-file tokens.
@@ -43,7 +45,7 @@ namespace vq::audio {
 inline constexpr int kLadder[] = {1500, 3000, 6000, 12000, 24000};
 
 struct AudioTrainOptions {
-  size_t envelope_levels = 4;          // RVQ levels of the envelope (10-bit books)
+  size_t envelope_levels = 8;          // RVQ levels of the envelope (10-bit books)
   std::vector<size_t> region_levels = {6, 4, 3};  // RVQ levels (8-bit books) of low / mid / high
   int iterations = 12;                 // Lloyd iterations per level
   size_t max_frames = 200000;          // frames used at most (evenly subsampled)
@@ -58,7 +60,7 @@ struct BitrateLayout {
   size_t envelope_levels = 0;      // Le
   size_t shape_steps = 0;          // S
   std::vector<uint8_t> levels;     // a_j per sub-vector (size sub-vector count)
-  std::vector<uint8_t> bits;       // token widths of a frame, in token order (Le + S)
+  std::vector<uint8_t> bits;       // token widths of a frame, in token order (1 + Le + S)
   size_t bits_per_frame() const;
   double payload_bitrate(double frame_rate) const { return double(bits_per_frame()) * frame_rate; }
 };
@@ -68,6 +70,7 @@ class AudioModel {
   static constexpr int kSampleRate = 24000;
   static constexpr size_t kHop = 480;         // MDCT coefficients per frame
   static constexpr size_t kSubvector = 8;     // coefficients per shape sub-vector
+  static constexpr int kGainBits = 6;
   static constexpr int kEnvelopeBits = 10;
   static constexpr int kShapeBits = 8;
   static double frame_rate() { return double(kSampleRate) / double(kHop); }
@@ -101,6 +104,10 @@ class AudioModel {
  private:
   AudioModel() = default;
   void prepare();  // derived tables after train/load
+  static uint16_t gain_index(float log2_gain);
+  static float gain_value(uint16_t index);
+  // Decoded log2 band levels (bands()) of a frame's tokens.
+  void decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* env) const;
 
   std::vector<size_t> band_edges_;
   std::vector<size_t> region_first_;          // first sub-vector of each region, plus subvectors()
@@ -111,6 +118,7 @@ class AudioModel {
   // Derived: envelope books whitened by sqrt(H) (so greedy search is plain L2).
   std::vector<Matrix> envelope_white_;
   std::vector<std::vector<float>> envelope_white_norms_;
+  std::vector<std::vector<std::vector<float>>> shape_norms_;  // [region][level]: ||entry||²
   std::vector<uint16_t> band_of_coeff_;        // kHop
   std::vector<uint16_t> steps_;               // shape steps: the sub-vector of each, in order
   std::vector<uint16_t> step_level_;          // its level (0-based)
