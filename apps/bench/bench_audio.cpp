@@ -1,4 +1,4 @@
-// Audio codec against Opus (opus-tools' opusenc --cbr / opusdec) on the same held-out recordings, at
+// Audio codec against Opus (opus-tools' opusenc --hard-cbr / opusdec) on the same held-out recordings, at
 // the same bitrates, in the same run: log-mel distance and SNR of both, real bitrates (file
 // bytes × 8 / duration), our encode / decode speed on one core and the model's load time.
 //
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
         if (bitrate < 6000) continue;  // below Opus's range
         const std::string opus = work + "/" + name + "_" + std::to_string(bitrate) + ".opus";
         const std::string dec = work + "/" + name + "_" + std::to_string(bitrate) + "_opus.wav";
-        run("opusenc --quiet --cbr --bitrate " + std::to_string(bitrate / 1000.0) + " '" + ref_wav + "' '" + opus + "'");
+        run("opusenc --quiet --hard-cbr --bitrate " + std::to_string(bitrate / 1000.0) + " '" + ref_wav + "' '" + opus + "'");
         run("opusdec --quiet --rate " + std::to_string(kRate) + " '" + opus + "' '" + dec + "'");
         const Audio od = read_audio(dec);
         const std::vector<float> oy = to_mono(od);
