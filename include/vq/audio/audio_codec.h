@@ -1,0 +1,196 @@
+// The audio codec: mono audio <-> a (frames × codebooks) array of tokens, with learned
+// residual codebooks and one model for every bitrate.
+//
+// Signal path (24 kHz model rate, frames of N = 480 MDCT coefficients, 50 frames per second):
+//   1. MDCT with a sine window, hop N (mdct.h).
+//   2. Envelope: e_b = ½·log2(mean of X_k² over band b + 1e-10) for B = 32 mel-spaced bands (at
+//      least 4 coefficients wide). A 6-bit frame gain ĝ (the H-weighted mean of e_b, uniform
+//      steps of 0.375 in log2 from −18.5: silence and any loudness stay representable) is sent
+//      first; e − ĝ is quantized by a residual quantizer (RVQ<Le>x10) under
+//      the diagonal Metric H_b = (mel bands band b spans): an error of δ in e_b moves the log-mel
+//      spectrum by δ in that many of the 80 mel bands, so H makes the codebooks spend where the
+//      log-mel distance looks.
+//   3. Shapes: X_k / 2^ê_b (unit RMS per band given the decoded envelope), cut into sub-vectors
+//      of 8 coefficients; each sub-vector is quantized by the residual quantizer of its frequency
+//      region (RVQ<L>x8, one per region: low / mid / high), using a_j levels.
+//   4. Decoder: Σ of the chosen entries, then noise filling: a sub-vector whose decoded energy
+//      falls short of the unit RMS the envelope promises gets deterministic pseudo-random noise
+//      (seeded by frame and coefficient) for the missing energy, so bands without bits keep
+//      their loudness; scaled by 2^ê_b, inverse MDCT, overlap-add.
+//
+// Bitrate ladder (EnCodec-style, one model): the model orders all shape levels once, greedily:
+// the next step is the level of the sub-vector that removes the most training error per bit,
+// weighted by its mel density (mel bands per Hz ∝ 1/(700 + f)). A bitrate of R bits/frame uses
+// the gain, Le envelope levels (2 below 60 bits, 3 below 120, 4 below 240, 6 below 480, else 8) and the first S shape steps that
+// fit. Tokens of a frame: [gain][Le envelope codes][S shape codes in step order], so a lower
+// bitrate's tokens are the higher one's with the last envelope and the last shape columns dropped.
+//
+// Encoding is frame-independent and every frame's arithmetic is the same whatever the batch,
+// so the streaming encoder gives exactly the whole-file tokens.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vq/audio/mdct.h"
+#include "vq/core/codebook_quantizer.h"
+#include "vq/core/container.h"
+#include "vq/core/progress.h"
+#include "vq/core/types.h"
+
+namespace vq::audio {
+
+// The ladder the CLI and the benchmarks use (bits per second, nominal).
+inline constexpr int kLadder[] = {1500, 3000, 6000, 12000, 24000};
+
+struct AudioTrainOptions {
+  size_t envelope_levels = 8;          // RVQ levels of the envelope (10-bit books)
+  std::vector<size_t> region_levels = {6, 4, 3};  // RVQ levels (8-bit books) of low / mid / high
+  int iterations = 12;                 // Lloyd iterations per level
+  size_t max_frames = 200000;          // frames used at most (evenly subsampled)
+  uint64_t seed = 1234;
+  int threads = 0;
+  ProgressCallback progress;
+};
+
+// Allocation of one bitrate: what each frame's tokens are.
+struct BitrateLayout {
+  int bitrate = 0;                 // nominal bits per second asked for
+  size_t envelope_levels = 0;      // Le
+  size_t shape_steps = 0;          // S
+  std::vector<uint8_t> levels;     // a_j per sub-vector (size sub-vector count)
+  std::vector<uint8_t> bits;       // token widths of a frame, in token order (1 + Le + S)
+  size_t bits_per_frame() const;
+  double payload_bitrate(double frame_rate) const { return double(bits_per_frame()) * frame_rate; }
+};
+
+class AudioModel {
+ public:
+  static constexpr int kSampleRate = 24000;
+  static constexpr size_t kHop = 480;         // MDCT coefficients per frame
+  static constexpr size_t kSubvector = 8;     // coefficients per shape sub-vector
+  static constexpr int kGainBits = 6;
+  static constexpr int kEnvelopeBits = 10;
+  static constexpr int kShapeBits = 8;
+  static double frame_rate() { return double(kSampleRate) / double(kHop); }
+
+  // clips: mono signals at kSampleRate. Needs at least 2^10 non-silent frames (~21 s).
+  static AudioModel train(const std::vector<std::vector<float>>& clips, const AudioTrainOptions& options);
+
+  void save(const std::string& path) const;   // "vq.kind" = "audio_model", atomic
+  std::vector<uint8_t> to_bytes() const;
+  static AudioModel load(const std::string& path);
+  static AudioModel from_bytes(Span<const uint8_t> bytes, const std::string& name = "<memory>");
+  // CRC-32 of to_bytes(): what encoded files record to find their model again.
+  uint32_t fingerprint() const { return fingerprint_; }
+
+  size_t bands() const { return band_edges_.size() - 1; }
+  const std::vector<size_t>& band_edges() const { return band_edges_; }  // B + 1, in coefficients
+  size_t subvectors() const { return kHop / kSubvector; }
+  // bitrate: >= 1000 bits/s.
+  BitrateLayout layout(int bitrate) const;
+  // Highest bitrate that still adds levels (all levels in use).
+  int max_bitrate() const;
+
+  // One frame: coeffs (kHop) -> tokens (layout.bits.size()).
+  void encode_frame(const float* coeffs, const BitrateLayout& layout, uint16_t* tokens) const;
+  // tokens -> coeffs (kHop); frame_index seeds the noise filling.
+  void decode_frame(const uint16_t* tokens, const BitrateLayout& layout, uint64_t frame_index,
+                    float* coeffs) const;
+
+  std::string describe() const;  // "audio 24 kHz, 28 bands, envelope RVQ4x10, shapes RVQ6x8/RVQ4x8/RVQ3x8"
+
+ private:
+  AudioModel() = default;
+  void prepare();  // derived tables after train/load
+  static uint16_t gain_index(float log2_gain);
+  static float gain_value(uint16_t index);
+  // Decoded log2 band levels (bands()) of a frame's tokens.
+  void decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* env) const;
+
+  std::vector<size_t> band_edges_;
+  std::vector<size_t> region_first_;          // first sub-vector of each region, plus subvectors()
+  std::vector<float> envelope_weights_;       // H diagonal (B)
+  std::shared_ptr<const CodebookQuantizer> envelope_;
+  std::vector<std::shared_ptr<const CodebookQuantizer>> shapes_;  // one per region
+  std::vector<std::vector<float>> residual_energy_;  // per region: mean error per coefficient after a levels (a = 0..L)
+  // Derived: envelope books whitened by sqrt(H) (so greedy search is plain L2).
+  std::vector<Matrix> envelope_white_;
+  std::vector<std::vector<float>> envelope_white_norms_;
+  std::vector<std::vector<std::vector<float>>> shape_norms_;  // [region][level]: ||entry||²
+  std::vector<uint16_t> band_of_coeff_;        // kHop
+  std::vector<uint16_t> steps_;               // shape steps: the sub-vector of each, in order
+  std::vector<uint16_t> step_level_;          // its level (0-based)
+  uint32_t fingerprint_ = 0;
+};
+
+// An encoded file's content.
+struct EncodedAudio {
+  int bitrate = 0;               // nominal, selects the layout
+  int source_rate = 0;           // rate of the input (decode resamples back to it)
+  int source_channels = 0;       // channels of the input (decoded audio is mono)
+  size_t source_samples = 0;     // length of the input at source_rate
+  size_t samples = 0;            // length at the model rate
+  std::string model_name;        // file name of the model used (looked up at decode)
+  uint32_t model_fingerprint = 0;
+  Codes tokens;                  // frames × tokens per frame
+};
+
+// Whole-file paths. mono: samples at source_rate (resampled to the model rate here).
+EncodedAudio encode(const AudioModel& model, Span<const float> mono, int source_rate, int bitrate);
+// Samples at the model rate (samples long).
+std::vector<float> decode_model_rate(const AudioModel& model, const EncodedAudio& encoded);
+// Samples at encoded.source_rate (source_samples long).
+std::vector<float> decode(const AudioModel& model, const EncodedAudio& encoded);
+
+// .vqc files of kind "audio": metadata + one CODE chunk. No codebooks: the model is referenced
+// by name and fingerprint, which decode checks.
+void write_encoded(ContainerWriter& out, const EncodedAudio& encoded);
+EncodedAudio read_encoded(const ContainerReader& in);
+
+// Streaming at the model rate: push samples, pull tokens. Frame t is ready once samples up to
+// (t+1)·N have arrived (latency one frame, 20 ms, plus the hop being filled); finish() pads the
+// end with zeros like the whole-file path. Tokens equal encode()'s for the same model-rate input.
+class StreamEncoder {
+ public:
+  StreamEncoder(const AudioModel& model, int bitrate);
+  const BitrateLayout& layout() const { return layout_; }
+  void push(Span<const float> samples);
+  // Marks the end of input; the remaining frames become available.
+  void finish();
+  // Moves the frames encoded so far out (frames × tokens per frame).
+  Codes pull();
+
+ private:
+  void encode_ready();
+  const AudioModel& model_;
+  BitrateLayout layout_;
+  std::vector<float> window_;      // 2N samples of the next frame to encode, starting at (t−1)·N
+  size_t filled_ = 0;              // samples of window_ present
+  size_t total_ = 0;               // samples pushed
+  size_t frames_done_ = 0;
+  bool finished_ = false;
+  std::vector<uint16_t> ready_;
+  std::unique_ptr<Mdct> mdct_;
+};
+
+// Push tokens (whole frames), pull samples at the model rate. Each frame after the first
+// completes N samples (output sample i is sample i of decode_model_rate, which trims the tail).
+class StreamDecoder {
+ public:
+  StreamDecoder(const AudioModel& model, int bitrate);
+  ~StreamDecoder();
+  void push(const Codes& frames);
+  std::vector<float> pull();
+
+ private:
+  const AudioModel& model_;
+  BitrateLayout layout_;
+  std::vector<float> overlap_;  // second half of the previous frame's output
+  uint64_t frames_ = 0;
+  std::vector<float> ready_;
+  std::unique_ptr<Mdct> mdct_;
+};
+
+}  // namespace vq::audio

@@ -1,0 +1,518 @@
+// The audio codec's model: training, the bitrate ladder, per-frame encode / decode and the model
+// file. Whole-file and streaming paths (audio_stream.cpp) both go through encode_frame /
+// decode_frame, which do the same arithmetic for a frame whatever else is being encoded.
+#include "vq/audio/audio_codec.h"
+
+#include <cblas.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+
+#include "kernels/distances.h"
+#include "util/atomic_file.h"
+#include "vq/core/factory.h"
+#include "vq/core/io.h"
+
+namespace vq::audio {
+namespace {
+
+constexpr size_t kBands = 32;
+constexpr size_t kMinBandWidth = 4;        // coefficients (100 Hz)
+constexpr double kEnergyFloor = 1e-10;     // added to a band's mean power before log2
+// Sub-vector boundaries of the shape regions: low < 2 kHz, mid < 5 kHz, high up to 12 kHz.
+constexpr size_t kRegionFirst[] = {0, 10, 25, AudioModel::kHop / AudioModel::kSubvector};
+// Frame gain: the H-weighted mean of the log2 band levels, scalar-quantized in kGainStep steps
+// from kGainMin (2^-18.5: below any recording's noise floor; digital silence clamps here).
+constexpr float kGainMin = -18.5f;
+constexpr float kGainStep = 0.375f;
+constexpr double kCoeffHz = double(AudioModel::kSampleRate) / 2 / double(AudioModel::kHop);
+
+double slaney_mel(double f) {
+  return f < 1000 ? f * 3 / 200 : 15 + std::log(f / 1000) / 0.06875177742094912;
+}
+double slaney_hz(double m) { return m < 15 ? m * 200 / 3 : 1000 * std::exp(0.06875177742094912 * (m - 15)); }
+
+// kBands mel-spaced bands over [0, kHop) coefficients, each at least kMinBandWidth wide.
+std::vector<size_t> default_band_edges() {
+  const double top = slaney_mel(AudioModel::kSampleRate / 2.0);
+  std::vector<size_t> edges{0};
+  for (size_t b = 1; b < kBands; ++b) {
+    const size_t want = size_t(std::lround(slaney_hz(top * double(b) / kBands) / kCoeffHz));
+    edges.push_back(std::max(want, edges.back() + kMinBandWidth));
+  }
+  edges.push_back(AudioModel::kHop);
+  VQ_CHECK(edges[kBands] >= edges[kBands - 1] + kMinBandWidth, "audio: band layout does not fit");
+  return edges;
+}
+
+// How many of the 80 log-mel bands (at the model rate) band [lo, hi) spans: the H of the envelope.
+std::vector<float> mel_weights(const std::vector<size_t>& edges) {
+  const double top = slaney_mel(AudioModel::kSampleRate / 2.0);
+  std::vector<float> w(edges.size() - 1);
+  for (size_t b = 0; b + 1 < edges.size(); ++b)
+    w[b] = static_cast<float>(80.0 * (slaney_mel(double(edges[b + 1]) * kCoeffHz) -
+                                      slaney_mel(double(edges[b]) * kCoeffHz)) / top);
+  return w;
+}
+
+// Index of the entry of e (K × d) nearest to r in L2: argmin ||c||² − 2 r·c (||r||² is common to
+// all). One sgemv of the same shape for every frame, so a frame's result does not depend on what
+// else is encoded (stream == whole file). scratch: K floats.
+size_t nearest_entry(const Matrix& e, const std::vector<float>& norms, const float* r, float* scratch) {
+  const size_t k = e.rows(), d = e.cols();
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, int(k), int(d), 1.f, e.data(), int(d), r, 1, 0.f, scratch, 1);
+  size_t best = 0;
+  float best_score = INFINITY;
+  for (size_t c = 0; c < k; ++c) {
+    const float score = norms[c] - 2 * scratch[c];
+    if (score < best_score) {
+      best_score = score;
+      best = c;
+    }
+  }
+  return best;
+}
+
+std::vector<float> squared_norms(const Matrix& m) {
+  std::vector<float> n(m.rows());
+  for (size_t k = 0; k < m.rows(); ++k) n[k] = kernels::dot(m.row_ptr(k), m.row_ptr(k), m.cols());
+  return n;
+}
+
+// Splitmix-style hash of (frame, coefficient) to a uniform value in [-√3, √3) (unit variance):
+// the noise filling is a pure function of position, so any decoder reproduces it.
+float noise_at(uint64_t frame, size_t k) {
+  uint64_t z = frame * 0x9E3779B97F4A7C15ull + k * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<float>((double(z >> 11) * 0x1.0p-53 * 2 - 1) * 1.7320508075688772);
+}
+
+std::string join(const std::vector<size_t>& v) {
+  std::string s;
+  for (size_t x : v) {
+    if (!s.empty()) s.push_back(',');
+    s.append(std::to_string(x));
+  }
+  return s;
+}
+
+std::vector<size_t> split_numbers(const std::string& s, const std::string& what) {
+  std::vector<size_t> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    VQ_CHECK(!item.empty() && item.size() < 7 && item.find_first_not_of("0123456789") == std::string::npos,
+             what, ": '", s, "' is not a list of numbers");
+    out.push_back(std::stoul(item));
+  }
+  return out;
+}
+
+std::shared_ptr<const CodebookQuantizer> as_codebooks(std::unique_ptr<Quantizer> q, size_t dim, int bits,
+                                                      const std::string& what) {
+  auto* cb = dynamic_cast<CodebookQuantizer*>(q.get());
+  VQ_CHECK(cb && cb->dim() == dim && cb->num_books() >= 1, what, ": expected a residual quantizer of dim ",
+           dim, ", got ", q->describe());
+  for (const Codebook& b : cb->books())
+    VQ_CHECK(b.bits == bits && b.offset == 0 && b.dim == dim, what, ": books must be ", bits, "-bit over all ", dim, " dims");
+  q.release();
+  return std::shared_ptr<const CodebookQuantizer>(cb);
+}
+
+}  // namespace
+
+size_t BitrateLayout::bits_per_frame() const {
+  size_t s = 0;
+  for (uint8_t b : bits) s += b;
+  return s;
+}
+
+void AudioModel::prepare() {
+  VQ_CHECK(band_edges_.size() >= 2 && band_edges_.front() == 0 && band_edges_.back() == kHop,
+           "audio model: band edges must run from 0 to ", kHop);
+  for (size_t b = 0; b + 1 < band_edges_.size(); ++b)
+    VQ_CHECK(band_edges_[b + 1] > band_edges_[b], "audio model: band edges must increase");
+  band_of_coeff_.assign(kHop, 0);
+  for (size_t b = 0; b + 1 < band_edges_.size(); ++b)
+    for (size_t k = band_edges_[b]; k < band_edges_[b + 1]; ++k) band_of_coeff_[k] = uint16_t(b);
+  envelope_weights_ = mel_weights(band_edges_);
+  VQ_CHECK(envelope_ && envelope_->dim() == bands(), "audio model: envelope quantizer missing");
+
+  envelope_white_.clear();
+  envelope_white_norms_.clear();
+  for (const Codebook& book : envelope_->books()) {
+    Matrix w(book.entries.rows(), bands());
+    for (size_t k = 0; k < w.rows(); ++k)
+      for (size_t b = 0; b < bands(); ++b) w(k, b) = book.entries(k, b) * std::sqrt(envelope_weights_[b]);
+    envelope_white_norms_.push_back(squared_norms(w));
+    envelope_white_.push_back(std::move(w));
+  }
+
+  shape_norms_.clear();
+  for (const auto& q : shapes_) {
+    shape_norms_.emplace_back();
+    for (const Codebook& b : q->books()) shape_norms_.back().push_back(squared_norms(b.entries));
+  }
+
+  // The shape steps: greedy over (sub-vector, next level) by mel-weighted error removed.
+  VQ_CHECK(region_first_.size() == shapes_.size() + 1 && region_first_.front() == 0 &&
+               region_first_.back() == subvectors(),
+           "audio model: shape regions do not cover the ", subvectors(), " sub-vectors");
+  VQ_CHECK(residual_energy_.size() == shapes_.size(), "audio model: residual energies missing");
+  std::vector<size_t> region(subvectors());
+  std::vector<double> density(subvectors(), 0.0);
+  for (size_t r = 0; r < shapes_.size(); ++r) {
+    VQ_CHECK(region_first_[r + 1] > region_first_[r], "audio model: empty shape region");
+    VQ_CHECK(residual_energy_[r].size() == shapes_[r]->num_books() + 1,
+             "audio model: residual energies of region ", r, " do not match its levels");
+    for (size_t j = region_first_[r]; j < region_first_[r + 1]; ++j) region[j] = r;
+  }
+  for (size_t j = 0; j < subvectors(); ++j)
+    for (size_t i = 0; i < kSubvector; ++i) density[j] += 1.0 / (700.0 + (double(j * kSubvector + i) + 0.5) * kCoeffHz);
+  std::vector<size_t> level(subvectors(), 0);
+  steps_.clear();
+  step_level_.clear();
+  for (;;) {
+    size_t best = subvectors();
+    double best_gain = -1;
+    for (size_t j = 0; j < subvectors(); ++j) {
+      const std::vector<float>& e = residual_energy_[region[j]];
+      if (level[j] + 1 >= e.size()) continue;
+      const double gain = density[j] * (double(e[level[j]]) - e[level[j] + 1]);
+      if (gain > best_gain) {
+        best_gain = gain;
+        best = j;
+      }
+    }
+    if (best == subvectors()) break;
+    steps_.push_back(uint16_t(best));
+    step_level_.push_back(uint16_t(level[best]++));
+  }
+}
+
+BitrateLayout AudioModel::layout(int bitrate) const {
+  VQ_CHECK(bitrate >= 1000, "audio: bitrate ", bitrate, " bits/s is below the lowest supported (1000)");
+  const size_t budget = size_t(double(bitrate) / frame_rate());
+  const size_t env_max = envelope_->num_books();
+  BitrateLayout out;
+  out.bitrate = bitrate;
+  const size_t want = budget < 60 ? 2 : budget < 120 ? 3 : budget < 240 ? 4 : budget < 480 ? 6 : 8;
+  out.envelope_levels = std::min(env_max, want);
+  size_t left = budget - std::min(budget, kGainBits + out.envelope_levels * kEnvelopeBits);
+  out.shape_steps = std::min(steps_.size(), left / kShapeBits);
+  out.levels.assign(subvectors(), 0);
+  for (size_t s = 0; s < out.shape_steps; ++s) ++out.levels[steps_[s]];
+  out.bits.assign(1, uint8_t(kGainBits));
+  out.bits.resize(1 + out.envelope_levels, uint8_t(kEnvelopeBits));
+  out.bits.resize(1 + out.envelope_levels + out.shape_steps, uint8_t(kShapeBits));
+  return out;
+}
+
+int AudioModel::max_bitrate() const {
+  return int(std::ceil(double(kGainBits + envelope_->num_books() * kEnvelopeBits + steps_.size() * kShapeBits) *
+                       frame_rate()));
+}
+
+void AudioModel::encode_frame(const float* coeffs, const BitrateLayout& layout, uint16_t* tokens) const {
+  const size_t nb = bands();
+  float env[kHop];  // nb <= kHop
+  double g = 0, hsum = 0;
+  for (size_t b = 0; b < nb; ++b) {
+    double p = 0;
+    for (size_t k = band_edges_[b]; k < band_edges_[b + 1]; ++k) p += double(coeffs[k]) * coeffs[k];
+    p /= double(band_edges_[b + 1] - band_edges_[b]);
+    env[b] = static_cast<float>(0.5 * std::log2(p + kEnergyFloor));
+    g += envelope_weights_[b] * env[b];
+    hsum += envelope_weights_[b];
+  }
+  tokens[0] = gain_index(float(g / hsum));
+  const float g_hat = gain_value(tokens[0]);
+  for (size_t b = 0; b < nb; ++b) env[b] = (env[b] - g_hat) * std::sqrt(envelope_weights_[b]);
+  static_assert(kEnvelopeBits >= kShapeBits, "scratch holds the larger book");
+  float scratch[size_t{1} << kEnvelopeBits];
+  for (size_t l = 0; l < layout.envelope_levels; ++l) {
+    const Matrix& e = envelope_white_[l];
+    const size_t best = nearest_entry(e, envelope_white_norms_[l], env, scratch);
+    for (size_t b = 0; b < nb; ++b) env[b] -= e(best, b);
+    tokens[1 + l] = uint16_t(best);
+  }
+
+  // Shapes are normalised by the envelope the decoder will see.
+  float decoded_env[kHop];
+  decode_envelope(tokens, layout, decoded_env);
+  float gain[kHop];
+  for (size_t b = 0; b < nb; ++b) gain[b] = std::exp2(-decoded_env[b]);
+
+  // Each sub-vector's codes, level by level, then scattered to the step order.
+  uint16_t codes[kHop / kSubvector][16];
+  float residual[kSubvector];
+  for (size_t r = 0; r < shapes_.size(); ++r) {
+    const auto& rb = shapes_[r]->books();
+    for (size_t j = region_first_[r]; j < region_first_[r + 1]; ++j) {
+      const size_t levels = layout.levels[j];
+      if (levels == 0) continue;
+      for (size_t i = 0; i < kSubvector; ++i) {
+        const size_t k = j * kSubvector + i;
+        residual[i] = coeffs[k] * gain[band_of_coeff_[k]];
+      }
+      for (size_t l = 0; l < levels; ++l) {
+        const Matrix& e = rb[l].entries;
+        const size_t best = nearest_entry(e, shape_norms_[r][l], residual, scratch);
+        for (size_t i = 0; i < kSubvector; ++i) residual[i] -= e(best, i);
+        codes[j][l] = uint16_t(best);
+      }
+    }
+  }
+  for (size_t s = 0; s < layout.shape_steps; ++s)
+    tokens[1 + layout.envelope_levels + s] = codes[steps_[s]][step_level_[s]];
+}
+
+uint16_t AudioModel::gain_index(float g) {
+  const float q = std::round((g - kGainMin) / kGainStep);
+  return uint16_t(std::clamp(q, 0.f, float((1 << kGainBits) - 1)));
+}
+
+float AudioModel::gain_value(uint16_t index) { return kGainMin + kGainStep * float(index); }
+
+void AudioModel::decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* env) const {
+  const size_t nb = bands();
+  std::fill(env, env + nb, gain_value(tokens[0]));
+  for (size_t l = 0; l < layout.envelope_levels; ++l) {
+    const float* e = envelope_->books()[l].entry(tokens[1 + l]);
+    for (size_t b = 0; b < nb; ++b) env[b] += e[b];
+  }
+}
+
+void AudioModel::decode_frame(const uint16_t* tokens, const BitrateLayout& layout, uint64_t frame_index,
+                              float* coeffs) const {
+  float decoded_env[kHop];
+  decode_envelope(tokens, layout, decoded_env);
+  std::fill(coeffs, coeffs + kHop, 0.f);
+  for (size_t s = 0; s < layout.shape_steps; ++s) {
+    const size_t j = steps_[s];
+    size_t r = 0;
+    while (j >= region_first_[r + 1]) ++r;
+    const float* e = shapes_[r]->books()[step_level_[s]].entry(tokens[1 + layout.envelope_levels + s]);
+    for (size_t i = 0; i < kSubvector; ++i) coeffs[j * kSubvector + i] += e[i];
+  }
+  for (size_t j = 0; j < subvectors(); ++j) {
+    float* c = coeffs + j * kSubvector;
+    double energy = 0;
+    for (size_t i = 0; i < kSubvector; ++i) energy += double(c[i]) * c[i];
+    const double missing = 1.0 - energy / kSubvector;
+    if (missing > 0) {
+      const float amp = static_cast<float>(std::sqrt(missing));
+      for (size_t i = 0; i < kSubvector; ++i) c[i] += amp * noise_at(frame_index, j * kSubvector + i);
+    }
+  }
+  for (size_t k = 0; k < kHop; ++k) coeffs[k] *= std::exp2(decoded_env[band_of_coeff_[k]]);
+}
+
+std::string AudioModel::describe() const {
+  std::string s = detail::concat("audio ", kSampleRate / 1000, " kHz, ", bands(), " bands, envelope ",
+                                 envelope_->describe(), ", shapes ");
+  for (size_t r = 0; r < shapes_.size(); ++r) {
+    if (r) s.push_back('/');
+    s.append(shapes_[r]->describe());
+  }
+  return s;
+}
+
+AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const AudioTrainOptions& options) {
+  VQ_CHECK(options.envelope_levels >= 1 && options.envelope_levels <= 8, "audio train: envelope levels must be 1..8");
+  VQ_CHECK(options.region_levels.size() == std::size(kRegionFirst) - 1, "audio train: give levels for ",
+           std::size(kRegionFirst) - 1, " shape regions");
+  for (size_t l : options.region_levels) VQ_CHECK(l >= 1 && l <= 16, "audio train: region levels must be 1..16");
+  AudioModel m;
+  m.band_edges_ = default_band_edges();
+  m.region_first_.assign(std::begin(kRegionFirst), std::end(kRegionFirst));
+  const size_t nb = m.bands();
+
+  // MDCT frames of every clip, then an even subsample of at most max_frames.
+  Mdct mdct(kHop);
+  std::vector<Matrix> per_clip;
+  size_t total = 0;
+  for (const auto& clip : clips) {
+    if (clip.empty()) continue;
+    per_clip.push_back(mdct.analyze(clip));
+    total += per_clip.back().rows();
+  }
+  const size_t keep = std::min(total, options.max_frames);
+  VQ_CHECK(keep >= (size_t{1} << kEnvelopeBits), "audio train: ", total, " frames (",
+           double(total) / frame_rate(), " s) are too few; need at least ", size_t{1} << kEnvelopeBits);
+  Matrix frames(keep, kHop);
+  {
+    size_t i = 0, seen = 0;
+    for (const Matrix& f : per_clip)
+      for (size_t t = 0; t < f.rows(); ++t, ++seen)
+        if (i < keep && seen * keep / total == i) {  // evenly spaced picks
+          std::copy(f.row_ptr(t), f.row_ptr(t) + kHop, frames.row_ptr(i));
+          ++i;
+        }
+    VQ_CHECK(i == keep, "audio train: internal frame subsampling error");
+  }
+  per_clip.clear();
+
+  auto stage = [&](const std::string& prefix) -> ProgressCallback {
+    if (!options.progress) return nullptr;
+    return [&, prefix](const ProgressEvent& e) {
+      ProgressEvent ev = e;
+      ev.stage = prefix + e.stage;
+      options.progress(ev);
+    };
+  };
+
+  // Envelope.
+  Matrix env(keep, nb);
+  for (size_t i = 0; i < keep; ++i)
+    for (size_t b = 0; b < nb; ++b) {
+      double p = 0;
+      for (size_t k = m.band_edges_[b]; k < m.band_edges_[b + 1]; ++k) p += double(frames(i, k)) * frames(i, k);
+      env(i, b) = static_cast<float>(0.5 * std::log2(p / double(m.band_edges_[b + 1] - m.band_edges_[b]) + kEnergyFloor));
+    }
+  // The envelope quantizer sees levels relative to the quantized frame gain (loudness-free).
+  const std::vector<float> hw = mel_weights(m.band_edges_);
+  const double hsum = std::accumulate(hw.begin(), hw.end(), 0.0);
+  std::vector<float> gains(keep);
+  for (size_t i = 0; i < keep; ++i) {
+    double g = 0;
+    for (size_t b = 0; b < nb; ++b) g += hw[b] * env(i, b);
+    gains[i] = gain_value(gain_index(float(g / hsum)));
+    for (size_t b = 0; b < nb; ++b) env(i, b) -= gains[i];
+  }
+  TrainOptions to;
+  to.seed = options.seed;
+  to.threads = options.threads;
+  to.iterations = options.iterations;
+  to.metric = Metric::diagonal(mel_weights(m.band_edges_));
+  to.progress = stage("envelope ");
+  auto envq = make_quantizer(detail::concat("RVQ", options.envelope_levels, "x", kEnvelopeBits), nb);
+  envq->train(env.view(), to);
+  m.envelope_ = as_codebooks(std::move(envq), nb, kEnvelopeBits, "audio train");
+
+  // Shapes normalised by the full-rate decoded envelope. A provisional model (no shape levels
+  // yet) gives encode_frame's envelope path.
+  m.shapes_.clear();
+  m.residual_energy_.clear();
+  const Codes env_codes = m.envelope_->encode(env.view());
+  const Matrix env_hat = m.envelope_->decode(env_codes);
+  std::vector<uint16_t> band_of(kHop);
+  for (size_t b = 0; b < nb; ++b)
+    for (size_t k = m.band_edges_[b]; k < m.band_edges_[b + 1]; ++k) band_of[k] = uint16_t(b);
+  for (size_t r = 0; r + 1 < m.region_first_.size(); ++r) {
+    const size_t first = m.region_first_[r], count = m.region_first_[r + 1] - first;
+    Matrix sub(keep * count, kSubvector);
+    for (size_t i = 0; i < keep; ++i)
+      for (size_t j = 0; j < count; ++j)
+        for (size_t q = 0; q < kSubvector; ++q) {
+          const size_t k = (first + j) * kSubvector + q;
+          sub(i * count + j, q) = frames(i, k) * std::exp2(-(gains[i] + env_hat(i, band_of[k])));
+        }
+    TrainOptions so;
+    so.seed = options.seed + 100 * (r + 1);
+    so.threads = options.threads;
+    so.iterations = options.iterations;
+    so.progress = stage(detail::concat("shape region ", r + 1, "/", m.region_first_.size() - 1, " "));
+    auto q = make_quantizer(detail::concat("RVQ", options.region_levels[r], "x", kShapeBits), kSubvector);
+    q->train(sub.view(), so);
+    auto cb = as_codebooks(std::move(q), kSubvector, kShapeBits, "audio train");
+    // Mean squared error per coefficient after a = 0..L levels (greedy, as the encoder does).
+    const size_t levels = cb->num_books();
+    std::vector<double> err(levels + 1, 0.0);
+    const size_t stride = std::max<size_t>(1, sub.rows() / 50000);
+    size_t used = 0;
+    std::vector<std::vector<float>> norms;
+    for (const Codebook& b : cb->books()) norms.push_back(squared_norms(b.entries));
+    std::vector<float> scratch(size_t{1} << kShapeBits);
+    for (size_t i = 0; i < sub.rows(); i += stride, ++used) {
+      float res[kSubvector];
+      std::copy(sub.row_ptr(i), sub.row_ptr(i) + kSubvector, res);
+      err[0] += kernels::dot(res, res, kSubvector);
+      for (size_t l = 0; l < levels; ++l) {
+        const Matrix& e = cb->books()[l].entries;
+        const size_t best = nearest_entry(e, norms[l], res, scratch.data());
+        for (size_t qd = 0; qd < kSubvector; ++qd) res[qd] -= e(best, qd);
+        err[l + 1] += kernels::dot(res, res, kSubvector);
+      }
+    }
+    std::vector<float> curve(levels + 1);
+    for (size_t a = 0; a <= levels; ++a) curve[a] = static_cast<float>(err[a] / double(used * kSubvector));
+    m.residual_energy_.push_back(std::move(curve));
+    m.shapes_.push_back(std::move(cb));
+  }
+  m.prepare();
+  const std::vector<uint8_t> bytes = m.to_bytes();
+  m.fingerprint_ = static_cast<uint32_t>(crc32(crc32(0, nullptr, 0), bytes.data(), uInt(bytes.size())));
+  return m;
+}
+
+std::vector<uint8_t> AudioModel::to_bytes() const {
+  ContainerWriter out;
+  out.set_meta("vq.kind", "audio_model");
+  out.set_meta("audio.sample_rate", std::to_string(kSampleRate));
+  out.set_meta("audio.hop", std::to_string(kHop));
+  out.set_meta("audio.subvector", std::to_string(kSubvector));
+  out.set_meta("audio.band_edges", join(band_edges_));
+  out.set_meta("audio.regions", join(region_first_));
+  out.set_meta("audio.describe", describe());
+  out.add("AENV", quantizer_to_bytes(*envelope_));
+  for (const auto& s : shapes_) out.add("ASHP", quantizer_to_bytes(*s));
+  ByteWriter w;
+  w.u32(uint32_t(residual_energy_.size()));
+  for (const auto& c : residual_energy_) {
+    w.u32(uint32_t(c.size()));
+    w.f32s(c);
+  }
+  out.add("ARES", w.take());
+  return out.to_bytes();
+}
+
+void AudioModel::save(const std::string& path) const {
+  const std::vector<uint8_t> bytes = to_bytes();
+  write_file_atomic(path, bytes);
+}
+
+AudioModel AudioModel::from_bytes(Span<const uint8_t> bytes, const std::string& name) {
+  const ContainerReader in = ContainerReader::from_bytes(bytes, name);
+  VQ_CHECK(in.meta_or("vq.kind", "") == "audio_model", name, ": not an audio model (vq.kind '",
+           in.meta_or("vq.kind", ""), "')");
+  VQ_CHECK(in.meta_at("audio.sample_rate") == std::to_string(kSampleRate) &&
+               in.meta_at("audio.hop") == std::to_string(kHop) &&
+               in.meta_at("audio.subvector") == std::to_string(kSubvector),
+           name, ": audio model for another frame layout (rate ", in.meta_at("audio.sample_rate"), ", hop ",
+           in.meta_at("audio.hop"), ") than this build's ", kSampleRate, "/", kHop);
+  AudioModel m;
+  m.band_edges_ = split_numbers(in.meta_at("audio.band_edges"), name + ": audio.band_edges");
+  m.region_first_ = split_numbers(in.meta_at("audio.regions"), name + ": audio.regions");
+  VQ_CHECK(m.band_edges_.size() >= 2 && m.band_edges_.size() <= kHop + 1, name, ": bad band count");
+  m.envelope_ = as_codebooks(quantizer_from_bytes(in.payload("AENV")), m.band_edges_.size() - 1,
+                             kEnvelopeBits, name + ": envelope");
+  for (size_t i = 0; i < in.count("ASHP"); ++i)
+    m.shapes_.push_back(as_codebooks(quantizer_from_bytes(in.payload("ASHP", i)), kSubvector, kShapeBits,
+                                     name + ": shape region"));
+  ByteReader r = in.chunk("ARES");
+  const size_t regions = r.u32();
+  VQ_CHECK(regions <= 64, name, ": chunk ARES: ", regions, " shape regions (at most 64)");
+  for (size_t i = 0; i < regions; ++i) {
+    const size_t n = r.u32();
+    VQ_CHECK(n <= 17, name, ": chunk ARES: ", n, " residual energy levels (at most 17)");
+    m.residual_energy_.push_back(r.f32s(n));
+    for (float v : m.residual_energy_.back())
+      VQ_CHECK(std::isfinite(v) && v >= 0, name, ": bad residual energy in chunk ARES");
+  }
+  r.expect_end();
+  for (size_t f : m.region_first_) VQ_CHECK(f <= m.subvectors(), name, ": bad audio.regions");
+  for (size_t e : m.band_edges_) VQ_CHECK(e <= kHop, name, ": bad audio.band_edges");
+  m.prepare();
+  m.fingerprint_ = static_cast<uint32_t>(crc32(crc32(0, nullptr, 0), bytes.data(), uInt(bytes.size())));
+  return m;
+}
+
+AudioModel AudioModel::load(const std::string& path) { return from_bytes(read_file_bytes(path), path); }
+
+}  // namespace vq::audio

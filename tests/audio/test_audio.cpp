@@ -1,0 +1,342 @@
+// Audio: MDCT perfect reconstruction, the log-mel distance against a NumPy reference, codec
+// properties (stream == whole file, monotone bitrate ladder, model and file round trips) and
+// bad input (empty, truncated, flipped, non-audio, absurd rates, silence, clipping).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "util/atomic_file.h"
+#include "vq/audio/audio_codec.h"
+#include "vq/audio/audio_io.h"
+#include "vq/audio/mdct.h"
+#include "vq/audio/metrics.h"
+#include "vq/core/npy.h"
+#include "vq/core/rng.h"
+
+namespace fs = std::filesystem;
+using namespace vq;
+using namespace vq::audio;
+
+namespace {
+
+constexpr int kRate = AudioModel::kSampleRate;
+
+// A music/speech-like test signal: a few harmonic notes with vibrato and decaying envelopes,
+// plus short noise bursts (consonant-like), at about −12 dBFS.
+std::vector<float> test_signal(double seconds, uint64_t seed, int rate = kRate) {
+  Rng rng(seed);
+  std::vector<float> x(size_t(seconds * rate), 0.f);
+  const double note = 0.25;
+  for (size_t start = 0; start < x.size(); start += size_t(note * rate)) {
+    const double f0 = 110.0 * std::pow(2.0, double(rng.below(24)) / 12.0);
+    const double phase = rng.uniform() * 6.28;
+    const bool burst = rng.below(4) == 0;
+    for (size_t i = start; i < std::min(x.size(), start + size_t(note * rate)); ++i) {
+      const double t = double(i - start) / rate;
+      const double env = std::exp(-6 * t);
+      double v = 0;
+      for (int h = 1; h <= 8; ++h)
+        v += std::sin(2 * M_PI * f0 * h * (t + 0.002 * std::sin(2 * M_PI * 5 * t)) + phase * h) / h;
+      if (burst && t < 0.05) v += 0.8 * rng.normal();
+      x[i] += static_cast<float>(0.12 * env * v);
+    }
+  }
+  return x;
+}
+
+const AudioModel& tiny_model() {
+  static const AudioModel model = [] {
+    AudioTrainOptions o;
+    o.envelope_levels = 8;
+    o.region_levels = {3, 2, 2};
+    o.iterations = 4;
+    std::vector<std::vector<float>> clips;
+    for (uint64_t s = 0; s < 4; ++s) clips.push_back(test_signal(8.0, 100 + s));
+    return AudioModel::train(clips, o);
+  }();
+  return model;
+}
+
+std::string temp_path(const std::string& name) {
+  return (fs::temp_directory_path() / ("vq_audio_test_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+std::vector<uint8_t> wav_bytes(const std::vector<float>& x, int rate, int channels = 1) {
+  const std::string path = temp_path("bytes.wav");
+  write_audio(path, Audio{rate, channels, x});
+  std::vector<uint8_t> b = read_file_bytes(path);
+  fs::remove(path);
+  return b;
+}
+
+}  // namespace
+
+TEST(Mdct, ForwardMatchesDefinition) {
+  const size_t n = 16;
+  Mdct mdct(n);
+  Rng rng(1);
+  std::vector<float> frame(2 * n), coeffs(n);
+  for (float& v : frame) v = float(rng.normal());
+  mdct.forward(frame.data(), coeffs.data());
+  for (size_t k = 0; k < n; ++k) {
+    double s = 0;
+    for (size_t i = 0; i < 2 * n; ++i)
+      s += std::sin(M_PI * (i + 0.5) / (2 * n)) * frame[i] *
+           std::cos(M_PI / n * (i + 0.5 + n / 2.0) * (k + 0.5));
+    EXPECT_NEAR(coeffs[k], std::sqrt(2.0 / n) * s, 1e-5) << "k=" << k;
+  }
+}
+
+TEST(Mdct, PerfectReconstruction) {
+  for (size_t n : {16, 64, 480}) {
+    Mdct mdct(n);
+    for (size_t len : {size_t{1}, n - 1, n, 5 * n + 7, size_t{12345}}) {
+      Rng rng(len);
+      std::vector<float> x(len);
+      for (float& v : x) v = float(rng.uniform() * 2 - 1);
+      const Matrix frames = mdct.analyze(x);
+      ASSERT_EQ(frames.rows(), (len + n - 1) / n + 1);
+      const std::vector<float> y = mdct.synthesize(frames.view(), len);
+      ASSERT_EQ(y.size(), len);
+      double worst = 0;
+      for (size_t i = 0; i < len; ++i) worst = std::max(worst, std::abs(double(x[i]) - y[i]));
+      EXPECT_LT(worst, 2e-6) << "n=" << n << " len=" << len;
+    }
+  }
+  EXPECT_THROW(Mdct(15), Error);
+  EXPECT_THROW(Mdct(2), Error);
+}
+
+TEST(Metrics, SnrIsAnalytic) {
+  std::vector<float> x(1000), y(1000);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = (i % 2) ? 1.f : -1.f;
+    y[i] = x[i] * 0.9f;  // error energy 0.01 per sample: 20 dB
+  }
+  EXPECT_NEAR(snr_db(x, y), 20.0, 1e-4);
+  EXPECT_TRUE(std::isinf(snr_db(x, x)));
+  EXPECT_EQ(log_mel_distance(x, x, kRate), 0.0);
+}
+
+TEST(Metrics, LogMelMatchesNumpyReference) {
+  for (int rate : {16000, 24000, 44100}) {
+    const std::vector<float> ref = test_signal(1.3, 7, rate);
+    std::vector<float> dec = ref;
+    Rng rng(9);
+    for (float& v : dec) v = v * 0.7f + float(0.01 * rng.normal());
+    dec.resize(dec.size() - 300);  // also exercises the zero-padding of the shorter signal
+    const std::string a = temp_path("ref.npy"), b = temp_path("dec.npy");
+    write_npy(a, MatrixView<const float>(ref.data(), ref.size(), 1));
+    write_npy(b, MatrixView<const float>(dec.data(), dec.size(), 1));
+    const std::string cmd = "/usr/bin/python3 " VQ_SOURCE_DIR "/tests/audio/logmel_reference.py " + a + " " + b +
+                            " " + std::to_string(rate);
+    FILE* pipe = popen(cmd.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char buf[128] = {0};
+    ASSERT_NE(std::fgets(buf, sizeof buf, pipe), nullptr) << cmd;
+    ASSERT_EQ(pclose(pipe), 0) << cmd;
+    fs::remove(a);
+    fs::remove(b);
+    const double expected = std::atof(buf);
+    EXPECT_GT(expected, 0.05);
+    EXPECT_NEAR(log_mel_distance(ref, dec, rate), expected, 1e-4 * expected) << "rate " << rate;
+  }
+}
+
+TEST(AudioIo, WavAndFlacRoundTrip) {
+  const std::vector<float> x = test_signal(0.5, 3, 22050);
+  for (const char* ext : {".wav", ".flac"}) {
+    const std::string path = temp_path(std::string("rt") + ext);
+    write_audio(path, Audio{22050, 1, x});
+    const Audio a = read_audio(path);
+    fs::remove(path);
+    EXPECT_EQ(a.sample_rate, 22050);
+    ASSERT_EQ(a.frames(), x.size());
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(a.samples[i], x[i], 1e-6) << ext;
+  }
+  EXPECT_THROW(write_audio(temp_path("x.mp3"), Audio{22050, 1, x}), Error);
+}
+
+TEST(AudioIo, DownmixAndResample) {
+  Audio stereo{48000, 2, {}};
+  std::vector<float> sine(48000);
+  for (size_t i = 0; i < sine.size(); ++i) sine[i] = float(0.5 * std::sin(2 * M_PI * 1000 * double(i) / 48000));
+  for (float v : sine) {
+    stereo.samples.push_back(v + 0.25f);
+    stereo.samples.push_back(v - 0.25f);
+  }
+  const std::vector<float> mono = to_mono(stereo);
+  for (size_t i = 0; i < sine.size(); ++i) ASSERT_NEAR(mono[i], sine[i], 1e-6);
+  const std::vector<float> y = resample(mono, 48000, 24000);
+  ASSERT_EQ(y.size(), 24000u);
+  double err = 0, energy = 0;
+  for (size_t i = 1000; i < 23000; ++i) {  // away from the edges
+    const double want = 0.5 * std::sin(2 * M_PI * 1000 * double(i) / 24000);
+    err += (y[i] - want) * (y[i] - want);
+    energy += want * want;
+  }
+  EXPECT_LT(err / energy, 1e-4) << "resampled sine is not aligned or distorted";
+  EXPECT_THROW(resample(mono, 48000, 10), Error);
+}
+
+TEST(AudioIo, BadInputFailsCleanly) {
+  EXPECT_THROW(read_audio_from_bytes({}, "empty"), Error);
+  const std::string text = "this is not audio at all, just some text in a file named .wav";
+  EXPECT_THROW(read_audio_from_bytes({reinterpret_cast<const uint8_t*>(text.data()), text.size()}, "text"), Error);
+  EXPECT_THROW(read_audio("/nonexistent/file.wav"), Error);
+
+  // Absurd sample rates in an otherwise valid header (WAV: u32 at byte 24).
+  std::vector<uint8_t> wav = wav_bytes(test_signal(0.1, 1), kRate);
+  for (uint32_t rate : {1u, 999u, 10000000u, 0xffffffffu}) {
+    std::vector<uint8_t> b = wav;
+    for (int i = 0; i < 4; ++i) b[24 + i] = uint8_t(rate >> (8 * i));
+    EXPECT_THROW(read_audio_from_bytes(b, "rate"), Error) << rate;
+  }
+}
+
+TEST(AudioIo, FuzzTruncationsAndFlips) {
+  const std::vector<uint8_t> wav = wav_bytes(test_signal(0.05, 2), 16000, 1);
+  size_t ok = 0, rejected = 0;
+  auto attempt = [&](const std::vector<uint8_t>& b) {
+    try {
+      const Audio a = read_audio_from_bytes(b, "fuzz");
+      for (float v : a.samples) ASSERT_TRUE(std::isfinite(v));
+      ++ok;
+    } catch (const Error&) {
+      ++rejected;
+    }
+  };
+  for (size_t len = 0; len < wav.size(); len += (len < 200 ? 1 : 37))
+    attempt(std::vector<uint8_t>(wav.begin(), wav.begin() + long(len)));
+  Rng rng(5);
+  for (int i = 0; i < 400; ++i) {
+    std::vector<uint8_t> b = wav;
+    for (int f = 0; f < 3; ++f) b[rng.below(std::min<size_t>(b.size(), 128))] ^= uint8_t(1 + rng.below(255));
+    attempt(b);
+  }
+  EXPECT_GT(rejected, 40u);
+  EXPECT_GT(ok, 0u);
+}
+
+TEST(AudioCodec, StreamEqualsWholeFile) {
+  const AudioModel& model = tiny_model();
+  const std::vector<float> x = test_signal(2.1, 42);
+  for (int bitrate : {1500, 6000, 24000}) {
+    const EncodedAudio whole = encode(model, x, kRate, bitrate);
+    StreamEncoder enc(model, bitrate);
+    Codes streamed;
+    streamed.bits = enc.layout().bits;
+    const size_t chunks[] = {1, 333, 1000, 4801, 17};
+    size_t pos = 0, c = 0;
+    while (pos < x.size()) {
+      const size_t take = std::min(chunks[c++ % 5], x.size() - pos);
+      enc.push({x.data() + pos, take});
+      pos += take;
+      const Codes part = enc.pull();
+      streamed.data.insert(streamed.data.end(), part.data.begin(), part.data.end());
+      streamed.n += part.n;
+      // Bounded latency: every frame whose samples have all arrived is out.
+      EXPECT_GE(streamed.n + 1, pos / AudioModel::kHop);
+    }
+    enc.finish();
+    const Codes rest = enc.pull();
+    streamed.data.insert(streamed.data.end(), rest.data.begin(), rest.data.end());
+    streamed.n += rest.n;
+    ASSERT_EQ(streamed.n, whole.tokens.n);
+    EXPECT_EQ(streamed.data, whole.tokens.data) << "bitrate " << bitrate;
+
+    const std::vector<float> y = decode_model_rate(model, whole);
+    StreamDecoder dec(model, bitrate);
+    std::vector<float> out;
+    for (size_t t = 0; t < whole.tokens.n; t += 7) {
+      Codes part(std::min<size_t>(7, whole.tokens.n - t), whole.tokens.bits);
+      std::copy(whole.tokens.row(t), whole.tokens.row(t) + part.data.size(), part.data.begin());
+      dec.push(part);
+      const std::vector<float> s = dec.pull();
+      out.insert(out.end(), s.begin(), s.end());
+    }
+    ASSERT_GE(out.size(), y.size());
+    for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(out[i], y[i]) << "sample " << i;
+  }
+}
+
+TEST(AudioCodec, LadderIsMonotoneInQuality) {
+  const AudioModel& model = tiny_model();
+  const std::vector<float> x = test_signal(3.0, 77);  // not in the training clips
+  double last_mel = 1e9, last_snr = -1e9;
+  size_t last_bits = 0;
+  for (int bitrate : kLadder) {
+    const BitrateLayout layout = model.layout(bitrate);
+    EXPECT_LE(layout.bits_per_frame(), size_t(bitrate / AudioModel::frame_rate()));
+    EXPECT_GE(layout.bits_per_frame(), last_bits);
+    last_bits = layout.bits_per_frame();
+    const std::vector<float> y = decode(model, encode(model, x, kRate, bitrate));
+    ASSERT_EQ(y.size(), x.size());
+    const double mel = log_mel_distance(x, y, kRate), snr = snr_db(x, y);
+    EXPECT_LT(mel, last_mel + 1e-3) << bitrate;
+    EXPECT_GT(snr, last_snr - 0.05) << bitrate;
+    last_mel = mel;
+    last_snr = snr;
+  }
+  EXPECT_LT(last_mel, 0.5);
+}
+
+TEST(AudioCodec, ModelAndFileRoundTrip) {
+  const AudioModel& model = tiny_model();
+  const std::string path = temp_path("model.vqc");
+  model.save(path);
+  const AudioModel loaded = AudioModel::load(path);
+  fs::remove(path);
+  EXPECT_EQ(loaded.fingerprint(), model.fingerprint());
+  EXPECT_EQ(loaded.describe(), model.describe());
+  const std::vector<float> x = test_signal(1.0, 5, 44100);
+  EncodedAudio e = encode(model, x, 44100, 6000);
+  e.model_name = "tiny";
+  e.model_fingerprint = model.fingerprint();
+  EXPECT_EQ(encode(loaded, x, 44100, 6000).tokens.data, e.tokens.data);
+  ContainerWriter w;
+  write_encoded(w, e);
+  const std::vector<uint8_t> bytes = w.to_bytes();
+  const EncodedAudio r = read_encoded(ContainerReader::from_bytes(bytes, "enc"));
+  EXPECT_EQ(r.tokens.data, e.tokens.data);
+  EXPECT_EQ(r.source_rate, 44100);
+  EXPECT_EQ(r.source_samples, x.size());
+  const std::vector<float> y = decode(loaded, r);
+  EXPECT_EQ(y.size(), x.size());
+  // Every truncation of the encoded file is rejected, never crashes.
+  for (size_t len = 0; len < bytes.size(); ++len)
+    EXPECT_THROW(read_encoded(ContainerReader::from_bytes({bytes.data(), len}, "cut")), Error) << len;
+  // A model file with a flipped byte fails to load (CRC, or the quantizers' self-test).
+  std::vector<uint8_t> mb = model.to_bytes();
+  mb[mb.size() / 2] ^= 0x40;
+  EXPECT_THROW(AudioModel::from_bytes(mb, "flipped"), Error);
+}
+
+TEST(AudioCodec, SilenceClippingAndBadArguments) {
+  const AudioModel& model = tiny_model();
+  const std::vector<float> silence(24000, 0.f);
+  const std::vector<float> ys = decode(model, encode(model, silence, kRate, 6000));
+  double peak = 0;
+  for (float v : ys) peak = std::max(peak, double(std::abs(v)));
+  EXPECT_LT(peak, 1e-3) << "silence should decode to (near) silence";
+
+  // Hard clipping: the test signal driven 8× into ±1.
+  std::vector<float> clipped = test_signal(1.0, 78);
+  for (float& v : clipped) v = std::clamp(8 * v, -1.f, 1.f);
+  const std::vector<float> yc = decode(model, encode(model, clipped, kRate, 24000));
+  for (float v : yc) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_LT(log_mel_distance(clipped, yc, kRate), 1.0);
+
+  EXPECT_THROW(encode(model, std::vector<float>{}, kRate, 6000), Error);
+  EXPECT_THROW(encode(model, silence, kRate, 500), Error);
+  EXPECT_THROW(encode(model, silence, 5, 6000), Error);
+  std::vector<float> nan = silence;
+  nan[100] = NAN;
+  EXPECT_THROW(encode(model, nan, kRate, 6000), Error);
+  AudioTrainOptions o;
+  EXPECT_THROW(AudioModel::train({test_signal(1.0, 1)}, o), Error);  // too few frames
+}
