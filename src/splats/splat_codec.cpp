@@ -214,8 +214,10 @@ void scatter(SplatScene& s, size_t a, size_t g, const float* in) {
   switch (a) {
     case 0: std::copy_n(in, 3, &s.scales[g * 3]); break;
     case 1: {
-      float norm = std::sqrt(in[0] * in[0] + in[1] * in[1] + in[2] * in[2] + in[3] * in[3]);
-      for (int j = 0; j < 4; ++j) s.rotations[g * 4 + j] = norm > 0 ? in[j] / norm : (j == 0 ? 1.f : 0.f);
+      // Unit length and w >= 0 again (a sum of codebook entries is neither).
+      const float norm = std::sqrt(in[0] * in[0] + in[1] * in[1] + in[2] * in[2] + in[3] * in[3]);
+      const float f = (in[0] < 0 ? -1.f : 1.f) / norm;
+      for (int j = 0; j < 4; ++j) s.rotations[g * 4 + j] = norm > 0 ? f * in[j] : (j == 0 ? 1.f : 0.f);
       break;
     }
     case 2: {
