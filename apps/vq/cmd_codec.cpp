@@ -105,9 +105,11 @@ void add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "Measure a decoded file against its original");
   cmd->add_option("reference", files->first, "The original file; its type picks the measure")->required();
   cmd->add_option("decoded", files->second, "The decoded file")->required();
+  for (MediaCodec* c : media_codecs()) c->add_eval_options(*cmd);
   cmd->footer(
       "Examples:\n"
-      "  vq eval x.npy x_hat.npy        MSE, relative error, SNR");
+      "  vq eval x.npy x_hat.npy        MSE, relative error, SNR\n"
+      "  vq eval scene.ply dec.ply --views 16   rendered PSNR / SSIM, per-attribute errors");
   cmd->callback([files] { eval_files(files->first, files->second); });
 }
 

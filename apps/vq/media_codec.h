@@ -60,6 +60,8 @@ class MediaCodec {
   // `vq eval REF DEC` for REF with one of extensions(): prints the quality figures the issue
   // defines for the domain. Codecs without an evaluation leave it out (vq eval says so).
   virtual bool has_eval() const { return false; }
+  // Options of this codec on the shared `vq eval` command (--views, ...), kept like encode's.
+  virtual void add_eval_options(CLI::App& eval) { (void)eval; }
   virtual void eval(const std::string& reference, const std::string& decoded) {
     (void)reference;
     (void)decoded;
