@@ -10,9 +10,10 @@
 namespace vq::cli {
 
 MediaCodec& vectors_codec();  // codec_vectors.cpp
+MediaCodec& image_codec();    // codec_image.cpp
 
 const std::vector<MediaCodec*>& media_codecs() {
-  static const std::vector<MediaCodec*> codecs = {&vectors_codec()};
+  static const std::vector<MediaCodec*> codecs = {&vectors_codec(), &image_codec()};
   return codecs;
 }
 
