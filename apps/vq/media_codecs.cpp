@@ -11,12 +11,14 @@ namespace vq::cli {
 
 MediaCodec& vectors_codec();  // codec_vectors.cpp
 MediaCodec& audio_codec();    // codec_audio.cpp
+MediaCodec& image_codec();    // codec_image.cpp
 MediaCodec& splats_codec();   // codec_splats.cpp
 
 const std::vector<MediaCodec*>& media_codecs() {
   static const std::vector<MediaCodec*> codecs = {
       &vectors_codec(),
       &audio_codec(),
+      &image_codec(),
       &splats_codec(),
   };
   return codecs;

@@ -1,0 +1,282 @@
+// Images (.png, .jpg, .bmp, .tga, ...) through the image tokenizer (include/vq/image/): encode to
+// a token grid (entropy coded or fixed-length), decode to PNG, PSNR/SSIM, `vq image train`, and
+// the demo step on the bundled photograph.
+#include <omp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "cli.h"
+#include "media_codec.h"
+#include "vq/core/npy.h"
+#include "vq/image/image.h"
+#include "vq/image/image_codec.h"
+#include "vq/image/image_quality.h"
+#include "vq/image/image_tokenizer.h"
+
+namespace vq::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace vq::image;
+
+constexpr const char* kDefaultModel = "default";  // recorded as image.model for the bundled model
+
+std::string default_model_path() { return (fs::path(models_dir()) / "default" / "image.vqc").string(); }
+std::string demo_photo_path() { return (fs::path(models_dir()) / "samples" / "chelsea_256.png").string(); }
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The model an encoded file names: the bundled default, the recorded path, or a file of the same
+// name in the models directory (files moved to another machine).
+ImageTokenizer find_model(const EncodedImage& e, const std::string& file) {
+  std::vector<std::string> tried;
+  if (e.model_location == kDefaultModel) {
+    tried.push_back(default_model_path());
+  } else {
+    tried.push_back(e.model_location);
+    tried.push_back((fs::path(models_dir()) / fs::path(e.model_location).filename()).string());
+  }
+  for (const std::string& path : tried)
+    if (!path.empty() && fs::is_regular_file(path)) return ImageTokenizer::load(path);
+  std::string list;
+  for (const std::string& p : tried) list += (list.empty() ? "" : ", ") + p;
+  VQ_THROW(file, ": its model (", e.model_location, ", id ", e.model_id, ") was not found (tried ", list,
+           "); set VQ_MODELS_DIR or put the model back");
+}
+
+// Tokens as an (rows, cols, levels·groups) integer array.
+void write_tokens_npy(const std::string& path, const TokenGrid& g) {
+  NpyArray a;
+  a.shape = {g.rows, g.cols, g.tokens_per_patch()};
+  if (g.bits <= 8) {
+    a.dtype = NpyDType::kUInt8;
+    a.bytes.assign(g.tokens.begin(), g.tokens.end());
+  } else {
+    a.dtype = NpyDType::kUInt16;
+    a.bytes.resize(g.tokens.size() * 2);
+    for (size_t i = 0; i < g.tokens.size(); ++i) {
+      a.bytes[2 * i] = uint8_t(g.tokens[i]);
+      a.bytes[2 * i + 1] = uint8_t(g.tokens[i] >> 8);
+    }
+  }
+  write_npy(path, a);
+}
+
+struct EncodeSummary {
+  size_t fixed_bytes = 0, coded_bytes = 0;
+  TokenCoding coding = TokenCoding::kFixed;
+};
+
+// Writes the file with the requested coding ("auto": the smallest of the three) and reports the
+// token payload sizes of the fixed-length and the stored coding.
+EncodeSummary write_file(const std::string& path, const EncodedImage& e, const std::string& coding) {
+  EncodeSummary s;
+  s.fixed_bytes = encode_tokens(e.grid, TokenCoding::kFixed).size();
+  if (coding == "auto") {
+    size_t best = s.fixed_bytes;
+    for (TokenCoding c : {TokenCoding::kZstd, TokenCoding::kArithmetic}) {
+      const size_t n = encode_tokens(e.grid, c).size();
+      if (n < best) best = n, s.coding = c;
+    }
+  } else {
+    s.coding = parse_token_coding(coding);
+  }
+  ContainerWriter out;
+  write_encoded_image(out, e, s.coding);
+  out.write(path);
+  s.coded_bytes = encode_tokens(e.grid, s.coding).size();
+  return s;
+}
+
+void print_rates(const TokenGrid& g, const EncodeSummary& s, const std::string& path) {
+  const double px = double(g.width) * g.height;
+  std::printf("tokens           %zu × %zu patches of %zu px × %zu per patch (%zu levels × %zu) = %zu tokens of %d bits\n",
+              g.rows, g.cols, g.patch, g.tokens_per_patch(), g.levels, g.groups, g.token_count(), int(g.bits));
+  std::printf("rate             %.4f bpp fixed-length, %.4f bpp %s (%zu bytes); file %.4f bpp (%ju bytes)\n",
+              8.0 * s.fixed_bytes / px, 8.0 * s.coded_bytes / px, token_coding_name(s.coding), s.coded_bytes,
+              8.0 * double(fs::file_size(path)) / px, static_cast<uintmax_t>(fs::file_size(path)));
+}
+
+class ImageCodec final : public MediaCodec {
+ public:
+  std::string name() const override { return "image"; }
+  std::vector<std::string> extensions() const override {
+    return {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".ppm", ".pgm", ".pnm"};
+  }
+  std::string container_kind() const override { return "image"; }
+  std::string decoded_extension() const override { return ".png"; }
+
+  void add_encode_options(CLI::App& encode) override {
+    encode.add_option("--levels", levels_, "Images: residual levels kept (0: all the model has); fewer levels, fewer tokens")
+        ->check(CLI::NonNegativeNumber);
+    encode.add_option("--coding", coding_, "Images: token coding auto | fixed | zstd | arithmetic (auto: smallest)")
+        ->check(CLI::IsMember({"auto", "fixed", "zstd", "arithmetic"}))
+        ->capture_default_str();
+  }
+
+  void encode(const EncodeRequest& r) override {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Image image = read_image(r.input);
+    const std::string model_path = r.model.empty() ? default_model_path() : r.model;
+    const ImageTokenizer model = ImageTokenizer::load(model_path);
+    const std::string location = r.model.empty() ? kDefaultModel : fs::absolute(r.model).string();
+    const EncodedImage e = encode_image(image, model, levels_, location);
+    const EncodeSummary s = write_file(r.output, e, coding_);
+    if (!r.tokens.empty()) write_tokens_npy(r.tokens, e.grid);
+    const double took = seconds_since(t0);
+    if (r.quiet) return;
+    const Image decoded = decode_image(e, model);
+    std::printf("encoded          %s: %zu×%zu, %zu channel%s%s\n", r.input.c_str(), image.width, image.height,
+                image.channels, image.channels == 1 ? "" : "s",
+                e.alpha.empty() ? (image.has_alpha() ? " (alpha fully opaque: dropped)" : "")
+                                : " (alpha kept losslessly)");
+    std::printf("model            %s (%s, %zu-px patches, id %s)\n", model_path.c_str(),
+                model.quantizer().describe().c_str(), model.patch(), model.id().c_str());
+    print_rates(e.grid, s, r.output);
+    std::printf("quality          PSNR %.2f dB, SSIM %.4f\n", psnr(image, decoded), ssim(image, decoded));
+    std::printf("saved            %s%s%s (%.3f s)\n", r.output.c_str(), r.tokens.empty() ? "" : " and ",
+                r.tokens.c_str(), took);
+  }
+
+  void decode(const ContainerReader& in, const DecodeRequest& r) override {
+    const EncodedImage e = read_encoded_image(in);
+    const ImageTokenizer model = find_model(e, in.name());
+    const Image out = decode_image(e, model);
+    write_png(r.output, out);
+    if (!r.quiet)
+      std::printf("decoded          %zu×%zu, %zu channels from %zu tokens to %s\n", out.width, out.height,
+                  out.channels, e.grid.token_count(), r.output.c_str());
+  }
+
+  void print_info(const ContainerReader& in) override {
+    const std::string kind = in.meta_or("vq.kind", "");
+    if (kind == "image_model") {
+      const ImageTokenizer m = ImageTokenizer::read(in);
+      std::printf("image model      %s on %zu-px DCT patches of YCbCr, %zu levels × %zu tokens of %d bits\n",
+                  m.quantizer().describe().c_str(), m.patch(), m.levels(), m.groups(), int(m.bits()));
+      std::printf("metric           chroma weight %g, highest-frequency weight %g, id %s\n", m.chroma_weight(),
+                  m.high_frequency_weight(), m.id().c_str());
+      return;
+    }
+    const EncodedImage e = read_encoded_image(in);
+    const TokenGrid& g = e.grid;
+    const double px = double(g.width) * g.height;
+    std::printf("image            %zu×%zu, %zu channels%s\n", g.width, g.height, e.source_channels,
+                e.alpha.empty() ? "" : " (alpha kept losslessly)");
+    std::printf("tokens           %zu × %zu × %zu (rows × cols × levels·groups), %zu-px patches, %d bits each\n",
+                g.rows, g.cols, g.tokens_per_patch(), g.patch, int(g.bits));
+    std::printf("token coding     %s: %.4f bpp (fixed-length: %.4f bpp)\n", in.meta_at("image.token_coding").c_str(),
+                8.0 * in.payload("ITOK").size() / px,
+                8.0 * encode_tokens(g, TokenCoding::kFixed).size() / px);
+    std::printf("model            %s (id %s)\n", e.model_location.c_str(), e.model_id.c_str());
+  }
+
+  bool has_eval() const override { return true; }
+  void eval(const std::string& reference, const std::string& decoded) override {
+    const Image a = read_image(reference), b = read_image(decoded);
+    std::printf("image            %zu×%zu\n", a.width, a.height);
+    std::printf("PSNR             %.4f dB (RGB, 8-bit)\n", psnr(a, b));
+    std::printf("SSIM             %.6f (luma, 11×11 Gaussian σ=1.5)\n", ssim(a, b));
+  }
+
+  void add_commands(CLI::App& app) override {
+    CLI::App* image = app.add_subcommand("image", "Image tokenizer: train a model on a folder of photographs");
+    image->require_subcommand(1);
+    CLI::App* train = image->add_subcommand("train", "Train an image tokenizer on every image in DIR");
+    train->add_option("dir", train_dir_, "Folder of training images (PNG, JPEG, BMP, TGA)")->required();
+    train->add_option("-o,--output", train_out_, "Model file (.vqc)")->required();
+    train->add_option("--patch", train_.patch, "Patch side in pixels")->capture_default_str();
+    train->add_option("-q,--quantizer", train_.quantizer, "RVQ<L>x<bits> or GRVQ<G>x<L>x<bits> over 3·patch² dims")
+        ->capture_default_str();
+    train->add_option("--chroma-weight", train_.chroma_weight, "Metric weight of Cb, Cr against Y")->capture_default_str();
+    train->add_option("--high-frequency-weight", train_.high_frequency_weight,
+                      "Metric weight of the highest DCT frequency against DC (1: flat)")
+        ->capture_default_str();
+    train->add_option("--max-patches", train_.max_patches, "Training patches drawn from all images (0: all)")
+        ->capture_default_str();
+    train->add_option("--iterations", train_.iterations, "k-means iterations per level")->capture_default_str();
+    train->add_option("--seed", train_.seed, "Seed")->capture_default_str();
+    train->add_option("--threads", train_.threads, "Worker threads (0: all cores)")->capture_default_str();
+    train->add_flag("--quiet", train_quiet_, "No progress");
+    train->footer("Example:\n  vq image train photos/ -o image.vqc --quantizer RVQ8x10 --patch 8");
+    train->callback([this] { run_train(); });
+  }
+
+  void demo(const DemoContext& c) override {
+    const std::string photo = demo_photo_path(), model_path = default_model_path();
+    if (!fs::is_regular_file(photo) || !fs::is_regular_file(model_path)) {
+      std::printf("image demo       skipped: %s or %s missing\n", photo.c_str(), model_path.c_str());
+      return;
+    }
+    if (c.threads > 0) omp_set_num_threads(c.threads);
+    const Image image = read_image(photo);
+    const ImageTokenizer model = ImageTokenizer::load(model_path);
+    const std::string out = (fs::path(c.out_dir) / "image_demo.vqc").string();
+    const std::string png = (fs::path(c.out_dir) / "image_demo_decoded.png").string();
+    std::printf("\nimage demo       %s (%zu×%zu) with %s (%s)\n", photo.c_str(), image.width, image.height,
+                model_path.c_str(), model.quantizer().describe().c_str());
+    for (size_t levels = 1; levels <= model.levels(); levels *= 2) {
+      const EncodedImage e = encode_image(image, model, levels, kDefaultModel);
+      const EncodeSummary s = write_file(out, e, "auto");
+      // Decode from the file, as vq decode would.
+      const ContainerReader in = ContainerReader::from_file(out);
+      const Image decoded = decode_image(read_encoded_image(in), model);
+      const double px = double(image.width) * image.height;
+      std::printf("  levels %2zu      %6zu tokens  %.3f bpp fixed  %.3f bpp %-10s  PSNR %.2f dB  SSIM %.4f\n",
+                  levels, e.grid.token_count(), 8.0 * s.fixed_bytes / px, 8.0 * s.coded_bytes / px,
+                  token_coding_name(s.coding), psnr(image, decoded), ssim(image, decoded));
+      if (levels * 2 > model.levels() && levels != model.levels()) levels = model.levels() / 2;
+      if (levels == model.levels()) write_png(png, decoded);
+    }
+    std::printf("files            %s\n                 %s\n", out.c_str(), png.c_str());
+  }
+
+ private:
+  void run_train() {
+    std::vector<std::string> files;
+    for (const auto& entry : fs::directory_iterator(train_dir_))
+      if (entry.is_regular_file() && codec_for_input(entry.path().string()) == this) files.push_back(entry.path().string());
+    std::sort(files.begin(), files.end());
+    VQ_CHECK(!files.empty(), train_dir_, ": no images (", ".png .jpg .bmp .tga ...) to train on");
+    std::vector<Image> images;
+    size_t pixels = 0;
+    for (const std::string& f : files) {
+      images.push_back(read_image(f));
+      pixels += images.back().pixel_count();
+      if (!train_quiet_) std::fprintf(stderr, "read %s (%zu×%zu×%zu)\n", f.c_str(), images.back().width,
+                                      images.back().height, images.back().channels);
+    }
+    train_.progress = make_progress(train_quiet_);
+    const auto t0 = std::chrono::steady_clock::now();
+    const ImageTokenizer model = ImageTokenizer::train(images, train_);
+    finish_progress();
+    std::string names;
+    for (const std::string& f : files) names += (names.empty() ? "" : ",") + base_name(f);
+    model.save(train_out_, {{"train.images", names},
+                            {"train.seed", std::to_string(train_.seed)},
+                            {"train.max_patches", std::to_string(train_.max_patches)},
+                            {"train.iterations", std::to_string(train_.iterations)}});
+    std::printf("trained          %s on %zu-px patches of %zu images (%.2f MP) in %.1f s\n",
+                model.quantizer().describe().c_str(), model.patch(), images.size(), pixels / 1e6, seconds_since(t0));
+    std::printf("saved            %s (id %s)\n", train_out_.c_str(), model.id().c_str());
+  }
+
+  size_t levels_ = 0;
+  std::string coding_ = "auto";
+  std::string train_dir_, train_out_;
+  ImageTrainOptions train_;
+  bool train_quiet_ = false;
+};
+
+}  // namespace
+
+MediaCodec& image_codec() {
+  static ImageCodec codec;
+  return codec;
+}
+
+}  // namespace vq::cli

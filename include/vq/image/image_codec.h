@@ -1,0 +1,57 @@
+// An encoded image file (.vqc, "vq.kind" = "image"): a token grid, optionally entropy coded, plus
+// what decoding needs besides the model.
+//
+// Metadata: "image.width", "image.height", "image.channels" (of the source: 1..4), "image.patch",
+// "image.rows", "image.cols", "image.levels", "image.groups", "image.bits", "image.model_id"
+// (ImageTokenizer::id()), "image.model" (where the model was read from, for vq decode),
+// "image.token_coding" ("fixed", "zstd" or "arithmetic").
+//
+// Chunk "ITOK": the tokens, in the coding named by image.token_coding:
+//   fixed       bitpack.h layout of the rows·cols patches' (levels·groups) tokens of `bits` bits:
+//               exactly token_count()·bits/8 bytes rounded up per patch — the tokenizer's rate
+//   zstd        zstd frame of the fixed payload, tokens reordered level-plane-major (all patches'
+//               level-0 tokens, then level 1, ...) and split into low and high bytes
+//   arithmetic  adaptive binary arithmetic coding (LZMA-style range coder, 11-bit probabilities)
+//               of each token's bits, most significant first, through a bit tree per (level,
+//               group): context = the token slot, learned as the image is coded
+// Chunk "ALPH" (only for sources with alpha): u64 length + zstd frame of the width·height alpha
+// bytes — alpha is kept losslessly.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vq/core/container.h"
+#include "vq/image/image.h"
+#include "vq/image/image_tokenizer.h"
+
+namespace vq::image {
+
+enum class TokenCoding { kFixed, kZstd, kArithmetic };
+const char* token_coding_name(TokenCoding coding);
+TokenCoding parse_token_coding(const std::string& name);  // throws on an unknown name
+
+// Token payload of a grid in a coding, and back (grid supplies shape and bits; tokens filled).
+std::vector<uint8_t> encode_tokens(const TokenGrid& grid, TokenCoding coding);
+void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& grid);
+
+struct EncodedImage {
+  TokenGrid grid;
+  size_t source_channels = 3;
+  std::vector<uint8_t> alpha;  // width·height bytes when the source had alpha, else empty
+  std::string model_id;        // ImageTokenizer::id() of the model that made the tokens
+  std::string model_location;  // where that model was read from (a path, or "default")
+};
+
+// Tokens of image under model (levels: 0 = all), alpha kept when the image has it.
+EncodedImage encode_image(const Image& image, const ImageTokenizer& model, size_t levels,
+                          const std::string& model_location);
+
+// Fills the metadata and chunks of an encoded image file with the tokens in `coding`.
+void write_encoded_image(ContainerWriter& out, const EncodedImage& image, TokenCoding coding);
+// Reads and validates it (shape keys against each other and against the ITOK payload).
+EncodedImage read_encoded_image(const ContainerReader& in);
+// The decoded image, alpha re-attached. Throws if model.id() differs from encoded.model_id.
+Image decode_image(const EncodedImage& encoded, const ImageTokenizer& model);
+
+}  // namespace vq::image

@@ -1,0 +1,106 @@
+// ImageTokenizer: image <-> grid of discrete tokens, a learned residual VQ over DCT patches.
+//
+//   image --PatchTransform(p)--> (rows·cols) × 3p² coefficients --RVQ / GRVQ--> tokens
+//
+// The quantizer is any residual quantizer from the core (make_quantizer: "RVQ<L>x<bits>",
+// "GRVQ<G>x<L>x<bits>") trained under a diagonal Metric H = PatchTransform::weights(chroma,
+// high-frequency): errors in luma and in low frequencies cost more than in chroma and high
+// frequencies. One model serves every depth: tokens of level l refine levels < l, so a grid
+// encoded with all L levels can be cut to its first N levels (fewer tokens, lower quality) and
+// decoded with the same model.
+//
+// TokenGrid layout: tokens is rows × cols × (levels · groups) uint16, row-major. For patch (r, c)
+// the tokens are level 0's G tokens (groups 0..G−1), then level 1's, ... — so keeping the first
+// N levels is keeping a prefix of every patch's tokens. RVQ has G = 1.
+//
+// Alpha is not tokenized: the encoded file keeps it losslessly beside the tokens (image_codec.h).
+// Grey sources are tokenized as RGB with zero chroma and decoded back to grey.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vq/core/container.h"
+#include "vq/core/progress.h"
+#include "vq/core/quantizer.h"
+#include "vq/image/image.h"
+#include "vq/image/patch_transform.h"
+
+namespace vq::image {
+
+struct TokenGrid {
+  size_t width = 0, height = 0;  // the image the grid covers (patches overhang by padding)
+  size_t patch = 0;              // patch side in pixels
+  size_t rows = 0, cols = 0;     // ceil(height / patch), ceil(width / patch)
+  size_t levels = 0;             // residual levels kept
+  size_t groups = 1;             // tokens per level per patch
+  uint8_t bits = 0;              // bits per token (every book of the model has the same width)
+  bool grey = false;             // decode to one channel
+  std::vector<uint16_t> tokens;  // rows * cols * levels * groups (layout above)
+
+  size_t tokens_per_patch() const { return levels * groups; }
+  size_t token_count() const { return rows * cols * tokens_per_patch(); }
+  // Throws unless sizes agree and every token is < 2^bits.
+  void validate(const char* who) const;
+  // The first `levels` levels (1 <= levels <= this->levels).
+  TokenGrid truncated(size_t levels) const;
+};
+
+struct ImageTrainOptions {
+  size_t patch = 8;
+  std::string quantizer = "RVQ8x10";  // RVQ or GRVQ spec (factory.h grammar), over 3·patch² dims
+  float chroma_weight = 0.5f;         // H weight of Cb and Cr against Y (1)
+  float high_frequency_weight = 1.f;  // H weight of the highest DCT frequency against DC (1: flat)
+  size_t max_patches = 200000;        // training patches drawn (seeded) from all images; 0: all
+  bool flips = true;                  // also train on horizontal mirror images
+  uint64_t seed = 1234;
+  int threads = 0;
+  int iterations = 20;
+  ProgressCallback progress;
+};
+
+class ImageTokenizer {
+ public:
+  // images: at least one; patches from all of them, subsampled to max_patches.
+  static ImageTokenizer train(const std::vector<Image>& images, const ImageTrainOptions& options);
+
+  // Model file: "vq.kind" = "image_model", keys "image.patch", "image.chroma_weight",
+  // "image.high_frequency_weight", "image.color" = "ycbcr-bt601", "image.transform" = "dct",
+  // plus the quantizer (io.h write_quantizer) and caller metadata `extra`.
+  void save(const std::string& path, const Metadata& extra = {}) const;
+  static ImageTokenizer load(const std::string& path);
+  static ImageTokenizer read(const ContainerReader& in);
+  void write(ContainerWriter& out) const;
+
+  size_t patch() const { return transform_.patch(); }
+  size_t levels() const { return levels_; }
+  size_t groups() const { return groups_; }
+  uint8_t bits() const { return bits_; }
+  const Quantizer& quantizer() const { return *quantizer_; }
+  const PatchTransform& transform() const { return transform_; }
+  float chroma_weight() const { return chroma_weight_; }
+  float high_frequency_weight() const { return high_frequency_weight_; }
+  // 16 hex digits identifying the model's parameters (FNV-1a of its serialized quantizer and
+  // patch size): encoded images record it so they are never decoded with another model.
+  const std::string& id() const { return id_; }
+
+  // levels: 1..levels(), 0 = all.
+  TokenGrid encode(const Image& image, size_t levels = 0) const;
+  // grid: patch and groups must match the model and grid.levels <= levels(). Returns RGB, or
+  // grey when grid.grey.
+  Image decode(const TokenGrid& grid) const;
+
+ private:
+  ImageTokenizer(size_t patch, std::unique_ptr<Quantizer> q, float chroma, float high);
+  PatchTransform transform_;
+  std::shared_ptr<const Quantizer> quantizer_;
+  float chroma_weight_, high_frequency_weight_;
+  size_t levels_ = 0, groups_ = 1;
+  uint8_t bits_ = 0;
+  // Code column of the quantizer for token slot t (level-major order above).
+  std::vector<size_t> slot_to_book_;
+  std::string id_;
+};
+
+}  // namespace vq::image

@@ -1,0 +1,356 @@
+// Encoded image files: token coding (fixed-length, zstd, adaptive arithmetic), the alpha plane,
+// and the validation of everything read back.
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "vq/core/bitpack.h"
+#include "vq/image/image_codec.h"
+
+namespace vq::image {
+namespace {
+
+constexpr const char* kKind = "image";
+constexpr int kZstdLevel = 9;
+constexpr size_t kMaxTokensPerPatch = 1024;
+
+// ---- zstd ----------------------------------------------------------------------------------
+
+std::vector<uint8_t> zstd_compress(Span<const uint8_t> in) {
+  std::vector<uint8_t> out(ZSTD_compressBound(in.size()));
+  const size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), kZstdLevel);
+  VQ_CHECK(!ZSTD_isError(n), "zstd compression failed: ", ZSTD_getErrorName(n));
+  out.resize(n);
+  return out;
+}
+
+// Decompresses a frame that must hold exactly `expected` bytes.
+std::vector<uint8_t> zstd_decompress(Span<const uint8_t> in, size_t expected, const std::string& what) {
+  const unsigned long long size = ZSTD_getFrameContentSize(in.data(), in.size());
+  VQ_CHECK(size != ZSTD_CONTENTSIZE_ERROR && size != ZSTD_CONTENTSIZE_UNKNOWN, what,
+           ": not a zstd frame with a recorded size (corrupt or truncated)");
+  VQ_CHECK(size == expected, what, ": zstd frame holds ", size, " bytes, expected ", expected);
+  std::vector<uint8_t> out(expected);
+  const size_t n = ZSTD_decompress(out.data(), out.size(), in.data(), in.size());
+  VQ_CHECK(!ZSTD_isError(n) && n == expected, what, ": corrupt zstd data: ",
+           ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output");
+  return out;
+}
+
+// ---- adaptive binary range coder (the LZMA scheme) -----------------------------------------
+
+constexpr int kProbBits = 11, kMoveBits = 5;
+constexpr uint16_t kProbInit = 1 << (kProbBits - 1);
+constexpr uint32_t kTop = 1u << 24;
+
+class RangeEncoder {
+ public:
+  void bit(uint16_t& prob, unsigned b) {
+    const uint32_t bound = (range_ >> kProbBits) * prob;
+    if (b == 0) {
+      range_ = bound;
+      prob = uint16_t(prob + (((1 << kProbBits) - prob) >> kMoveBits));
+    } else {
+      low_ += bound;
+      range_ -= bound;
+      prob = uint16_t(prob - (prob >> kMoveBits));
+    }
+    while (range_ < kTop) {
+      range_ <<= 8;
+      shift_low();
+    }
+  }
+  std::vector<uint8_t> finish() {
+    for (int i = 0; i < 5; ++i) shift_low();
+    return std::move(out_);
+  }
+
+ private:
+  // Emits the top byte of low, resolving a pending carry through the run of 0xFF bytes held back.
+  void shift_low() {
+    if (uint32_t(low_) < 0xFF000000u || (low_ >> 32) != 0) {
+      const uint8_t carry = uint8_t(low_ >> 32);
+      uint8_t temp = cache_;
+      do {
+        out_.push_back(uint8_t(temp + carry));
+        temp = 0xFF;
+      } while (--cache_size_ != 0);
+      cache_ = uint8_t(low_ >> 24);
+    }
+    ++cache_size_;
+    low_ = (low_ & 0x00FFFFFFu) << 8;
+  }
+  uint64_t low_ = 0;
+  uint32_t range_ = 0xFFFFFFFFu;
+  uint8_t cache_ = 0;
+  uint64_t cache_size_ = 1;
+  std::vector<uint8_t> out_;
+};
+
+// Reads past the end as zero bytes: the symbol count is fixed by the metadata, so a truncated
+// stream decodes to (wrong but in-range) tokens in bounded time; the CRC has already vouched
+// for the bytes that are there.
+class RangeDecoder {
+ public:
+  explicit RangeDecoder(Span<const uint8_t> in) : in_(in) {
+    for (int i = 0; i < 5; ++i) code_ = (code_ << 8) | next();
+  }
+  unsigned bit(uint16_t& prob) {
+    const uint32_t bound = (range_ >> kProbBits) * prob;
+    unsigned b;
+    if (code_ < bound) {
+      range_ = bound;
+      prob = uint16_t(prob + (((1 << kProbBits) - prob) >> kMoveBits));
+      b = 0;
+    } else {
+      code_ -= bound;
+      range_ -= bound;
+      prob = uint16_t(prob - (prob >> kMoveBits));
+      b = 1;
+    }
+    while (range_ < kTop) {
+      range_ <<= 8;
+      code_ = (code_ << 8) | next();
+    }
+    return b;
+  }
+
+ private:
+  uint32_t next() { return pos_ < in_.size() ? in_[pos_++] : 0u; }
+  Span<const uint8_t> in_;
+  size_t pos_ = 0;
+  uint32_t range_ = 0xFFFFFFFFu, code_ = 0;
+};
+
+// One bit tree of 2^bits probabilities per token slot: node 1 is the root, node k's children
+// are 2k and 2k+1, the token's bits are coded most significant first.
+std::vector<uint8_t> arithmetic_encode(const TokenGrid& g) {
+  const size_t tp = g.tokens_per_patch(), tree = size_t{1} << g.bits;
+  std::vector<uint16_t> probs(tp * tree, kProbInit);
+  RangeEncoder rc;
+  for (size_t i = 0; i < g.rows * g.cols; ++i)
+    for (size_t s = 0; s < tp; ++s) {
+      uint16_t* p = &probs[s * tree];
+      const unsigned t = g.tokens[i * tp + s];
+      size_t node = 1;
+      for (int k = g.bits - 1; k >= 0; --k) {
+        const unsigned b = (t >> k) & 1u;
+        rc.bit(p[node], b);
+        node = 2 * node + b;
+      }
+    }
+  return rc.finish();
+}
+
+void arithmetic_decode(Span<const uint8_t> in, TokenGrid& g) {
+  const size_t tp = g.tokens_per_patch(), tree = size_t{1} << g.bits;
+  std::vector<uint16_t> probs(tp * tree, kProbInit);
+  RangeDecoder rc(in);
+  for (size_t i = 0; i < g.rows * g.cols; ++i)
+    for (size_t s = 0; s < tp; ++s) {
+      uint16_t* p = &probs[s * tree];
+      size_t node = 1;
+      for (int k = 0; k < g.bits; ++k) node = 2 * node + rc.bit(p[node]);
+      g.tokens[i * tp + s] = uint16_t(node - tree);
+    }
+}
+
+// ---- fixed / zstd layouts ------------------------------------------------------------------
+
+Codes as_codes(const TokenGrid& g) {
+  Codes c(g.rows * g.cols, std::vector<uint8_t>(g.tokens_per_patch(), g.bits));
+  c.data = g.tokens;
+  return c;
+}
+
+// Level-plane-major bytes: all patches' slot-0 tokens, then slot 1, ...; low bytes of every
+// token first, then (bits > 8) the high bytes.
+std::vector<uint8_t> planes(const TokenGrid& g) {
+  const size_t n = g.rows * g.cols, tp = g.tokens_per_patch(), planes = g.bits > 8 ? 2 : 1;
+  std::vector<uint8_t> out(n * tp * planes);
+  for (size_t s = 0; s < tp; ++s)
+    for (size_t i = 0; i < n; ++i) {
+      const uint16_t t = g.tokens[i * tp + s];
+      out[s * n + i] = uint8_t(t);
+      if (planes == 2) out[n * tp + s * n + i] = uint8_t(t >> 8);
+    }
+  return out;
+}
+
+void from_planes(const std::vector<uint8_t>& bytes, TokenGrid& g) {
+  const size_t n = g.rows * g.cols, tp = g.tokens_per_patch(), planes = g.bits > 8 ? 2 : 1;
+  for (size_t s = 0; s < tp; ++s)
+    for (size_t i = 0; i < n; ++i)
+      g.tokens[i * tp + s] =
+          uint16_t(bytes[s * n + i] | (planes == 2 ? unsigned(bytes[n * tp + s * n + i]) << 8 : 0u));
+}
+
+size_t meta_size(const ContainerReader& in, const std::string& key, size_t lo, size_t hi) {
+  const std::string& s = in.meta_at(key);
+  size_t v = 0;
+  bool ok = !s.empty() && s.size() <= 12;
+  for (char ch : s) {
+    ok = ok && ch >= '0' && ch <= '9';
+    if (ok) v = v * 10 + size_t(ch - '0');
+  }
+  VQ_CHECK(ok && v >= lo && v <= hi, in.name(), ": metadata ", key, " = '", s, "' is not an integer in ",
+           lo, "..", hi);
+  return v;
+}
+
+}  // namespace
+
+const char* token_coding_name(TokenCoding coding) {
+  switch (coding) {
+    case TokenCoding::kFixed: return "fixed";
+    case TokenCoding::kZstd: return "zstd";
+    case TokenCoding::kArithmetic: return "arithmetic";
+  }
+  return "?";
+}
+
+TokenCoding parse_token_coding(const std::string& name) {
+  for (TokenCoding c : {TokenCoding::kFixed, TokenCoding::kZstd, TokenCoding::kArithmetic})
+    if (name == token_coding_name(c)) return c;
+  VQ_THROW("unknown token coding '", name, "': use fixed, zstd or arithmetic");
+}
+
+std::vector<uint8_t> encode_tokens(const TokenGrid& grid, TokenCoding coding) {
+  grid.validate("encode_tokens");
+  switch (coding) {
+    case TokenCoding::kFixed: return pack_codes(as_codes(grid));
+    case TokenCoding::kZstd: return zstd_compress(planes(grid));
+    case TokenCoding::kArithmetic: return arithmetic_encode(grid);
+  }
+  VQ_THROW("encode_tokens: bad coding");
+}
+
+void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g) {
+  const size_t n = g.rows * g.cols, tp = g.tokens_per_patch();
+  const std::string what = std::string("token payload (") + token_coding_name(coding) + ")";
+  switch (coding) {
+    case TokenCoding::kFixed: {
+      const size_t expect = n * packed_bytes_per_vector(std::vector<uint8_t>(tp, g.bits));
+      VQ_CHECK(payload.size() == expect, what, ": ", payload.size(), " bytes, expected ", expect);
+      g.tokens = unpack_codes(payload, n, std::vector<uint8_t>(tp, g.bits)).data;
+      break;
+    }
+    case TokenCoding::kZstd: {
+      g.tokens.assign(n * tp, 0);
+      from_planes(zstd_decompress(payload, n * tp * (g.bits > 8 ? 2 : 1), what), g);
+      break;
+    }
+    case TokenCoding::kArithmetic: {
+      // Each binary decision costs at least log2(2048 / 2017) ≈ 1/45 bit, so a payload of B bytes
+      // cannot hold more than ~360·B decisions: anything claiming more is corrupt metadata, and
+      // rejecting it bounds the allocation by the file size.
+      VQ_CHECK(uint64_t(n) * tp * g.bits <= (uint64_t(payload.size()) + 8) * 8 * 46, what, ": ",
+               payload.size(), " bytes cannot hold ", n * tp, " tokens of ", int(g.bits), " bits");
+      g.tokens.assign(n * tp, 0);
+      arithmetic_decode(payload, g);
+      break;
+    }
+  }
+  g.validate(what.c_str());
+}
+
+EncodedImage encode_image(const Image& image, const ImageTokenizer& model, size_t levels,
+                          const std::string& model_location) {
+  image.validate("encode_image");
+  EncodedImage e;
+  e.grid = model.encode(image, levels);
+  e.source_channels = image.channels;
+  if (image.has_alpha()) {
+    const Image a = alpha_plane(image);
+    if (std::any_of(a.pixels.begin(), a.pixels.end(), [](uint8_t v) { return v != 255; }))
+      e.alpha = a.pixels;
+    else
+      e.source_channels = image.channels - 1;  // fully opaque: nothing to keep
+  }
+  e.model_id = model.id();
+  e.model_location = model_location;
+  return e;
+}
+
+void write_encoded_image(ContainerWriter& out, const EncodedImage& e, TokenCoding coding) {
+  const TokenGrid& g = e.grid;
+  g.validate("write_encoded_image");
+  VQ_CHECK(e.alpha.empty() || e.alpha.size() == g.width * g.height, "write_encoded_image: alpha plane of ",
+           e.alpha.size(), " bytes for ", g.width, "×", g.height);
+  out.set_meta("vq.kind", kKind);
+  out.set_meta("image.width", std::to_string(g.width));
+  out.set_meta("image.height", std::to_string(g.height));
+  out.set_meta("image.channels", std::to_string(e.source_channels));
+  out.set_meta("image.patch", std::to_string(g.patch));
+  out.set_meta("image.rows", std::to_string(g.rows));
+  out.set_meta("image.cols", std::to_string(g.cols));
+  out.set_meta("image.levels", std::to_string(g.levels));
+  out.set_meta("image.groups", std::to_string(g.groups));
+  out.set_meta("image.bits", std::to_string(g.bits));
+  out.set_meta("image.model_id", e.model_id);
+  out.set_meta("image.model", e.model_location);
+  out.set_meta("image.token_coding", token_coding_name(coding));
+  out.add("ITOK", encode_tokens(g, coding));
+  if (!e.alpha.empty()) {
+    ByteWriter w;
+    w.u64(e.alpha.size());
+    w.raw(zstd_compress(e.alpha));
+    out.add("ALPH", w.take());
+  }
+}
+
+EncodedImage read_encoded_image(const ContainerReader& in) {
+  const std::string kind = in.meta_or("vq.kind", "");
+  VQ_CHECK(kind == kKind, in.name(), ": holds '", kind, "', not an encoded image");
+  EncodedImage e;
+  TokenGrid& g = e.grid;
+  g.width = meta_size(in, "image.width", 1, kMaxPixels);
+  g.height = meta_size(in, "image.height", 1, kMaxPixels);
+  VQ_CHECK(uint64_t(g.width) * g.height <= kMaxPixels, in.name(), ": ", g.width, "×", g.height,
+           " exceeds ", kMaxPixels, " pixels");
+  e.source_channels = meta_size(in, "image.channels", 1, 4);
+  g.grey = e.source_channels <= 2;
+  g.patch = meta_size(in, "image.patch", 2, 64);
+  g.rows = meta_size(in, "image.rows", 1, kMaxPixels);
+  g.cols = meta_size(in, "image.cols", 1, kMaxPixels);
+  VQ_CHECK(g.rows == (g.height + g.patch - 1) / g.patch && g.cols == (g.width + g.patch - 1) / g.patch,
+           in.name(), ": grid ", g.rows, "×", g.cols, " does not match a ", g.width, "×", g.height,
+           " image in ", g.patch, "-pixel patches");
+  g.levels = meta_size(in, "image.levels", 1, kMaxTokensPerPatch);
+  g.groups = meta_size(in, "image.groups", 1, kMaxTokensPerPatch);
+  VQ_CHECK(g.levels * g.groups <= kMaxTokensPerPatch, in.name(), ": ", g.levels * g.groups,
+           " tokens per patch (limit ", kMaxTokensPerPatch, ")");
+  g.bits = uint8_t(meta_size(in, "image.bits", 1, 16));
+  e.model_id = in.meta_at("image.model_id");
+  e.model_location = in.meta_or("image.model", "");
+  const TokenCoding coding = parse_token_coding(in.meta_at("image.token_coding"));
+  decode_tokens(in.payload("ITOK"), coding, g);
+  const bool wants_alpha = e.source_channels == 2 || e.source_channels == 4;
+  VQ_CHECK(wants_alpha == in.has("ALPH"), in.name(), ": image.channels = ", e.source_channels,
+           wants_alpha ? " but no ALPH chunk" : " but an ALPH chunk is present");
+  if (wants_alpha) {
+    ByteReader r = in.chunk("ALPH");
+    const uint64_t n = r.u64();
+    VQ_CHECK(n == uint64_t(g.width) * g.height, in.name(), ": ALPH holds ", n, " bytes for a ",
+             g.width, "×", g.height, " image");
+    e.alpha = zstd_decompress(r.raw(r.remaining()), n, in.name() + ": ALPH");
+  }
+  return e;
+}
+
+Image decode_image(const EncodedImage& e, const ImageTokenizer& model) {
+  VQ_CHECK(e.model_id == model.id(), "decode_image: the tokens were made by model ", e.model_id,
+           " (", e.model_location, "), not by this model (", model.id(), ")");
+  Image colour = model.decode(e.grid);
+  if (e.alpha.empty()) return colour;
+  Image out(colour.width, colour.height, colour.channels + 1);
+  const size_t c = colour.channels;
+  for (size_t i = 0; i < colour.pixel_count(); ++i) {
+    std::copy_n(&colour.pixels[i * c], c, &out.pixels[i * (c + 1)]);
+    out.pixels[i * (c + 1) + c] = e.alpha[i];
+  }
+  return out;
+}
+
+}  // namespace vq::image

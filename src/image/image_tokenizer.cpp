@@ -1,0 +1,245 @@
+// Training, encoding and decoding of the image tokenizer; the model file. The heavy lifting is
+// the core's: PatchTransform turns pixels into vectors, the residual quantizer does the rest.
+#include <algorithm>
+#include <cstdio>
+
+#include "vq/core/factory.h"
+#include "vq/core/group_residual_quantizer.h"
+#include "vq/core/io.h"
+#include "vq/core/residual_quantizer.h"
+#include "vq/core/rng.h"
+#include "vq/image/image_tokenizer.h"
+
+namespace vq::image {
+namespace {
+
+constexpr const char* kModelKind = "image_model";
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+uint64_t fnv1a(Span<const uint8_t> bytes, uint64_t h = 0xcbf29ce484222325ULL) {
+  for (uint8_t b : bytes) h = (h ^ b) * 0x100000001b3ULL;
+  return h;
+}
+
+// Mirror image (left-right), for training augmentation.
+Image mirrored(const Image& im) {
+  Image out = im;
+  const size_t c = im.channels;
+  for (size_t y = 0; y < im.height; ++y)
+    for (size_t x = 0; x < im.width; ++x)
+      std::copy_n(&im.pixels[(y * im.width + x) * c], c, &out.pixels[(y * im.width + (im.width - 1 - x)) * c]);
+  return out;
+}
+
+size_t parse_size(const ContainerReader& in, const std::string& key) {
+  const std::string& s = in.meta_at(key);
+  size_t pos = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(s, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  VQ_CHECK(pos == s.size() && !s.empty() && s[0] != '-', in.name(), ": metadata ", key, " = '", s,
+           "' is not a non-negative integer");
+  return static_cast<size_t>(v);
+}
+
+float parse_float(const ContainerReader& in, const std::string& key) {
+  const std::string& s = in.meta_at(key);
+  size_t pos = 0;
+  float v = 0;
+  try {
+    v = std::stof(s, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  VQ_CHECK(pos == s.size() && !s.empty(), in.name(), ": metadata ", key, " = '", s, "' is not a number");
+  return v;
+}
+
+}  // namespace
+
+void TokenGrid::validate(const char* who) const {
+  VQ_CHECK(patch >= 2 && width >= 1 && height >= 1, who, ": bad grid geometry ", width, "×", height,
+           " patch ", patch);
+  VQ_CHECK(rows == (height + patch - 1) / patch && cols == (width + patch - 1) / patch, who, ": grid ",
+           rows, "×", cols, " does not cover ", width, "×", height, " with ", patch, "-pixel patches");
+  VQ_CHECK(levels >= 1 && groups >= 1 && bits >= 1 && bits <= 16, who, ": bad token layout: levels ",
+           levels, ", groups ", groups, ", bits ", int(bits));
+  VQ_CHECK(tokens.size() == token_count(), who, ": ", tokens.size(), " tokens, expected ", token_count());
+  const uint32_t limit = uint32_t{1} << bits;
+  for (size_t i = 0; i < tokens.size(); ++i)
+    VQ_CHECK(tokens[i] < limit, who, ": token ", i, " = ", tokens[i], " exceeds ", bits, " bits");
+}
+
+TokenGrid TokenGrid::truncated(size_t keep) const {
+  VQ_CHECK(keep >= 1 && keep <= levels, "TokenGrid::truncated: levels must be 1..", levels, ", got ", keep);
+  TokenGrid out = *this;
+  out.levels = keep;
+  const size_t old_tp = tokens_per_patch(), new_tp = out.tokens_per_patch();
+  out.tokens.resize(rows * cols * new_tp);
+  for (size_t i = 0; i < rows * cols; ++i)
+    std::copy_n(&tokens[i * old_tp], new_tp, &out.tokens[i * new_tp]);
+  return out;
+}
+
+ImageTokenizer::ImageTokenizer(size_t patch, std::unique_ptr<Quantizer> q, float chroma, float high)
+    : transform_(patch), chroma_weight_(chroma), high_frequency_weight_(high) {
+  VQ_CHECK(q->dim() == transform_.dim(), "ImageTokenizer: quantizer ", q->describe(), " has dim ",
+           q->dim(), ", patches of ", patch, " pixels need ", transform_.dim());
+  if (const auto* rvq = dynamic_cast<const ResidualQuantizer*>(q.get())) {
+    levels_ = rvq->levels();
+    groups_ = 1;
+    bits_ = rvq->bits();
+  } else if (const auto* grvq = dynamic_cast<const GroupResidualQuantizer*>(q.get())) {
+    levels_ = grvq->levels();
+    groups_ = grvq->groups();
+    bits_ = grvq->bits();
+  } else {
+    VQ_THROW("ImageTokenizer: quantizer ", q->describe(),
+             " is not residual: use RVQ<L>x<bits> or GRVQ<G>x<L>x<bits> so levels can be dropped");
+  }
+  // Slot l·G + g (level-major) is book g·L + l of a GRVQ (group-major), book l of an RVQ.
+  for (size_t l = 0; l < levels_; ++l)
+    for (size_t g = 0; g < groups_; ++g) slot_to_book_.push_back(g * levels_ + l);
+  quantizer_ = std::move(q);
+  if (quantizer_->is_trained()) {
+    const std::vector<uint8_t> bytes = quantizer_to_bytes(*quantizer_);
+    const uint8_t p = static_cast<uint8_t>(patch);
+    id_ = hex64(fnv1a(Span<const uint8_t>(&p, 1), fnv1a(bytes)));
+  }
+}
+
+ImageTokenizer ImageTokenizer::train(const std::vector<Image>& images, const ImageTrainOptions& o) {
+  VQ_CHECK(!images.empty(), "ImageTokenizer::train: no training images");
+  const PatchTransform transform(o.patch);
+  std::unique_ptr<Quantizer> q = make_quantizer(o.quantizer, transform.dim());
+
+  std::vector<Matrix> parts;
+  size_t total = 0;
+  for (const Image& im : images) {
+    parts.push_back(transform.forward(im));
+    total += parts.back().rows();
+    if (o.flips) {
+      parts.push_back(transform.forward(mirrored(im)));
+      total += parts.back().rows();
+    }
+  }
+  const size_t n = o.max_patches == 0 ? total : std::min(total, o.max_patches);
+  std::vector<size_t> pick;
+  if (n < total) {
+    pick = sample_without_replacement(total, n, o.seed);
+    std::sort(pick.begin(), pick.end());
+  }
+  Matrix x(n, transform.dim());
+  size_t base = 0, part = 0, k = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t src = pick.empty() ? i : pick[i];
+    while (src >= base + parts[part].rows()) base += parts[part++].rows();
+    const float* row = parts[part].row_ptr(src - base);
+    std::copy_n(row, transform.dim(), x.row_ptr(k++));
+  }
+  parts.clear();
+
+  TrainOptions t;
+  t.metric = Metric::diagonal(transform.weights(o.chroma_weight, o.high_frequency_weight));
+  t.seed = o.seed;
+  t.threads = o.threads;
+  t.iterations = o.iterations;
+  t.progress = o.progress;
+  q->train(x, t);
+  return ImageTokenizer(o.patch, std::move(q), o.chroma_weight, o.high_frequency_weight);
+}
+
+void ImageTokenizer::write(ContainerWriter& out) const {
+  out.set_meta("vq.kind", kModelKind);
+  out.set_meta("image.patch", std::to_string(patch()));
+  out.set_meta("image.color", "ycbcr-bt601");
+  out.set_meta("image.transform", "dct");
+  out.set_meta("image.chroma_weight", std::to_string(chroma_weight_));
+  out.set_meta("image.high_frequency_weight", std::to_string(high_frequency_weight_));
+  out.set_meta("image.model_id", id_);
+  write_quantizer(out, *quantizer_);
+}
+
+void ImageTokenizer::save(const std::string& path, const Metadata& extra) const {
+  ContainerWriter out;
+  for (const auto& [k, v] : extra) out.set_meta(k, v);
+  write(out);
+  out.write(path);
+}
+
+ImageTokenizer ImageTokenizer::read(const ContainerReader& in) {
+  const std::string kind = in.meta_or("vq.kind", "");
+  VQ_CHECK(kind == kModelKind, in.name(), ": holds '", kind, "', not an image model (", kModelKind, ")");
+  VQ_CHECK(in.meta_or("image.color", "") == "ycbcr-bt601" && in.meta_or("image.transform", "") == "dct",
+           in.name(), ": unknown image transform '", in.meta_or("image.color", ""), "' / '",
+           in.meta_or("image.transform", ""), "'");
+  const size_t patch = parse_size(in, "image.patch");
+  VQ_CHECK(patch >= 2 && patch <= 64, in.name(), ": image.patch = ", patch, " is outside 2..64");
+  const float chroma = parse_float(in, "image.chroma_weight");
+  const float high = parse_float(in, "image.high_frequency_weight");
+  ImageTokenizer model(patch, read_quantizer(in), chroma, high);
+  const std::string stored = in.meta_or("image.model_id", "");
+  VQ_CHECK(stored.empty() || stored == model.id_, in.name(), ": image.model_id ", stored,
+           " does not match the model's parameters (", model.id_, ")");
+  return model;
+}
+
+ImageTokenizer ImageTokenizer::load(const std::string& path) {
+  return read(ContainerReader::from_file(path));
+}
+
+TokenGrid ImageTokenizer::encode(const Image& image, size_t levels) const {
+  if (levels == 0) levels = levels_;
+  VQ_CHECK(levels >= 1 && levels <= levels_, "ImageTokenizer::encode: levels must be 1..", levels_,
+           " (the model's depth), got ", levels);
+  const Matrix coefs = transform_.forward(image);
+  const Codes codes = quantizer_->encode(coefs);
+  TokenGrid g;
+  g.width = image.width;
+  g.height = image.height;
+  g.patch = patch();
+  g.rows = transform_.grid_rows(image.height);
+  g.cols = transform_.grid_cols(image.width);
+  g.levels = levels;
+  g.groups = groups_;
+  g.bits = bits_;
+  g.grey = image.channels <= 2;
+  const size_t tp = g.tokens_per_patch();
+  g.tokens.resize(g.rows * g.cols * tp);
+  for (size_t i = 0; i < codes.n; ++i)
+    for (size_t s = 0; s < tp; ++s) g.tokens[i * tp + s] = codes(i, slot_to_book_[s]);
+  return g;
+}
+
+Image ImageTokenizer::decode(const TokenGrid& grid) const {
+  grid.validate("ImageTokenizer::decode");
+  VQ_CHECK(grid.patch == patch() && grid.groups == groups_ && grid.bits == bits_ && grid.levels <= levels_,
+           "ImageTokenizer::decode: tokens for patch ", grid.patch, ", ", grid.groups, " groups, ",
+           int(grid.bits), " bits, ", grid.levels, " levels do not fit this model (patch ", patch(),
+           ", ", groups_, " groups, ", int(bits_), " bits, ", levels_, " levels)");
+  const auto& books = dynamic_cast<const CodebookQuantizer&>(*quantizer_).books();
+  const size_t n = grid.rows * grid.cols, tp = grid.tokens_per_patch(), d = transform_.dim();
+  Matrix coefs(n, d);
+  const auto nn = static_cast<int64_t>(n);
+#pragma omp parallel for schedule(static) if (nn > 4096)
+  for (int64_t i = 0; i < nn; ++i) {
+    float* o = coefs.row_ptr(size_t(i));
+    const uint16_t* t = &grid.tokens[size_t(i) * tp];
+    for (size_t s = 0; s < tp; ++s) {
+      const Codebook& b = books[slot_to_book_[s]];
+      const float* e = b.entry(t[s]);
+      for (size_t j = 0; j < b.dim; ++j) o[b.offset + j] += e[j];
+    }
+  }
+  return transform_.inverse(coefs.view(), grid.width, grid.height, grid.grey ? 1 : 3);
+}
+
+}  // namespace vq::image
