@@ -7,92 +7,29 @@
 #include <cmath>
 #include <limits>
 
+#include "core/lut_filter.h"
 #include "kernels/lut_scan.h"
 #include "vq/core/codebook_quantizer.h"
 
 namespace vq {
 
+using detail::BlockLayout;
+using detail::BlockRange;
+using detail::kInf;
+using detail::minimizing;
+using detail::push_scores;
+using detail::QueryTables;
+using detail::scan_args;
+using detail::scan_filtered;
+using detail::TopK;
+
 namespace {
 
-constexpr float kInf = std::numeric_limits<float>::infinity();
 // Vectors scanned per kernel call: 512 rows of 16 uint8 codes (8 KiB) stay in L1 next to one
 // query's 16 KiB of tables while the queries of a group take turns on them.
 constexpr size_t kChunk = 512;
 // Queries that share one pass over a chunk of codes.
 constexpr size_t kGroup = 4;
-
-// The k smallest (score, id) pairs seen so far, as a max-heap. Pairs compare by score, then by
-// id: a strict total order, so the final top-k is the same whatever order vectors arrive in
-// (threads, blocks, batches). Scores are "smaller is better"; inner products are negated.
-class TopK {
- public:
-  explicit TopK(size_t k) : k_(k) { heap_.reserve(k); }
-
-  // Scores above this cannot enter (a score equal to it can, with a lower id).
-  float threshold() const { return heap_.size() < k_ ? kInf : heap_.front().first; }
-
-  void push(float score, idx_t id) {
-    const Entry e{score, id};
-    if (heap_.size() < k_) {
-      heap_.push_back(e);
-      std::push_heap(heap_.begin(), heap_.end());
-    } else if (e < heap_.front()) {
-      std::pop_heap(heap_.begin(), heap_.end());
-      heap_.back() = e;
-      std::push_heap(heap_.begin(), heap_.end());
-    }
-  }
-
-  void merge(const TopK& other) {
-    for (const Entry& e : other.heap_) push(e.first, e.second);
-  }
-
-  // Writes k entries best first; negate turns internal scores back into inner products.
-  void write(bool negate, float* distances, idx_t* labels) {
-    std::sort_heap(heap_.begin(), heap_.end());
-    for (size_t j = 0; j < k_; ++j) {
-      const bool have = j < heap_.size();
-      const float d = have ? heap_[j].first : kInf;
-      distances[j] = negate ? -d : d;
-      labels[j] = have ? heap_[j].second : -1;
-    }
-  }
-
- private:
-  using Entry = std::pair<float, idx_t>;
-  size_t k_;
-  std::vector<Entry> heap_;
-};
-
-// Pushes the scores of rows [0, n) (ids first_id + i) that can enter the heap.
-void push_scores(const float* scores, size_t n, idx_t first_id, TopK& heap) {
-  float thr = heap.threshold();
-  for (size_t i = 0; i < n; ++i)
-    if (scores[i] <= thr) {
-      heap.push(scores[i], first_id + static_cast<idx_t>(i));
-      thr = heap.threshold();
-    }
-}
-
-// A query's tables in "smaller is better" form: inner-product tables are negated (exactly:
-// IEEE rounding is symmetric, so the sum of negated terms is the negated sum).
-LookupTable minimizing(LookupTable lut) {
-  if (lut.metric == SearchMetric::kInnerProduct) {
-    for (float& v : lut.values) v = -v;
-    lut.bias = -lut.bias;
-  }
-  return lut;
-}
-
-kernels::LutScanArgs scan_args(const LookupTable& lut, const float* norms) {
-  kernels::LutScanArgs a;
-  a.values = lut.values.data();
-  a.offsets = lut.offsets.data();
-  a.books = lut.num_books();
-  a.bias = lut.bias;
-  a.norms = lut.add_norms ? norms : nullptr;
-  return a;
-}
 
 SearchResult empty_result(size_t nq, size_t k) {
   SearchResult r;
@@ -105,55 +42,22 @@ SearchResult empty_result(size_t nq, size_t k) {
 
 }  // namespace
 
-// One query's tables, in the forms the index layout needs.
-struct QueryTables {
-  LookupTable lut;  // float tables, minimizing form
-  // kPacked4 / kBlocked8 only: uint8 tables and the affine map back to scores. For a vector with quantized
-  // sum s, its exact score lies within base + scale · s ± slack (+ its norm, if stored).
-  std::vector<uint8_t> qtable;
-  double base = 0, scale = 1, slack = 0;
-};
-
 struct CodeIndexScan {
+  static bool blocked(const CodeIndex& index) {
+    return index.layout_ == CodeIndex::Layout::kPacked4 ||
+           index.layout_ == CodeIndex::Layout::kBlocked8;
+  }
+  static BlockLayout block_layout(const CodeIndex& index) {
+    return index.layout_ == CodeIndex::Layout::kPacked4 ? BlockLayout::kPacked4
+                                                        : BlockLayout::kBlocked8;
+  }
+
   static QueryTables prepare(const CodeIndex& index, Span<const float> query) {
     QueryTables t;
     t.lut = minimizing(index.quantizer_->lookup_tables(query, index.metric_));
-    if (index.layout_ == CodeIndex::Layout::kPacked4 || index.layout_ == CodeIndex::Layout::kBlocked8)
-      quantize_tables(index, t);
+    if (blocked(index))
+      quantize_tables(block_layout(index), index.with_norms_ ? index.max_norm_ : 0.f, t);
     return t;
-  }
-
-  // uint8 tables: per-book minimum removed, one scale for all books (so sums stay comparable),
-  // rounded to nearest: each entry is off by at most scale / 2.
-  static void quantize_tables(const CodeIndex& index, QueryTables& t) {
-    const LookupTable& lut = t.lut;
-    const size_t M = lut.num_books();
-    std::vector<float> lo(M), hi(M);
-    double range = 0, magnitude = std::abs(double(lut.bias));
-    for (size_t m = 0; m < M; ++m) {
-      const auto first = lut.values.begin() + lut.offsets[m];
-      const auto last = lut.values.begin() + lut.offsets[m + 1];
-      lo[m] = *std::min_element(first, last);
-      hi[m] = *std::max_element(first, last);
-      range = std::max(range, double(hi[m]) - lo[m]);
-      magnitude += std::max(std::abs(double(lo[m])), std::abs(double(hi[m])));
-      t.base += lo[m];
-    }
-    t.base += lut.bias;
-    t.scale = range > 0 ? range / 255.0 : 1.0;
-    if (index.with_norms_) magnitude += index.max_norm_;
-    // Rounding of the tables, plus float rounding of the exact score (M + 2 additions, each
-    // off by at most FLT_EPSILON/2 of a partial sum bounded by `magnitude`), generously.
-    t.slack = t.scale * (0.5 * double(M) + 0.01) + 2.0 * double(M + 2) * FLT_EPSILON * magnitude;
-    // Rows of 16 entries (packed4, books padded to even) or 256 entries (blocked8).
-    const bool packed = index.layout_ == CodeIndex::Layout::kPacked4;
-    const size_t row = packed ? 16 : 256;
-    t.qtable.assign(packed ? kernels::packed4_block_bytes(M) : M * row, 0);
-    for (size_t m = 0; m < M; ++m)
-      for (uint32_t e = lut.offsets[m]; e < lut.offsets[m + 1]; ++e) {
-        const double level = std::nearbyint((lut.values[e] - lo[m]) / t.scale);
-        t.qtable[m * row + (e - lut.offsets[m])] = static_cast<uint8_t>(std::clamp(level, 0.0, 255.0));
-      }
   }
 
   // Vectors [begin, end) for every query of the group; begin is a multiple of kChunk.
@@ -177,10 +81,8 @@ struct CodeIndexScan {
         continue;
       }
       for (size_t g = 0; g < group.size(); ++g) {
-        if (index.layout_ == CodeIndex::Layout::kPacked4) {
-          scan_filtered<Packed4>(index, group[g], c0, len, heaps[g]);
-        } else if (index.layout_ == CodeIndex::Layout::kBlocked8) {
-          scan_filtered<Blocked8>(index, group[g], c0, len, heaps[g]);
+        if (blocked(index)) {
+          scan_filtered(block_layout(index), group[g], chunk_range(index, c0, len), heaps[g]);
         } else {
           kernels::lut_scan_u16(scan_args(group[g].lut, norms), index.codes16_.data() + c0 * M,
                                 len, scores[0]);
@@ -190,74 +92,24 @@ struct CodeIndexScan {
     }
   }
 
-  // The two blocked layouts scanned through quantized tables: block size, blocks filtered per
-  // step, bytes per block, the filter and the exact score of one vector of a block. The 8-bit
-  // filter takes 256 vectors per step: refreshing the threshold that often cut the re-scored
-  // candidates enough to beat whole-chunk steps (PQ16x8, 200k: ~200 -> ~160 CPU µs/query).
-  struct Packed4 {
-    static constexpr size_t kBlock = kernels::kBlock4, kStep = kChunk / kernels::kBlock4;
-    using Mask = uint32_t;
-    static size_t block_bytes(size_t M) { return kernels::packed4_block_bytes(M); }
-    static void filter(const QueryTables& t, size_t M, const uint8_t* blocks, size_t nblocks,
-                       const uint16_t* thresholds, Mask* masks) {
-      kernels::lut4_filter({t.qtable.data(), kernels::packed4_books(M)}, blocks, nblocks,
-                           thresholds, masks);
+  // Vectors [c0, c0 + len) of a blocked layout; c0 is a multiple of the block size.
+  static BlockRange chunk_range(const CodeIndex& index, size_t c0, size_t len) {
+    const BlockLayout layout = block_layout(index);
+    const size_t bv = block_vectors(layout), b0 = c0 / bv;
+    BlockRange r;
+    r.blocks = index.codes8_.data() + b0 * block_bytes(layout, index.books_);
+    r.nblocks = (len + bv - 1) / bv;
+    r.books = index.books_;
+    r.first_id = static_cast<idx_t>(c0);
+    r.valid = index.size_ - c0;
+    if (index.with_norms_) {
+      r.norms = index.norms_.data() + c0;
+      r.block_min_norm = index.block_min_norm_.data() + b0;
     }
-    static float exact(const kernels::LutScanArgs& a, const uint8_t* block, size_t j) {
-      return kernels::lut4_exact_score(a, block, j);
-    }
-  };
-  struct Blocked8 {
-    static constexpr size_t kBlock = kernels::kBlock8, kStep = 4;
-    using Mask = uint64_t;
-    static size_t block_bytes(size_t M) { return kernels::blocked8_block_bytes(M); }
-    static void filter(const QueryTables& t, size_t M, const uint8_t* blocks, size_t nblocks,
-                       const uint16_t* thresholds, Mask* masks) {
-      kernels::lut8_filter({t.qtable.data(), M}, blocks, nblocks, thresholds, masks);
-    }
-    static float exact(const kernels::LutScanArgs& a, const uint8_t* block, size_t j) {
-      return kernels::lut8_exact_score(a, block, j);
-    }
-  };
-  static_assert(kChunk % Packed4::kBlock == 0 && kChunk % Blocked8::kBlock == 0);
-
-  // Filter the chunk's blocks a few at a time (L::kStep) with the quantized tables against the
-  // heap's current threshold, re-scoring the survivors exactly before the next step: the
-  // threshold tightens within the chunk, so fewer vectors need the float tables.
-  template <class L>
-  static void scan_filtered(const CodeIndex& index, const QueryTables& t, size_t c0, size_t len,
-                            TopK& heap) {
-    const size_t block_bytes = L::block_bytes(index.books_);
-    const size_t b0 = c0 / L::kBlock;
-    const size_t b_end = b0 + (len + L::kBlock - 1) / L::kBlock;
-    for (size_t s0 = b0; s0 < b_end; s0 += L::kStep) {
-      const size_t n = std::min(L::kStep, b_end - s0);
-      uint16_t thresholds[L::kStep];
-      typename L::Mask masks[L::kStep];
-      bool none[L::kStep];
-      for (size_t b = 0; b < n; ++b) {
-        const double floor_norm = index.with_norms_ ? index.block_min_norm_[s0 + b] : 0.0;
-        const double q = std::floor((heap.threshold() - t.base - floor_norm + t.slack) / t.scale);
-        none[b] = q < 0;
-        thresholds[b] = static_cast<uint16_t>(std::clamp(q, 0.0, 65535.0));  // inf -> 65535
-      }
-      const uint8_t* blocks = index.codes8_.data() + s0 * block_bytes;
-      L::filter(t, index.books_, blocks, n, thresholds, masks);
-      for (size_t b = 0; b < n; ++b) {
-        if (none[b]) continue;
-        const size_t first = (s0 + b) * L::kBlock;
-        const float* norms = index.with_norms_ ? index.norms_.data() + first : nullptr;
-        const kernels::LutScanArgs args = scan_args(t.lut, norms);
-        for (typename L::Mask m = masks[b]; m != 0; m &= m - 1) {
-          const auto j = static_cast<size_t>(__builtin_ctzll(m));
-          if (first + j >= index.size_) break;  // padding of the last block
-          const float s = L::exact(args, blocks + b * block_bytes, j);
-          if (s <= heap.threshold()) heap.push(s, static_cast<idx_t>(first + j));
-        }
-      }
-    }
+    return r;
   }
 };
+static_assert(kChunk % kernels::kBlock4 == 0 && kChunk % kernels::kBlock8 == 0);
 
 size_t CodeIndex::block_size() const {
   return layout_ == Layout::kPacked4 ? kernels::kBlock4 : kernels::kBlock8;

@@ -1,0 +1,108 @@
+// (private) The pieces of a top-k scan over codes that CodeIndex (search.cpp) and the KV cache
+// (src/kv/) share: the deterministic top-k heap, tables in "smaller is better" form, uint8
+// tables for the 4-bit / 8-bit block filters, and the filter-then-rescore loop over a range of
+// blocks. Results are exact for the float tables: the quantized sums only bound a score, and
+// every vector that can still enter the top-k is re-scored with the float tables.
+#pragma once
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "kernels/lut_scan.h"
+#include "vq/core/lookup_table.h"
+#include "vq/core/types.h"
+
+namespace vq::detail {
+
+inline constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// The k smallest (score, id) pairs seen so far, as a max-heap. Pairs compare by score, then by
+// id: a strict total order, so the final top-k is the same whatever order vectors arrive in
+// (threads, blocks, batches). Scores are "smaller is better"; inner products are negated.
+class TopK {
+ public:
+  explicit TopK(size_t k) : k_(k) { heap_.reserve(k); }
+
+  // Scores above this cannot enter (a score equal to it can, with a lower id).
+  float threshold() const { return heap_.size() < k_ ? kInf : heap_.front().first; }
+
+  void push(float score, idx_t id) {
+    const Entry e{score, id};
+    if (heap_.size() < k_) {
+      heap_.push_back(e);
+      std::push_heap(heap_.begin(), heap_.end());
+    } else if (e < heap_.front()) {
+      std::pop_heap(heap_.begin(), heap_.end());
+      heap_.back() = e;
+      std::push_heap(heap_.begin(), heap_.end());
+    }
+  }
+
+  void merge(const TopK& other) {
+    for (const Entry& e : other.heap_) push(e.first, e.second);
+  }
+
+  // Writes k entries best first; negate turns internal scores back into inner products.
+  // Missing entries (fewer than k pushed): label -1, score +inf (or -inf when negated).
+  void write(bool negate, float* distances, idx_t* labels) {
+    std::sort_heap(heap_.begin(), heap_.end());
+    for (size_t j = 0; j < k_; ++j) {
+      const bool have = j < heap_.size();
+      const float d = have ? heap_[j].first : kInf;
+      if (distances) distances[j] = negate ? -d : d;
+      labels[j] = have ? heap_[j].second : -1;
+    }
+  }
+
+ private:
+  using Entry = std::pair<float, idx_t>;
+  size_t k_;
+  std::vector<Entry> heap_;
+};
+
+// Pushes the scores of rows [0, n) (ids first_id + i) that can enter the heap.
+void push_scores(const float* scores, size_t n, idx_t first_id, TopK& heap);
+
+// A query's tables in "smaller is better" form: inner-product tables are negated (exactly:
+// IEEE rounding is symmetric, so the sum of negated terms is the negated sum).
+LookupTable minimizing(LookupTable lut);
+
+kernels::LutScanArgs scan_args(const LookupTable& lut, const float* norms);
+
+// The two blocked code layouts of kernels/lut_scan.h.
+enum class BlockLayout : uint8_t { kPacked4, kBlocked8 };
+size_t block_vectors(BlockLayout layout);           // 32 or 64
+size_t block_bytes(BlockLayout layout, size_t books);
+
+// One query's tables in the forms a blocked scan needs.
+struct QueryTables {
+  LookupTable lut;  // float tables, minimizing form
+  // uint8 tables and the affine map back to scores: for a vector with quantized sum s, its
+  // exact score lies within base + scale · s ± slack (+ its norm, if stored).
+  std::vector<uint8_t> qtable;
+  double base = 0, scale = 1, slack = 0;
+};
+
+// Fills t.qtable / base / scale / slack from t.lut (already in minimizing form) for layout.
+// max_norm: the largest stored norm when scores add norms, else 0 (bounds float rounding).
+void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t);
+
+// A run of contiguous blocks of one layout.
+struct BlockRange {
+  const uint8_t* blocks = nullptr;        // nblocks × block_bytes(layout, books)
+  size_t nblocks = 0;
+  size_t books = 0;
+  idx_t first_id = 0;                     // id of vector 0 of blocks[0]
+  size_t valid = 0;                       // vectors that exist; the rest is padding
+  const float* norms = nullptr;           // null, or one per vector of the range
+  const float* block_min_norm = nullptr;  // with norms: the minimum norm of each block
+};
+
+// Pushes every vector of the range that can enter the heap, with its exact float score:
+// blocks are filtered a few at a time against the heap's current threshold and the survivors
+// re-scored before the next step, so the threshold tightens within the range.
+void scan_filtered(BlockLayout layout, const QueryTables& t, const BlockRange& range, TopK& heap);
+
+}  // namespace vq::detail

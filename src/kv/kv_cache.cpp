@@ -1,0 +1,527 @@
+// KVCache: codes in pages, scoring through the core's lookup tables and the fast-scan filters
+// (core/lut_filter.h), exact attention over the retrieved tokens. See the header for the
+// layout and the one-writer / many-readers contract.
+#include "vq/kv/kv_cache.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "core/lut_filter.h"
+#include "kernels/lut_scan.h"
+#include "kv/pages.h"
+#include "vq/core/factory.h"
+#include "vq/core/metric.h"
+#include "vq/kv/rope.h"
+
+namespace vq::kv {
+
+using vq::detail::BlockLayout;
+using vq::detail::QueryTables;
+using vq::detail::TopK;
+
+namespace {
+
+// The partial last block's codes, row-major per head: codes[(h · block + j) · M + m]. The writer
+// fills rows past the published count; readers read rows below it; a full block moves to its
+// page and the next block gets a fresh Tail, so a row a reader can see is never rewritten.
+struct Tail {
+  std::vector<uint8_t> codes;
+};
+
+// What a reader works on: the published size and the tail that goes with it.
+struct Snapshot {
+  size_t size = 0;
+  std::shared_ptr<const Tail> tail;
+};
+
+void check_finite(MatrixView<const float> x, const char* who, const char* what) {
+  for (size_t i = 0; i < x.rows(); ++i)
+    for (size_t j = 0; j < x.cols(); ++j)
+      VQ_CHECK(std::isfinite(x(i, j)), "KVCache::", who, ": non-finite ", what, " at row ", i,
+               ", column ", j);
+}
+
+// A contiguous copy of columns [c0, c0 + d) of x.
+Matrix column_block(MatrixView<const float> x, size_t c0, size_t d) {
+  Matrix out(x.rows(), d);
+  for (size_t i = 0; i < x.rows(); ++i) std::memcpy(out.row_ptr(i), x.row_ptr(i) + c0, d * 4);
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+// The per-head query vectors and the tables that score one KV head's tokens, window by window
+// (post-RoPE: one window spanning everything).
+class HeadTables {
+ public:
+  HeadTables(const KVCacheConfig& cfg, const Quantizer& q, const float* query)
+      : cfg_(cfg), q_(q), query_(query, query + cfg.head_dim) {}
+
+  // Tokens per window (everything when post-RoPE).
+  size_t window() const {
+    return cfg_.rope == RopeMode::kPreRope ? cfg_.rope_window : std::numeric_limits<size_t>::max();
+  }
+  // The inner-product tables for tokens of window w.
+  LookupTable tables(size_t w) const {
+    if (cfg_.rope == RopeMode::kPostRope) return q_.lookup_tables(query_, SearchMetric::kInnerProduct);
+    std::vector<float> r = query_;
+    const double W = double(cfg_.rope_window);
+    apply_rope(r.data(), r.size(), -(double(w) * W + (W - 1) / 2), cfg_.rope_base);
+    return q_.lookup_tables(r, SearchMetric::kInnerProduct);
+  }
+
+ private:
+  const KVCacheConfig& cfg_;
+  const Quantizer& q_;
+  std::vector<float> query_;
+};
+
+}  // namespace
+
+struct KVCache::Impl {
+  size_t H = 0, d = 0, M = 0;  // KV heads, head dim, key books
+  BlockLayout layout = BlockLayout::kBlocked8;
+  size_t bv = 0;               // tokens per block
+  size_t block_bytes = 0;      // bytes of one head's block
+  size_t page_blocks = 0;      // blocks per head per page
+  std::vector<std::unique_ptr<Quantizer>> keyq, valq;
+  size_t Mv = 0, vwidth = 0;   // value books, bytes per value code (1 or 2)
+  std::unique_ptr<detail::PageList> key_pages, value_pages;
+
+  // Published state (guarded by mu); the writer's own copies need no lock.
+  mutable std::mutex mu;
+  size_t published = 0;
+  std::shared_ptr<Tail> tail;
+
+  Snapshot snapshot() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return {published, tail};
+  }
+
+  const uint8_t* block(size_t h, size_t b) const {
+    const uint8_t* page = key_pages->page(b / page_blocks);
+    return page + (h * page_blocks + b % page_blocks) * block_bytes;
+  }
+  uint8_t* writable_block(size_t h, size_t b) {
+    uint8_t* page = key_pages->writable(b / page_blocks);
+    return page + (h * page_blocks + b % page_blocks) * block_bytes;
+  }
+  void set_code(uint8_t* blk, size_t m, size_t j, uint8_t c) const {
+    if (layout == BlockLayout::kPacked4)
+      kernels::packed4_set(blk, m, j, c);
+    else
+      kernels::blocked8_set(blk, m, j, c);
+  }
+  uint8_t code(const uint8_t* blk, size_t m, size_t j) const {
+    return layout == BlockLayout::kPacked4 ? kernels::packed4_code(blk, m, j)
+                                           : kernels::blocked8_code(blk, m, j);
+  }
+  // Key codes of head h for tokens ids (all < snap.size).
+  Codes key_codes(const Snapshot& snap, size_t h, const std::vector<idx_t>& ids) const {
+    Codes c(ids.size(), keyq[h]->book_bits());
+    const size_t full = snap.size / bv * bv;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const auto t = static_cast<size_t>(ids[i]);
+      if (t < full) {
+        const uint8_t* blk = block(h, t / bv);
+        for (size_t m = 0; m < M; ++m) c(i, m) = code(blk, m, t % bv);
+      } else {
+        const uint8_t* row = snap.tail->codes.data() + (h * bv + (t - full)) * M;
+        for (size_t m = 0; m < M; ++m) c(i, m) = row[m];
+      }
+    }
+    return c;
+  }
+  std::vector<idx_t> head_topk(const KVCacheConfig& cfg, const Snapshot& snap, size_t h,
+                               const float* query, size_t k) const;
+};
+
+KVCache::KVCache(KVCacheConfig config, std::unique_ptr<ColdStore> cold)
+    : config_(std::move(config)), cold_(std::move(cold)), impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.H = config_.kv_heads;
+  s.d = config_.head_dim;
+  VQ_CHECK(s.H >= 1 && s.d >= 1, "KVCache: kv_heads and head_dim must be >= 1");
+  VQ_CHECK(config_.page_tokens >= 64 && config_.page_tokens % 64 == 0,
+           "KVCache: page_tokens = ", config_.page_tokens, " must be a positive multiple of 64");
+  if (config_.rope == RopeMode::kPreRope) {
+    VQ_CHECK(s.d % 2 == 0, "KVCache: pre-RoPE keys need an even head_dim, got ", s.d);
+    VQ_CHECK(config_.rope_window >= 64 && config_.rope_window % 64 == 0, "KVCache: rope_window = ",
+             config_.rope_window, " must be a positive multiple of 64 (whole blocks per window)");
+  }
+  if (cold_)
+    VQ_CHECK(cold_->row_floats() == s.H * s.d, "KVCache: cold store rows have ",
+             cold_->row_floats(), " floats, kv_heads × head_dim = ", s.H * s.d);
+  for (size_t h = 0; h < s.H; ++h) {
+    s.keyq.push_back(make_quantizer(config_.key_quantizer, s.d));
+    if (!config_.value_quantizer.empty())
+      s.valq.push_back(make_quantizer(config_.value_quantizer, s.d));
+  }
+  const Quantizer& kq = *s.keyq[0];
+  VQ_CHECK(kq.has_lookup_tables(), "KVCache: key quantizer ", config_.key_quantizer,
+           " has no lookup tables (per-group scalar scales?); use PQ, RVQ or per-channel SQ");
+  const std::vector<uint8_t> bits = kq.book_bits();
+  s.M = bits.size();
+  const uint8_t widest = *std::max_element(bits.begin(), bits.end());
+  VQ_CHECK(widest <= 8, "KVCache: key quantizer ", config_.key_quantizer, " has ", int(widest),
+           "-bit books; the cache scans codes of at most 8 bits");
+  if (widest <= 4 && kernels::packed4_books(s.M) <= 256) {
+    s.layout = BlockLayout::kPacked4;
+  } else {
+    VQ_CHECK(s.M <= kernels::kMaxBooks8, "KVCache: key quantizer ", config_.key_quantizer,
+             " has ", s.M, " books of 8 bits; at most ", kernels::kMaxBooks8, " are supported");
+    s.layout = BlockLayout::kBlocked8;
+  }
+  s.bv = vq::detail::block_vectors(s.layout);
+  s.block_bytes = vq::detail::block_bytes(s.layout, s.M);
+  s.page_blocks = config_.page_tokens / s.bv;
+  s.key_pages = std::make_unique<detail::PageList>(s.H * s.page_blocks * s.block_bytes);
+  if (!s.valq.empty()) {
+    const std::vector<uint8_t> vbits = s.valq[0]->book_bits();
+    s.Mv = vbits.size();
+    s.vwidth = *std::max_element(vbits.begin(), vbits.end()) <= 8 ? 1 : 2;
+    s.value_pages =
+        std::make_unique<detail::PageList>(config_.page_tokens * s.H * s.Mv * s.vwidth);
+  }
+}
+
+KVCache::~KVCache() = default;
+
+const Quantizer& KVCache::key_quantizer(size_t kv_head) const {
+  VQ_CHECK(kv_head < impl_->H, "KVCache: KV head ", kv_head, " out of range (", impl_->H, ")");
+  return *impl_->keyq[kv_head];
+}
+
+const Quantizer* KVCache::value_quantizer(size_t kv_head) const {
+  VQ_CHECK(kv_head < impl_->H, "KVCache: KV head ", kv_head, " out of range (", impl_->H, ")");
+  return impl_->valq.empty() ? nullptr : impl_->valq[kv_head].get();
+}
+
+size_t KVCache::size() const { return impl_->snapshot().size; }
+
+void KVCache::fit(MatrixView<const float> keys, MatrixView<const float> queries,
+                  MatrixView<const float> values) {
+  Impl& s = *impl_;
+  VQ_CHECK(size() == 0, "KVCache::fit: the cache already holds ", size(),
+           " tokens; fit codebooks before appending");
+  const size_t T = keys.rows(), row = s.H * s.d;
+  VQ_CHECK(T >= 1, "KVCache::fit: no prefill keys");
+  VQ_CHECK(keys.cols() == row, "KVCache::fit: keys have ", keys.cols(),
+           " columns, kv_heads × head_dim = ", row);
+  VQ_CHECK(queries.rows() == T, "KVCache::fit: ", queries.rows(), " query rows for ", T,
+           " key rows (one query row per prefill token)");
+  VQ_CHECK(queries.cols() >= s.d && queries.cols() % (s.H * s.d) == 0, "KVCache::fit: queries have ",
+           queries.cols(), " columns, expected q_heads × head_dim with q_heads a multiple of ",
+           "kv_heads = ", s.H);
+  check_finite(keys, "fit", "key");
+  check_finite(queries, "fit", "query");
+  if (!s.valq.empty()) {
+    VQ_CHECK(values.rows() == T && values.cols() == row, "KVCache::fit: value quantizer ",
+             config_.value_quantizer, " needs T × kv_heads·head_dim = ", T, " × ", row,
+             " prefill values, got ", values.rows(), " × ", values.cols());
+    check_finite(values, "fit", "value");
+  }
+  const size_t Hq = queries.cols() / s.d, group = Hq / s.H;
+  const bool pre = config_.rope == RopeMode::kPreRope;
+  const double W = double(config_.rope_window);
+  for (size_t h = 0; h < s.H; ++h) {
+    TrainOptions opt;
+    opt.seed = config_.seed + 7919 * h;
+    opt.iterations = config_.train_iterations;
+    opt.threads = config_.threads;
+    if (config_.query_aware) {
+      // H = E[q qᵀ] over the group's query heads. Pre-RoPE: the query a pre-RoPE key at
+      // position s meets is R(−c_s) q, c_s the centre of s's window; each query t is paired
+      // with a deterministic pseudo-random earlier key position s <= t.
+      Matrix samples(T * group, s.d);
+      for (size_t t = 0; t < T; ++t)
+        for (size_t g = 0; g < group; ++g) {
+          float* dst = samples.row_ptr(t * group + g);
+          std::memcpy(dst, queries.row_ptr(t) + (h * group + g) * s.d, s.d * 4);
+          if (pre) {
+            const size_t pos = (t * 2654435761u + g) % (t + 1);
+            apply_rope(dst, s.d, -(std::floor(pos / W) * W + (W - 1) / 2), config_.rope_base);
+          }
+        }
+      // A small damping keeps H positive definite when queries span few directions.
+      opt.metric = Metric::from_samples(samples.view(), 1e-3f);
+    }
+    s.keyq[h]->train(column_block(keys, h * s.d, s.d).view(), opt);
+    if (!s.valq.empty()) {
+      TrainOptions vopt;
+      vopt.seed = opt.seed + 1;
+      vopt.iterations = opt.iterations;
+      vopt.threads = opt.threads;
+      s.valq[h]->train(column_block(values, h * s.d, s.d).view(), vopt);
+    }
+  }
+  q_heads_ = Hq;
+}
+
+void KVCache::append(MatrixView<const float> keys, MatrixView<const float> values) {
+  Impl& s = *impl_;
+  VQ_CHECK(is_fitted(), "KVCache::append: call fit() on a prefill sample first");
+  const size_t n = keys.rows(), row = s.H * s.d;
+  VQ_CHECK(n >= 1, "KVCache::append: no tokens");
+  VQ_CHECK(keys.cols() == row, "KVCache::append: keys have ", keys.cols(),
+           " columns, kv_heads × head_dim = ", row);
+  VQ_CHECK(values.rows() == n && values.cols() == row, "KVCache::append: values are ",
+           values.rows(), " × ", values.cols(), ", expected ", n, " × ", row, " like the keys");
+  check_finite(keys, "append", "key");
+  check_finite(values, "append", "value");
+
+  // Encode everything first: a bad input throws before anything is stored.
+  std::vector<Codes> kc(s.H), vc(s.valq.size());
+  for (size_t h = 0; h < s.H; ++h) kc[h] = s.keyq[h]->encode(keys.cols_slice(h * s.d, s.d));
+  for (size_t h = 0; h < s.valq.size(); ++h) vc[h] = s.valq[h]->encode(values.cols_slice(h * s.d, s.d));
+
+  const size_t size0 = s.published, total = size0 + n, bv = s.bv;
+  if (cold_) {
+    if (keys.contiguous() && values.contiguous())
+      cold_->append(keys.data(), values.data(), n);
+    else
+      for (size_t i = 0; i < n; ++i) cold_->append(keys.row_ptr(i), values.row_ptr(i), 1);
+  }
+  if (!s.valq.empty()) {
+    const size_t pt = config_.page_tokens, rowv = s.H * s.Mv;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t t = size0 + i;
+      uint8_t* dst = s.value_pages->writable(t / pt) + (t % pt) * rowv * s.vwidth;
+      for (size_t h = 0; h < s.H; ++h)
+        for (size_t m = 0; m < s.Mv; ++m) {
+          const uint16_t c = vc[h](i, m);
+          if (s.vwidth == 1)
+            dst[h * s.Mv + m] = static_cast<uint8_t>(c);
+          else
+            std::memcpy(dst + (h * s.Mv + m) * 2, &c, 2);
+        }
+    }
+  }
+
+  // Key codes: tokens whose block is complete after this call go to their page (with the
+  // rows the old tail held for that block); the rest go to the tail of the last block.
+  const size_t full_end = total / bv * bv;
+  std::shared_ptr<Tail> tail = s.tail;
+  if (size0 % bv != 0 && full_end > size0) {
+    const size_t b = size0 / bv;
+    for (size_t h = 0; h < s.H; ++h) {
+      uint8_t* blk = s.writable_block(h, b);
+      for (size_t j = 0; j < size0 % bv; ++j)
+        for (size_t m = 0; m < s.M; ++m) s.set_code(blk, m, j, tail->codes[(h * bv + j) * s.M + m]);
+    }
+  }
+  if (total % bv != 0 && (size0 / bv != total / bv || !tail)) {
+    tail = std::make_shared<Tail>();
+    tail->codes.assign(s.H * bv * s.M, 0);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const size_t t = size0 + i, j = t % bv;
+    for (size_t h = 0; h < s.H; ++h) {
+      const uint16_t* c = kc[h].row(i);
+      if (t < full_end) {
+        uint8_t* blk = s.writable_block(h, t / bv);
+        for (size_t m = 0; m < s.M; ++m) s.set_code(blk, m, j, static_cast<uint8_t>(c[m]));
+      } else {
+        uint8_t* dst = tail->codes.data() + (h * bv + j) * s.M;
+        for (size_t m = 0; m < s.M; ++m) dst[m] = static_cast<uint8_t>(c[m]);
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.published = total;
+  s.tail = total % bv != 0 ? std::move(tail) : nullptr;
+}
+
+namespace {
+void check_query(MatrixView<const float> query, size_t q_heads, size_t d, const char* who) {
+  VQ_CHECK(q_heads != 0, "KVCache::", who, ": call fit() first");
+  VQ_CHECK(query.rows() == q_heads && query.cols() == d, "KVCache::", who, ": query is ",
+           query.rows(), " × ", query.cols(), ", expected q_heads × head_dim = ", q_heads, " × ", d);
+  check_finite(query, who, "query value");
+}
+}  // namespace
+
+Matrix KVCache::scores(MatrixView<const float> query) const {
+  const Impl& s = *impl_;
+  check_query(query, q_heads_, s.d, "scores");
+  const Snapshot snap = s.snapshot();
+  const size_t n = snap.size, bv = s.bv, nfull = n / bv, group = q_heads_ / s.H;
+  Matrix out(q_heads_, n);
+  std::vector<uint8_t> rows(bv * s.M);
+  for (size_t qh = 0; qh < q_heads_; ++qh) {
+    const size_t h = qh / group;
+    const HeadTables ht(config_, *s.keyq[h], query.row_ptr(qh));
+    float* o = out.row_ptr(qh);
+    const size_t W = ht.window();
+    LookupTable lut;
+    size_t lut_window = std::numeric_limits<size_t>::max();
+    auto args_for = [&](size_t token) {
+      if (token / W != lut_window) {
+        lut_window = token / W;
+        lut = ht.tables(lut_window);
+      }
+      return vq::detail::scan_args(lut, nullptr);
+    };
+    // Whole blocks: unpacked to row-major rows, then the float-table scan (same summation
+    // order as every other scan, so the scores equal topk()'s bit for bit).
+    for (size_t b = 0; b < nfull; ++b) {
+      const uint8_t* blk = s.block(h, b);
+      for (size_t j = 0; j < bv; ++j)
+        for (size_t m = 0; m < s.M; ++m) rows[j * s.M + m] = s.code(blk, m, j);
+      kernels::lut_scan_u8(args_for(b * bv), rows.data(), bv, o + b * bv);
+    }
+    if (n > nfull * bv)
+      kernels::lut_scan_u8(args_for(nfull * bv), snap.tail->codes.data() + h * bv * s.M,
+                           n - nfull * bv, o + nfull * bv);
+  }
+  return out;
+}
+
+std::vector<idx_t> KVCache::topk(MatrixView<const float> query, size_t k) const {
+  check_query(query, q_heads_, impl_->d, "topk");
+  VQ_CHECK(k >= 1, "KVCache::topk: k must be >= 1");
+  const Snapshot snap = impl_->snapshot();
+  const size_t kk = std::min(k, snap.size), group = q_heads_ / impl_->H;
+  std::vector<idx_t> out(q_heads_ * kk);
+  for (size_t qh = 0; qh < q_heads_ && kk > 0; ++qh) {
+    const std::vector<idx_t> ids = impl_->head_topk(config_, snap, qh / group, query.row_ptr(qh), kk);
+    std::copy(ids.begin(), ids.end(), out.begin() + qh * kk);
+  }
+  return out;
+}
+
+// Top-k of one query head over a snapshot: filtered scan of whole blocks, page by page and
+// window by window, then the tail with the float tables.
+std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snapshot& snap,
+                                            size_t h, const float* query, size_t k) const {
+  const Impl& s = *this;
+  const HeadTables ht(cfg, *s.keyq[h], query);
+  const size_t n = snap.size, nfull = n / bv;
+  const size_t W = ht.window();
+  TopK heap(k);
+  QueryTables t;
+  for (size_t b = 0; b < nfull;) {
+    // The run of blocks from b that shares a page and a window.
+    const size_t token = b * bv, w = token / W;
+    size_t end = std::min(nfull, (b / s.page_blocks + 1) * s.page_blocks);
+    if (W != std::numeric_limits<size_t>::max()) end = std::min(end, (w + 1) * W / bv);
+    if (b == 0 || token % W == 0) {
+      t.lut = vq::detail::minimizing(ht.tables(w));
+      VQ_CHECK(!t.lut.add_norms, "KVCache: inner-product tables must not need norms");
+      vq::detail::quantize_tables(s.layout, 0.f, t);
+    }
+    vq::detail::BlockRange r;
+    r.blocks = s.block(h, b);
+    r.nblocks = end - b;
+    r.books = s.M;
+    r.first_id = static_cast<idx_t>(token);
+    r.valid = r.nblocks * bv;
+    vq::detail::scan_filtered(s.layout, t, r, heap);
+    b = end;
+  }
+  if (n > nfull * bv) {
+    const size_t first = nfull * bv, len = n - first;
+    const LookupTable lut = vq::detail::minimizing(ht.tables(first / W));
+    std::vector<float> sc(len);
+    kernels::lut_scan_u8(vq::detail::scan_args(lut, nullptr), snap.tail->codes.data() + h * bv * s.M,
+                         len, sc.data());
+    vq::detail::push_scores(sc.data(), len, static_cast<idx_t>(first), heap);
+  }
+  std::vector<idx_t> ids(k);
+  heap.write(true, nullptr, ids.data());
+  return ids;
+}
+
+Matrix KVCache::attend(MatrixView<const float> query, size_t k, size_t sink, size_t window) const {
+  const Impl& s = *impl_;
+  check_query(query, q_heads_, s.d, "attend");
+  VQ_CHECK(k >= 1, "KVCache::attend: k must be >= 1");
+  VQ_CHECK(cold_ || !s.valq.empty(), "KVCache::attend: the cache keeps no values (no cold store ",
+           "and no value quantizer)");
+  const Snapshot snap = s.snapshot();
+  const size_t n = snap.size, d = s.d, group = q_heads_ / s.H;
+  VQ_CHECK(n > 0, "KVCache::attend: the cache is empty");
+  const bool pre = config_.rope == RopeMode::kPreRope;
+  const double scale = 1.0 / std::sqrt(double(d));
+  Matrix out(q_heads_, d);
+  std::vector<float> key(d);
+  for (size_t qh = 0; qh < q_heads_; ++qh) {
+    const size_t h = qh / group;
+    const float* q = query.row_ptr(qh);
+    // The attended set: top-k ∪ sinks ∪ recent window, ascending and unique.
+    std::vector<idx_t> ids = s.head_topk(config_, snap, h, q, std::min(k, n));
+    for (size_t t = 0; t < std::min(sink, n); ++t) ids.push_back(static_cast<idx_t>(t));
+    for (size_t t = n - std::min(window, n); t < n; ++t) ids.push_back(static_cast<idx_t>(t));
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+
+    Matrix kdec, vdec;
+    if (!cold_) kdec = s.keyq[h]->decode(s.key_codes(snap, h, ids));
+    if (!cold_) {
+      // Values from their codes: gather the rows of the selected tokens, decode once.
+      Codes vc(ids.size(), s.valq[h]->book_bits());
+      const size_t pt = config_.page_tokens, rowv = s.H * s.Mv;
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const auto t = static_cast<size_t>(ids[i]);
+        const uint8_t* src = s.value_pages->page(t / pt) + (t % pt) * rowv * s.vwidth;
+        for (size_t m = 0; m < s.Mv; ++m) {
+          uint16_t c = 0;
+          if (s.vwidth == 1)
+            c = src[h * s.Mv + m];
+          else
+            std::memcpy(&c, src + (h * s.Mv + m) * 2, 2);
+          vc(i, m) = c;
+        }
+      }
+      vdec = s.valq[h]->decode(vc);
+    }
+    std::vector<double> logit(ids.size());
+    double mx = -std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const auto t = static_cast<size_t>(ids[i]);
+      const float* src = cold_ ? cold_->key(t) + h * d : kdec.row_ptr(i);
+      std::memcpy(key.data(), src, d * 4);
+      if (pre) apply_rope(key.data(), d, double(t), config_.rope_base);
+      double dot = 0;
+      for (size_t j = 0; j < d; ++j) dot += double(q[j]) * key[j];
+      logit[i] = dot * scale;
+      mx = std::max(mx, logit[i]);
+    }
+    std::vector<double> acc(d, 0.0);
+    double denom = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const double p = std::exp(logit[i] - mx);
+      denom += p;
+      const float* v = cold_ ? cold_->value(static_cast<size_t>(ids[i])) + h * d : vdec.row_ptr(i);
+      for (size_t j = 0; j < d; ++j) acc[j] += p * v[j];
+    }
+    for (size_t j = 0; j < d; ++j) out(qh, j) = static_cast<float>(acc[j] / denom);
+  }
+  return out;
+}
+
+Matrix KVCache::decoded_keys(size_t kv_head) const {
+  VQ_CHECK(kv_head < impl_->H, "KVCache::decoded_keys: KV head ", kv_head, " out of range (",
+           impl_->H, ")");
+  const Snapshot snap = impl_->snapshot();
+  std::vector<idx_t> ids(snap.size);
+  for (size_t t = 0; t < snap.size; ++t) ids[t] = static_cast<idx_t>(t);
+  if (snap.size == 0) return Matrix(0, impl_->d);
+  return impl_->keyq[kv_head]->decode(impl_->key_codes(snap, kv_head, ids));
+}
+
+KVBytes KVCache::bytes() const {
+  const Impl& s = *impl_;
+  KVBytes b;
+  b.key_codes = double(s.H * s.block_bytes) / double(s.bv);
+  b.value_codes = double(s.H * s.Mv * s.vwidth);
+  b.cold = cold_ ? double(2 * s.H * s.d * sizeof(float)) : 0.0;
+  return b;
+}
+
+}  // namespace vq::kv
