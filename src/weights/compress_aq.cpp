@@ -1,0 +1,304 @@
+// Additive codes (AQLM-style) for a weight matrix: per row group, codebooks learned by the core
+// AdditiveQuantizer on scaled groups of g input weights, then a GPTQ-style sweep that encodes
+// every row's g-column block in the whitened space of H (compress.h).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "vq/core/additive_quantizer.h"
+#include "vq/core/kmeans.h"
+#include "vq/core/rng.h"
+#include "weights/compressors.h"
+
+namespace vq::weights::detail {
+
+namespace {
+
+// Books of one row group whitened for one column block: C'_m[k] = C_m[k]·T (T = U_BB⁻¹), kept
+// transposed (g × K per book, entry index innermost, so a score pass vectorises over entries)
+// with squared norms.
+struct WhitenedBooks {
+  size_t books = 0, k = 0, g = 0;
+  std::vector<float> rows;   // M × K × g
+  std::vector<float> trans;  // M × g × K
+  std::vector<float> norms;  // M × K
+
+  void build(const float* books_src, size_t m_books, size_t k_entries, size_t group, const float* t_mat) {
+    books = m_books, k = k_entries, g = group;
+    rows.assign(books * k * g, 0.f);
+    trans.assign(books * g * k, 0.f);
+    norms.assign(books * k, 0.f);
+    for (size_t m = 0; m < books; ++m)
+      for (size_t e = 0; e < k; ++e) {
+        const float* c = books_src + (m * k + e) * g;
+        float* dst = rows.data() + (m * k + e) * g;
+        float n2 = 0.f;
+        for (size_t j = 0; j < g; ++j) {
+          float v = 0.f;
+          for (size_t s = 0; s <= j; ++s) v += c[s] * t_mat[s * g + j];  // T is upper triangular
+          dst[j] = v;
+          trans[(m * g + j) * k + e] = v;
+          n2 += v * v;
+        }
+        norms[m * k + e] = n2;
+      }
+  }
+
+  // scores[e] = ||r − C'_m[e]||² − ||r||² for all entries of book m.
+  void scores(size_t m, const float* r, float* out) const {
+    const float* n = norms.data() + m * k;
+    for (size_t e = 0; e < k; ++e) out[e] = n[e];
+    for (size_t j = 0; j < g; ++j) {
+      const float rj = -2.f * r[j];
+      const float* col = trans.data() + (m * g + j) * k;
+      for (size_t e = 0; e < k; ++e) out[e] += rj * col[e];
+    }
+  }
+  const float* entry(size_t m, size_t e) const { return rows.data() + (m * k + e) * g; }
+};
+
+struct EncodeScratch {
+  std::vector<float> scores, residuals, next_residuals;
+  std::vector<uint32_t> codes, next_codes;
+  std::vector<std::pair<float, uint32_t>> cand;
+};
+
+// Codes (M) for whitened target t (g floats): beam search over the books in order (B states),
+// then coordinate-descent passes (each book re-chosen given the others) until stable.
+void encode_group(const WhitenedBooks& wb, const float* t, size_t beam, int passes, EncodeScratch& s,
+                  uint32_t* codes_out) {
+  const size_t M = wb.books, K = wb.k, g = wb.g;
+  s.scores.resize(K);
+  s.residuals.assign(t, t + g);
+  s.codes.assign(M, 0);
+  size_t states = 1;
+  for (size_t m = 0; m < M; ++m) {
+    s.cand.clear();
+    for (size_t st = 0; st < states; ++st) {
+      const float* r = s.residuals.data() + st * g;
+      wb.scores(m, r, s.scores.data());
+      float rn = 0.f;
+      for (size_t j = 0; j < g; ++j) rn += r[j] * r[j];
+      for (size_t e = 0; e < K; ++e) s.cand.emplace_back(rn + s.scores[e], uint32_t(st * K + e));
+    }
+    const size_t keep = std::min(beam, s.cand.size());
+    std::partial_sort(s.cand.begin(), s.cand.begin() + long(keep), s.cand.end());
+    s.next_residuals.resize(keep * g);
+    s.next_codes.resize(keep * M);
+    for (size_t i = 0; i < keep; ++i) {
+      const size_t st = s.cand[i].second / K, e = s.cand[i].second % K;
+      const float* c = wb.entry(m, e);
+      for (size_t j = 0; j < g; ++j) s.next_residuals[i * g + j] = s.residuals[st * g + j] - c[j];
+      std::copy(s.codes.begin() + long(st * M), s.codes.begin() + long(st * M + M), s.next_codes.begin() + long(i * M));
+      s.next_codes[i * M + m] = uint32_t(e);
+    }
+    std::swap(s.residuals, s.next_residuals);
+    std::swap(s.codes, s.next_codes);
+    states = keep;
+  }
+  // State 0 is the best of the beam; refine it one book at a time.
+  float* r = s.residuals.data();
+  uint32_t* c = s.codes.data();
+  for (int p = 0; p < passes && M > 1; ++p) {
+    bool changed = false;
+    for (size_t m = 0; m < M; ++m) {
+      const float* old = wb.entry(m, c[m]);
+      for (size_t j = 0; j < g; ++j) r[j] += old[j];
+      wb.scores(m, r, s.scores.data());
+      const auto best = uint32_t(std::min_element(s.scores.begin(), s.scores.end()) - s.scores.begin());
+      if (best != c[m] && s.scores[best] < s.scores[c[m]]) {
+        c[m] = best;
+        changed = true;
+      }
+      const float* e = wb.entry(m, c[m]);
+      for (size_t j = 0; j < g; ++j) r[j] -= e[j];
+    }
+    if (!changed) break;
+  }
+  std::copy(c, c + M, codes_out);
+}
+
+// JLCM-style row grouping: rows described by their scale and the shape of their magnitude
+// distribution (quantiles of |w|/scale), clustered by k-means into R groups. Returns the stored
+// row order (rows of group 0 first, original order within a group) and the group offsets.
+void group_rows(MatrixView<const float> w, const std::vector<float>& scales, size_t groups, uint64_t seed,
+                int threads, std::vector<uint32_t>& order, std::vector<uint32_t>& begin) {
+  const size_t rows = w.rows(), cols = w.cols();
+  static constexpr double kQuantiles[] = {0.25, 0.5, 0.75, 0.9, 0.99};
+  constexpr size_t kFeatures = 1 + std::size(kQuantiles);
+  Matrix feat(rows, kFeatures);
+  std::vector<float> mag(cols);
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t c = 0; c < cols; ++c) mag[c] = std::fabs(w(r, c)) / scales[r];
+    std::sort(mag.begin(), mag.end());
+    feat(r, 0) = std::log(scales[r]);
+    for (size_t q = 0; q < std::size(kQuantiles); ++q)
+      feat(r, 1 + q) = mag[std::min(cols - 1, size_t(kQuantiles[q] * double(cols)))];
+  }
+  KMeansOptions ko;
+  ko.k = groups;
+  ko.seed = seed;
+  ko.threads = threads;
+  ko.max_points_per_centroid = 0;
+  const KMeansResult km = kmeans(feat.view(), ko);
+  const std::vector<int32_t> label = assign_to_centroids(feat.view(), km.centroids.view(), Metric(), threads);
+  order.resize(rows);
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return label[a] < label[b]; });
+  begin.assign(groups + 1, 0);
+  for (size_t r = 0; r < rows; ++r) ++begin[size_t(label[r]) + 1];
+  for (size_t gi = 0; gi < groups; ++gi) {
+    VQ_CHECK(begin[gi + 1] > 0, "compress: row group ", gi, " of ", groups,
+             " came out empty (rows too alike for this many groups); use fewer row groups");
+    begin[gi + 1] += begin[gi];
+  }
+}
+
+// Codebooks (M × K × g, fp16-rounded) for the scaled groups of rows [r0, r1) of w.
+std::vector<float> train_codebooks(MatrixView<const float> w, const std::vector<float>& scales,
+                                   const std::vector<float>& col_weight, size_t r0, size_t r1, const Scheme& s,
+                                   const CompressOptions& o) {
+  const size_t g = s.group, per_row = w.cols() / g, total = (r1 - r0) * per_row, K = size_t{1} << s.bits;
+  const size_t n = std::min(total, std::max(o.aq_train_vectors, K));
+  VQ_CHECK(total >= K, "compress: scheme ", s.str(), " needs at least ", K, " groups of ", g,
+           " weights per row group to learn its codebooks, rows ", r0, "..", r1, " have ", total);
+  const std::vector<size_t> pick = sample_without_replacement(total, n, o.seed);
+  Matrix x(n, g);
+  std::vector<float> weight(n);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t r = r0 + pick[i] / per_row, j = pick[i] % per_row;
+    for (size_t t = 0; t < g; ++t) x(i, t) = w(r, j * g + t) / scales[r];
+    weight[i] = scales[r] * scales[r] * col_weight[j];
+  }
+  std::vector<float> books;
+  if (s.books == 1) {
+    // One book: additive codes are plain k-means (the core AQ would solve the same problem).
+    KMeansOptions ko;
+    ko.k = K;
+    ko.seed = o.seed;
+    ko.threads = o.threads;
+    ko.weights = weight;
+    const KMeansResult km = kmeans(x.view(), ko);
+    books = km.centroids.storage();
+  } else {
+    AdditiveQuantizer aq(g, s.books, uint8_t(s.bits), o.aq_beam);
+    TrainOptions to;
+    to.weights = weight;
+    to.seed = o.seed;
+    to.threads = o.threads;
+    aq.train(x.view(), to);
+    for (const Codebook& b : aq.books()) books.insert(books.end(), b.entries.storage().begin(), b.entries.storage().end());
+  }
+  for (float& v : books) v = round_fp16(v);
+  return books;
+}
+
+}  // namespace
+
+CompressedMatrix compress_aq(MatrixView<const float> w, const PreparedHessian& h, const Scheme& s,
+                             const CompressOptions& o) {
+  const size_t rows = w.rows(), cols = w.cols(), g = s.group, M = s.books, K = size_t{1} << s.bits;
+  const size_t per_row = cols / g;
+  CompressedMatrix out;
+  out.scheme = s;
+  out.rows = rows;
+  out.cols = cols;
+
+  // Per-output-channel scale: the row's RMS (fp16), so every row's groups share one codebook.
+  std::vector<float> scale_of(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    double ss = 0.0;
+    for (size_t c = 0; c < cols; ++c) ss += double(w(r, c)) * double(w(r, c));
+    const float rms = round_fp16(float(std::sqrt(ss / double(cols))));
+    scale_of[r] = rms > 0.f ? rms : 1.f;
+  }
+  std::vector<uint32_t> order;
+  if (s.row_groups > 1) {
+    group_rows(w, scale_of, s.row_groups, o.seed, o.threads, order, out.group_begin);
+    out.row_order = order;
+  } else {
+    order.resize(rows);
+    std::iota(order.begin(), order.end(), 0u);
+    out.group_begin = {0, uint32_t(rows)};
+  }
+  Matrix work(rows, cols);
+  out.scales.resize(rows);
+  for (size_t i = 0; i < rows; ++i) {
+    std::copy(w.row_ptr(order[i]), w.row_ptr(order[i]) + cols, work.row_ptr(i));
+    out.scales[i] = scale_of[order[i]];
+  }
+  // How much each column group matters to the output (mean of H's diagonal over the group).
+  std::vector<float> col_weight(per_row, 1.f);
+  if (!h.identity)
+    for (size_t j = 0; j < per_row; ++j) {
+      double d = 0.0;
+      for (size_t t = 0; t < g; ++t) d += h.h_at(j * g + t, j * g + t);
+      col_weight[j] = float(d / double(g));
+    }
+  out.codebooks.reserve(s.row_groups * out.codebook_floats());
+  for (size_t rg = 0; rg < s.row_groups; ++rg) {
+    const std::vector<float> books =
+        train_codebooks(work.view(), out.scales, col_weight, out.group_begin[rg], out.group_begin[rg + 1], s, o);
+    out.codebooks.insert(out.codebooks.end(), books.begin(), books.end());
+  }
+
+  // T_B = U_BB⁻¹ for every column block (g × g upper triangular; identity without calibration).
+  std::vector<float> t_mats(per_row * g * g, 0.f);
+  for (size_t j = 0; j < per_row; ++j) {
+    float* t = t_mats.data() + j * g * g;
+    for (size_t c = 0; c < g; ++c) {  // column c of the inverse by back substitution
+      for (size_t i = g; i-- > 0;) {
+        double v = i == c ? 1.0 : 0.0;
+        for (size_t k = i + 1; k < g; ++k) v -= double(h.u_at(j * g + i, j * g + k)) * t[k * g + c];
+        t[i * g + c] = float(v / h.u_at(j * g + i, j * g + i));
+      }
+    }
+  }
+
+  out.codes.assign(rows * out.row_code_bytes(), 0);
+  const size_t cb = out.code_bytes();
+  const size_t beam = std::max<size_t>(1, o.aq_beam);
+  gptq_sweep(work.view(), h, g, g, o.threads,
+             [&](size_t col0, MatrixView<float> part, size_t r0) {
+               const size_t j = col0 / g;
+               const float* t_mat = t_mats.data() + j * g * g;
+               WhitenedBooks wb;
+               EncodeScratch scratch;
+               std::vector<float> x(g), t(g);
+               std::vector<uint32_t> code(M);
+               size_t built_for = SIZE_MAX;
+               for (size_t i = 0; i < part.rows(); ++i) {
+                 const size_t r = r0 + i;
+                 const size_t rg = size_t(std::upper_bound(out.group_begin.begin(), out.group_begin.end(), uint32_t(r)) -
+                                          out.group_begin.begin()) - 1;
+                 const float* books = out.codebooks.data() + rg * out.codebook_floats();
+                 if (built_for != rg) {
+                   wb.build(books, M, K, g, t_mat);
+                   built_for = rg;
+                 }
+                 const float sr = out.scales[r];
+                 for (size_t a = 0; a < g; ++a) x[a] = part(i, col0 + a) / sr;
+                 for (size_t a = 0; a < g; ++a) {
+                   float v = 0.f;
+                   for (size_t b = 0; b <= a; ++b) v += x[b] * t_mat[b * g + a];
+                   t[a] = v;
+                 }
+                 encode_group(wb, t.data(), beam, o.aq_passes, scratch, code.data());
+                 uint8_t* dst = out.codes.data() + (r * per_row * M + j * M) * cb;
+                 for (size_t a = 0; a < g; ++a) part(i, col0 + a) = 0.f;
+                 for (size_t m = 0; m < M; ++m) {
+                   dst[m * cb] = uint8_t(code[m]);
+                   if (cb == 2) dst[m * cb + 1] = uint8_t(code[m] >> 8);
+                   const float* e = books + (m * K + code[m]) * g;
+                   for (size_t a = 0; a < g; ++a) part(i, col0 + a) += e[a];
+                 }
+                 for (size_t a = 0; a < g; ++a) part(i, col0 + a) *= sr;
+               }
+             },
+             o.progress);
+  return out;
+}
+
+}  // namespace vq::weights::detail

@@ -1,0 +1,147 @@
+// compress(): scheme grammar, bits accounting, H-awareness and H validation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "test_data.h"
+#include "vq/core/npy.h"
+#include "vq/weights/compress.h"
+
+namespace vq::weights {
+namespace {
+
+// A layer-like weight: Gaussian rows with a spread of row norms (as output channels have).
+Matrix layer_weight(size_t rows, size_t cols, uint64_t seed) {
+  Matrix w = testdata::gaussian(rows, cols, seed);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c) w(r, c) *= 0.02f * (1.f + float(r % 7));
+  return w;
+}
+
+// Calibration H from correlated inputs with a few large-magnitude channels (LLM-like outliers).
+std::vector<float> layer_hessian(size_t cols, uint64_t seed) {
+  Matrix x = testdata::correlated(4 * cols, cols, seed);
+  for (size_t i = 0; i < x.rows(); ++i)
+    for (size_t c = 0; c < cols; c += 17) x(i, c) *= 6.f;
+  return hessian_from_inputs(x.view());
+}
+
+TEST(WeightScheme, ParsesAndPrintsEveryKind) {
+  for (const char* s : {"AQ2x8g8", "AQ1x16g8", "AQ4x8g8", "AQ2x8g8r4", "RTN2g128", "GPTQ3g128", "CDQ4g64"})
+    EXPECT_EQ(Scheme::parse(s).str(), s);
+  const Scheme a = Scheme::parse("AQ2x8g8r4");
+  EXPECT_EQ(a.books, 2u);
+  EXPECT_EQ(a.bits, 8u);
+  EXPECT_EQ(a.group, 8u);
+  EXPECT_EQ(a.row_groups, 4u);
+  for (const char* bad : {"", "AQ", "AQ2x8", "AQ2x8g", "AQ0x8g8", "AQ2x17g8", "RTN1g128", "GPTQ3", "XQ3g8",
+                          "AQ2x8g8r", "RTN4g128x", "CDQ9g8"})
+    EXPECT_THROW(Scheme::parse(bad), Error) << bad;
+}
+
+TEST(WeightScheme, RejectsShapesThatDoNotFit) {
+  EXPECT_THROW(Scheme::parse("AQ2x8g8").check_shape(16, 60), Error);
+  EXPECT_THROW(Scheme::parse("RTN4g128").check_shape(16, 64), Error);
+  EXPECT_THROW(Scheme::parse("AQ2x8g8r8").check_shape(4, 64), Error);
+}
+
+TEST(WeightCompress, BitsPerWeightCountsEverything) {
+  const Matrix w = layer_weight(64, 128, 1);
+  const CompressedMatrix aq = compress(w.view(), {}, "AQ2x8g8");
+  // codes 64·16·2·8, codebooks 2·256·8·16, scales 64·16.
+  EXPECT_DOUBLE_EQ(aq.bits_per_weight(), (64.0 * 16 * 16 + 2.0 * 256 * 8 * 16 + 64.0 * 16) / (64.0 * 128));
+  const CompressedMatrix aqr = compress(w.view(), {}, "AQ2x4g4r2");
+  // + a second codebook set and a 6-bit row index per row.
+  EXPECT_DOUBLE_EQ(aqr.bits_per_weight(),
+                   (64.0 * 32 * 8 + 2 * 2.0 * 16 * 4 * 16 + 64.0 * 16 + 64.0 * 6) / (64.0 * 128));
+  const CompressedMatrix rtn = compress(w.view(), {}, "RTN3g32");
+  EXPECT_DOUBLE_EQ(rtn.bits_per_weight(), 3.0 + (16.0 + 3.0) / 32.0);
+  EXPECT_EQ(rtn.codes.size(), 64u * 48u);  // 128 · 3 bits = 48 bytes per row
+}
+
+struct SchemeCase {
+  const char* scheme;
+  double max_identity_error;  // relative squared error bound without calibration (sanity)
+};
+
+class EveryScheme : public ::testing::TestWithParam<SchemeCase> {};
+
+// Decoding gives back a close matrix; with calibration, the H-error is lower than what the same
+// scheme reaches without it (judged by H); the stored values are fp16-exact.
+TEST_P(EveryScheme, CalibrationLowersTheErrorUnderH) {
+  const SchemeCase c = GetParam();
+  const Matrix w = layer_weight(64, 256, 2);
+  const std::vector<float> h = layer_hessian(256, 3);
+  const CompressedMatrix plain = compress(w.view(), {}, c.scheme);
+  const CompressedMatrix calib = compress(w.view(), h, c.scheme);
+  const Matrix dp = plain.decode(), dc = calib.decode();
+  const double e_id = relative_error(w.view(), dp.view(), {});
+  EXPECT_LT(e_id, c.max_identity_error) << c.scheme;
+  const double plain_h = relative_error(w.view(), dp.view(), h), calib_h = relative_error(w.view(), dc.view(), h);
+  const Scheme s = Scheme::parse(c.scheme);
+  if (s.kind == SchemeKind::kRTN) {
+    EXPECT_EQ(plain_h, calib_h) << "RTN never looks at H";
+  } else {
+    EXPECT_LT(calib_h, 0.9 * plain_h) << c.scheme;
+  }
+  for (float v : calib.scales) EXPECT_EQ(v, half_to_float(float_to_half(v)));
+  for (float v : calib.codebooks) EXPECT_EQ(v, half_to_float(float_to_half(v)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Weights, EveryScheme,
+                         ::testing::Values(SchemeCase{"AQ2x8g8", 0.2}, SchemeCase{"AQ3x5g4", 0.08},
+                                           SchemeCase{"AQ2x4g4r2", 0.2}, SchemeCase{"AQ1x8g4", 0.3},
+                                           SchemeCase{"RTN2g32", 0.4}, SchemeCase{"RTN4g32", 0.02},
+                                           SchemeCase{"GPTQ3g32", 0.1}, SchemeCase{"CDQ3g32", 0.1}),
+                         [](const auto& p) { return std::string(p.param.scheme); });
+
+TEST(WeightCompress, CoordinateDescentNeverLosesToGptq) {
+  const Matrix w = layer_weight(48, 128, 4);
+  const std::vector<float> h = layer_hessian(128, 5);
+  for (int bits : {2, 3, 4}) {
+    const std::string b = std::to_string(bits);
+    const double gptq = relative_error(w.view(), compress(w.view(), h, "GPTQ" + b + "g32").decode().view(), h);
+    const double cdq = relative_error(w.view(), compress(w.view(), h, "CDQ" + b + "g32").decode().view(), h);
+    const double rtn = relative_error(w.view(), compress(w.view(), h, "RTN" + b + "g32").decode().view(), h);
+    EXPECT_LE(cdq, gptq) << bits;
+    EXPECT_LT(gptq, rtn) << bits;
+  }
+}
+
+TEST(WeightCompress, RowGroupsStoreAPermutation) {
+  const Matrix w = layer_weight(64, 128, 6);
+  const CompressedMatrix cm = compress(w.view(), {}, "AQ2x4g4r4");
+  ASSERT_EQ(cm.row_order.size(), 64u);
+  ASSERT_EQ(cm.group_begin.size(), 5u);
+  EXPECT_NO_THROW(cm.validate());
+  // Rows of one scale class (r % 7) land in few groups: the grouping follows the statistics.
+  const Matrix d = cm.decode();
+  EXPECT_LT(relative_error(w.view(), d.view(), {}), 0.25);
+}
+
+TEST(WeightCompress, RejectsBadHessians) {
+  const Matrix w = layer_weight(16, 32, 7);
+  std::vector<float> h(32 * 32, 0.f);
+  for (size_t i = 0; i < 32; ++i) h[i * 32 + i] = 1.f;
+  h[1] = 0.5f;  // not symmetric
+  EXPECT_THROW(compress(w.view(), h, "GPTQ4g32"), Error);
+  h[1] = 0.f;
+  h[0] = -1.f;  // negative variance
+  EXPECT_THROW(compress(w.view(), h, "GPTQ4g32"), Error);
+  // Indefinite: [[1, 2], [2, 1]] block.
+  h[0] = 1.f;
+  h[1] = h[32] = 2.f;
+  EXPECT_THROW(compress(w.view(), h, "GPTQ4g32"), Error);
+  // Singular (rank 1) is rejected without dampening and accepted with it.
+  std::vector<float> rank1(32 * 32);
+  for (size_t i = 0; i < 32; ++i)
+    for (size_t j = 0; j < 32; ++j) rank1[i * 32 + j] = float(i + 1) * float(j + 1);
+  CompressOptions none;
+  none.damp = 0.f;
+  EXPECT_THROW(compress(w.view(), rank1, "GPTQ4g32", none), Error);
+  EXPECT_NO_THROW(compress(w.view(), rank1, "GPTQ4g32"));
+  EXPECT_THROW(compress(w.view(), std::vector<float>(10, 1.f), "GPTQ4g32"), Error);
+}
+
+}  // namespace
+}  // namespace vq::weights
