@@ -54,7 +54,10 @@ void scalar_gemv_ref(const ScalarGemvArgs& a) {
         for (size_t c = gi * G; c < gi * G + G; ++c) {
           const size_t bit = c * bits;
           uint32_t word = 0;
-          std::memcpy(&word, row + bit / 8, std::min<size_t>(4, a.row_bytes - bit / 8));
+          if (bit / 8 + 4 <= a.row_bytes)
+            std::memcpy(&word, row + bit / 8, 4);  // fixed size: compiled to one load
+          else
+            std::memcpy(&word, row + bit / 8, a.row_bytes - bit / 8);
           dot += float((word >> (bit % 8)) & mask) * x[c];
         }
         const size_t si = r * ng + gi;

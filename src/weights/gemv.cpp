@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "kernels/weights_gemv.h"
 
@@ -13,7 +14,10 @@ namespace {
 constexpr size_t kRowChunk = 64;
 // Lookup tables are built for as many input groups as fit this budget (the tables of a
 // 4096-column AQ2x8g8 layer at batch 1 are exactly 1 MiB, one pass over the rows).
-constexpr size_t kLutBytes = size_t{1} << 20;
+size_t lut_budget() {
+  static const size_t v = getenv("VQ_LUT_KB") ? size_t(atoi(getenv("VQ_LUT_KB"))) << 10 : size_t{1} << 20;
+  return v;
+}
 
 template <class Fn>
 void for_row_chunks(size_t begin, size_t end, const Fn& fn) {
@@ -29,7 +33,7 @@ void for_row_chunks(size_t begin, size_t end, const Fn& fn) {
 void aq_product(const CompressedMatrix& cm, const float* x, size_t batch, std::vector<float>& acc) {
   const size_t M = cm.scheme.books, K = size_t{1} << cm.scheme.bits, g = cm.scheme.group;
   const size_t per_row = cm.cols / g, cb = cm.code_bytes(), B = batch;
-  const size_t tile = std::clamp<size_t>(kLutBytes / (M * K * B * sizeof(float)), 1, per_row);
+  const size_t tile = std::clamp<size_t>(lut_budget() / (M * K * B * sizeof(float)), 1, per_row);
   // Reused across calls: a fresh MiB per product would cost page faults comparable to the work.
   // (thread_local storage is named through plain pointers below: inside the OpenMP regions the
   // name would denote each worker's own, empty, instance.)
@@ -59,13 +63,16 @@ void aq_product(const CompressedMatrix& cm, const float* x, size_t batch, std::v
               for (size_t k = 0; k < K; ++k) dst[k] += ct[k] * xt;
             }
           } else {
+            // Inputs' slice transposed (g × B) so the inner loop runs over the batch.
+            float xt[64 * kernels::kMaxGemvBatch];
+            for (size_t t = 0; t < g; ++t)
+              for (size_t b = 0; b < B; ++b) xt[t * B + b] = x[b * cm.cols + col0 + t];
             for (size_t k = 0; k < K; ++k) {
               const float* e = books + (m * K + k) * g;
-              for (size_t b = 0; b < B; ++b) {
-                float s = 0.f;
-                for (size_t t = 0; t < g; ++t) s += e[t] * x[b * cm.cols + col0 + t];
-                dst[k * B + b] = s;
-              }
+              float* d = dst + k * B;
+              for (size_t b = 0; b < B; ++b) d[b] = 0.f;
+              for (size_t t = 0; t < g; ++t)
+                for (size_t b = 0; b < B; ++b) d[b] += e[t] * xt[t * B + b];
             }
           }
         }

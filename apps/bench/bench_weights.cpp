@@ -1,0 +1,230 @@
+// Weight compression: output error per scheme on calibrated layers, bits/weight, compression
+// time; GEMV/GEMM from codes against dense fp32 cblas_sgemv/sgemm and the memory-bandwidth
+// bound, one run. Usage: bench_weights [quality|speed|time|all] [DIR]
+//   quality   per scheme ‖(W − Ŵ)Xᵀ‖/‖WXᵀ‖ on held-out inputs. With DIR (from
+//             scripts/extract_transformer.py: <layer>.weight.npy and <layer>.inputs.npy) the
+//             layers are real; without it, synthetic LLM-like layers (stated in the output).
+//   speed     matvec / matmul(B = 16) on 4096×4096 and 11008×4096 (random codes: timing only).
+//   time      AQ2x8g8 compression of a 4096×4096 layer under H.
+#include <cblas.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "bench_common.h"
+#include "test_data.h"
+#include "vq/core/npy.h"
+#include "vq/core/rng.h"
+#include "vq/weights/compress.h"
+#include "vq/weights/gemv.h"
+
+using namespace vq;
+using namespace vq::weights;
+
+namespace {
+
+const char* kSchemes[] = {"RTN2g128", "RTN3g128", "RTN4g128", "GPTQ2g128", "GPTQ3g128", "GPTQ4g128",
+                          "CDQ2g128", "CDQ3g128", "CDQ4g128", "AQ2x8g8", "AQ2x8g8r4", "AQ3x8g8", "AQ4x8g8"};
+
+// ‖(W − Ŵ)Xᵀ‖ / ‖WXᵀ‖ on inputs x (n × cols).
+double output_error(const Matrix& w, const Matrix& w_hat, const Matrix& x) {
+  const size_t n = x.rows(), rows = w.rows(), cols = w.cols();
+  Matrix y(n, rows), e(n, rows);
+  Matrix diff(rows, cols);
+  for (size_t i = 0; i < rows * cols; ++i) diff.data()[i] = w.data()[i] - w_hat.data()[i];
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(rows), int(cols), 1.f, x.data(), int(cols), w.data(),
+              int(cols), 0.f, y.data(), int(rows));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(rows), int(cols), 1.f, x.data(), int(cols),
+              diff.data(), int(cols), 0.f, e.data(), int(rows));
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n * rows; ++i) {
+    num += double(e.data()[i]) * e.data()[i];
+    den += double(y.data()[i]) * y.data()[i];
+  }
+  return std::sqrt(num / den);
+}
+
+struct Layer {
+  std::string name;
+  Matrix w, x_cal, x_test;
+};
+
+// Synthetic LLM-like layer: heavy-tailed weights with per-row scales; inputs correlated with a
+// few outlier channels (the structure that makes H matter).
+Layer synthetic_layer(size_t rows, size_t cols, uint64_t seed) {
+  Layer l;
+  l.name = "synthetic " + std::to_string(rows) + "x" + std::to_string(cols);
+  Rng rng(seed);
+  l.w = Matrix(rows, cols);
+  for (size_t r = 0; r < rows; ++r) {
+    const double s = 0.02 * std::exp(0.3 * rng.normal());
+    for (size_t c = 0; c < cols; ++c) {
+      const double z = rng.normal(), u = rng.normal();
+      l.w(r, c) = float(s * z * (std::fabs(u) > 2.0 ? 3.0 : 1.0));
+    }
+  }
+  Matrix x = testdata::correlated(3 * cols, cols, seed + 1);
+  for (size_t i = 0; i < x.rows(); ++i)
+    for (size_t c = 0; c < cols; c += 61) x(i, c) *= 8.f;
+  const size_t ncal = 2 * cols;
+  l.x_cal = Matrix(ncal, cols);
+  l.x_test = Matrix(x.rows() - ncal, cols);
+  std::memcpy(l.x_cal.data(), x.data(), ncal * cols * sizeof(float));
+  std::memcpy(l.x_test.data(), x.row_ptr(ncal), (x.rows() - ncal) * cols * sizeof(float));
+  return l;
+}
+
+std::vector<Layer> load_layers(const std::string& dir) {
+  std::vector<Layer> layers;
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string f = e.path().filename().string();
+    const std::string suffix = ".weight.npy";
+    if (f.size() > suffix.size() && f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0)
+      names.push_back(f.substr(0, f.size() - suffix.size()));
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
+    Layer l;
+    l.name = n;
+    l.w = read_matrix_npy(dir + "/" + n + ".weight.npy");
+    const Matrix x = read_matrix_npy(dir + "/" + n + ".inputs.npy");
+    // Alternate tokens: even ones calibrate, odd ones test (no token is in both).
+    const size_t half = x.rows() / 2;
+    l.x_cal = Matrix(half, x.cols());
+    l.x_test = Matrix(x.rows() - half, x.cols());
+    for (size_t i = 0; i < x.rows(); ++i)
+      std::memcpy(i % 2 ? l.x_test.row_ptr(i / 2) : l.x_cal.row_ptr(i / 2), x.row_ptr(i), x.cols() * sizeof(float));
+    layers.push_back(std::move(l));
+  }
+  return layers;
+}
+
+void quality(const std::string& dir) {
+  std::vector<Layer> layers;
+  if (dir.empty()) {
+    layers.push_back(synthetic_layer(512, 512, 1));
+    layers.push_back(synthetic_layer(1024, 512, 2));
+  } else {
+    layers = load_layers(dir);
+  }
+  std::printf("## quality (%s), threads=%d\n\n", dir.empty() ? "SYNTHETIC layers" : dir.c_str(), omp_get_max_threads());
+  std::printf("| layer | scheme | bits/weight | output error (held-out X) | compress s |\n|---|---|---|---|---|\n");
+  for (const Layer& l : layers) {
+    const std::vector<float> h = hessian_from_inputs(l.x_cal.view());
+    for (const char* s : kSchemes) {
+      const Scheme sc = Scheme::parse(s);
+      if (l.w.cols() % sc.group != 0) continue;
+      CompressedMatrix cm;
+      const double t = bench::median(bench::time_runs(1, [&] { cm = compress(l.w.view(), h, sc); }));
+      const Matrix d = cm.decode();
+      std::printf("| %s | %s | %.3f | %.4f | %.2f |\n", l.name.c_str(), s, cm.bits_per_weight(),
+                  output_error(l.w, d, l.x_test), t);
+      std::fflush(stdout);
+    }
+  }
+}
+
+// A CompressedMatrix with random codes and codebooks: the kernels' cost does not depend on
+// the values.
+CompressedMatrix random_aq(size_t rows, size_t cols) {
+  CompressedMatrix cm;
+  cm.scheme = Scheme::parse("AQ2x8g8");
+  cm.rows = rows;
+  cm.cols = cols;
+  Rng rng(3);
+  cm.codes.resize(rows * cm.row_code_bytes());
+  for (uint8_t& c : cm.codes) c = uint8_t(rng.below(256));
+  cm.codebooks.resize(cm.codebook_floats());
+  for (float& v : cm.codebooks) v = float(rng.normal());
+  cm.scales.assign(rows, 0.01f);
+  cm.group_begin = {0, uint32_t(rows)};
+  cm.validate();
+  return cm;
+}
+
+// Read bandwidth (bytes/s) of one core streaming a buffer far larger than the caches.
+double read_bandwidth() {
+  std::vector<float> buf(size_t{64} << 20, 1.f);  // 256 MiB
+  volatile float sink = 0.f;
+  const double t = bench::median(bench::time_runs(5, [&] {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i < buf.size(); i += 4) {
+      s0 += buf[i];
+      s1 += buf[i + 1];
+      s2 += buf[i + 2];
+      s3 += buf[i + 3];
+    }
+    sink = s0 + s1 + s2 + s3;
+  }));
+  (void)sink;
+  return double(buf.size() * sizeof(float)) / t;
+}
+
+void speed() {
+  omp_set_num_threads(1);
+  const double bw = read_bandwidth();
+  std::printf("## speed: 1 thread (ours and OpenBLAS), read bandwidth %.1f GB/s, median of 7\n\n", bw / 1e9);
+  std::printf("| shape | kernel | batch | ms | vs dense fp32 | bytes moved | bandwidth bound ms | x bound |\n"
+              "|---|---|---|---|---|---|---|---|\n");
+  for (auto [rows, cols] : {std::pair<size_t, size_t>{4096, 4096}, {11008, 4096}}) {
+    Matrix w = testdata::gaussian(rows, cols, 4);
+    for (size_t batch : {1, 16}) {
+      Matrix x = testdata::gaussian(batch, cols, 5);
+      Matrix y(batch, rows);
+      const double dense = bench::median(bench::time_runs(7, [&] {
+        if (batch == 1)
+          cblas_sgemv(CblasRowMajor, CblasNoTrans, int(rows), int(cols), 1.f, w.data(), int(cols), x.data(), 1, 0.f,
+                      y.data(), 1);
+        else
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(batch), int(rows), int(cols), 1.f, x.data(),
+                      int(cols), w.data(), int(cols), 0.f, y.data(), int(rows));
+      }));
+      const double dense_bytes = double(rows * cols * 4);
+      std::printf("| %zux%zu | dense fp32 (OpenBLAS) | %zu | %.3f | 1.00 | %.1f MB | %.3f | %.2f |\n", rows, cols, batch,
+                  dense * 1e3, dense_bytes / 1e6, dense_bytes / bw * 1e3, dense / (dense_bytes / bw));
+      std::vector<std::pair<std::string, CompressedMatrix>> mats;
+      mats.emplace_back("AQ2x8g8 (LUT)", random_aq(rows, cols));
+      for (const char* s : {"RTN2g128", "RTN4g128"}) mats.emplace_back(s, compress(w.view(), {}, s));
+      for (auto& [name, cm] : mats) {
+        matmul(cm, x.view(), y.view());  // warm-up (tables, pages)
+        const double t = bench::median(bench::time_runs(7, [&] { matmul(cm, x.view(), y.view()); }));
+        const double bytes = cm.bits_per_weight() * double(rows * cols) / 8.0 + double(batch * cols * 4);
+        std::printf("| %zux%zu | %s | %zu | %.3f | %.2fx faster | %.1f MB | %.3f | %.2f |\n", rows, cols, name.c_str(),
+                    batch, t * 1e3, dense / t, bytes / 1e6, bytes / bw * 1e3, t / (bytes / bw));
+        std::fflush(stdout);
+      }
+    }
+  }
+}
+
+void compress_time() {
+  const size_t n = 4096;
+  Matrix w = testdata::gaussian(n, n, 6);
+  Matrix x = testdata::correlated(2 * n, n, 7);
+  const std::vector<float> h = hessian_from_inputs(x.view());
+  std::printf("## compression time, 4096x4096 under H, threads=%d\n\n", omp_get_max_threads());
+  for (const char* s : {"AQ2x8g8", "GPTQ3g128", "RTN2g128"}) {
+    CompressedMatrix cm;
+    const double t = bench::median(bench::time_runs(1, [&] { cm = compress(w.view(), h, s); }));
+    std::printf("| %s | %.1f s | %.3f bits/weight | rel. H-error %.4f |\n", s, t, cm.bits_per_weight(),
+                relative_error(w.view(), cm.decode().view(), h));
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::pin_openblas_single_thread();
+  const std::string what = argc > 1 ? argv[1] : "all";
+  const std::string dir = argc > 2 ? argv[2] : "";
+  if (what == "quality" || what == "all") quality(dir);
+  if (what == "time" || what == "all") compress_time();
+  if (what == "speed" || what == "all") speed();
+  return 0;
+}
