@@ -71,7 +71,7 @@ class HeadTables {
     if (cfg_.rope == RopeMode::kPostRope) return q_.lookup_tables(query_, SearchMetric::kInnerProduct);
     std::vector<float> r = query_;
     const double W = double(cfg_.rope_window);
-    apply_rope(r.data(), r.size(), -(double(w) * W + (W - 1) / 2), cfg_.rope_base);
+    apply_rope(r.data(), r.size(), -(double(w) * W + (W - 1) / 2), cfg_.rope_base, cfg_.rope_style);
     return q_.lookup_tables(r, SearchMetric::kInnerProduct);
   }
 
@@ -245,7 +245,7 @@ void KVCache::fit(MatrixView<const float> keys, MatrixView<const float> queries,
           std::memcpy(dst, queries.row_ptr(t) + (h * group + g) * s.d, s.d * 4);
           if (pre) {
             const size_t pos = (t * 2654435761u + g) % (t + 1);
-            apply_rope(dst, s.d, -(std::floor(pos / W) * W + (W - 1) / 2), config_.rope_base);
+            apply_rope(dst, s.d, -(std::floor(pos / W) * W + (W - 1) / 2), config_.rope_base, config_.rope_style);
           }
         }
       // A small damping keeps H positive definite when queries span few directions.
@@ -486,7 +486,7 @@ Matrix KVCache::attend(MatrixView<const float> query, size_t k, size_t sink, siz
       const auto t = static_cast<size_t>(ids[i]);
       const float* src = cold_ ? cold_->key(t) + h * d : kdec.row_ptr(i);
       std::memcpy(key.data(), src, d * 4);
-      if (pre) apply_rope(key.data(), d, double(t), config_.rope_base);
+      if (pre) apply_rope(key.data(), d, double(t), config_.rope_base, config_.rope_style);
       double dot = 0;
       for (size_t j = 0; j < d; ++j) dot += double(q[j]) * key[j];
       logit[i] = dot * scale;

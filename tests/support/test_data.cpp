@@ -1,9 +1,11 @@
 #include "test_data.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "vq/core/rng.h"
+#include "vq/kv/rope.h"
 
 namespace vq::testdata {
 namespace {
@@ -110,6 +112,56 @@ double metric_error(const Metric& h, MatrixView<const float> x, MatrixView<const
   double s = 0;
   for (size_t i = 0; i < x.rows(); ++i) s += h.distance(x.row_ptr(i), y.row_ptr(i), x.cols());
   return x.rows() ? s / static_cast<double>(x.rows()) : 0.0;
+}
+
+}  // namespace vq::testdata
+
+namespace vq::testdata {
+
+KVSample kv_sample(size_t T, size_t kv_heads, size_t q_heads, size_t d, uint64_t seed,
+                   bool post_rope) {
+  constexpr size_t kTopics = 64;
+  Rng rng(seed);
+  KVSample s{Matrix(T, kv_heads * d), Matrix(T, q_heads * d), Matrix(T, kv_heads * d)};
+  const size_t group = q_heads / kv_heads, half = d / 2;
+  std::vector<float> w(d), mu(kTopics * d), noise(T * d);
+  std::vector<size_t> topic(T);
+  std::vector<float> qw(d);
+  for (size_t j = 0; j < d; ++j) {
+    const float f = float(j % half) / float(half);  // 0: highest RoPE frequency, 1: lowest
+    w[j] = 0.3f + 1.7f * f;
+    qw[j] = 0.1f + 1.9f * f * f;  // queries read mostly the low-frequency pairs
+  }
+  const size_t outliers[4] = {1, half / 3, half + 5, d - 2};
+  for (size_t h = 0; h < kv_heads; ++h) {
+    for (size_t i = 0; i < mu.size(); ++i) mu[i] = float(rng.normal()) * w[i % d];
+    for (size_t t = 0; t < T; ++t) {
+      // Zipf-like topic popularity: a few topics recur often, most rarely.
+      topic[t] = std::min<size_t>(kTopics - 1, size_t(std::pow(rng.uniform(), 2.0) * kTopics));
+      float* k = s.keys.row_ptr(t) + h * d;
+      for (size_t j = 0; j < d; ++j) {
+        noise[t * d + j] = 0.6f * float(rng.normal()) * w[j];
+        k[j] = mu[topic[t] * d + j] + noise[t * d + j];
+      }
+      for (size_t o : outliers) k[o] += 10.f + 5.f * float(rng.normal());
+      float* v = s.values.row_ptr(t) + h * d;
+      for (size_t j = 0; j < d; ++j) v[j] = float(rng.normal());
+    }
+    for (size_t t = 0; t < T; ++t)
+      for (size_t g = 0; g < group; ++g) {
+        const size_t target = rng.below(t + 1);
+        float* q = s.queries.row_ptr(t) + (h * group + g) * d;
+        for (size_t j = 0; j < d; ++j)
+          q[j] = qw[j] * (0.5f * mu[topic[target] * d + j] + 0.8f * noise[target * d + j] +
+                          0.3f * float(rng.normal()) * w[j]);
+      }
+  }
+  if (post_rope)
+    for (size_t t = 0; t < T; ++t) {
+      for (size_t h = 0; h < kv_heads; ++h) kv::apply_rope(s.keys.row_ptr(t) + h * d, d, double(t));
+      for (size_t h = 0; h < q_heads; ++h) kv::apply_rope(s.queries.row_ptr(t) + h * d, d, double(t));
+    }
+  return s;
 }
 
 }  // namespace vq::testdata

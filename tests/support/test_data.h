@@ -33,3 +33,24 @@ double mse(const Quantizer& q, MatrixView<const float> x);
 double metric_error(const Metric& h, MatrixView<const float> x, MatrixView<const float> y);
 
 }  // namespace vq::testdata
+
+namespace vq::testdata {
+
+// Synthetic attention data for one layer, shaped like the KV cache sees it (T tokens,
+// kv_heads × d keys/values, q_heads × d queries, q_heads a multiple of kv_heads).
+// Per KV head: keys are topic centres (64 per head, weights rising toward the low-frequency
+// RoPE pairs, where real models keep positional-robust content) plus token noise, plus four
+// outlier channels with a large offset (the channel outliers KVQuant reports in LLM keys).
+// Query t of head h points at the key of a random earlier token (its topic and part of its own
+// noise), so attention is peaky with a tail; queries have no outlier offset and weight the
+// low-frequency pairs far more than the high-frequency ones (queries are anisotropic: what
+// query-aware codebooks exploit). post_rope: keys
+// and queries are rotated at their positions (apply_rope, token t at position t); otherwise
+// both are returned pre-RoPE.
+struct KVSample {
+  Matrix keys, queries, values;  // T × kv_heads·d, T × q_heads·d, T × kv_heads·d
+};
+KVSample kv_sample(size_t T, size_t kv_heads, size_t q_heads, size_t d, uint64_t seed,
+                   bool post_rope);
+
+}  // namespace vq::testdata

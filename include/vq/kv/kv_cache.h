@@ -57,6 +57,7 @@
 #include "vq/core/quantizer.h"
 #include "vq/core/types.h"
 #include "vq/kv/cold_store.h"
+#include "vq/kv/rope.h"
 
 namespace vq::kv {
 
@@ -71,6 +72,7 @@ struct KVCacheConfig {
   RopeMode rope = RopeMode::kPostRope;
   size_t rope_window = 256;      // kPreRope: positions per shared table, a multiple of 64
   double rope_base = 10000.0;
+  RopeStyle rope_style = RopeStyle::kHalf;  // which dimensions RoPE pairs (rope.h)
   size_t page_tokens = 4096;     // tokens per code page, a multiple of 64
   uint64_t seed = 1234;          // training
   int train_iterations = 20;
