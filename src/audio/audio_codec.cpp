@@ -340,7 +340,7 @@ std::string AudioModel::describe() const {
 }
 
 AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const AudioTrainOptions& options) {
-  VQ_CHECK(options.envelope_levels >= 1 && options.envelope_levels <= 8, "audio train: envelope levels must be 1..8");
+  VQ_CHECK(options.envelope_levels >= 1 && options.envelope_levels <= 16, "audio train: envelope levels must be 1..16");
   VQ_CHECK(options.region_levels.size() == std::size(kRegionFirst) - 1, "audio train: give levels for ",
            std::size(kRegionFirst) - 1, " shape regions");
   for (size_t l : options.region_levels) VQ_CHECK(l >= 1 && l <= 16, "audio train: region levels must be 1..16");
