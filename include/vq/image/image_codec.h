@@ -12,8 +12,9 @@
 //   zstd        zstd frame of the fixed payload, tokens reordered level-plane-major (all patches'
 //               level-0 tokens, then level 1, ...) and split into low and high bytes
 //   arithmetic  adaptive binary arithmetic coding (LZMA-style range coder, 11-bit probabilities)
-//               of each token's bits, most significant first, through a bit tree per (level,
-//               group): context = the token slot, learned as the image is coded
+//               of each token, patches in raster order: first "same as the left neighbour's token
+//               in this slot?", then "same as the upper neighbour's?", else its bits through a
+//               bit tree per slot (level, group) — the model is spelled out in image_codec.cpp
 // Chunk "ALPH" (only for sources with alpha): u64 length + zstd frame of the width·height alpha
 // bytes — alpha is kept losslessly.
 #pragma once
