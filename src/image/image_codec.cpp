@@ -187,10 +187,12 @@ void arithmetic_decode(Span<const uint8_t> in, TokenGrid& g) {
 
 // ---- fixed / zstd layouts ------------------------------------------------------------------
 
-Codes as_codes(const TokenGrid& g) {
-  Codes c(g.rows * g.cols, std::vector<uint8_t>(g.tokens_per_patch(), g.bits));
+// The whole grid as one bit stream (bitpack.h layout with a single "vector" of token_count()
+// codes): no padding between patches, so the payload is exactly ceil(token_count · bits / 8).
+std::vector<uint8_t> pack_tight(const TokenGrid& g) {
+  Codes c(1, std::vector<uint8_t>(g.token_count(), g.bits));
   c.data = g.tokens;
-  return c;
+  return pack_codes(c);
 }
 
 // Level-plane-major bytes: all patches' slot-0 tokens, then slot 1, ...; low bytes of every
@@ -248,7 +250,7 @@ TokenCoding parse_token_coding(const std::string& name) {
 std::vector<uint8_t> encode_tokens(const TokenGrid& grid, TokenCoding coding) {
   grid.validate("encode_tokens");
   switch (coding) {
-    case TokenCoding::kFixed: return pack_codes(as_codes(grid));
+    case TokenCoding::kFixed: return pack_tight(grid);
     case TokenCoding::kZstd: return zstd_compress(planes(grid));
     case TokenCoding::kArithmetic: return arithmetic_encode(grid);
   }
@@ -260,9 +262,9 @@ void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g
   const std::string what = std::string("token payload (") + token_coding_name(coding) + ")";
   switch (coding) {
     case TokenCoding::kFixed: {
-      const size_t expect = n * packed_bytes_per_vector(std::vector<uint8_t>(tp, g.bits));
+      const size_t expect = (uint64_t(n) * tp * g.bits + 7) / 8;
       VQ_CHECK(payload.size() == expect, what, ": ", payload.size(), " bytes, expected ", expect);
-      g.tokens = unpack_codes(payload, n, std::vector<uint8_t>(tp, g.bits)).data;
+      g.tokens = unpack_codes(payload, 1, std::vector<uint8_t>(n * tp, g.bits)).data;
       break;
     }
     case TokenCoding::kZstd: {

@@ -153,7 +153,7 @@ TEST(TokenCoding, EveryCodingRoundTrips) {
     decode_tokens(encode_tokens(wide, c), c, back);
     EXPECT_EQ(back.tokens, wide.tokens) << token_coding_name(c);
   }
-  EXPECT_EQ(encode_tokens(g, TokenCoding::kFixed).size(), g.rows * g.cols * ((g.tokens_per_patch() * 6 + 7) / 8));
+  EXPECT_EQ(encode_tokens(g, TokenCoding::kFixed).size(), (g.token_count() * 6 + 7) / 8);
 }
 
 std::vector<uint8_t> encoded_file(const Image& im, TokenCoding c) {
