@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev python3-dev python3-numpy python3-pytest
   libsndfile1-dev libsamplerate0-dev libfftw3-dev opus-tools sndfile-programs
+  libstb-dev libjpeg-turbo-progs webp
 )
 
 missing=()

@@ -24,7 +24,7 @@ using namespace vq::image;
 constexpr const char* kDefaultModel = "default";  // recorded as image.model for the bundled model
 
 std::string default_model_path() { return (fs::path(models_dir()) / "default" / "image.vqc").string(); }
-std::string demo_photo_path() { return (fs::path(models_dir()) / "samples" / "chelsea_256.png").string(); }
+std::string demo_photo_path() { return (fs::path(models_dir()) / "samples" / "chelsea.png").string(); }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -219,17 +219,19 @@ class ImageCodec final : public MediaCodec {
     const std::string png = (fs::path(c.out_dir) / "image_demo_decoded.png").string();
     std::printf("\nimage demo       %s (%zu×%zu) with %s (%s)\n", photo.c_str(), image.width, image.height,
                 model_path.c_str(), model.quantizer().describe().c_str());
-    for (size_t levels = 1; levels <= model.levels(); levels *= 2) {
+    // Depths 1, 2, 4, ... and the full stack: one model, levels dropped.
+    std::vector<size_t> depths;
+    for (size_t l = 1; l < model.levels(); l *= 2) depths.push_back(l);
+    depths.push_back(model.levels());
+    for (size_t levels : depths) {
       const EncodedImage e = encode_image(image, model, levels, kDefaultModel);
       const EncodeSummary s = write_file(out, e, "auto");
       // Decode from the file, as vq decode would.
-      const ContainerReader in = ContainerReader::from_file(out);
-      const Image decoded = decode_image(read_encoded_image(in), model);
+      const Image decoded = decode_image(read_encoded_image(ContainerReader::from_file(out)), model);
       const double px = double(image.width) * image.height;
       std::printf("  levels %2zu      %6zu tokens  %.3f bpp fixed  %.3f bpp %-10s  PSNR %.2f dB  SSIM %.4f\n",
                   levels, e.grid.token_count(), 8.0 * s.fixed_bytes / px, 8.0 * s.coded_bytes / px,
                   token_coding_name(s.coding), psnr(image, decoded), ssim(image, decoded));
-      if (levels * 2 > model.levels() && levels != model.levels()) levels = model.levels() / 2;
       if (levels == model.levels()) write_png(png, decoded);
     }
     std::printf("files            %s\n                 %s\n", out.c_str(), png.c_str());

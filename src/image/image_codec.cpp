@@ -123,45 +123,76 @@ class RangeDecoder {
   uint32_t range_ = 0xFFFFFFFFu, code_ = 0;
 };
 
-// One bit tree of 2^bits probabilities per token slot: node 1 is the root, node k's children
-// are 2k and 2k+1, the token's bits are coded most significant first.
-std::vector<uint8_t> arithmetic_encode(const TokenGrid& g) {
-  const size_t tp = g.tokens_per_patch(), tree = size_t{1} << g.bits;
-  std::vector<uint16_t> probs(tp * tree, kProbInit);
-  RangeEncoder rc;
-  for (size_t i = 0; i < g.rows * g.cols; ++i)
-    for (size_t s = 0; s < tp; ++s) {
-      uint16_t* p = &probs[s * tree];
-      const unsigned t = g.tokens[i * tp + s];
-      size_t node = 1;
-      for (int k = g.bits - 1; k >= 0; --k) {
-        const unsigned b = (t >> k) & 1u;
-        rc.bit(p[node], b);
-        node = 2 * node + b;
-      }
+// The token model, shared by encoder and decoder so they cannot drift apart. Per token slot s
+// (level, group) of patch (r, c), with L and A the same slot's tokens in the left and upper
+// neighbour patches (when they exist):
+//   1. flag "token == L", probability context (s, L == A);
+//   2. if not, and A exists and differs from L: flag "token == A", context s;
+//   3. if neither: the token's bits, most significant first, through a bit tree of 2^bits
+//      probabilities per slot (node 1 is the root, node k's children are 2k and 2k+1).
+// Flat image regions repeat tokens from patch to patch; the flags code those in a fraction of
+// a bit, and everything else costs about the order-0 entropy of its slot.
+struct TokenModel {
+  explicit TokenModel(const TokenGrid& g)
+      : tp(g.tokens_per_patch()), tree(size_t{1} << g.bits), bits(g.bits),
+        same_left(tp * 2, kProbInit), same_above(tp, kProbInit), probs(tp * tree, kProbInit) {}
+
+  // Codes token (r, c, s) through coder `code(prob, bit) -> bit`: the encoder passes the bit and
+  // gets it back, the decoder ignores the argument and returns the decoded bit.
+  template <class Code>
+  uint16_t token(const TokenGrid& g, size_t r, size_t c, size_t s, unsigned value, Code&& code) {
+    const bool has_left = c > 0, has_above = r > 0;
+    const uint16_t left = has_left ? g.tokens[(r * g.cols + c - 1) * tp + s] : 0;
+    const uint16_t above = has_above ? g.tokens[((r - 1) * g.cols + c) * tp + s] : 0;
+    if (has_left) {
+      const size_t ctx = s * 2 + (has_above && above == left);
+      if (code(same_left[ctx], unsigned(value == left))) return left;
     }
+    if (has_above && (!has_left || above != left)) {
+      if (code(same_above[s], unsigned(value == above))) return above;
+    }
+    uint16_t* p = &probs[s * tree];
+    size_t node = 1;
+    for (int k = bits - 1; k >= 0; --k) node = 2 * node + code(p[node], (value >> k) & 1u);
+    return uint16_t(node - tree);
+  }
+
+  size_t tp, tree;
+  int bits;
+  std::vector<uint16_t> same_left, same_above, probs;
+};
+
+std::vector<uint8_t> arithmetic_encode(const TokenGrid& g) {
+  TokenModel model(g);
+  RangeEncoder rc;
+  auto code = [&rc](uint16_t& prob, unsigned bit) {
+    rc.bit(prob, bit);
+    return bit;
+  };
+  for (size_t r = 0; r < g.rows; ++r)
+    for (size_t c = 0; c < g.cols; ++c)
+      for (size_t s = 0; s < model.tp; ++s) model.token(g, r, c, s, g.tokens[(r * g.cols + c) * model.tp + s], code);
   return rc.finish();
 }
 
 void arithmetic_decode(Span<const uint8_t> in, TokenGrid& g) {
-  const size_t tp = g.tokens_per_patch(), tree = size_t{1} << g.bits;
-  std::vector<uint16_t> probs(tp * tree, kProbInit);
+  TokenModel model(g);
   RangeDecoder rc(in);
-  for (size_t i = 0; i < g.rows * g.cols; ++i)
-    for (size_t s = 0; s < tp; ++s) {
-      uint16_t* p = &probs[s * tree];
-      size_t node = 1;
-      for (int k = 0; k < g.bits; ++k) node = 2 * node + rc.bit(p[node]);
-      g.tokens[i * tp + s] = uint16_t(node - tree);
-    }
+  auto code = [&rc](uint16_t& prob, unsigned) { return rc.bit(prob); };
+  for (size_t r = 0; r < g.rows; ++r)
+    for (size_t c = 0; c < g.cols; ++c)
+      for (size_t s = 0; s < model.tp; ++s)
+        g.tokens[(r * g.cols + c) * model.tp + s] = model.token(g, r, c, s, 0, code);
 }
 
 // ---- fixed / zstd layouts ------------------------------------------------------------------
 
-Codes as_codes(const TokenGrid& g) {
-  Codes c(g.rows * g.cols, std::vector<uint8_t>(g.tokens_per_patch(), g.bits));
+// The whole grid as one bit stream (bitpack.h layout with a single "vector" of token_count()
+// codes): no padding between patches, so the payload is exactly ceil(token_count · bits / 8).
+std::vector<uint8_t> pack_tight(const TokenGrid& g) {
+  Codes c(1, std::vector<uint8_t>(g.token_count(), g.bits));
   c.data = g.tokens;
-  return c;
+  return pack_codes(c);
 }
 
 // Level-plane-major bytes: all patches' slot-0 tokens, then slot 1, ...; low bytes of every
@@ -219,7 +250,7 @@ TokenCoding parse_token_coding(const std::string& name) {
 std::vector<uint8_t> encode_tokens(const TokenGrid& grid, TokenCoding coding) {
   grid.validate("encode_tokens");
   switch (coding) {
-    case TokenCoding::kFixed: return pack_codes(as_codes(grid));
+    case TokenCoding::kFixed: return pack_tight(grid);
     case TokenCoding::kZstd: return zstd_compress(planes(grid));
     case TokenCoding::kArithmetic: return arithmetic_encode(grid);
   }
@@ -231,9 +262,9 @@ void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g
   const std::string what = std::string("token payload (") + token_coding_name(coding) + ")";
   switch (coding) {
     case TokenCoding::kFixed: {
-      const size_t expect = n * packed_bytes_per_vector(std::vector<uint8_t>(tp, g.bits));
+      const size_t expect = (uint64_t(n) * tp * g.bits + 7) / 8;
       VQ_CHECK(payload.size() == expect, what, ": ", payload.size(), " bytes, expected ", expect);
-      g.tokens = unpack_codes(payload, n, std::vector<uint8_t>(tp, g.bits)).data;
+      g.tokens = unpack_codes(payload, 1, std::vector<uint8_t>(n * tp, g.bits)).data;
       break;
     }
     case TokenCoding::kZstd: {
@@ -242,11 +273,11 @@ void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g
       break;
     }
     case TokenCoding::kArithmetic: {
-      // Each binary decision costs at least log2(2048 / 2017) ≈ 1/45 bit, so a payload of B bytes
-      // cannot hold more than ~360·B decisions: anything claiming more is corrupt metadata, and
-      // rejecting it bounds the allocation by the file size.
-      VQ_CHECK(uint64_t(n) * tp * g.bits <= (uint64_t(payload.size()) + 8) * 8 * 46, what, ": ",
-               payload.size(), " bytes cannot hold ", n * tp, " tokens of ", int(g.bits), " bits");
+      // Each binary decision costs at least log2(2048 / 2017) ≈ 1/45 bit and each token takes at
+      // least one, so a payload of B bytes cannot hold more than ~360·B tokens: a count beyond
+      // that is corrupt metadata, and rejecting it bounds the allocation by the file size.
+      VQ_CHECK(uint64_t(n) * tp <= (uint64_t(payload.size()) + 8) * 8 * 46, what, ": ", payload.size(),
+               " bytes cannot hold ", n * tp, " tokens");
       g.tokens.assign(n * tp, 0);
       arithmetic_decode(payload, g);
       break;

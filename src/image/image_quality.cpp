@@ -42,11 +42,11 @@ std::vector<double> filter_valid(const std::vector<double>& in, size_t w, size_t
 
 }  // namespace
 
-std::vector<float> luma(const Image& im) {
+std::vector<double> luma(const Image& im) {
   im.validate("luma");
-  std::vector<float> y(im.pixel_count());
+  std::vector<double> y(im.pixel_count());
   for (size_t i = 0; i < y.size(); ++i)
-    y[i] = im.channels >= 3 ? 0.299f * rgb(im, i, 0) + 0.587f * rgb(im, i, 1) + 0.114f * rgb(im, i, 2)
+    y[i] = im.channels >= 3 ? 0.299 * rgb(im, i, 0) + 0.587 * rgb(im, i, 1) + 0.114 * rgb(im, i, 2)
                             : rgb(im, i, 0);
   return y;
 }
@@ -67,7 +67,7 @@ double psnr(const Image& a, const Image& b) {
 double ssim(const Image& a, const Image& b) {
   check_same_size(a, b, "ssim");
   const size_t w = a.width, h = a.height;
-  const std::vector<float> ya = luma(a), yb = luma(b);
+  const std::vector<double> x = luma(a), y = luma(b);
   std::vector<double> kernel;
   size_t K = 11;
   if (w < K || h < K) {  // one window over the whole image, uniform weights
@@ -81,11 +81,8 @@ double ssim(const Image& a, const Image& b) {
     }
     for (double& v : kernel) v /= sum;
   }
-  std::vector<double> x(w * h), y(w * h), xx(w * h), yy(w * h), xy(w * h);
-  for (size_t i = 0; i < w * h; ++i) {
-    x[i] = ya[i], y[i] = yb[i];
-    xx[i] = x[i] * x[i], yy[i] = y[i] * y[i], xy[i] = x[i] * y[i];
-  }
+  std::vector<double> xx(w * h), yy(w * h), xy(w * h);
+  for (size_t i = 0; i < w * h; ++i) xx[i] = x[i] * x[i], yy[i] = y[i] * y[i], xy[i] = x[i] * y[i];
   std::vector<double> mx, my, mxx, myy, mxy;
   if (K == 0) {
     auto mean = [&](const std::vector<double>& v) {

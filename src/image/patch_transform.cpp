@@ -47,8 +47,14 @@ void matmul(const float* a, const float* b, float* out, size_t p, bool bt) {
 
 }  // namespace
 
-PatchTransform::PatchTransform(size_t patch) : p_(patch), dct_(patch * patch) {
+PatchTransform::PatchTransform(size_t patch) : p_(patch), dct_(patch * patch), order_(patch * patch) {
   VQ_CHECK(patch >= 2 && patch <= 64, "PatchTransform: patch size must be 2..64, got ", patch);
+  for (size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+  // Diagonal (zigzag-like) order: by u + v, then by u — frequency bands are contiguous.
+  std::stable_sort(order_.begin(), order_.end(), [p = p_](size_t a, size_t b) {
+    const size_t da = a / p + a % p, db = b / p + b % p;
+    return da != db ? da < db : a / p < b / p;
+  });
   const double pi = std::acos(-1.0);
   for (size_t k = 0; k < p_; ++k)
     for (size_t n = 0; n < p_; ++n) {
@@ -65,7 +71,7 @@ Matrix PatchTransform::forward(const Image& image) const {
   const auto nrows = static_cast<int64_t>(rows);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < nrows; ++r) {
-    std::vector<float> block(3 * pp), tmp(pp);
+    std::vector<float> block(3 * pp), tmp(pp), coef(pp);
     for (size_t c = 0; c < cols; ++c) {
       for (size_t y = 0; y < p; ++y) {
         const size_t sy = std::min(size_t(r) * p + y, image.height - 1);
@@ -82,7 +88,8 @@ Matrix PatchTransform::forward(const Image& image) const {
       float* o = out.row_ptr(size_t(r) * cols + c);
       for (size_t k = 0; k < 3; ++k) {
         matmul(dct_.data(), block.data() + k * pp, tmp.data(), p, false);  // D · B
-        matmul(tmp.data(), dct_.data(), o + k * pp, p, true);               // (D · B) · Dᵀ
+        matmul(tmp.data(), dct_.data(), coef.data(), p, true);             // (D · B) · Dᵀ
+        for (size_t i = 0; i < pp; ++i) o[k * pp + i] = coef[order_[i]];
       }
     }
   }
@@ -101,12 +108,13 @@ Image PatchTransform::inverse(MatrixView<const float> coefs, size_t width, size_
   const auto nrows = static_cast<int64_t>(rows);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < nrows; ++r) {
-    std::vector<float> block(3 * pp), tmp(pp);
+    std::vector<float> block(3 * pp), tmp(pp), coef(pp);
     for (size_t c = 0; c < cols; ++c) {
       const float* in = coefs.row_ptr(size_t(r) * cols + c);
       // Inverse DCT: B = Dᵀ · C · D.
       for (size_t k = 0; k < (channels == 1 ? 1u : 3u); ++k) {
-        const float* C = in + k * pp;
+        for (size_t i = 0; i < pp; ++i) coef[order_[i]] = in[k * pp + i];
+        const float* C = coef.data();
         for (size_t i = 0; i < p; ++i)  // tmp = Dᵀ · C
           for (size_t j = 0; j < p; ++j) {
             float s = 0.f;
@@ -143,12 +151,12 @@ std::vector<float> PatchTransform::weights(float chroma_weight, float high_frequ
   const size_t p = p_, pp = p * p;
   std::vector<float> h(dim());
   for (size_t k = 0; k < 3; ++k)
-    for (size_t u = 0; u < p; ++u)
-      for (size_t v = 0; v < p; ++v) {
-        const double t = double(u + v) / double(2 * (p - 1));
-        h[k * pp + u * p + v] =
-            static_cast<float>((k == 0 ? 1.0 : chroma_weight) * std::pow(double(high_frequency_weight), t));
-      }
+    for (size_t i = 0; i < pp; ++i) {
+      const size_t u = order_[i] / p, v = order_[i] % p;
+      const double t = double(u + v) / double(2 * (p - 1));
+      h[k * pp + i] =
+          static_cast<float>((k == 0 ? 1.0 : chroma_weight) * std::pow(double(high_frequency_weight), t));
+    }
   return h;
 }
 

@@ -7,13 +7,15 @@
 // "image.token_coding" ("fixed", "zstd" or "arithmetic").
 //
 // Chunk "ITOK": the tokens, in the coding named by image.token_coding:
-//   fixed       bitpack.h layout of the rows·cols patches' (levels·groups) tokens of `bits` bits:
-//               exactly token_count()·bits/8 bytes rounded up per patch — the tokenizer's rate
+//   fixed       the rows·cols·levels·groups tokens of `bits` bits in grid order as one bit stream
+//               (bitpack.h bit order), zero-padded to a byte: ceil(token_count · bits / 8) bytes —
+//               the tokenizer's fixed-length rate
 //   zstd        zstd frame of the fixed payload, tokens reordered level-plane-major (all patches'
 //               level-0 tokens, then level 1, ...) and split into low and high bytes
 //   arithmetic  adaptive binary arithmetic coding (LZMA-style range coder, 11-bit probabilities)
-//               of each token's bits, most significant first, through a bit tree per (level,
-//               group): context = the token slot, learned as the image is coded
+//               of each token, patches in raster order: first "same as the left neighbour's token
+//               in this slot?", then "same as the upper neighbour's?", else its bits through a
+//               bit tree per slot (level, group) — the model is spelled out in image_codec.cpp
 // Chunk "ALPH" (only for sources with alpha): u64 length + zstd frame of the width·height alpha
 // bytes — alpha is kept losslessly.
 #pragma once

@@ -16,7 +16,7 @@ namespace vq::image {
 // a and b: same width and height (channel counts may differ: grey vs RGB); throws otherwise.
 double psnr(const Image& a, const Image& b);
 double ssim(const Image& a, const Image& b);
-// The luma plane used by ssim(): width × height floats.
-std::vector<float> luma(const Image& image);
+// The luma plane used by ssim(): width × height values.
+std::vector<double> luma(const Image& image);
 
 }  // namespace vq::image

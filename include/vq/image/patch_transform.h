@@ -12,7 +12,10 @@
 // crops them away again.
 //
 // Patch vector layout (dim() = 3 p² floats): [Y block | Cb block | Cr block], each block the p×p
-// DCT coefficients row-major by (vertical frequency u, horizontal frequency v): index u * p + v.
+// DCT coefficients of (vertical frequency u, horizontal frequency v) in diagonal order: by u + v,
+// then by u (as JPEG's zigzag, without alternating direction). Contiguous dimensions are thus
+// frequency bands, and a group quantizer (GRVQ) splitting the vector gives each band its own
+// codebooks — DC and low frequencies first, the mostly-near-zero high bands last.
 // Patches are ordered row-major over the grid: patch (r, c) is row r * cols + c.
 #pragma once
 
@@ -49,7 +52,8 @@ class PatchTransform {
 
  private:
   size_t p_;
-  std::vector<float> dct_;  // p × p orthonormal DCT-II matrix, row k = basis function k
+  std::vector<float> dct_;     // p × p orthonormal DCT-II matrix, row k = basis function k
+  std::vector<size_t> order_;  // p²: order_[i] = u·p + v of the i-th coefficient in a block
 };
 
 }  // namespace vq::image

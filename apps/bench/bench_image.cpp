@@ -1,0 +1,197 @@
+// Image codec against JPEG (libjpeg-turbo's cjpeg) and WebP (cwebp) at matched bits per pixel on
+// held-out photographs, in one run; fixed-length token budgets; 1-megapixel encode/decode time
+// on one core.
+//
+//   bench_image MODEL.vqc EVAL_DIR [--levels-list 1,2,4,8]
+//
+// For every photograph: our codec at every depth (bpp fixed-length and entropy coded, PSNR,
+// SSIM), cjpeg -quality {5..95} -optimize and cwebp -q {0..100} decoded by djpeg / dwebp. The
+// comparison at matched rate interpolates each reference's PSNR linearly in bpp at our rate.
+// Output: markdown tables on stdout (copied into BENCHMARKS.md).
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "bench_common.h"
+#include "vq/image/image.h"
+#include "vq/image/image_codec.h"
+#include "vq/image/image_quality.h"
+#include "vq/image/image_tokenizer.h"
+
+namespace fs = std::filesystem;
+using namespace vq;
+using namespace vq::image;
+
+namespace {
+
+struct Point {
+  double bpp, psnr, ssim;
+};
+
+void run(const std::string& cmd) {
+  VQ_CHECK(std::system((cmd + " > /dev/null 2>&1").c_str()) == 0, "bench_image: command failed: ", cmd);
+}
+
+void write_ppm(const std::string& path, const Image& rgb) {
+  std::string header = "P6\n" + std::to_string(rgb.width) + " " + std::to_string(rgb.height) + "\n255\n";
+  std::ofstream f(path, std::ios::binary);
+  f.write(header.data(), std::streamsize(header.size()));
+  f.write(reinterpret_cast<const char*>(rgb.pixels.data()), std::streamsize(rgb.pixels.size()));
+  VQ_CHECK(f.good(), "bench_image: cannot write ", path);
+}
+
+// PSNR / SSIM of a reference codec at each quality setting; enc/dec are shell templates with
+// {q}, {in}, {out}, {dec}.
+std::vector<Point> reference_curve(const Image& rgb, const std::string& tmp, const std::vector<int>& qualities,
+                                   const std::string& encode, const std::string& decode) {
+  std::vector<Point> pts;
+  const std::string in = tmp + "/ref.ppm", png = tmp + "/ref.png", out = tmp + "/ref.out",
+                    dec = tmp + "/ref_dec.ppm";
+  write_ppm(in, rgb);
+  write_png(png, rgb);
+  auto fill = [&](std::string s, int q) {
+    auto rep = [&](const std::string& key, const std::string& v) {
+      for (size_t p; (p = s.find(key)) != std::string::npos;) s.replace(p, key.size(), v);
+    };
+    rep("{q}", std::to_string(q)), rep("{ppm}", in), rep("{png}", png), rep("{out}", out), rep("{dec}", dec);
+    return s;
+  };
+  for (int q : qualities) {
+    run(fill(encode, q));
+    run(fill(decode, q));
+    const Image d = read_image(dec);
+    const double bpp = 8.0 * double(fs::file_size(out)) / double(rgb.pixel_count());
+    pts.push_back({bpp, psnr(rgb, d), ssim(rgb, d)});
+  }
+  std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) { return a.bpp < b.bpp; });
+  return pts;
+}
+
+// Linear interpolation of a curve at bpp; NaN outside its range.
+Point at_rate(const std::vector<Point>& c, double bpp) {
+  for (size_t i = 0; i + 1 < c.size(); ++i)
+    if (bpp >= c[i].bpp && bpp <= c[i + 1].bpp) {
+      const double t = (bpp - c[i].bpp) / std::max(1e-12, c[i + 1].bpp - c[i].bpp);
+      return {bpp, c[i].psnr + t * (c[i + 1].psnr - c[i].psnr), c[i].ssim + t * (c[i + 1].ssim - c[i].ssim)};
+    }
+  return {bpp, NAN, NAN};
+}
+
+// A w×h image tiled from src with mirrored copies (seamless), for timing at a fixed size.
+Image tiled(const Image& src, size_t w, size_t h) {
+  Image out(w, h, 3);
+  const Image rgb = to_rgb(src);
+  for (size_t y = 0; y < h; ++y)
+    for (size_t x = 0; x < w; ++x) {
+      size_t sx = x % (2 * rgb.width), sy = y % (2 * rgb.height);
+      if (sx >= rgb.width) sx = 2 * rgb.width - 1 - sx;
+      if (sy >= rgb.height) sy = 2 * rgb.height - 1 - sy;
+      for (size_t c = 0; c < 3; ++c) out.at(y, x, c) = rgb.at(sy, sx, c);
+    }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    VQ_CHECK(argc >= 3, "usage: bench_image MODEL.vqc EVAL_DIR");
+    bench::pin_openblas_single_thread();
+    const ImageTokenizer model = ImageTokenizer::load(argv[1]);
+    std::vector<std::string> photos;
+    for (const auto& e : fs::directory_iterator(argv[2])) photos.push_back(e.path().string());
+    std::sort(photos.begin(), photos.end());
+    const std::string tmp = (fs::temp_directory_path() / ("bench_image_" + std::to_string(getpid()))).string();
+    fs::create_directories(tmp);
+
+    std::printf("model %s: %s, %zu-px patches, chroma weight %g, high-frequency weight %g\n\n", argv[1],
+                model.quantizer().describe().c_str(), model.patch(), model.chroma_weight(),
+                model.high_frequency_weight());
+    const std::vector<int> jpeg_q = {2, 5, 8, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95};
+    const std::vector<int> webp_q = {0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95};
+    std::printf("| photo | levels | tokens | bpp fixed | bpp coded | coding | PSNR | SSIM | JPEG PSNR @bpp coded | JPEG SSIM | WebP PSNR @bpp coded | WebP SSIM |\n");
+    std::printf("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n");
+    std::vector<std::vector<Point>> curves_jpeg, curves_webp;
+    for (const std::string& path : photos) {
+      const Image img = to_rgb(read_image(path));
+      const auto jpeg = reference_curve(img, tmp, jpeg_q, "cjpeg -quality {q} -optimize -outfile {out} {ppm}",
+                                        "djpeg -outfile {dec} {out}");
+      const auto webp = reference_curve(img, tmp, webp_q, "cwebp -quiet -q {q} {png} -o {out}",
+                                        "dwebp -quiet {out} -ppm -o {dec}");
+      const TokenGrid full = model.encode(img);
+      for (size_t levels = 1; levels <= model.levels(); ++levels) {
+        const TokenGrid g = full.truncated(levels);
+        const Image dec = model.decode(g);
+        const double px = double(img.pixel_count());
+        const double fixed = 8.0 * double(encode_tokens(g, TokenCoding::kFixed).size()) / px;
+        double coded = fixed;
+        TokenCoding best = TokenCoding::kFixed;
+        for (TokenCoding c : {TokenCoding::kZstd, TokenCoding::kArithmetic}) {
+          const double b = 8.0 * double(encode_tokens(g, c).size()) / px;
+          if (b < coded) coded = b, best = c;
+        }
+        const Point j = at_rate(jpeg, coded), w = at_rate(webp, coded);
+        std::printf("| %s | %zu | %zu | %.3f | %.3f | %s | %.2f | %.4f | %.2f | %.4f | %.2f | %.4f |\n",
+                    fs::path(path).filename().c_str(), levels, g.token_count(), fixed, coded,
+                    token_coding_name(best), psnr(img, dec), ssim(img, dec), j.psnr, j.ssim, w.psnr, w.ssim);
+      }
+      std::printf("| %s | JPEG q→(bpp, PSNR, SSIM) |", fs::path(path).filename().c_str());
+      for (const Point& p : jpeg) std::printf(" (%.3f, %.2f, %.3f)", p.bpp, p.psnr, p.ssim);
+      std::printf(" |\n| %s | WebP q→(bpp, PSNR, SSIM) |", fs::path(path).filename().c_str());
+      for (const Point& p : webp) std::printf(" (%.3f, %.2f, %.3f)", p.bpp, p.psnr, p.ssim);
+      std::printf(" |\n");
+      std::fflush(stdout);
+    }
+
+    // Fixed-length token budgets on 256×256 crops (centre) of each photograph.
+    std::printf("\n| photo (256×256 centre crop) | tokens | levels | PSNR | SSIM |\n|---|---:|---:|---:|---:|\n");
+    for (const std::string& path : photos) {
+      const Image img = to_rgb(read_image(path));
+      if (img.width < 256 || img.height < 256) continue;
+      Image crop(256, 256, 3);
+      const size_t x0 = (img.width - 256) / 2, y0 = (img.height - 256) / 2;
+      for (size_t y = 0; y < 256; ++y)
+        for (size_t x = 0; x < 256; ++x)
+          for (size_t c = 0; c < 3; ++c) crop.at(y, x, c) = img.at(y0 + y, x0 + x, c);
+      const TokenGrid full = model.encode(crop);
+      for (size_t levels = 1; levels <= model.levels(); ++levels) {
+        const TokenGrid g = full.truncated(levels);
+        const Image dec = model.decode(g);
+        std::printf("| %s | %zu | %zu | %.2f | %.4f |\n", fs::path(path).filename().c_str(), g.token_count(),
+                    levels, psnr(crop, dec), ssim(crop, dec));
+      }
+    }
+
+    // 1 MP on one core: median of 5.
+    omp_set_num_threads(1);
+    const Image mp = tiled(read_image(photos.front()), 1024, 1024);
+    TokenGrid g;
+    const double enc = bench::median(bench::time_runs(5, [&] { g = model.encode(mp); }));
+    const std::vector<uint8_t> coded = encode_tokens(g, TokenCoding::kArithmetic);
+    const double ent = bench::median(bench::time_runs(5, [&] { (void)encode_tokens(g, TokenCoding::kArithmetic); }));
+    const double dec = bench::median(bench::time_runs(5, [&] { (void)model.decode(g); }));
+    const double entd = bench::median(bench::time_runs(5, [&] {
+      TokenGrid h = g;
+      decode_tokens(coded, TokenCoding::kArithmetic, h);
+    }));
+    const double tr = bench::median(bench::time_runs(5, [&] { (void)model.transform().forward(mp); }));
+    std::printf("\n1024×1024 (tiled from %s), one core, median of 5: transform %.1f ms, encode (transform + "
+                "quantizer, %zu levels) %.1f ms, arithmetic coding %.1f ms; decode tokens %.1f ms, "
+                "reconstruct %.1f ms\n",
+                fs::path(photos.front()).filename().c_str(), tr * 1e3, model.levels(), enc * 1e3, ent * 1e3,
+                entd * 1e3, dec * 1e3);
+    fs::remove_all(tmp);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_image: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
