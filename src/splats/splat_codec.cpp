@@ -293,20 +293,22 @@ uint64_t parse_count(const ContainerReader& in, const std::string& key, uint64_t
 
 }  // namespace
 
-// Presets. Positions dominate the rate at high precision (about 3·bits − log2(n) bits each), so
-// they move the most between presets; colour and opacity move least because the eye sees them
-// first. Values chosen on the synthetic scenes (BENCHMARKS.md).
+// Presets. Attributes are ordered scale, rotation, opacity, colour, sh1, sh2, sh3. Trained
+// codebook codes come out nearly uniform (k-means equalises usage), so each code costs about
+// its width; positions cost about 3·bits − log2(n) + 2 bits. "medium" is sized for ≥ 20× below
+// a degree-3 PLY (≤ 12.4 bytes/Gaussian); "high" for SPZ's size at a far better PSNR; "low" for
+// about 8 bytes/Gaussian. Figures on the synthetic scenes: BENCHMARKS.md.
 SplatCodecOptions SplatCodecOptions::preset(std::string_view quality) {
   SplatCodecOptions o;
   if (quality == "low") {
-    o.position_bits = 14;
-    o.specs = {"RVQ2x6", "RVQ2x6", "VQ5", "RVQ2x7", "VQ8", "VQ7", "VQ7"};
+    o.position_bits = 13;
+    o.specs = {"RVQ2x6", "RVQ2x6", "VQ5", "RVQ2x6", "VQ8", "VQ7", "VQ6"};
   } else if (quality == "medium") {
-    o.position_bits = 16;
-    o.specs = {"RVQ2x8", "RVQ2x8", "VQ6", "RVQ2x8", "RVQ2x8", "VQ8", "VQ8"};
+    o.position_bits = 14;
+    o.specs = {"RVQ2x7", "RVQ2x7", "VQ6", "RVQ2x7", "VQ9", "VQ8", "VQ8"};
   } else if (quality == "high") {
-    o.position_bits = 18;
-    o.specs = {"RVQ3x8", "RVQ3x8", "VQ8", "RVQ3x8", "RVQ2x8", "RVQ2x8", "RVQ2x8"};
+    o.position_bits = 16;
+    o.specs = {"RVQ3x8", "RVQ3x8", "VQ8", "RVQ2x8", "RVQ2x8", "RVQ2x8", "RVQ2x8"};
   } else {
     VQ_THROW("splat codec: unknown quality '", quality, "' (low, medium, high)");
   }
