@@ -11,6 +11,7 @@
 #include "util/atomic_file.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
+#include "vq/core/kmeans.h"
 
 namespace vq::splats {
 namespace {
@@ -408,6 +409,9 @@ SplatEncodeStats encode_splats(const SplatScene& s, const SplatCodecOptions& o, 
     write_codes_streams(w, codes, o.zstd_level);
     stats.bytes.emplace_back(kSplatAttributes[a], w.size());
     stats.seconds.emplace_back(kSplatAttributes[a], since(ta));
+    double entropy = 0;
+    for (size_t b = 0; b < codes.num_books(); ++b) entropy += codebook_usage(codes, b).entropy_bits;
+    stats.code_entropy_bits.emplace_back(kSplatAttributes[a], entropy);
     out.set_meta(std::string("splats.spec.") + kSplatAttributes[a], q->describe());
     out.add("SATT", w.take());
     if (o.progress) o.progress({std::string("splats ") + kSplatAttributes[a], a + 1, kSplatAttributes.size(), 0, 0});
