@@ -30,6 +30,7 @@ SCENE=scene$COUNT.ply
 PLY_BYTES=$(stat -L -c %s "$SCENE")
 
 now() { date +%s.%N; }
+secs() { if [[ $1 =~ ^[0-9.]+$ ]]; then printf "%.1f" "$1"; else printf "%s" "$1"; fi; }
 row() {  # name file decoded.ply encode_s decode_s
   local bytes psnr ssim
   bytes=$(stat -L -c %s "$2")
@@ -37,8 +38,8 @@ row() {  # name file decoded.ply encode_s decode_s
   ev=$("$VQ" eval "$SCENE" "$3" --views "$VIEWS")
   psnr=$(echo "$ev" | awk '/rendered PSNR/ {print $3 " (worst " $6 ")"}')
   ssim=$(echo "$ev" | awk '/rendered SSIM/ {print $3}')
-  printf "| %s | %d | %.1f× | %.2f | %s | %s | %.1f | %.1f |\n" "$1" "$bytes" \
-    "$(echo "$PLY_BYTES / $bytes" | bc -l)" "$(echo "$bytes / $COUNT" | bc -l)" "$psnr" "$ssim" "$4" "$5"
+  printf "| %s | %d | %.1f× | %.2f | %s | %s | %s | %s |\n" "$1" "$bytes" \
+    "$(echo "$PLY_BYTES / $bytes" | bc -l)" "$(echo "$bytes / $COUNT" | bc -l)" "$psnr" "$ssim" "$(secs "$4")" "$(secs "$5")"
 }
 
 echo "scene: $COUNT synthetic Gaussians (SH degree 3), PLY $PLY_BYTES bytes; $VIEWS views, 256×256"
