@@ -425,9 +425,11 @@ SplatScene decode_splats(const ContainerReader& in) {
            in.meta_or("vq.kind", ""), "')");
   uint64_t payload = 0;
   for (const auto& c : in.chunks()) payload += c.length;
-  // A legitimate file spends far more than 1/1000 byte per Gaussian: this bounds what a forged
-  // count can make us allocate by the file's own size.
-  const uint64_t n = parse_count(in, "splats.count", std::min<uint64_t>(kMaxCount, 1000 * payload + 1000));
+  // A real scene's codes take several bytes per Gaussian even after zstd; requiring at least
+  // 1/64 byte per Gaussian bounds what a forged count can make us allocate (~250 bytes per
+  // Gaussian decoded) by 16 000× the file's size. (A scene of millions of identical Gaussians
+  // could compress below that and would be refused.)
+  const uint64_t n = parse_count(in, "splats.count", std::min<uint64_t>(kMaxCount, 64 * payload + 4096));
   VQ_CHECK(n >= 1, in.name(), ": scene has no Gaussians");
   SplatScene s;
   s.count = n;
