@@ -59,7 +59,10 @@ int main(int argc, char** argv) {
       parts += buf;
     }
     if (std::getenv("VQ_BENCH_VERBOSE"))
-      for (const auto& [part, sec] : stats.seconds) std::fprintf(stderr, "  %s %.2f s\n", part.c_str(), sec);
+      for (size_t k = 0; k < stats.seconds.size(); ++k)
+        std::fprintf(stderr, "  %-10s %.2f s, %.2f bits/Gaussian stored%s\n", stats.seconds[k].first.c_str(),
+                     stats.seconds[k].second, 8.0 * stats.bytes[k].second / count,
+                     k ? (", order-0 code entropy " + std::to_string(stats.code_entropy_bits[k - 1].second)).c_str() : "");
     std::printf("| %s | %zu | %.1f× | %.2f | %.2f | %.3f | %.2f | %.4f | %s|\n", name.c_str(), bytes.size(),
                 double(ply_bytes) / bytes.size(), double(bytes.size()) / count, enc, dsec, p / cams.size(),
                 q / cams.size(), parts.c_str());

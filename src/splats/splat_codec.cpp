@@ -11,6 +11,7 @@
 #include "util/atomic_file.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
+#include "vq/core/kmeans.h"
 
 namespace vq::splats {
 namespace {
@@ -142,7 +143,7 @@ std::vector<float> decode_positions(ByteReader r, size_t n) {
   VQ_CHECK(low.size() == (n * k + 7) / 8, r.context(), ": position low bits: ", low.size(), " bytes for ", n, " Gaussians");
   const std::vector<uint8_t> high = get_blob(r, n * 10, "position high parts");
   r.expect_end();
-  std::vector<float> pos(n * 3);
+  std::vector<uint64_t> codes(n);
   uint64_t code = 0;
   size_t hp = 0;
   const uint64_t limit = bits == 21 ? ~uint64_t{0} >> 1 : (uint64_t{1} << (3 * bits)) - 1;
@@ -163,9 +164,13 @@ std::vector<float> decode_positions(ByteReader r, size_t n) {
     d |= h << k;
     VQ_CHECK(d <= limit - code || (i == 0 && d <= limit), r.context(), ": position code out of range at Gaussian ", i);
     code += d;
-    for (int a = 0; a < 3; ++a) pos[i * 3 + a] = lo[a] + step[a] * static_cast<float>(compact3(code >> a));
+    codes[i] = code;
   }
   VQ_CHECK(hp == high.size(), r.context(), ": ", high.size() - hp, " bytes of position data left over");
+  std::vector<float> pos(n * 3);
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n; ++i)
+    for (int a = 0; a < 3; ++a) pos[i * 3 + a] = lo[a] + step[a] * static_cast<float>(compact3(codes[i] >> a));
   return pos;
 }
 
@@ -293,20 +298,22 @@ uint64_t parse_count(const ContainerReader& in, const std::string& key, uint64_t
 
 }  // namespace
 
-// Presets. Positions dominate the rate at high precision (about 3·bits − log2(n) bits each), so
-// they move the most between presets; colour and opacity move least because the eye sees them
-// first. Values chosen on the synthetic scenes (BENCHMARKS.md).
+// Presets. Attributes are ordered scale, rotation, opacity, colour, sh1, sh2, sh3. Trained
+// codebook codes come out nearly uniform (k-means equalises usage), so each code costs about
+// its width; positions cost about 3·bits − log2(n) + 2 bits. "medium" is sized for ≥ 20× below
+// a degree-3 PLY (≤ 12.4 bytes/Gaussian); "high" for SPZ's size at a far better PSNR; "low" for
+// about 8 bytes/Gaussian. Figures on the synthetic scenes: BENCHMARKS.md.
 SplatCodecOptions SplatCodecOptions::preset(std::string_view quality) {
   SplatCodecOptions o;
   if (quality == "low") {
-    o.position_bits = 14;
-    o.specs = {"RVQ2x6", "RVQ2x6", "VQ5", "RVQ2x7", "VQ8", "VQ7", "VQ7"};
+    o.position_bits = 13;
+    o.specs = {"RVQ2x6", "RVQ2x6", "VQ5", "RVQ2x6", "VQ8", "VQ7", "VQ6"};
   } else if (quality == "medium") {
-    o.position_bits = 16;
-    o.specs = {"RVQ2x8", "RVQ2x8", "VQ6", "RVQ2x8", "RVQ2x8", "VQ8", "VQ8"};
+    o.position_bits = 14;
+    o.specs = {"RVQ2x7", "RVQ2x7", "VQ6", "RVQ2x7", "VQ9", "VQ8", "VQ8"};
   } else if (quality == "high") {
-    o.position_bits = 18;
-    o.specs = {"RVQ3x8", "RVQ3x8", "VQ8", "RVQ3x8", "RVQ2x8", "RVQ2x8", "RVQ2x8"};
+    o.position_bits = 16;
+    o.specs = {"RVQ3x8", "RVQ3x8", "VQ8", "RVQ2x8", "RVQ2x8", "RVQ2x8", "RVQ2x8"};
   } else {
     VQ_THROW("splat codec: unknown quality '", quality, "' (low, medium, high)");
   }
@@ -402,6 +409,9 @@ SplatEncodeStats encode_splats(const SplatScene& s, const SplatCodecOptions& o, 
     write_codes_streams(w, codes, o.zstd_level);
     stats.bytes.emplace_back(kSplatAttributes[a], w.size());
     stats.seconds.emplace_back(kSplatAttributes[a], since(ta));
+    double entropy = 0;
+    for (size_t b = 0; b < codes.num_books(); ++b) entropy += codebook_usage(codes, b).entropy_bits;
+    stats.code_entropy_bits.emplace_back(kSplatAttributes[a], entropy);
     out.set_meta(std::string("splats.spec.") + kSplatAttributes[a], q->describe());
     out.add("SATT", w.take());
     if (o.progress) o.progress({std::string("splats ") + kSplatAttributes[a], a + 1, kSplatAttributes.size(), 0, 0});
@@ -415,9 +425,11 @@ SplatScene decode_splats(const ContainerReader& in) {
            in.meta_or("vq.kind", ""), "')");
   uint64_t payload = 0;
   for (const auto& c : in.chunks()) payload += c.length;
-  // A legitimate file spends far more than 1/1000 byte per Gaussian: this bounds what a forged
-  // count can make us allocate by the file's own size.
-  const uint64_t n = parse_count(in, "splats.count", std::min<uint64_t>(kMaxCount, 1000 * payload + 1000));
+  // A real scene's codes take several bytes per Gaussian even after zstd; requiring at least
+  // 1/64 byte per Gaussian bounds what a forged count can make us allocate (~250 bytes per
+  // Gaussian decoded) by 16 000× the file's size. (A scene of millions of identical Gaussians
+  // could compress below that and would be refused.)
+  const uint64_t n = parse_count(in, "splats.count", std::min<uint64_t>(kMaxCount, 64 * payload + 4096));
   VQ_CHECK(n >= 1, in.name(), ": scene has no Gaussians");
   SplatScene s;
   s.count = n;
@@ -433,6 +445,9 @@ SplatScene decode_splats(const ContainerReader& in) {
   s.scales.resize(n * 3);
   s.rotations.resize(n * 4);
   std::vector<int> seen(kSplatAttributes.size(), 0);
+  // One buffer for every attribute's decoded rows (the widest is 21 floats): 1M Gaussians
+  // would otherwise touch ~220 MB of fresh pages in per-attribute matrices.
+  std::vector<float> rows(n * 21);
   for (size_t c = 0; c < in.count("SATT"); ++c) {
     ByteReader r = in.chunk("SATT", c);
     const std::string name = r.str();
@@ -447,7 +462,9 @@ SplatScene decode_splats(const ContainerReader& in) {
              attribute_dim(a));
     const Codes codes = read_codes_streams(r, n, q->book_bits(), name);
     r.expect_end();
-    const Matrix x = q->decode(codes);
+    const MatrixView<float> x(rows.data(), n, attribute_dim(a));
+    q->decode(codes, x);
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; ++i) scatter(s, a, i, x.row_ptr(i));
   }
   for (size_t a = 0; a < kSplatAttributes.size(); ++a)

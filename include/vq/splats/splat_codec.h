@@ -72,6 +72,9 @@ struct SplatEncodeStats {
   size_t count = 0;
   std::vector<std::pair<std::string, size_t>> bytes;    // bytes per part ("positions", "scale", ...)
   std::vector<std::pair<std::string, double>> seconds;  // wall seconds per part, same order
+  // Order-0 entropy of each attribute's codes (Σ over its books, bits per Gaussian): what an
+  // ideal memoryless entropy coder would spend, against the zstd streams' actual size.
+  std::vector<std::pair<std::string, double>> code_entropy_bits;
   double total_seconds = 0;
 };
 
