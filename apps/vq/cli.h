@@ -27,6 +27,7 @@ void add_decode_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
+void add_weights_command(CLI::App& app);  // cmd_weights.cpp
 
 // "0.1.0 (container format 1)".
 std::string version_string();

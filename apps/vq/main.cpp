@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   vq::cli::add_info_command(app);
   vq::cli::add_demo_command(app);
   for (vq::cli::MediaCodec* c : vq::cli::media_codecs()) c->add_commands(app);
+  vq::cli::add_weights_command(app);
 
   // CLI11 would call an unknown command a stray positional argument; name it instead.
   if (argc > 1 && argv[1][0] != '-') {

@@ -211,3 +211,18 @@ def kmeans(X, k: int, iters: int = 20, seed: int = 0, metric=None, weights=None,
     return _ext.kmeans(X, int(k), iters=iters, seed=seed, metric=metric, weights=weights,
                        threads=threads, init=init,
                        max_points_per_centroid=max_points_per_centroid, verbose=verbose)
+
+
+# ---- LLM weight compression (vq::weights; docs/weights.md) ----------------------------------
+
+CompressedMatrix = _ext.CompressedMatrix
+
+
+def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8g8", damp: float = 0.01,
+                     seed: int = 1234) -> CompressedMatrix:
+    """Compress a linear layer's weight W (out_features, in_features) under the calibration
+    Hessian H (in_features, in_features), or H = XᵀX/n from layer inputs X (n, in_features), or
+    the identity when neither is given. scheme: "AQ2x8g8", "AQ2x8g8r4", "RTN4g128",
+    "GPTQ3g128", "CDQ3g128", ... Returns an object with .decode() -> Ŵ, .matvec(x) -> Ŵx,
+    .matmul(X) -> XŴᵀ (computed from the codes), .bits_per_weight, .scheme, .shape."""
+    return _ext.compress_weights(W, H=H, X=X, scheme=str(scheme), damp=float(damp), seed=int(seed))

@@ -53,3 +53,20 @@ def from_bytes(data: bytes) -> Quantizer: ...
 def kmeans(X: np.ndarray, k: int, iters: int = ..., seed: int = ..., metric: Optional[np.ndarray] = ...,
            weights: Optional[np.ndarray] = ..., threads: Optional[int] = ..., init: str = ...,
            max_points_per_centroid: int = ..., verbose: bool = ...) -> Tuple[np.ndarray, np.ndarray]: ...
+
+
+# ---- LLM weight compression ----
+
+class CompressedMatrix:
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def shape(self) -> Tuple[int, int]: ...
+    @property
+    def bits_per_weight(self) -> float: ...
+    def decode(self) -> np.ndarray: ...          # (out_features, in_features) float32
+    def matvec(self, x: np.ndarray) -> np.ndarray: ...   # (in,) -> (out,)
+    def matmul(self, X: np.ndarray) -> np.ndarray: ...   # (batch, in) -> (batch, out) = X Ŵᵀ
+
+def compress_weights(W: np.ndarray, H: Optional[np.ndarray] = ..., X: Optional[np.ndarray] = ...,
+                     scheme: str = ..., damp: float = ..., seed: int = ...) -> CompressedMatrix: ...

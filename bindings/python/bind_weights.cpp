@@ -1,0 +1,83 @@
+// (bindings) vq::weights: compress a weight matrix under H and multiply straight from codes.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "arrays.h"
+#include "vq/weights/compress.h"
+#include "vq/weights/gemv.h"
+
+namespace pyb = pybind11;
+
+namespace vq::py {
+
+namespace {
+
+pyb::array_t<float> to_numpy(const Matrix& m) {
+  pyb::array_t<float> out({m.rows(), m.cols()});
+  std::copy(m.storage().begin(), m.storage().end(), out.mutable_data());
+  return out;
+}
+
+}  // namespace
+
+void bind_weights(pyb::module_& m) {
+  using weights::CompressedMatrix;
+  pyb::class_<CompressedMatrix>(m, "CompressedMatrix")
+      .def_property_readonly("scheme", [](const CompressedMatrix& c) { return c.scheme.str(); })
+      .def_property_readonly("shape", [](const CompressedMatrix& c) { return pyb::make_tuple(c.rows, c.cols); })
+      .def_property_readonly("bits_per_weight", &CompressedMatrix::bits_per_weight)
+      .def("decode", [](const CompressedMatrix& c) {
+        Matrix d;
+        {
+          pyb::gil_scoped_release release;
+          d = c.decode();
+        }
+        return to_numpy(d);
+      })
+      .def("matvec", [](const CompressedMatrix& c, const pyb::object& x) {
+        const FloatArray xa = as_float_vector(x, "x", c.cols);
+        pyb::array_t<float> y(c.rows);
+        {
+          pyb::gil_scoped_release release;
+          weights::matvec(c, Span<const float>(xa.data(), c.cols), Span<float>(y.mutable_data(), c.rows));
+        }
+        return y;
+      })
+      .def("matmul", [](const CompressedMatrix& c, const pyb::object& x) {
+        const FloatArray xa = as_float_matrix(x, "X", c.cols);
+        const MatrixView<const float> xv = view_of(xa);
+        pyb::array_t<float> y({xv.rows(), c.rows});
+        {
+          pyb::gil_scoped_release release;
+          weights::matmul(c, xv, MatrixView<float>(y.mutable_data(), xv.rows(), c.rows));
+        }
+        return y;
+      });
+  m.def(
+      "compress_weights",
+      [](const pyb::object& w, const pyb::object& h, const pyb::object& x, const std::string& scheme, float damp,
+         uint64_t seed) {
+        const FloatArray wa = as_float_matrix(w, "W");
+        const MatrixView<const float> wv = view_of(wa);
+        std::vector<float> hv;
+        VQ_CHECK(h.is_none() || x.is_none(), "compress_weights: give H or X, not both");
+        if (!h.is_none()) {
+          const FloatArray ha = as_float_matrix(h, "H", wv.cols());
+          VQ_CHECK(view_of(ha).rows() == wv.cols(), "compress_weights: H must be (in_features, in_features)");
+          hv.assign(ha.data(), ha.data() + wv.cols() * wv.cols());
+        } else if (!x.is_none()) {
+          const FloatArray xa = as_float_matrix(x, "X", wv.cols());
+          hv = weights::hessian_from_inputs(view_of(xa));
+        }
+        weights::CompressOptions opt;
+        opt.damp = damp;
+        opt.seed = seed;
+        pyb::gil_scoped_release release;
+        return weights::compress(wv, hv, scheme, opt);
+      },
+      pyb::arg("W"), pyb::arg("H") = pyb::none(), pyb::arg("X") = pyb::none(), pyb::arg("scheme") = "AQ2x8g8",
+      pyb::arg("damp") = 0.01f, pyb::arg("seed") = 1234);
+}
+
+}  // namespace vq::py

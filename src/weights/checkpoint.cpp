@@ -1,0 +1,134 @@
+#include "vq/weights/checkpoint.h"
+
+#include <cstring>
+
+#include "vq/core/npy.h"
+
+namespace vq::weights {
+
+namespace {
+
+std::vector<uint8_t> to_f16(const std::vector<float>& v) {
+  std::vector<uint8_t> out(v.size() * 2);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint16_t h = float_to_half(v[i]);
+    out[2 * i] = uint8_t(h);
+    out[2 * i + 1] = uint8_t(h >> 8);
+  }
+  return out;
+}
+
+std::vector<uint8_t> to_i32(const std::vector<uint32_t>& v) {
+  std::vector<uint8_t> out(v.size() * 4);
+  std::memcpy(out.data(), v.data(), out.size());
+  return out;
+}
+
+const std::string kSchemeKey = "vqcodec.scheme.";
+const std::string kShapeKey = "vqcodec.shape.";
+
+// The tensor's bytes after checking its dtype and shape.
+Span<const uint8_t> tensor(const SafetensorsFile& f, const std::string& name, DType dtype,
+                           const std::vector<uint64_t>& shape) {
+  VQ_CHECK(f.contains(name), "compressed layer: tensor '", name, "' is missing");
+  const TensorInfo& t = f.info(name);
+  VQ_CHECK(t.dtype == dtype, "compressed layer: tensor '", name, "' is ", dtype_name(t.dtype), ", expected ",
+           dtype_name(dtype));
+  VQ_CHECK(t.shape == shape, "compressed layer: tensor '", name, "' has an unexpected shape");
+  return f.bytes(name);
+}
+
+}  // namespace
+
+std::vector<std::string> compressed_tensor_names(const std::string& base, const CompressedMatrix& m) {
+  std::vector<std::string> names;
+  if (m.scheme.is_aq())
+    names = {base + ".codes", base + ".codebooks", base + ".scales"};
+  else
+    names = {base + ".qweight", base + ".scales", base + ".zeros"};
+  if (!m.row_order.empty()) {
+    names.push_back(base + ".row_order");
+    names.push_back(base + ".row_groups");
+  }
+  return names;
+}
+
+void write_compressed(SafetensorsWriter& out, const std::string& base, const CompressedMatrix& m) {
+  m.validate();
+  out.set_metadata(kSchemeKey + base, m.scheme.str());
+  out.set_metadata(kShapeKey + base, std::to_string(m.rows) + "," + std::to_string(m.cols));
+  const uint64_t rows = m.rows, cols = m.cols;
+  if (m.scheme.is_aq()) {
+    const uint64_t g = m.scheme.group, M = m.scheme.books, K = uint64_t{1} << m.scheme.bits;
+    out.add(base + ".codes", m.code_bytes() == 1 ? DType::kI8 : DType::kI16, {rows, cols / g, M}, m.codes);
+    out.add(base + ".codebooks", DType::kF16, {m.scheme.row_groups * M, K, 1, g}, to_f16(m.codebooks));
+    out.add(base + ".scales", DType::kF16, {rows, 1, 1, 1}, to_f16(m.scales));
+  } else {
+    const uint64_t ng = cols / m.scheme.group;
+    out.add(base + ".qweight", DType::kU8, {rows, m.row_code_bytes()}, m.codes);
+    out.add(base + ".scales", DType::kF16, {rows, ng}, to_f16(m.scales));
+    out.add(base + ".zeros", DType::kU8, {rows, ng}, m.zeros);
+  }
+  if (!m.row_order.empty()) {
+    out.add(base + ".row_order", DType::kI32, {rows}, to_i32(m.row_order));
+    out.add(base + ".row_groups", DType::kI32, {m.group_begin.size()}, to_i32(m.group_begin));
+  }
+}
+
+std::vector<std::string> compressed_layers(const SafetensorsFile& f) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : f.metadata())
+    if (k.rfind(kSchemeKey, 0) == 0) out.push_back(k.substr(kSchemeKey.size()));
+  return out;
+}
+
+CompressedMatrix read_compressed(const SafetensorsFile& f, const std::string& base) {
+  const auto& md = f.metadata();
+  const auto s = md.find(kSchemeKey + base), sh = md.find(kShapeKey + base);
+  VQ_CHECK(s != md.end() && sh != md.end(), "compressed layer '", base, "': no scheme/shape in the metadata");
+  CompressedMatrix m;
+  m.scheme = Scheme::parse(s->second);
+  unsigned long long rows = 0, cols = 0;
+  char tail = 0;
+  VQ_CHECK(std::sscanf(sh->second.c_str(), "%llu,%llu%c", &rows, &cols, &tail) == 2, "compressed layer '", base,
+           "': bad shape '", sh->second, "'");
+  m.rows = rows;
+  m.cols = cols;
+  m.scheme.check_shape(m.rows, m.cols);
+  auto f16 = [](Span<const uint8_t> b) {
+    std::vector<float> v(b.size() / 2);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = half_to_float(uint16_t(b[2 * i] | b[2 * i + 1] << 8));
+    return v;
+  };
+  const uint64_t g = m.scheme.group;
+  if (m.scheme.is_aq()) {
+    const uint64_t M = m.scheme.books, K = uint64_t{1} << m.scheme.bits;
+    const Span<const uint8_t> c =
+        tensor(f, base + ".codes", m.code_bytes() == 1 ? DType::kI8 : DType::kI16, {rows, cols / g, M});
+    m.codes.assign(c.begin(), c.end());
+    m.codebooks = f16(tensor(f, base + ".codebooks", DType::kF16, {m.scheme.row_groups * M, K, 1, g}));
+    m.scales = f16(tensor(f, base + ".scales", DType::kF16, {rows, 1, 1, 1}));
+  } else {
+    const uint64_t ng = cols / g;
+    const Span<const uint8_t> c = tensor(f, base + ".qweight", DType::kU8, {rows, m.row_code_bytes()});
+    m.codes.assign(c.begin(), c.end());
+    m.scales = f16(tensor(f, base + ".scales", DType::kF16, {rows, ng}));
+    const Span<const uint8_t> z = tensor(f, base + ".zeros", DType::kU8, {rows, ng});
+    m.zeros.assign(z.begin(), z.end());
+  }
+  if (f.contains(base + ".row_order")) {
+    const size_t R = m.scheme.is_aq() ? m.scheme.row_groups : 1;
+    const Span<const uint8_t> o = tensor(f, base + ".row_order", DType::kI32, {rows});
+    const Span<const uint8_t> gb = tensor(f, base + ".row_groups", DType::kI32, {R + 1});
+    m.row_order.resize(rows);
+    m.group_begin.resize(R + 1);
+    std::memcpy(m.row_order.data(), o.data(), o.size());
+    std::memcpy(m.group_begin.data(), gb.data(), gb.size());
+  } else {
+    m.group_begin = {0, uint32_t(rows)};
+  }
+  m.validate();
+  return m;
+}
+
+}  // namespace vq::weights
