@@ -7,6 +7,7 @@
 namespace vq::py {
 void bind_core(pybind11::module_& m);
 void bind_io(pybind11::module_& m);
+void bind_kv(pybind11::module_& m);
 }  // namespace vq::py
 
 PYBIND11_MODULE(_vqcodec, m) {
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_vqcodec, m) {
   pybind11::register_exception<vq::Error>(m, "VQError", PyExc_ValueError);
   vq::py::bind_core(m);
   vq::py::bind_io(m);
+  vq::py::bind_kv(m);
 }

@@ -28,6 +28,7 @@ __all__ = [
     "Quantizer", "VectorQuantizer", "ProductQuantizer", "ResidualQuantizer",
     "GroupResidualQuantizer", "AdditiveQuantizer", "ScalarQuantizer",
     "kmeans", "load", "from_bytes", "CodebookUsage", "VQError",
+    "KVCache",
 ]
 
 
@@ -211,3 +212,18 @@ def kmeans(X, k: int, iters: int = 20, seed: int = 0, metric=None, weights=None,
     return _ext.kmeans(X, int(k), iters=iters, seed=seed, metric=metric, weights=weights,
                        threads=threads, init=init,
                        max_points_per_centroid=max_points_per_centroid, verbose=verbose)
+
+
+# ---- KV cache (issue 7) ------------------------------------------------------------------------
+# KVCache is the C++ vq::kv::KVCache itself (no Python layer): one transformer layer's keys as
+# codes, scored through lookup tables, with exact attention over the retrieved tokens.
+#
+#   c = vq.KVCache(kv_heads=8, head_dim=128, key_quantizer="PQ32x8", value_quantizer=None,
+#                  query_aware=True)
+#   c.fit(keys, queries)              # (T, kv_heads, head_dim), (T, q_heads, head_dim)
+#   c.append(keys, values)            # (T, kv_heads, head_dim) each
+#   s = c.scores(query)               # (q_heads, head_dim) -> (q_heads, len(c))
+#   idx = c.topk(query, k)            # (q_heads, k) int64
+#   out = c.attend(query, k, sink=4, window=64)   # (q_heads, head_dim)
+#   c.bytes_per_token(); len(c)
+KVCache = _ext.KVCache
