@@ -8,6 +8,7 @@ namespace vq::py {
 void bind_core(pybind11::module_& m);
 void bind_io(pybind11::module_& m);
 void bind_weights(pybind11::module_& m);
+void bind_kv(pybind11::module_& m);
 }  // namespace vq::py
 
 PYBIND11_MODULE(_vqcodec, m) {
@@ -17,4 +18,5 @@ PYBIND11_MODULE(_vqcodec, m) {
   vq::py::bind_core(m);
   vq::py::bind_io(m);
   vq::py::bind_weights(m);
+  vq::py::bind_kv(m);
 }

@@ -438,3 +438,36 @@ TEST(KVCache, ConcurrentReadersDuringAppend) {
 
 }  // namespace
 }  // namespace vq::kv
+
+namespace vq::kv {
+namespace {
+
+TEST(Rope, StylesAreThePairingsTheyName) {
+  // Interleaved pairs (2j, 2j+1) equal rotate-half pairs (j, j + d/2) after a permutation;
+  // rotations compose and invert.
+  const size_t d = 8;
+  std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8}, half(d), inter(d);
+  for (size_t j = 0; j < d / 2; ++j) {
+    half[j] = x[2 * j];
+    half[j + d / 2] = x[2 * j + 1];
+  }
+  inter = x;
+  apply_rope(half.data(), d, 37.0, 10000.0, RopeStyle::kHalf);
+  apply_rope(inter.data(), d, 37.0, 10000.0, RopeStyle::kInterleaved);
+  for (size_t j = 0; j < d / 2; ++j) {
+    EXPECT_FLOAT_EQ(inter[2 * j], half[j]);
+    EXPECT_FLOAT_EQ(inter[2 * j + 1], half[j + d / 2]);
+  }
+  apply_rope(inter.data(), d, -17.0, 10000.0, RopeStyle::kInterleaved);
+  apply_rope(inter.data(), d, -20.0, 10000.0, RopeStyle::kInterleaved);
+  for (size_t j = 0; j < d; ++j) EXPECT_NEAR(inter[j], x[j], 1e-5);
+  // Pair 0 turns by exactly pos radians.
+  std::vector<float> e = {1, 0, 0, 0, 0, 0, 0, 0};
+  apply_rope(e.data(), d, 0.5, 10000.0, RopeStyle::kInterleaved);
+  EXPECT_NEAR(e[0], std::cos(0.5), 1e-6);
+  EXPECT_NEAR(e[1], std::sin(0.5), 1e-6);
+  EXPECT_THROW(apply_rope(e.data(), 7, 1.0), Error);
+}
+
+}  // namespace
+}  // namespace vq::kv

@@ -28,6 +28,7 @@ __all__ = [
     "Quantizer", "VectorQuantizer", "ProductQuantizer", "ResidualQuantizer",
     "GroupResidualQuantizer", "AdditiveQuantizer", "ScalarQuantizer",
     "kmeans", "load", "from_bytes", "CodebookUsage", "VQError",
+    "KVCache",
 ]
 
 
@@ -226,3 +227,16 @@ def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8g8", damp: float = 0
     "GPTQ3g128", "CDQ3g128", ... Returns an object with .decode() -> Ŵ, .matvec(x) -> Ŵx,
     .matmul(X) -> XŴᵀ (computed from the codes), .bits_per_weight, .scheme, .shape."""
     return _ext.compress_weights(W, H=H, X=X, scheme=str(scheme), damp=float(damp), seed=int(seed))
+# ---- KV cache (issue 7) ------------------------------------------------------------------------
+# KVCache is the C++ vq::kv::KVCache itself (no Python layer): one transformer layer's keys as
+# codes, scored through lookup tables, with exact attention over the retrieved tokens.
+#
+#   c = vq.KVCache(kv_heads=8, head_dim=128, key_quantizer="PQ32x8", value_quantizer=None,
+#                  query_aware=True)
+#   c.fit(keys, queries)              # (T, kv_heads, head_dim), (T, q_heads, head_dim)
+#   c.append(keys, values)            # (T, kv_heads, head_dim) each
+#   s = c.scores(query)               # (q_heads, head_dim) -> (q_heads, len(c))
+#   idx = c.topk(query, k)            # (q_heads, k) int64
+#   out = c.attend(query, k, sink=4, window=64)   # (q_heads, head_dim)
+#   c.bytes_per_token(); len(c)
+KVCache = _ext.KVCache

@@ -70,3 +70,30 @@ class CompressedMatrix:
 
 def compress_weights(W: np.ndarray, H: Optional[np.ndarray] = ..., X: Optional[np.ndarray] = ...,
                      scheme: str = ..., damp: float = ..., seed: int = ...) -> CompressedMatrix: ...
+# ---- KV cache (issue 7) ----
+class KVCache:
+    def __init__(self, kv_heads: int = ..., head_dim: int = ..., key_quantizer: str = ...,
+                 value_quantizer: Optional[str] = ..., query_aware: bool = ...,
+                 cold_store: Optional[str] = ..., rope: str = ..., rope_window: int = ...,
+                 rope_base: float = ..., rope_style: str = ..., page_tokens: int = ...,
+                 iters: int = ..., seed: int = ...) -> None: ...
+    def fit(self, keys: np.ndarray, queries: np.ndarray, values: Optional[np.ndarray] = ...) -> None:
+        """keys (T, kv_heads, head_dim), queries (T, q_heads, head_dim)[, values like keys]."""
+    def append(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """keys, values: (T, kv_heads, head_dim)."""
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """query (q_heads, head_dim) -> (q_heads, len) float32."""
+    def topk(self, query: np.ndarray, k: int) -> np.ndarray:
+        """(q_heads, min(k, len)) int64 token indices, best first."""
+    def attend(self, query: np.ndarray, k: int, sink: int = ..., window: int = ...) -> np.ndarray:
+        """(q_heads, head_dim) float32."""
+    def decoded_keys(self, kv_head: int) -> np.ndarray: ...
+    def bytes_per_token(self) -> float: ...
+    def bytes(self) -> dict: ...
+    @property
+    def q_heads(self) -> int: ...
+    @property
+    def kv_heads(self) -> int: ...
+    @property
+    def head_dim(self) -> int: ...
+    def __len__(self) -> int: ...
