@@ -21,7 +21,8 @@
 // Bitrate ladder (EnCodec-style, one model): the model orders all shape levels once, greedily:
 // the next step is the level of the sub-vector that removes the most training error per bit,
 // weighted by its mel density (mel bands per Hz ∝ 1/(700 + f)) cubed. A bitrate of R bits/frame uses
-// the gain, Le envelope levels (2 below 60 bits, 3 below 120, 4 below 240, 6 below 480, else 8) and the first S shape steps that
+// the gain, Le envelope levels (2 below 60 bits, 3 below 120, 5 below 240, 8 below
+// 480, else 12) and the first S shape steps that
 // fit. Tokens of a frame: [gain][Le envelope codes][S shape codes in step order], so a lower
 // bitrate's tokens are the higher one's with the last envelope and the last shape columns dropped.
 //
