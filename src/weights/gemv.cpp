@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "kernels/weights_gemv.h"
 
@@ -14,10 +13,7 @@ namespace {
 constexpr size_t kRowChunk = 64;
 // Lookup tables are built for as many input groups as fit this budget (the tables of a
 // 4096-column AQ2x8g8 layer at batch 1 are exactly 1 MiB, one pass over the rows).
-size_t lut_budget() {
-  static const size_t v = getenv("VQ_LUT_KB") ? size_t(atoi(getenv("VQ_LUT_KB"))) << 10 : size_t{1} << 20;
-  return v;
-}
+constexpr size_t kLutBytes = size_t{1} << 20;
 
 template <class Fn>
 void for_row_chunks(size_t begin, size_t end, const Fn& fn) {
@@ -33,7 +29,7 @@ void for_row_chunks(size_t begin, size_t end, const Fn& fn) {
 void aq_product(const CompressedMatrix& cm, const float* x, size_t batch, std::vector<float>& acc) {
   const size_t M = cm.scheme.books, K = size_t{1} << cm.scheme.bits, g = cm.scheme.group;
   const size_t per_row = cm.cols / g, cb = cm.code_bytes(), B = batch;
-  const size_t tile = std::clamp<size_t>(lut_budget() / (M * K * B * sizeof(float)), 1, per_row);
+  const size_t tile = std::clamp<size_t>(kLutBytes / (M * K * B * sizeof(float)), 1, per_row);
   // Reused across calls: a fresh MiB per product would cost page faults comparable to the work.
   // (thread_local storage is named through plain pointers below: inside the OpenMP regions the
   // name would denote each worker's own, empty, instance.)
