@@ -2,12 +2,11 @@
 
 #include <cblas.h>
 
-#include <Eigen/Cholesky>
-#include <Eigen/Core>
 #include <algorithm>
 #include <numeric>
 #include <cmath>
 
+#include "core/additive_update.h"
 #include "core/residual_beam.h"
 #include "kernels/distances.h"
 #include "vq/core/kmeans.h"
@@ -17,14 +16,15 @@
 namespace vq {
 namespace {
 
-// Proximal weight of the codebook update, relative to the mean code count Σw / K. Large enough
-// to make the normal equations positive definite (unused codes, the constant shift between
-// books), small enough not to slow the update down measurably.
-constexpr double kRelativeRidge = 1e-4;
-// Candidate errors (floats) one search batch holds at once: vectors × beam × K stays ~2 MB, so
-// the GEMM output is still in cache when the selection reads it.
+// Candidate errors (floats) one search batch holds at once: parent rows × tile of entries stays
+// ~2 MB, so the GEMM output is still in cache when the selection reads it. A book wider than
+// the tile (2^12 … 2^16 entries) is scanned tile by tile, each vector's best candidates carried
+// across tiles, so the batch stays large and the GEMM keeps its shape whatever K is.
 constexpr size_t kCandidateFloats = size_t{1} << 19;
+// Vectors per batch: kMaxRows parent rows (beam × vectors), at most kMaxBatch vectors.
+constexpr size_t kMaxRows = 2048;
 constexpr size_t kMaxBatch = 256;
+constexpr size_t kMinTile = 64;
 // Minimum beam of encode()'s initial residual search (see encode()).
 constexpr size_t kInitBeam = 32;
 // Scale of the codebook perturbation during training (SR-D, see the header), in units of the
@@ -39,8 +39,9 @@ constexpr double kNoiseRatio = 2.5;
 // Below this many codes per training vector the fit is well determined and no noise is added
 // (AQ3x6 on 3000 vectors, M·K/n = 0.064: 2.79 training MSE without noise, 3.10 with).
 constexpr double kMinNoiseRatio = 0.1;
-
-using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// With one book, training rounds stop once a round lowers the objective by less than this
+// fraction (see train()).
+constexpr double kLloydStop = 1e-3;
 
 struct Candidate {
   float err;
@@ -54,9 +55,11 @@ class CoordinateBeam {
  public:
   CoordinateBeam(std::span<const detail::WhitenedBook> books, size_t beam, size_t nb, size_t r)
       : books_(books), beam_(beam), nb_(nb), r_(r), m_(books.size()),
+        tile_(std::min(max_book_size(books), std::max(kMinTile, kCandidateFloats / (nb * beam)))),
         codes_(nb * beam * m_), next_codes_(codes_.size()), res_(nb * beam * r),
         next_res_(res_.size()), err_(nb * beam), next_err_(err_.size()), count_(nb, 1),
-        t_(nb * beam * r), dots_(nb * beam * books.front().size()), parent_slot_(nb * beam) {}
+        t_(nb * beam * r), t_norms_(nb * beam), dots_(nb * beam * tile_), parent_slot_(nb * beam),
+        best_(nb * beam), kept_(nb) {}
 
   // Starts vector i from `codes` (m_ entries, every book assigned) and its whitened row xw;
   // returns the starting error.
@@ -99,28 +102,37 @@ class CoordinateBeam {
       }
     }
     first_row[nb_] = rows;
-    // dots (rows × K) = T · C'_mᵀ: the whole step's arithmetic in one GEMM.
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
-                static_cast<int>(K), static_cast<int>(r_), 1.f, t_.data(), static_cast<int>(r_),
-                book.entries.data(), static_cast<int>(r_), 0.f, dots_.data(), static_cast<int>(K));
-
-    std::vector<Candidate> best(beam_);
-    for (size_t i = 0; i < nb_; ++i) {
-      size_t kept = 0;
-      for (size_t q = first_row[i]; q < first_row[i + 1]; ++q) {
-        const float* t = t_.data() + q * r_;
-        const float tn = kernels::dot(t, t, r_);
-        const float* dq = dots_.data() + q * K;
-        const auto parent = static_cast<uint32_t>(q - first_row[i]);
-        for (size_t k = 0; k < K; ++k) {
-          // ||t − C'_m[k]||² expanded; ties keep the earlier (parent, k): deterministic.
-          const float e = tn - 2.f * dq[k] + book.norms[k];
-          if (kept == beam_ && !(e < best[kept - 1].err)) continue;
-          size_t pos = kept < beam_ ? kept++ : beam_ - 1;
-          for (; pos > 0 && best[pos - 1].err > e; --pos) best[pos] = best[pos - 1];
-          best[pos] = {e, parent, static_cast<uint32_t>(k)};
+    for (size_t q = 0; q < rows; ++q) t_norms_[q] = kernels::dot(t_.data() + q * r_, t_.data() + q * r_, r_);
+    std::fill(kept_.begin(), kept_.end(), size_t{0});
+    for (size_t c0 = 0; c0 < K; c0 += tile_) {
+      const size_t cols = std::min(tile_, K - c0);
+      // dots (rows × cols) = T · C'_m[c0 … c0+cols)ᵀ: the step's arithmetic as GEMMs.
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                  static_cast<int>(cols), static_cast<int>(r_), 1.f, t_.data(),
+                  static_cast<int>(r_), book.entries.row_ptr(c0), static_cast<int>(r_), 0.f,
+                  dots_.data(), static_cast<int>(cols));
+      const float* norms = book.norms.data() + c0;
+      for (size_t i = 0; i < nb_; ++i) {
+        Candidate* best = best_.data() + i * beam_;
+        size_t& kept = kept_[i];
+        for (size_t q = first_row[i]; q < first_row[i + 1]; ++q) {
+          const float tn = t_norms_[q];
+          const float* dq = dots_.data() + q * cols;
+          const auto parent = static_cast<uint32_t>(q - first_row[i]);
+          for (size_t k = 0; k < cols; ++k) {
+            // ||t − C'_m[k]||² expanded; ties keep the earlier candidate: deterministic.
+            const float e = tn - 2.f * dq[k] + norms[k];
+            if (kept == beam_ && !(e < best[kept - 1].err)) continue;
+            size_t pos = kept < beam_ ? kept++ : beam_ - 1;
+            for (; pos > 0 && best[pos - 1].err > e; --pos) best[pos] = best[pos - 1];
+            best[pos] = {e, parent, static_cast<uint32_t>(c0 + k)};
+          }
         }
       }
+    }
+    for (size_t i = 0; i < nb_; ++i) {
+      const Candidate* best = best_.data() + i * beam_;
+      const size_t kept = kept_[i];
       for (size_t b = 0; b < kept; ++b) {
         const size_t q = first_row[i] + best[b].parent;
         const size_t from = parent_slot_[q], to = i * beam_ + b;
@@ -156,15 +168,25 @@ class CoordinateBeam {
     return true;
   }
 
+  static size_t max_book_size(std::span<const detail::WhitenedBook> books) {
+    size_t k = 0;
+    for (const auto& b : books) k = std::max(k, b.size());
+    return k;
+  }
+
   std::span<const detail::WhitenedBook> books_;
   size_t beam_, nb_, r_, m_;
+  size_t tile_;                              // book entries per GEMM
   std::vector<int32_t> codes_, next_codes_;  // slots × M
   std::vector<float> res_, next_res_;        // slots × r, whitened residuals
   std::vector<float> err_, next_err_;        // slots
   std::vector<size_t> count_;                // states per vector
   std::vector<float> t_;                     // parent rows × r: residual without the stepped book
-  std::vector<float> dots_;                  // parent rows × K
+  std::vector<float> t_norms_;               // parent rows: ||t||²
+  std::vector<float> dots_;                  // parent rows × tile
   std::vector<size_t> parent_slot_;          // parent row -> state slot
+  std::vector<Candidate> best_;              // vectors × beam: best candidates of the step
+  std::vector<size_t> kept_;                 // vectors: candidates held in best_
 };
 
 // Runs `passes` coordinate-descent passes (books 0 … M−1 each) from `codes` (n × M, in/out,
@@ -174,8 +196,7 @@ void descend(MatrixView<const float> x, const Metric& metric,
              std::span<const detail::WhitenedBook> books, size_t beam, int passes,
              Span<int32_t> codes, Span<float> errors, int threads) {
   const size_t M = books.size();
-  const size_t batch = std::clamp<size_t>(kCandidateFloats / (beam * books.front().size()), 1,
-                                          kMaxBatch);
+  const size_t batch = std::clamp<size_t>(kMaxRows / beam, 1, kMaxBatch);
   detail::for_each_batch(x.rows(), batch, threads, [&](size_t begin, size_t count) {
     const Matrix xw = detail::whiten_rows(x, begin, count, metric);
     CoordinateBeam search(books, beam, count, xw.cols());
@@ -195,49 +216,6 @@ void descend(MatrixView<const float> x, const Metric& metric,
 }
 
 float weight_of(Span<const float> weights, size_t i) { return weights.empty() ? 1.f : weights[i]; }
-
-// Proximal weight λ for a training set (see kRelativeRidge).
-double ridge(Span<const float> weights, size_t n, size_t K) {
-  double total = 0;
-  for (size_t i = 0; i < n; ++i) total += weight_of(weights, i);
-  return kRelativeRidge * total / static_cast<double>(K);
-}
-
-// All books jointly: (BᵀWB + λI) C = BᵀWX + λ C_old, B the n × M·K one-hot code matrix.
-// Accumulated and solved in double: code counts reach 10⁵ and the system is rank-deficient
-// up to λ, so float would lose the small directions that decide the shift between books.
-void update_books_joint(MatrixView<const float> x, Span<const float> weights,
-                        Span<const int32_t> codes, std::vector<Codebook>& books) {
-  const size_t n = x.rows(), d = x.cols(), M = books.size(), K = books.front().size();
-  const size_t N = M * K;
-  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(N, N);
-  RowMatrixD rhs = RowMatrixD::Zero(N, d);
-  for (size_t i = 0; i < n; ++i) {
-    const double w = weight_of(weights, i);
-    if (w == 0) continue;
-    const int32_t* c = codes.data() + i * M;
-    const float* xi = x.row_ptr(i);
-    for (size_t a = 0; a < M; ++a) {
-      const size_t ia = a * K + static_cast<size_t>(c[a]);
-      for (size_t b = 0; b < M; ++b) gram(ia, b * K + static_cast<size_t>(c[b])) += w;
-      double* row = rhs.row(ia).data();
-      for (size_t j = 0; j < d; ++j) row[j] += w * xi[j];
-    }
-  }
-  const double lambda = ridge(weights, n, K);
-  gram.diagonal().array() += lambda;
-  for (size_t m = 0; m < M; ++m)
-    for (size_t k = 0; k < K; ++k)
-      for (size_t j = 0; j < d; ++j) rhs(m * K + k, j) += lambda * books[m].entries(k, j);
-  const Eigen::LLT<Eigen::MatrixXd> llt(gram);
-  VQ_CHECK(llt.info() == Eigen::Success, "AdditiveQuantizer: codebook normal equations are not "
-           "positive definite (non-finite training data?)");
-  const RowMatrixD solution = llt.solve(rhs);
-  for (size_t m = 0; m < M; ++m)
-    for (size_t k = 0; k < K; ++k)
-      for (size_t j = 0; j < d; ++j)
-        books[m].entries(k, j) = static_cast<float>(solution(m * K + k, j));
-}
 
 // Mean perplexity of the books' code usage: collapse of a book shows as a drop here.
 double mean_perplexity(Span<const int32_t> codes, size_t n, size_t M, size_t K) {
@@ -304,9 +282,6 @@ void AdditiveQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
   const size_t K = size_t{1} << bits;
   VQ_CHECK(n >= K, describe(), "::train: ", n, " training vectors for ", K,
            " entries per book; need at least as many vectors as entries");
-  VQ_CHECK(M * K <= kMaxJointCodes, describe(), "::train: ", M, " books × ", K, " entries = ",
-           M * K, " codes; the joint codebook update is limited to ", kMaxJointCodes,
-           " (fewer books or bits per book)");
 
   ResidualQuantizer rvq(dim(), M, bits, beam_);
   rvq.train(x, options);
@@ -330,11 +305,18 @@ void AdditiveQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
   round_objectives_.push_back(objective());
   const std::vector<double> sd = dimension_stddev(x, options.weights);
   const double params_per_vector = static_cast<double>(M * K) / n;
-  const double strength =
-      params_per_vector < kMinNoiseRatio ? 0.0 : std::min(1.0, kNoiseRatio * params_per_vector);
+  // One book: the encoder is exact (nearest entry) and there is no joint basin to escape, so
+  // training is weighted Lloyd and noise would only blur the assignments.
+  const double strength = M == 1 || params_per_vector < kMinNoiseRatio
+                              ? 0.0
+                              : std::min(1.0, kNoiseRatio * params_per_vector);
   Rng rng(options.seed ^ 0x5d1a7e4bULL);  // independent of the RVQ's stream for the same seed
   for (int round = 1; round <= kTrainRounds; ++round) {
-    update_books_joint(x, options.weights, codes, books);
+    if (M * K <= kMaxJointCodes) {
+      detail::update_books_dense(x, options.weights, codes, books);
+    } else {
+      detail::update_books_cg(x, options.weights, codes, books, options.threads);
+    }
     // SR-D: encode against perturbed books, the noise decaying to 0 at the last round, which so
     // encodes against the final books. descend() re-scores the current codes with the books it
     // is given, so a vector keeps its codes unless they got worse under the noise.
@@ -349,6 +331,10 @@ void AdditiveQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
       options.progress({"aq round " + std::to_string(round) + "/" + std::to_string(kTrainRounds),
                         static_cast<size_t>(round), static_cast<size_t>(kTrainRounds),
                         round_objectives_.back(), mean_perplexity(codes, n, M, K)});
+    // One book: a round is a Lloyd step (exact update, exact encoding), monotone without
+    // noise; once it stops paying, the remaining rounds would only repeat full passes over K.
+    const double previous = round_objectives_[round_objectives_.size() - 2];
+    if (M == 1 && round_objectives_.back() >= (1.0 - kLloydStop) * previous) break;
   }
   set_books(std::move(books), options.metric);
 }
@@ -357,6 +343,12 @@ Codes AdditiveQuantizer::encode(MatrixView<const float> x) const {
   check_input(x, "encode");
   const size_t n = x.rows(), M = num_books();
   const std::vector<detail::WhitenedBook> books = detail::whiten_books(this->books(), metric());
+  Codes out(n, book_bits());
+  if (M == 1) {
+    // One book: the nearest entry is the exact optimum; a beam or descent cannot improve it.
+    detail::residual_encode(x, books, metric(), 1, MatrixView<uint16_t>(out.data.data(), n, 1), 0);
+    return out;
+  }
   // First pass: beam-search RVQ over the AQ books, then coordinate descent from there. After
   // the least-squares updates the books are no longer a coarse-to-fine residual stack, so a
   // narrow residual search can start descent in a poor basin it never leaves (AQ2x5 trained
@@ -374,7 +366,6 @@ Codes AdditiveQuantizer::encode(MatrixView<const float> x) const {
   detail::residual_encode(x, ordered, metric(), std::max(beam_, kInitBeam),
                           MatrixView<uint16_t>(ordered_codes.data(), n, M),
                           0);
-  Codes out(n, book_bits());
   std::vector<int32_t> codes(n * M);
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < M; ++j) codes[i * M + order[j]] = ordered_codes[i * M + j];

@@ -39,6 +39,7 @@ void ProductQuantizer::train(MatrixView<const float> x, const TrainOptions& opti
     }
     KMeansOptions km;
     km.k = k;
+    km.init = default_init(k);
     km.iterations = options.iterations;
     km.seed = options.seed + m;
     km.threads = options.threads;

@@ -17,6 +17,7 @@ void VectorQuantizer::train(MatrixView<const float> x, const TrainOptions& optio
            k, " training vectors, got ", x.rows());
   KMeansOptions km;
   km.k = k;
+  km.init = default_init(k);
   km.iterations = options.iterations;
   km.seed = options.seed;
   km.threads = options.threads;

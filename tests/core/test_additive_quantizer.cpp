@@ -13,6 +13,8 @@
 #include "test_data.h"
 #include "vq/core/factory.h"
 #include "vq/core/residual_quantizer.h"
+#include "vq/core/vector_quantizer.h"
+#include "kernels/distances.h"
 
 namespace vq {
 namespace {
@@ -188,6 +190,60 @@ TEST(AdditiveQuantizer, ExactOnEnumerableCase) {
   }
 }
 
+// One large book (AQLM's "1×16" over groups of 8 takes the same path at 2^16 entries; 2^14 keeps
+// the test to seconds): seeded at random (K > kMaxPlusPlusK), trained by the one-book
+// least-squares update (Lloyd), encoded by the exact tiled GEMM nearest-entry search. It must
+// match a k-means VQ of the same size and options (it runs the same k-means, then more Lloyd
+// steps), sit far below 8 bits, and encode every vector to its exact nearest entry.
+TEST(AdditiveQuantizer, OneLargeBook) {
+  const size_t d = 8, n = 20000;
+  const Matrix x = testdata::correlated(n, d, 71);
+  TrainOptions opt;
+  opt.iterations = 2;
+  opt.threads = 2;
+  const auto aq14 = make_quantizer("AQ1x14", d);
+  aq14->train(x, opt);
+  VectorQuantizer vq14(d, 14);
+  vq14.train(x, opt);
+  AdditiveQuantizer aq8(d, 1, 8);
+  aq8.train(x, opt);
+  const double e14 = mse_through(*aq14, x), v14 = mse_through(vq14, x), e8 = mse_through(aq8, x);
+  std::printf("d = 8, n = %zu: AQ1x14 MSE %.5f, VQ14 %.5f, AQ1x8 %.5f, signal %.4f\n", n, e14,
+              v14, e8, testdata::mean_sq_norm(x));
+  EXPECT_LE(e14, v14 * 1.001);
+  EXPECT_LT(e14, 0.25 * e8);
+
+  const Matrix probe = testdata::correlated(300, d, 72);
+  const Codes codes = aq14->encode(probe);
+  const Codebook& book = static_cast<const AdditiveQuantizer&>(*aq14).books()[0];
+  for (size_t i = 0; i < probe.rows(); ++i) {
+    float best = std::numeric_limits<float>::infinity();
+    for (size_t k = 0; k < book.size(); ++k)
+      best = std::min(best, kernels::l2sqr(probe.row_ptr(i), book.entry(k), d));
+    const float got = kernels::l2sqr(probe.row_ptr(i), book.entry(codes.row(i)[0]), d);
+    ASSERT_LE(got, best * (1 + 1e-4f) + 1e-6f) << "row " << i;
+  }
+}
+
+// M·K = 3·2048 = 6144, above the dense solver: the books are updated by conjugate gradient, every
+// round is reported, and the training error ends well below the RVQ it starts from (round 0).
+// (n = 62000 keeps M·K/n under 0.1, where training adds no noise: this test is about the
+// update; greedy encoding keeps it to seconds.)
+TEST(AdditiveQuantizer, LargeBooksUseConjugateGradient) {
+  static_assert(3 * 2048 > AdditiveQuantizer::kMaxJointCodes);
+  const size_t d = 8, n = 62000;
+  const Matrix x = testdata::clustered(n, d, 81);
+  TrainOptions opt;
+  opt.iterations = 1;
+  opt.threads = 2;
+  AdditiveQuantizer aq(d, 3, 11, 1);
+  aq.train(x, opt);
+  const std::vector<double>& obj = aq.round_objectives();
+  std::printf("training set: RVQ3x11 MSE %.5f, AQ3x11 rounds -> %.5f\n", obj.front(), obj.back());
+  ASSERT_EQ(obj.size(), size_t(AdditiveQuantizer::kTrainRounds) + 1);
+  EXPECT_LT(obj.back(), 0.9 * obj.front());
+}
+
 TEST(AdditiveQuantizer, RejectsBadInput) {
   EXPECT_THROW(AdditiveQuantizer(0, 2, 8), Error);
   EXPECT_THROW(AdditiveQuantizer(8, 0, 8), Error);
@@ -201,9 +257,6 @@ TEST(AdditiveQuantizer, RejectsBadInput) {
   EXPECT_THROW(aq.encode(x), Error);  // not trained
   EXPECT_THROW(aq.train(testdata::gaussian(10, 8, 62), TrainOptions{}), Error);  // n < K
   EXPECT_THROW(aq.train(testdata::gaussian(200, 7, 63), TrainOptions{}), Error);  // wrong dim
-  static_assert(2 * 4096 > AdditiveQuantizer::kMaxJointCodes);
-  EXPECT_THROW(AdditiveQuantizer(8, 2, 12).train(testdata::gaussian(5000, 8, 66), TrainOptions{}),
-               Error);  // M·K above the joint-update limit
   TrainOptions bad_weights;
   std::vector<float> w(199, 1.f);
   bad_weights.weights = w;

@@ -27,7 +27,9 @@
 //     encoding is exact (e.g. M = 2, K <= 32); in general the result is never worse than the
 //     first search's, because a vector keeps its codes unless a pass finds a strictly lower
 //     error.
-//   Cost per vector and pass: M·B·K·r multiply-adds (r = rank of H), done as batched sgemm.
+//   Cost per vector and pass: M·B·K·r multiply-adds (r = rank of H), done as batched sgemm,
+//   tiled over K so 2^16-entry books stream through the cache. With M = 1, encode() is the
+//   exact nearest entry (one GEMM-based search, no beam).
 //
 // Training (documented algorithm; deterministic for a seed and thread count):
 //   1. Initialise: train ResidualQuantizer(dim, M, bits, B) with the same options (metric,
@@ -39,11 +41,16 @@
 //          Because every book spans all dimensions, the plain least-squares solution is
 //          optimal for every PSD H (the problem separates over the eigen-directions of H), so
 //          it is solved in the original space through the normal equations
-//              (BᵀWB + λI) C = BᵀWX + λ C_old        (B: n × M·K one-hot codes)
-//          with a Cholesky factorisation in double precision. The small proximal term λ (1e-4
-//          of the mean code count) pins codes no vector uses and the constant shift between
-//          books that leaves every sum unchanged. The dense system limits trainable
-//          configurations to M·K <= kMaxJointCodes (train() rejects larger ones).
+//              (BᵀWB + λI) C = BᵀWX + λ C_old        (B: n × M·K one-hot codes).
+//          The small proximal term λ (1e-4 of the mean code count) pins codes no vector uses
+//          and the constant shift between books that leaves every sum unchanged.
+//          M·K <= kMaxJointCodes: Cholesky of the dense (M·K)² system in double (exact).
+//          Larger (AQLM's 1×16, 2×12, …): Jacobi-preconditioned conjugate gradient applying
+//          BᵀWB through the codes, at most 50 iterations from C_old: memory
+//          O((M·K + n)·d), and the objective never rises above its value at C_old. With one
+//          book the system is diagonal and the update is exact: each entry becomes the weighted
+//          mean of its vectors (a Lloyd step); the rounds then stop early once one lowers
+//          the objective by less than 0.1% (each costs a full pass over the 2^bits entries).
 //      (b) re-encoding of the training set: one beam pass (above) starting from the current
 //          codes, against the books plus Gaussian noise (LSQ++'s stochastic relaxation, SR-D):
 //          entry noise in dimension j has standard deviation 2·σ_j·sqrt(1 − r/R)/M, σ_j the
@@ -54,7 +61,9 @@
 //      memorises it (on clustered d = 128, n = 5000, AQ8x8: training MSE 2.8, held-out 7.1);
 //      the noise trades training error for held-out error (4.6 and 6.0) and makes the
 //      training objective non-monotone. Its strength scales with M·K/n (full from 0.4) and it
-//      is off below M·K/n = 0.1, where the fit is well determined and noise only hurts.
+//      is off below M·K/n = 0.1, where the fit is well determined and noise only hurts, and
+//      for M = 1 (encoding one book is exact: there is no joint basin to escape).
+//   Books of more than kMaxPlusPlusK (kmeans.h) entries are seeded at random in step 1.
 //   Progress: one event per round, stage "aq round r/R", objective = weighted mean H-error of
 //   the round's codes under the books they were encoded against (perturbed before round R).
 #pragma once
@@ -73,8 +82,8 @@ class AdditiveQuantizer : public CodebookQuantizer {
   static constexpr int kTrainRounds = 10;
   // Coordinate-descent passes encode() runs after its first (beam residual) pass.
   static constexpr int kEncodePasses = 2;
-  // Largest M·K train() accepts: the codebook update factors one dense (M·K)² system of
-  // doubles (128 MiB at the limit; AQ8x8 is 2048).
+  // Largest M·K whose codebook update factors the dense (M·K)² system of doubles (128 MiB at
+  // the limit; AQ8x8 is 2048); larger configurations use conjugate gradient.
   static constexpr size_t kMaxJointCodes = 4096;
   // Widest beam accepted (the search holds B·K candidate errors per vector in flight).
   static constexpr size_t kMaxBeam = 256;
@@ -86,16 +95,17 @@ class AdditiveQuantizer : public CodebookQuantizer {
   // "AQ<M>x<bits>", plus "b<B>" when the beam is not kDefaultBeam: "AQ8x8", "AQ2x8b16".
   std::string describe() const override;
 
-  // x: n × dim() rows, n >= 2^bits (the RVQ initialisation runs k-means on each level);
-  // requires M·2^bits <= kMaxJointCodes.
+  // x: n × dim() rows, n >= 2^bits (the RVQ initialisation runs k-means on each level).
+  // AQLM's "1×16, groups of 8": make_quantizer("AQ1x16", 8), train on the n × 8 groups.
   void train(MatrixView<const float> x, const TrainOptions& options) override;
   // x: n × dim() rows. Returns n × M codes (every book has bits() bits).
   Codes encode(MatrixView<const float> x) const override;
 
   size_t beam() const { return beam_; }
   // Weighted mean H-error of the training set after initialisation (index 0) and after each
-  // round (indices 1 … kTrainRounds, as reported by progress) of the last train() call on this
-  // object; the last one is under the final books. Empty for a loaded quantizer.
+  // round (indices 1 … kTrainRounds, as reported by progress; fewer when one book stopped
+  // early) of the last train() call on this object; the last one is under the final books.
+  // Empty for a loaded quantizer.
   const std::vector<double>& round_objectives() const { return round_objectives_; }
 
  private:

@@ -23,6 +23,15 @@ namespace vq {
 
 enum class KMeansInit : uint8_t { kPlusPlus, kRandom };
 
+// k-means++ seeding makes k sequential passes over a subsample of 32·k points: O(32·k²·d),
+// negligible up to a few thousand centroids but ~35 s for k = 2^16 at d = 8. The quantizers
+// seed larger books at random (Lloyd and the cluster re-seeding then do the rest).
+constexpr size_t kMaxPlusPlusK = 4096;
+// The seeding the quantizers use for a book of k entries: k-means++ up to kMaxPlusPlusK.
+inline KMeansInit default_init(size_t k) {
+  return k <= kMaxPlusPlusK ? KMeansInit::kPlusPlus : KMeansInit::kRandom;
+}
+
 struct KMeansOptions {
   size_t k = 256;                   // number of centroids; must be <= number of training points
   int iterations = 20;              // Lloyd iterations
