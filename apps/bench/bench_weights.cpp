@@ -2,7 +2,7 @@
 // time; GEMV/GEMM from codes against dense fp32 cblas_sgemv/sgemm and the memory-bandwidth
 // bound, one run. Usage: bench_weights [quality|speed|time|all] [DIR]
 //   quality   per scheme ‖(W − Ŵ)Xᵀ‖/‖WXᵀ‖ on held-out inputs. With DIR (from
-//             scripts/extract_transformer.py: <layer>.weight.npy and <layer>.inputs.npy) the
+//             <layer>.weight.npy and <layer>.inputs.npy, e.g. from scripts/train_tiny_transformer.py) the
 //             layers are real; without it, synthetic LLM-like layers (stated in the output).
 //   speed     matvec / matmul(B = 16) on 4096×4096 and 11008×4096 (random codes: timing only).
 //   time      AQ2x8g8 compression of a 4096×4096 layer under H.
