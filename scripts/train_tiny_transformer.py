@@ -13,6 +13,7 @@ benchmarks use it). Deterministic for a seed up to torch's CPU kernels' thread s
 Writes to OUT (default ~/.cache/vqcodec/tinylm):
   model.safetensors         F32, PyTorch layout [out_features, in_features]
   calib/<tensor>.npy        (tokens, in_features) inputs of each linear layer, held-out text
+  layers/<layer>.{weight,inputs}.npy  the same weights and inputs as `bench_weights quality DIR` reads
   qk/layer{i}_{q,k,v}.npy   post-RoPE queries (T, q_heads, d), keys and values (T, kv_heads, d)
   qk/layer{i}_{q,k}_pre.npy the same before RoPE
   README.txt                configuration, data, loss curve
@@ -189,6 +190,7 @@ def main():
     cfg.context = args.context
     os.makedirs(os.path.join(args.out, "calib"), exist_ok=True)
     os.makedirs(os.path.join(args.out, "qk"), exist_ok=True)
+    os.makedirs(os.path.join(args.out, "layers"), exist_ok=True)
 
     train, held, nfiles = corpus()
     print(f"corpus: {nfiles} files, {len(train)} training bytes, {len(held)} held-out bytes", flush=True)
@@ -235,7 +237,11 @@ def main():
         for h in hooks:
             h.remove()
         for name, parts in captured.items():
-            np.save(os.path.join(args.out, "calib", name + ".weight.npy"), np.concatenate(parts).astype(np.float32))
+            inputs = np.concatenate(parts).astype(np.float32)
+            np.save(os.path.join(args.out, "calib", name + ".weight.npy"), inputs)
+            # The same pair in bench_weights' layout: <layer>.weight.npy beside <layer>.inputs.npy.
+            np.save(os.path.join(args.out, "layers", name + ".weight.npy"), weights[name + ".weight"])
+            np.save(os.path.join(args.out, "layers", name + ".inputs.npy"), inputs)
 
         # Queries, keys and values of one long held-out sequence, causal attention at positions 0..T-1.
         seq = torch.from_numpy(held[-args.qk_tokens:].astype(np.int64))[None, :]
