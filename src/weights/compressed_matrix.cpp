@@ -88,12 +88,10 @@ Scheme Scheme::parse(const std::string& text) {
 
 std::string Scheme::str() const {
   std::string out = kind_name(kind);
-  if (is_aq()) {
-    out += std::to_string(books) + "x" + std::to_string(bits) + "g" + std::to_string(group);
-    if (row_groups > 1) out += "r" + std::to_string(row_groups);
-  } else {
-    out += std::to_string(bits) + "g" + std::to_string(group);
-  }
+  // Appended piece by piece: GCC 12 gives a false -Wrestrict on chains of std::string '+'.
+  if (is_aq()) out.append(std::to_string(books)).append("x");
+  out.append(std::to_string(bits)).append("g").append(std::to_string(group));
+  if (is_aq() && row_groups > 1) out.append("r").append(std::to_string(row_groups));
   return out;
 }
 
