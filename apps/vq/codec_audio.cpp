@@ -183,7 +183,7 @@ class AudioCodec final : public MediaCodec {
     const std::string sample = (fs::path(models_dir()) / kDemoSample).string();
     const std::string model_path = (fs::path(models_dir()) / kDefaultModel).string();
     if (!fs::exists(sample) || !fs::exists(model_path)) {
-      if (!context.quiet) std::printf("audio            skipped: %s or %s missing\n", sample.c_str(), model_path.c_str());
+      std::printf("audio            skipped: %s or %s missing\n", sample.c_str(), model_path.c_str());
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -191,8 +191,7 @@ class AudioCodec final : public MediaCodec {
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const Audio audio = read_audio(sample);
     const std::vector<float> mono = to_mono(audio);
-    if (!context.quiet)
-      std::printf("audio            %s (%.2f s, %d Hz), model %s loaded in %.1f ms\n", kDemoSample, audio.seconds(),
+    std::printf("audio            %s (%.2f s, %d Hz), model %s loaded in %.1f ms\n", kDemoSample, audio.seconds(),
                 audio.sample_rate, kDefaultModel, load_ms);
     for (int bitrate : kLadder) {
       EncodedAudio enc = vq::audio::encode(model, mono, audio.sample_rate, bitrate);
@@ -207,8 +206,7 @@ class AudioCodec final : public MediaCodec {
       Audio wav{audio.sample_rate, 1, dec};
       write_audio(replace_extension(path, ".wav"), wav);
       const Quality q = measure(mono, dec, audio.sample_rate);
-      if (!context.quiet)
-        std::printf("  %-10s     real %-10s log-mel %.3f  SNR %5.2f dB  -> %s\n", kbps(bitrate).c_str(),
+      std::printf("  %-10s     real %-10s log-mel %.3f  SNR %5.2f dB  -> %s\n", kbps(bitrate).c_str(),
                   kbps(double(fs::file_size(path)) * 8 / audio.seconds()).c_str(), q.log_mel, q.snr,
                   replace_extension(path, ".wav").c_str());
     }

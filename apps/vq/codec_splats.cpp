@@ -139,7 +139,6 @@ class SplatsCodec final : public MediaCodec {
     eo.views = 4;
     eo.threads = c.threads;
     const SplatEvaluation e = evaluate_splats(scene, back, eo);
-    if (c.quiet) return;
     std::printf("splats           %zu synthetic Gaussians: PLY %.0f bytes -> %.0f bytes (%.1fx) in %.2f s; "
                 "rendered PSNR %.2f dB, SSIM %.4f over %zu views\n",
                 st.count, file_size(ply), file_size(vqc), file_size(ply) / file_size(vqc), st.total_seconds,

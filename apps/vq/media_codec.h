@@ -33,7 +33,7 @@ struct DecodeRequest {
 struct DemoContext {
   std::string out_dir;  // where the demo writes its files
   int threads = 0;      // 0: all cores
-  bool quiet = false;
+  bool quiet = false;   // no progress display; the demo's results still print
 };
 
 class MediaCodec {

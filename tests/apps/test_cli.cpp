@@ -147,6 +147,9 @@ TEST_F(Cli, DemoRoundTrips) {
   ASSERT_EQ(r.code, 0) << r.err << r.out;
   EXPECT_TRUE(contains(r.out, "re-encodes all 3000×2 codes identically")) << r.out;
   EXPECT_TRUE(fs::exists(path("demo/demo_model.vqc")));
+  // Then every domain codec's step on its bundled sample, --quiet or not.
+  for (const char* step : {"audio            audio_sample.flac", "image demo", "splats "})
+    EXPECT_TRUE(contains(r.out, step)) << step << "\n" << r.out;
   EXPECT_EQ(vq("decode " + path("demo/demo_codes.vqc") + " -o " + path("d.npy")).code, 0);
 }
 
