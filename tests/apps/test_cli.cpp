@@ -2,16 +2,13 @@
 // .npy written here, checked against the library's own results, plus exit codes and one-line
 // error messages for bad input and bad usage.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "cli_runner.h"
 #include "test_data.h"
 #include "vq/core/io.h"
 #include "vq/core/matrix_io.h"
@@ -22,42 +19,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
+using testing_cli::CliRun;
+using testing_cli::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-class Cli : public ::testing::Test {
+class Cli : public testing_cli::CliTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("vq_cli_test_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    CliTest::SetUp();
     x_ = testdata::clustered(2000, 16, 17, 16);
     write_npy(path("x.npy"), x_.view());
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  CliRun vq(const std::string& args) const {
-    const std::string out = path("stdout.txt"), err = path("stderr.txt");
-    const std::string cmd = std::string(VQ_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
-    const int status = std::system(cmd.c_str());
-    CliRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
   }
 
   // A failure must be exactly one "vq: error: ..." line on stderr with the given exit code.
@@ -69,7 +39,6 @@ class Cli : public ::testing::Test {
     EXPECT_NE(r.err.find(fragment), std::string::npos) << "vq " << args << ": " << r.err;
   }
 
-  fs::path dir_;
   Matrix x_;
 };
 

@@ -2,14 +2,11 @@
 // and demo recording (models/): real bitrate printed, tokens .npy shape, decode → eval agreeing
 // with the encoder's own figures, and one-line errors for inputs that are not audio.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "cli_runner.h"
 #include "vq/audio/audio_codec.h"
 #include "vq/core/npy.h"
 
@@ -17,34 +14,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-class CliAudio : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("vq_cli_audio_" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& n) const { return (dir_ / n).string(); }
-  CliRun vq(const std::string& args) const {
-    const std::string cmd = std::string(VQ_CLI_PATH) + " " + args + " >" + path("o.txt") + " 2>" + path("e.txt");
-    const int status = std::system(cmd.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(path("o.txt")), slurp(path("e.txt"))};
-  }
-  fs::path dir_;
-};
+using vq::testing_cli::CliRun;
+using CliAudio = vq::testing_cli::CliTest;
 
 const std::string kSample = VQ_SOURCE_DIR "/models/audio_sample.flac";
 

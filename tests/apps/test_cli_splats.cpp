@@ -2,14 +2,11 @@
 // the decoded PLY matches the library's decode of the same file, flags reach the codec, and
 // bad input gives a one-line error and exit code 1 (bad usage: 2).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "cli_runner.h"
 #include "vq/core/container.h"
 #include "vq/splats/ply.h"
 #include "vq/splats/splat_codec.h"
@@ -19,38 +16,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
+using testing_cli::CliRun;
 
-class SplatsCli : public ::testing::Test {
+// One OpenMP thread: on a loaded 2-core machine the codec's threads only slow the test down.
+class SplatsCli : public testing_cli::CliTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("vq_cli_splats_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  CliRun vq(const std::string& args) const {
-    const std::string out = path("stdout.txt"), err = path("stderr.txt");
-    const std::string cmd = "OMP_NUM_THREADS=1 " + std::string(VQ_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
-    const int status = std::system(cmd.c_str());
-    CliRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    auto slurp = [](const std::string& p) {
-      std::ifstream f(p);
-      std::stringstream s;
-      s << f.rdbuf();
-      return s.str();
-    };
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-  fs::path dir_;
+  CliRun vq(const std::string& args) const { return CliTest::vq(args, "OMP_NUM_THREADS=1"); }
 };
 
 TEST_F(SplatsCli, SynthEncodeInfoDecodeEval) {
