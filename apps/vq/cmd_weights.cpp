@@ -47,22 +47,22 @@ void run_compress(const CompressArgs& a) {
   const weights::SafetensorsFile in = weights::SafetensorsFile::open(a.input);
   weights::SafetensorsWriter out;
   for (const auto& [k, v] : in.metadata()) out.set_metadata(k, v);
-  std::vector<const weights::TensorInfo*> todo;
+  std::vector<const weights::TensorInfo*> to_compress;
   for (const weights::TensorInfo& t : in.tensors()) {
     const bool selected = t.shape.size() == 2 && is_float(t.dtype) && (a.include.empty() || matches(t.name, a.include)) &&
                           !matches(t.name, a.exclude) && t.shape[1] % scheme.group == 0;
     if (selected)
-      todo.push_back(&t);
+      to_compress.push_back(&t);
     else
       out.add(t.name, t.dtype, t.shape, std::vector<uint8_t>(in.bytes(t.name).begin(), in.bytes(t.name).end()));
   }
-  VQ_CHECK(!todo.empty(), "vq weights compress: no 2-D float tensor of '", a.input, "' matches (in_features must be ",
+  VQ_CHECK(!to_compress.empty(), "vq weights compress: no 2-D float tensor of '", a.input, "' matches (in_features must be ",
            "a multiple of the group size ", scheme.group, ")");
   weights::CompressOptions opt;
   opt.damp = a.damp;
   double total_bits = 0.0, total_weights = 0.0;
-  for (size_t i = 0; i < todo.size(); ++i) {
-    const weights::TensorInfo& t = *todo[i];
+  for (size_t i = 0; i < to_compress.size(); ++i) {
+    const weights::TensorInfo& t = *to_compress[i];
     const size_t rows = t.shape[0], cols = t.shape[1];
     const std::vector<float> w = in.read_float(t.name);
     const MatrixView<const float> wv(w.data(), rows, cols);
@@ -85,14 +85,14 @@ void run_compress(const CompressArgs& a) {
     const double err = std::sqrt(weights::relative_error(wv, dec.view(), h));
     if (!a.quiet)
       std::fprintf(stderr, "[%zu/%zu] %s %zux%zu %s: %.3f bits/weight, relative %s error %.4f, %.1f s (%s)\n", i + 1,
-                   todo.size(), t.name.c_str(), rows, cols, scheme.str().c_str(), cm.bits_per_weight(),
+                   to_compress.size(), t.name.c_str(), rows, cols, scheme.str().c_str(), cm.bits_per_weight(),
                    h.empty() ? "weight" : "output", err, secs, calib_note.c_str());
     weights::write_compressed(out, base_of(t.name), cm);
     total_bits += cm.bits_per_weight() * double(rows * cols);
     total_weights += double(rows * cols);
   }
   out.finish(a.output);
-  std::printf("compressed %zu layers, %.3f bits/weight overall -> %s\n", todo.size(), total_bits / total_weights,
+  std::printf("compressed %zu layers, %.3f bits/weight overall -> %s\n", to_compress.size(), total_bits / total_weights,
               a.output.c_str());
 }
 
