@@ -5,20 +5,11 @@
 
 namespace vq::kernels {
 
-void aq_gemv_u8_ref(const AqGemvArgs& a) {
-  const size_t B = a.batch, K = a.entries;
-  for (size_t r = 0; r < a.rows; ++r) {
-    const uint8_t* c = a.codes + r * a.code_stride;
-    float* acc = a.acc + r * B;
-    for (size_t b = 0; b < B; ++b) {
-      float s = 0.f;
-      for (size_t p = 0; p < a.positions; ++p) s += a.lut[(p * K + c[p]) * B + b];
-      acc[b] += s;
-    }
-  }
-}
+namespace {
 
-void aq_gemv_u16_ref(const AqGemvArgs& a) {
+// The reference sum over lookup-table entries, for codes of CodeBytes little-endian bytes each.
+template <size_t CodeBytes>
+void aq_gemv_ref(const AqGemvArgs& a) {
   const size_t B = a.batch, K = a.entries;
   for (size_t r = 0; r < a.rows; ++r) {
     const uint8_t* c = a.codes + r * a.code_stride;
@@ -26,13 +17,19 @@ void aq_gemv_u16_ref(const AqGemvArgs& a) {
     for (size_t b = 0; b < B; ++b) {
       float s = 0.f;
       for (size_t p = 0; p < a.positions; ++p) {
-        const size_t code = size_t(c[2 * p]) | size_t(c[2 * p + 1]) << 8;
+        size_t code = c[CodeBytes * p];
+        if constexpr (CodeBytes == 2) code |= size_t(c[2 * p + 1]) << 8;
         s += a.lut[(p * K + code) * B + b];
       }
       acc[b] += s;
     }
   }
 }
+
+}  // namespace
+
+void aq_gemv_u8_ref(const AqGemvArgs& a) { aq_gemv_ref<1>(a); }
+void aq_gemv_u16_ref(const AqGemvArgs& a) { aq_gemv_ref<2>(a); }
 
 void aq_gemv_u8(const AqGemvArgs& a) {
   const ScanLevel level = scan_level();
