@@ -72,6 +72,47 @@ Matrix clustered(size_t n, size_t d, uint64_t seed, size_t clusters) {
   return x;
 }
 
+Matrix manifold(size_t n, size_t d, uint64_t seed, size_t latent, float noise) {
+  constexpr size_t kClusters = 32;
+  Rng rng(seed);
+  const auto gauss = [&](size_t count, double sigma) {
+    std::vector<float> v(count);
+    for (auto& e : v) e = static_cast<float>(sigma * rng.normal());
+    return v;
+  };
+  const auto centres = gauss(kClusters * latent, 1.0);
+  const auto p = gauss(d * latent, 1.0 / std::sqrt(double(latent)));
+  const auto a = gauss(d * latent, 1.0 / std::sqrt(double(latent)));
+  const auto b = gauss(d, 0.5);
+  const auto mix = gauss(d * d, 1.0 / std::sqrt(double(d)));
+  // Latent spreads fall as 1/(1+j): a few directions carry most of the variance, as in SIFT.
+  std::vector<float> decay(latent);
+  for (size_t j = 0; j < latent; ++j) decay[j] = 1.f / (1.f + float(j));
+  Matrix x(n, d);
+  std::vector<float> z(latent), h(d);
+  for (size_t i = 0; i < n; ++i) {
+    const float* c = &centres[rng.below(kClusters) * latent];
+    for (size_t j = 0; j < latent; ++j)
+      z[j] = (c[j] + 0.5f * static_cast<float>(rng.normal())) * decay[j];
+    float* xi = x.row_ptr(i);
+    for (size_t r = 0; r < d; ++r) {
+      float lin = 0, pre = b[r];
+      for (size_t j = 0; j < latent; ++j) {
+        lin += p[r * latent + j] * z[j];
+        pre += a[r * latent + j] * z[j];
+      }
+      xi[r] = lin;
+      h[r] = std::tanh(pre);
+    }
+    for (size_t r = 0; r < d; ++r) {
+      float s = 0;
+      for (size_t j = 0; j < d; ++j) s += mix[r * d + j] * h[j];
+      xi[r] += s + noise * static_cast<float>(rng.normal());
+    }
+  }
+  return x;
+}
+
 Matrix correlated(size_t n, size_t d, uint64_t seed) {
   Rng rng(seed);
   const auto q = random_rotation(d, rng);
