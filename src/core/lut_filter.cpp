@@ -2,6 +2,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <type_traits>
 
 namespace vq::detail {
 
@@ -77,43 +78,22 @@ void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t) {
 
 namespace {
 
-// The two layouts: block size, blocks filtered per step, the filter and the exact score of one
-// vector of a block. The 8-bit filter takes 256 vectors per step: refreshing the threshold
-// that often cut the re-scored candidates enough to beat whole-chunk steps (PQ16x8, 200k:
-// ~200 -> ~160 CPU µs/query).
-struct Packed4 {
-  static constexpr size_t kBlock = kernels::kBlock4, kStep = 16;
-  using Mask = uint32_t;
-  static void filter(const QueryTables& t, size_t M, const uint8_t* blocks, size_t nblocks,
-                     const uint16_t* thresholds, Mask* masks) {
-    kernels::lut4_filter({t.qtable.data(), kernels::packed4_books(M)}, blocks, nblocks, thresholds,
-                         masks);
-  }
-  static float exact(const kernels::LutScanArgs& a, const uint8_t* block, size_t j) {
-    return kernels::lut4_exact_score(a, block, j);
-  }
-};
-struct Blocked8 {
-  static constexpr size_t kBlock = kernels::kBlock8, kStep = 4;
-  using Mask = uint64_t;
-  static void filter(const QueryTables& t, size_t M, const uint8_t* blocks, size_t nblocks,
-                     const uint16_t* thresholds, Mask* masks) {
-    kernels::lut8_filter({t.qtable.data(), M}, blocks, nblocks, thresholds, masks);
-  }
-  static float exact(const kernels::LutScanArgs& a, const uint8_t* block, size_t j) {
-    return kernels::lut8_exact_score(a, block, j);
-  }
-};
+// Blocks filtered per step, per layout. The 8-bit filter takes 256 vectors per step:
+// refreshing the threshold that often cut the re-scored candidates enough to beat whole-chunk
+// steps (PQ16x8, 200k: ~200 -> ~160 CPU µs/query).
+template <class L>
+constexpr size_t kStep = std::is_same_v<L, kernels::Packed4> ? 16 : 4;
 
 template <class L>
 void scan_filtered_layout(const QueryTables& t, const BlockRange& r, TopK& heap) {
-  const size_t bytes = L::kBlock == kernels::kBlock4 ? kernels::packed4_block_bytes(r.books)
-                                                     : kernels::blocked8_block_bytes(r.books);
-  for (size_t s0 = 0; s0 < r.nblocks; s0 += L::kStep) {
-    const size_t n = std::min(L::kStep, r.nblocks - s0);
-    uint16_t thresholds[L::kStep];
-    typename L::Mask masks[L::kStep];
-    bool none[L::kStep];
+  constexpr size_t kS = kStep<L>;
+  const size_t bytes = L::block_bytes(r.books);
+  const kernels::QuantizedLut qlut{t.qtable.data(), L::table_rows(r.books)};
+  for (size_t s0 = 0; s0 < r.nblocks; s0 += kS) {
+    const size_t n = std::min(kS, r.nblocks - s0);
+    uint16_t thresholds[kS];
+    typename L::Mask masks[kS];
+    bool none[kS];
     for (size_t b = 0; b < n; ++b) {
       const double floor_norm = r.block_min_norm ? r.block_min_norm[s0 + b] : 0.0;
       const double q = std::floor((heap.threshold() - t.base - floor_norm + t.slack) / t.scale);
@@ -121,7 +101,7 @@ void scan_filtered_layout(const QueryTables& t, const BlockRange& r, TopK& heap)
       thresholds[b] = static_cast<uint16_t>(std::clamp(q, 0.0, 65535.0));  // inf -> 65535
     }
     const uint8_t* blocks = r.blocks + s0 * bytes;
-    L::filter(t, r.books, blocks, n, thresholds, masks);
+    kernels::filter<L>(qlut, blocks, n, thresholds, masks);
     for (size_t b = 0; b < n; ++b) {
       if (none[b]) continue;
       const size_t first = (s0 + b) * L::kBlock;
@@ -129,7 +109,7 @@ void scan_filtered_layout(const QueryTables& t, const BlockRange& r, TopK& heap)
       for (typename L::Mask m = masks[b]; m != 0; m &= m - 1) {
         const auto j = static_cast<size_t>(__builtin_ctzll(m));
         if (first + j >= r.valid) break;  // padding of the last block
-        const float s = L::exact(args, blocks + b * bytes, j);
+        const float s = kernels::exact_score<L>(args, blocks + b * bytes, j);
         if (s <= heap.threshold()) heap.push(s, r.first_id + static_cast<idx_t>(first + j));
       }
     }
@@ -140,9 +120,9 @@ void scan_filtered_layout(const QueryTables& t, const BlockRange& r, TopK& heap)
 
 void scan_filtered(BlockLayout layout, const QueryTables& t, const BlockRange& range, TopK& heap) {
   if (layout == BlockLayout::kPacked4)
-    scan_filtered_layout<Packed4>(t, range, heap);
+    scan_filtered_layout<kernels::Packed4>(t, range, heap);
   else
-    scan_filtered_layout<Blocked8>(t, range, heap);
+    scan_filtered_layout<kernels::Blocked8>(t, range, heap);
 }
 
 }  // namespace vq::detail

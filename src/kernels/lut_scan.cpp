@@ -25,6 +25,23 @@ ScanLevel detect_level() {
   return level;
 }
 
+// bias + Σ_m values[offsets[m] + code(m)] (+ norms[norm_index]): the one summation order every
+// float scan keeps (lut_scan.h).
+template <class CodeOf>
+float table_sum(const LutScanArgs& a, CodeOf code, size_t norm_index) {
+  float s = a.bias;
+  for (size_t m = 0; m < a.books; ++m) s += a.values[a.offsets[m] + code(m)];
+  return a.norms ? s + a.norms[norm_index] : s;
+}
+
+// Rows [begin, end) of row-major codes of any width (M = a.books per row), one at a time.
+template <class Code>
+void scan_rows(const LutScanArgs& a, const Code* codes, size_t begin, size_t end, float* out) {
+  const size_t M = a.books;
+  for (size_t i = begin; i < end; ++i)
+    out[i] = table_sum(a, [&](size_t m) { return codes[i * M + m]; }, i);
+}
+
 // Rows [0, n) of n × M uint8 codes, 4 rows per step. Each row is still summed in book order,
 // so the result equals the reference bit for bit; the four independent chains hide the
 // load → add latency that bounds the one-row loop.
@@ -56,12 +73,7 @@ void scan_u8_unrolled(const LutScanArgs& a, const uint8_t* codes, size_t books, 
     out[i + 2] = s2;
     out[i + 3] = s3;
   }
-  for (; i < n; ++i) {
-    const uint8_t* c = codes + i * M;
-    float s = a.bias;
-    for (size_t m = 0; m < M; ++m) s += tab[m][c[m]];
-    out[i] = a.norms ? s + a.norms[i] : s;
-  }
+  scan_rows(a, codes, i, n, out);
 }
 
 // Four queries at once over tables laid out book after book, 256 entries each (every book
@@ -110,12 +122,7 @@ ScanLevel scan_level() {
 }
 
 void lut_scan_u8_ref(const LutScanArgs& a, const uint8_t* codes, size_t n, float* out) {
-  const size_t M = a.books;
-  for (size_t i = 0; i < n; ++i) {
-    float s = a.bias;
-    for (size_t m = 0; m < M; ++m) s += a.values[a.offsets[m] + codes[i * M + m]];
-    out[i] = a.norms ? s + a.norms[i] : s;
-  }
+  scan_rows(a, codes, 0, n, out);
 }
 
 void lut_scan_u8(const LutScanArgs& a, const uint8_t* codes, size_t n, float* out) {
@@ -144,88 +151,62 @@ void lut_scan_u8_multi(const LutScanArgs* args, size_t nargs, const uint8_t* cod
 }
 
 void lut_scan_u16(const LutScanArgs& a, const uint16_t* codes, size_t n, float* out) {
-  const size_t M = a.books;
-  for (size_t i = 0; i < n; ++i) {
-    float s = a.bias;
-    for (size_t m = 0; m < M; ++m) s += a.values[a.offsets[m] + codes[i * M + m]];
-    out[i] = a.norms ? s + a.norms[i] : s;
-  }
+  scan_rows(a, codes, 0, n, out);
 }
 
-void lut4_sums_ref(const Lut4Args& a, const uint8_t* blocks, size_t nblocks, uint16_t* sums) {
-  const size_t block_bytes = a.books_padded * 16;
+template <class L>
+void sums_ref(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks, uint16_t* sums) {
   for (size_t b = 0; b < nblocks; ++b) {
-    const uint8_t* block = blocks + b * block_bytes;
-    for (size_t j = 0; j < kBlock4; ++j) {
+    const uint8_t* block = blocks + b * L::block_bytes(a.books);
+    for (size_t j = 0; j < L::kBlock; ++j) {
       uint32_t s = 0;
-      for (size_t m = 0; m < a.books_padded; ++m) s += a.qtable[m * 16 + packed4_code(block, m, j)];
-      sums[b * kBlock4 + j] = static_cast<uint16_t>(s);
+      for (size_t m = 0; m < a.books; ++m) s += a.qtable[m * L::kEntries + L::code(block, m, j)];
+      sums[b * L::kBlock + j] = static_cast<uint16_t>(s);
     }
   }
 }
 
-void lut4_filter_ref(const Lut4Args& a, const uint8_t* blocks, size_t nblocks,
-                     const uint16_t* thresholds, uint32_t* masks) {
-  uint16_t sums[kBlock4];
-  const size_t block_bytes = a.books_padded * 16;
+template <class L>
+void filter_ref(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
+                const uint16_t* thresholds, typename L::Mask* masks) {
+  uint16_t sums[L::kBlock];
   for (size_t b = 0; b < nblocks; ++b) {
-    lut4_sums_ref(a, blocks + b * block_bytes, 1, sums);
-    uint32_t mask = 0;
-    for (size_t j = 0; j < kBlock4; ++j)
-      if (sums[j] <= thresholds[b]) mask |= uint32_t{1} << j;
+    sums_ref<L>(a, blocks + b * L::block_bytes(a.books), 1, sums);
+    typename L::Mask mask = 0;
+    for (size_t j = 0; j < L::kBlock; ++j)
+      if (sums[j] <= thresholds[b]) mask |= typename L::Mask{1} << j;
     masks[b] = mask;
   }
 }
 
-void lut4_filter(const Lut4Args& a, const uint8_t* blocks, size_t nblocks,
-                 const uint16_t* thresholds, uint32_t* masks) {
+template <>
+void filter<Packed4>(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
+                     const uint16_t* thresholds, uint32_t* masks) {
   if (scan_level() >= ScanLevel::kAvx2)
     return detail::lut4_filter_avx2(a, blocks, nblocks, thresholds, masks);
-  lut4_filter_ref(a, blocks, nblocks, thresholds, masks);
+  filter_ref<Packed4>(a, blocks, nblocks, thresholds, masks);
 }
 
-float lut4_exact_score(const LutScanArgs& a, const uint8_t* block, size_t j) {
-  float s = a.bias;
-  for (size_t m = 0; m < a.books; ++m) s += a.values[a.offsets[m] + packed4_code(block, m, j)];
-  return a.norms ? s + a.norms[j] : s;
-}
-
-void lut8_sums_ref(const Lut8Args& a, const uint8_t* blocks, size_t nblocks, uint16_t* sums) {
-  const size_t block_bytes = blocked8_block_bytes(a.books);
-  for (size_t b = 0; b < nblocks; ++b) {
-    const uint8_t* block = blocks + b * block_bytes;
-    for (size_t j = 0; j < kBlock8; ++j) {
-      uint32_t s = 0;
-      for (size_t m = 0; m < a.books; ++m) s += a.qtable[m * 256 + blocked8_code(block, m, j)];
-      sums[b * kBlock8 + j] = static_cast<uint16_t>(s);
-    }
-  }
-}
-
-void lut8_filter_ref(const Lut8Args& a, const uint8_t* blocks, size_t nblocks,
-                     const uint16_t* thresholds, uint64_t* masks) {
-  uint16_t sums[kBlock8];
-  const size_t block_bytes = blocked8_block_bytes(a.books);
-  for (size_t b = 0; b < nblocks; ++b) {
-    lut8_sums_ref(a, blocks + b * block_bytes, 1, sums);
-    uint64_t mask = 0;
-    for (size_t j = 0; j < kBlock8; ++j)
-      if (sums[j] <= thresholds[b]) mask |= uint64_t{1} << j;
-    masks[b] = mask;
-  }
-}
-
-void lut8_filter(const Lut8Args& a, const uint8_t* blocks, size_t nblocks,
-                 const uint16_t* thresholds, uint64_t* masks) {
+template <>
+void filter<Blocked8>(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
+                      const uint16_t* thresholds, uint64_t* masks) {
   if (scan_level() == ScanLevel::kAvx512)
     return detail::lut8_filter_avx512(a, blocks, nblocks, thresholds, masks);
-  lut8_filter_ref(a, blocks, nblocks, thresholds, masks);
+  filter_ref<Blocked8>(a, blocks, nblocks, thresholds, masks);
 }
 
-float lut8_exact_score(const LutScanArgs& a, const uint8_t* block, size_t j) {
-  float s = a.bias;
-  for (size_t m = 0; m < a.books; ++m) s += a.values[a.offsets[m] + blocked8_code(block, m, j)];
-  return a.norms ? s + a.norms[j] : s;
+template <class L>
+float exact_score(const LutScanArgs& a, const uint8_t* block, size_t j) {
+  return table_sum(a, [&](size_t m) { return L::code(block, m, j); }, j);
 }
+
+template void sums_ref<Packed4>(const QuantizedLut&, const uint8_t*, size_t, uint16_t*);
+template void sums_ref<Blocked8>(const QuantizedLut&, const uint8_t*, size_t, uint16_t*);
+template void filter_ref<Packed4>(const QuantizedLut&, const uint8_t*, size_t, const uint16_t*,
+                                  uint32_t*);
+template void filter_ref<Blocked8>(const QuantizedLut&, const uint8_t*, size_t, const uint16_t*,
+                                   uint64_t*);
+template float exact_score<Packed4>(const LutScanArgs&, const uint8_t*, size_t);
+template float exact_score<Blocked8>(const LutScanArgs&, const uint8_t*, size_t);
 
 }  // namespace vq::kernels

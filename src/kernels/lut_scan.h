@@ -81,26 +81,6 @@ inline void packed4_set(uint8_t* block, size_t m, size_t j, uint8_t code) {
   b = j < 16 ? uint8_t((b & 0xf0) | code) : uint8_t((b & 0x0f) | (code << 4));
 }
 
-// Quantized tables: books_padded × 16 uint8 entries (row m: book m's entries; entries past a
-// book's size and the padding book are 0). Sums of M entries fit uint16 when books_padded <= 256.
-struct Lut4Args {
-  const uint8_t* qtable = nullptr;
-  size_t books_padded = 0;
-};
-
-// For each of nblocks blocks b (blocks: nblocks × packed4_block_bytes contiguous): bit j of
-// masks[b] is set iff the uint16 sum of vector j's quantized entries is <= thresholds[b].
-void lut4_filter(const Lut4Args& args, const uint8_t* blocks, size_t nblocks,
-                 const uint16_t* thresholds, uint32_t* masks);
-void lut4_filter_ref(const Lut4Args& args, const uint8_t* blocks, size_t nblocks,
-                     const uint16_t* thresholds, uint32_t* masks);
-// The uint16 sums themselves (nblocks × 32), reference only: tests and error analysis.
-void lut4_sums_ref(const Lut4Args& args, const uint8_t* blocks, size_t nblocks, uint16_t* sums);
-
-// Exact float score of vector j of one packed block, in the summation order above. args.norms,
-// if set, is indexed by j (the caller offsets it to the block).
-float lut4_exact_score(const LutScanArgs& args, const uint8_t* block, size_t j);
-
 // ---- 8-bit blocked layout --------------------------------------------------------------------
 //
 // Vectors are grouped in blocks of kBlock8 = 64. A block stores M × 64 bytes, book after book;
@@ -120,35 +100,63 @@ inline void blocked8_set(uint8_t* block, size_t m, size_t j, uint8_t code) {
   block[m * kBlock8 + blocked8_slot(j)] = code;
 }
 
-// Quantized tables: books × 256 uint8 entries (row m: book m's entries, then zeros). Sums of
-// M entries fit uint16 when books <= 256.
+// Most books a Blocked8 filter takes: 256 entries of at most 255 still sum within uint16.
 inline constexpr size_t kMaxBooks8 = 256;
-struct Lut8Args {
+
+// ---- Filters over the blocked layouts ----------------------------------------------------------
+//
+// The two layouts as types, so that each mechanism (filter, its reference, the exact score) is
+// one template over them.
+struct Packed4 {
+  static constexpr size_t kBlock = kBlock4, kEntries = 16;
+  using Mask = uint32_t;  // bit j: vector j of a block
+  static size_t table_rows(size_t books) { return packed4_books(books); }  // padded to even
+  static size_t block_bytes(size_t books) { return packed4_block_bytes(books); }
+  static uint8_t code(const uint8_t* block, size_t m, size_t j) { return packed4_code(block, m, j); }
+};
+struct Blocked8 {
+  static constexpr size_t kBlock = kBlock8, kEntries = 256;
+  using Mask = uint64_t;
+  static size_t table_rows(size_t books) { return books; }
+  static size_t block_bytes(size_t books) { return blocked8_block_bytes(books); }
+  static uint8_t code(const uint8_t* block, size_t m, size_t j) { return blocked8_code(block, m, j); }
+};
+
+// Quantized tables of one query: books × L::kEntries uint8 entries (row m: book m's entries,
+// then zeros). books: the rows the blocks hold, L::table_rows(M) for M books (Packed4's padding
+// book is all zero). Sums of the entries fit uint16 when books <= 256.
+struct QuantizedLut {
   const uint8_t* qtable = nullptr;
   size_t books = 0;
 };
 
-// For each of nblocks blocks b (blocks: nblocks × blocked8_block_bytes contiguous): bit j of
+// For each of nblocks blocks b (blocks: nblocks × L::block_bytes(books) contiguous): bit j of
 // masks[b] is set iff the uint16 sum of vector j's quantized entries is <= thresholds[b].
-// Runs the AVX-512 kernel at level kAvx512, the reference otherwise (CodeIndex uses this
-// layout only at kAvx512: below it the float scan over row-major codes is faster).
-void lut8_filter(const Lut8Args& args, const uint8_t* blocks, size_t nblocks,
-                 const uint16_t* thresholds, uint64_t* masks);
-void lut8_filter_ref(const Lut8Args& args, const uint8_t* blocks, size_t nblocks,
-                     const uint16_t* thresholds, uint64_t* masks);
-// The uint16 sums themselves (nblocks × 64, vector order), reference only.
-void lut8_sums_ref(const Lut8Args& args, const uint8_t* blocks, size_t nblocks, uint16_t* sums);
+// Packed4 runs the AVX2 kernel from level kAvx2, Blocked8 the AVX-512 VBMI kernel at kAvx512
+// (CodeIndex uses that layout only at kAvx512: below it the float scan over row-major codes is
+// faster); the reference otherwise.
+template <class L>
+void filter(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks,
+            const uint16_t* thresholds, typename L::Mask* masks);
+template <class L>
+void filter_ref(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks,
+                const uint16_t* thresholds, typename L::Mask* masks);
+// The uint16 sums themselves (nblocks × L::kBlock, vector order), reference only: tests and
+// error analysis.
+template <class L>
+void sums_ref(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks, uint16_t* sums);
 
-// Exact float score of vector j of one blocked-8 block, in the summation order above.
-// args.norms, if set, is indexed by j (the caller offsets it to the block).
-float lut8_exact_score(const LutScanArgs& args, const uint8_t* block, size_t j);
+// Exact float score of vector j of one block, in the summation order above. args.norms, if
+// set, is indexed by j (the caller offsets it to the block).
+template <class L>
+float exact_score(const LutScanArgs& args, const uint8_t* block, size_t j);
 
 namespace detail {
-// AVX2 versions (lut_scan_avx2.cpp); call only when the CPU supports AVX2.
-void lut4_filter_avx2(const Lut4Args& args, const uint8_t* blocks, size_t nblocks,
+// AVX2 Packed4 filter (lut_scan_avx2.cpp); call only when the CPU supports AVX2.
+void lut4_filter_avx2(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks,
                       const uint16_t* thresholds, uint32_t* masks);
-// AVX-512 VBMI version (lut_scan_avx512.cpp); call only when the CPU supports it.
-void lut8_filter_avx512(const Lut8Args& args, const uint8_t* blocks, size_t nblocks,
+// AVX-512 VBMI Blocked8 filter (lut_scan_avx512.cpp); call only when the CPU supports it.
+void lut8_filter_avx512(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks,
                         const uint16_t* thresholds, uint64_t* masks);
 }  // namespace detail
 

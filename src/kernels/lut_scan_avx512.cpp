@@ -1,52 +1,64 @@
-// AVX-512 VBMI 8-bit LUT filter. Only this translation unit uses AVX-512 intrinsics; the
-// function carries a target attribute so the rest of the library keeps the baseline flags,
-// and lut_scan.cpp calls it only after checking the CPU (scan_level()).
+// AVX-512 VBMI Blocked8 filter: the shared loop of lut_filter_simd.h with byte permutes over a
+// 256-entry table as lookups. Only this translation unit uses AVX-512 intrinsics; the code below
+// the target pragma is compiled for AVX-512 VBMI while the rest of the library keeps the
+// baseline flags, and lut_scan.cpp calls it only after checking the CPU (scan_level()).
 #include "kernels/lut_scan.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vbmi")
+#include "kernels/lut_filter_simd.h"
+
 namespace vq::kernels::detail {
 
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void lut8_filter_avx512(
-    const Lut8Args& a, const uint8_t* blocks, size_t nblocks, const uint16_t* thresholds,
-    uint64_t* masks) {
-  // One block at a time, the book's four table registers reloaded for every block: keeping
-  // them for several blocks measured slower (Zen 4), the permutes rather than loads bound it.
-  const size_t block_bytes = blocked8_block_bytes(a.books);
-  for (size_t b = 0; b < nblocks; ++b) {
-    const uint8_t* block = blocks + b * block_bytes;
-    // Same uint16 accumulation as the 4-bit AVX2 filter: even += r as words (= even byte +
-    // 256 · odd byte, mod 2^16), odd += r >> 8, and even − 256 · odd recovers the even bytes'
-    // sum. The slot order of the layout makes even words vectors 0..31 and odd words 32..63.
-    __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
-    for (size_t m = 0; m < a.books; ++m) {
-      const __m512i c = _mm512_loadu_si512(block + m * kBlock8);
-      const uint8_t* t = a.qtable + m * 256;
-      // vpermi2b indexes 128 bytes with the low 7 bits; bit 7 picks the upper half's result.
-      const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512(t), c,
-                                                  _mm512_loadu_si512(t + 64));
-      const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512(t + 128), c,
-                                                  _mm512_loadu_si512(t + 192));
-      const __m512i r = _mm512_mask_blend_epi8(_mm512_movepi8_mask(c), lo, hi);
-      even = _mm512_add_epi16(even, r);
-      odd = _mm512_add_epi16(odd, _mm512_srli_epi16(r, 8));
-    }
-    even = _mm512_sub_epi16(even, _mm512_slli_epi16(odd, 8));
-    const __m512i thr = _mm512_set1_epi16(static_cast<short>(thresholds[b]));
-    masks[b] = uint64_t{_mm512_cmple_epu16_mask(even, thr)} |
-               uint64_t{_mm512_cmple_epu16_mask(odd, thr)} << 32;
+namespace {
+
+// One step per book, for all 64 vectors of a block. The layout's slot order makes the even
+// words vectors 0..31 and the odd words vectors 32..63. The book's four table registers are
+// reloaded for every block: keeping them for several blocks measured slower (Zen 4), the
+// permutes rather than the loads bound it.
+struct Avx512Blocked8 {
+  using Layout = Blocked8;
+  using Vec = __m512i;
+  static constexpr size_t kLookups = 1;
+  static size_t steps(size_t books) { return books; }
+
+  static void lookup(const uint8_t* qtable, const uint8_t* block, size_t m, Vec* r) {
+    const __m512i c = _mm512_loadu_si512(block + m * kBlock8);
+    const uint8_t* t = qtable + m * 256;
+    // vpermi2b indexes 128 bytes with the low 7 bits; bit 7 picks the upper half's result.
+    const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512(t), c, _mm512_loadu_si512(t + 64));
+    const __m512i hi =
+        _mm512_permutex2var_epi8(_mm512_loadu_si512(t + 128), c, _mm512_loadu_si512(t + 192));
+    r[0] = _mm512_mask_blend_epi8(_mm512_movepi8_mask(c), lo, hi);
   }
+
+  static uint64_t mask(const Vec* even, const Vec* odd, uint16_t threshold) {
+    const __m512i thr = _mm512_set1_epi16(static_cast<short>(threshold));
+    return uint64_t{_mm512_cmple_epu16_mask(even[0], thr)} |
+           uint64_t{_mm512_cmple_epu16_mask(odd[0], thr)} << 32;
+  }
+};
+
+}  // namespace
+
+void lut8_filter_avx512(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
+                        const uint16_t* thresholds, uint64_t* masks) {
+  filter_blocks<Avx512Blocked8>(a, blocks, nblocks, thresholds, masks);
 }
 
 }  // namespace vq::kernels::detail
 
+#pragma GCC pop_options
+
 #else
 
 namespace vq::kernels::detail {
-void lut8_filter_avx512(const Lut8Args& a, const uint8_t* blocks, size_t nblocks,
+void lut8_filter_avx512(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
                         const uint16_t* thresholds, uint64_t* masks) {
-  lut8_filter_ref(a, blocks, nblocks, thresholds, masks);
+  filter_ref<Blocked8>(a, blocks, nblocks, thresholds, masks);
 }
 }  // namespace vq::kernels::detail
 

@@ -1,6 +1,6 @@
 // Every LUT-scan kernel against its scalar reference: float scans bit-exact (same summation
-// order), the 4-bit AVX2 and 8-bit AVX-512 filters bit-exact against the reference filters,
-// and the reference 4-bit / 8-bit sums against a naive sum over unpacked codes.
+// order), the SIMD filters of both blocked layouts (4-bit AVX2, 8-bit AVX-512) bit-exact against
+// the reference filter, and the reference sums against a naive sum over unpacked codes.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -119,175 +119,116 @@ TEST(LutScan, U16EqualsU8OnNarrowCodesAndWideCodesEqualNaiveSum) {
   }
 }
 
-// Random packed blocks and uint8 tables for `books` books of `bits` bits.
-struct Packed {
-  size_t books, nblocks;
-  std::vector<uint8_t> blocks, qtable;
-  std::vector<uint8_t> codes;  // unpacked, (nblocks * 32) × books
-};
-
-Packed random_packed(size_t books, int bits, size_t nblocks, std::mt19937& rng, bool max_tables) {
-  Packed p{books, nblocks, {}, {}, {}};
-  const size_t n = nblocks * kBlock4;
-  p.blocks.assign(nblocks * packed4_block_bytes(books), 0);
-  p.codes.resize(n * books);
-  for (size_t i = 0; i < n; ++i)
-    for (size_t m = 0; m < books; ++m) {
-      const auto c = uint8_t(rng() % (1u << bits));
-      p.codes[i * books + m] = c;
-      packed4_set(p.blocks.data() + (i / kBlock4) * packed4_block_bytes(books), m, i % kBlock4, c);
-    }
-  p.qtable.assign(packed4_block_bytes(books), 0);
-  for (size_t m = 0; m < books; ++m)
-    for (size_t e = 0; e < (1u << bits); ++e) p.qtable[m * 16 + e] = max_tables ? 255 : uint8_t(rng());
-  return p;
-}
-
-TEST(LutScan, Packed4LayoutRoundTripsAndSumsEqualNaive) {
-  std::mt19937 rng(9);
-  for (size_t books : {1, 2, 5, 16, 32}) {
-    const Packed p = random_packed(books, 4, 3, rng, false);
-    const size_t bb = packed4_block_bytes(books);
-    std::vector<uint16_t> sums(p.nblocks * kBlock4);
-    lut4_sums_ref({p.qtable.data(), packed4_books(books)}, p.blocks.data(), p.nblocks, sums.data());
-    for (size_t i = 0; i < p.nblocks * kBlock4; ++i) {
-      uint32_t s = 0;
-      for (size_t m = 0; m < books; ++m) {
-        ASSERT_EQ(packed4_code(p.blocks.data() + (i / kBlock4) * bb, m, i % kBlock4), p.codes[i * books + m]);
-        s += p.qtable[m * 16 + p.codes[i * books + m]];
-      }
-      ASSERT_EQ(sums[i], s) << "books " << books << " vector " << i;
-    }
-  }
-}
-
-TEST(LutScan, Packed4Avx2FilterEqualsReference) {
+// What differs between the two blocked layouts, for the typed tests below: how a code is
+// written, the SIMD filter and the CPUs that run it, and the sizes worth testing.
+template <class L>
+struct LayoutCase;
+template <>
+struct LayoutCase<Packed4> {
+  static void set(uint8_t* block, size_t m, size_t j, uint8_t c) { packed4_set(block, m, j, c); }
 #if defined(__x86_64__)
-  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "no AVX2 on this CPU";
-  std::mt19937 rng(10);
-  for (size_t books : {1, 2, 3, 8, 16, 31, 32, 64}) {
-    for (int bits : {2, 4}) {
-      const Packed p = random_packed(books, bits, 9, rng, false);
-      const Lut4Args a{p.qtable.data(), packed4_books(books)};
-      std::vector<uint16_t> sums(p.nblocks * kBlock4);
-      lut4_sums_ref(a, p.blocks.data(), p.nblocks, sums.data());
-      // Thresholds around the actual sums, including 0 and 65535.
-      std::vector<uint16_t> thr(p.nblocks);
-      for (size_t b = 0; b < p.nblocks; ++b)
-        thr[b] = b == 0 ? 0 : b == 1 ? 65535 : sums[b * kBlock4 + rng() % kBlock4];
-      std::vector<uint32_t> fast(p.nblocks), ref(p.nblocks);
-      detail::lut4_filter_avx2(a, p.blocks.data(), p.nblocks, thr.data(), fast.data());
-      lut4_filter_ref(a, p.blocks.data(), p.nblocks, thr.data(), ref.data());
-      for (size_t b = 0; b < p.nblocks; ++b) {
-        ASSERT_EQ(fast[b], ref[b]) << "books " << books << " block " << b;
-        for (size_t j = 0; j < kBlock4; ++j)
-          ASSERT_EQ(bool(ref[b] >> j & 1), sums[b * kBlock4 + j] <= thr[b]);
-      }
-    }
-  }
-#else
-  GTEST_SKIP() << "not x86";
+  static bool simd_supported() { return __builtin_cpu_supports("avx2"); }
 #endif
-}
-
-// 256 books of all-255 entries: the largest sum the index allows (65280) must not wrap.
-TEST(LutScan, Packed4SumsDoNotOverflowAtTheBookLimit) {
-  std::mt19937 rng(11);
-  const Packed p = random_packed(256, 4, 2, rng, true);
-  const Lut4Args a{p.qtable.data(), 256};
-  std::vector<uint16_t> sums(2 * kBlock4);
-  lut4_sums_ref(a, p.blocks.data(), 2, sums.data());
-  for (uint16_t s : sums) ASSERT_EQ(s, 256 * 255);
-  for (uint16_t t : {uint16_t(65279), uint16_t(65280)}) {
-    std::vector<uint16_t> thr(2, t);
-    std::vector<uint32_t> masks(2);
-    lut4_filter(a, p.blocks.data(), 2, thr.data(), masks.data());
-    for (uint32_t m : masks) EXPECT_EQ(m, t == 65280 ? 0xffffffffu : 0u);
+  static void simd_filter(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
+                          const uint16_t* thr, uint32_t* masks) {
+    detail::lut4_filter_avx2(a, blocks, nblocks, thr, masks);
   }
-}
-
-TEST(LutScan, Packed4ExactScoreEqualsU8Reference) {
-  std::mt19937 rng(12);
-  for (size_t books : {3, 16}) {
-    const Packed p = random_packed(books, 4, 2, rng, false);
-    const Tables t = random_tables(std::vector<int>(books, 4), rng);
-    std::vector<float> norms(p.nblocks * kBlock4);
-    for (float& v : norms) v = float(rng() % 100);
-    std::vector<float> ref(norms.size());
-    lut_scan_u8_ref(args_of(t, books, norms.data()), p.codes.data(), norms.size(), ref.data());
-    for (size_t i = 0; i < norms.size(); ++i) {
-      const size_t b = i / kBlock4;
-      const float s = lut4_exact_score(args_of(t, books, norms.data() + b * kBlock4),
-                                       p.blocks.data() + b * packed4_block_bytes(books), i % kBlock4);
-      ASSERT_EQ(s, ref[i]);
-    }
+  static constexpr int kBits = 4;
+  static std::vector<size_t> layout_books() { return {1, 2, 5, 16, 32}; }
+  static std::vector<size_t> filter_books() { return {1, 2, 3, 8, 16, 31, 32, 64}; }
+  static std::vector<int> filter_bits() { return {2, 4}; }
+};
+template <>
+struct LayoutCase<Blocked8> {
+  static void set(uint8_t* block, size_t m, size_t j, uint8_t c) { blocked8_set(block, m, j, c); }
+#if defined(__x86_64__)
+  static bool simd_supported() {
+    return __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
   }
-}
-
-// Random blocked-8 blocks and 256-entry uint8 tables for `books` books of `bits` bits.
-struct Blocked {
-  size_t books, nblocks;
-  std::vector<uint8_t> blocks, qtable;
-  std::vector<uint8_t> codes;  // unpacked, (nblocks * 64) × books
+#endif
+  static void simd_filter(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
+                          const uint16_t* thr, uint64_t* masks) {
+    detail::lut8_filter_avx512(a, blocks, nblocks, thr, masks);
+  }
+  static constexpr int kBits = 8;
+  static std::vector<size_t> layout_books() { return {1, 3, 16, 33}; }
+  static std::vector<size_t> filter_books() { return {1, 2, 7, 8, 16, 32, 64, 256}; }
+  static std::vector<int> filter_bits() { return {3, 7, 8}; }  // 7, 8: both permute halves
 };
 
-Blocked random_blocked(size_t books, int bits, size_t nblocks, std::mt19937& rng, bool max_tables) {
-  Blocked p{books, nblocks, {}, {}, {}};
-  const size_t n = nblocks * kBlock8;
-  p.blocks.assign(nblocks * blocked8_block_bytes(books), 0);
+// Random blocks of layout L and uint8 tables for `books` books of `bits` bits.
+template <class L>
+struct Blocks {
+  size_t books, nblocks;
+  std::vector<uint8_t> blocks, qtable;
+  std::vector<uint8_t> codes;  // unpacked, (nblocks · L::kBlock) × books
+  QuantizedLut lut() const { return {qtable.data(), L::table_rows(books)}; }
+  const uint8_t* block(size_t b) const { return blocks.data() + b * L::block_bytes(books); }
+};
+
+template <class L>
+Blocks<L> random_blocks(size_t books, int bits, size_t nblocks, std::mt19937& rng, bool max_tables) {
+  Blocks<L> p{books, nblocks, {}, {}, {}};
+  const size_t n = nblocks * L::kBlock;
+  p.blocks.assign(nblocks * L::block_bytes(books), 0);
   p.codes.resize(n * books);
   for (size_t i = 0; i < n; ++i)
     for (size_t m = 0; m < books; ++m) {
       const auto c = uint8_t(rng() % (1u << bits));
       p.codes[i * books + m] = c;
-      blocked8_set(p.blocks.data() + (i / kBlock8) * blocked8_block_bytes(books), m, i % kBlock8, c);
+      LayoutCase<L>::set(p.blocks.data() + (i / L::kBlock) * L::block_bytes(books), m, i % L::kBlock, c);
     }
-  p.qtable.assign(books * 256, 0);
+  p.qtable.assign(L::table_rows(books) * L::kEntries, 0);
   for (size_t m = 0; m < books; ++m)
-    for (size_t e = 0; e < (1u << bits); ++e) p.qtable[m * 256 + e] = max_tables ? 255 : uint8_t(rng());
+    for (size_t e = 0; e < (1u << bits); ++e)
+      p.qtable[m * L::kEntries + e] = max_tables ? 255 : uint8_t(rng());
   return p;
 }
 
-TEST(LutScan, Blocked8LayoutRoundTripsAndSumsEqualNaive) {
-  std::mt19937 rng(14);
-  for (size_t books : {1, 3, 16, 33}) {
-    const Blocked p = random_blocked(books, 8, 3, rng, false);
-    const size_t bb = blocked8_block_bytes(books);
-    std::vector<uint16_t> sums(p.nblocks * kBlock8);
-    lut8_sums_ref({p.qtable.data(), books}, p.blocks.data(), p.nblocks, sums.data());
-    for (size_t i = 0; i < p.nblocks * kBlock8; ++i) {
+template <class L>
+class BlockedLayout : public ::testing::Test {};
+using Layouts = ::testing::Types<Packed4, Blocked8>;
+TYPED_TEST_SUITE(BlockedLayout, Layouts);
+
+TYPED_TEST(BlockedLayout, RoundTripsAndSumsEqualNaive) {
+  using L = TypeParam;
+  std::mt19937 rng(9);
+  for (size_t books : LayoutCase<L>::layout_books()) {
+    const auto p = random_blocks<L>(books, LayoutCase<L>::kBits, 3, rng, false);
+    std::vector<uint16_t> sums(p.nblocks * L::kBlock);
+    sums_ref<L>(p.lut(), p.blocks.data(), p.nblocks, sums.data());
+    for (size_t i = 0; i < p.nblocks * L::kBlock; ++i) {
       uint32_t s = 0;
       for (size_t m = 0; m < books; ++m) {
-        ASSERT_EQ(blocked8_code(p.blocks.data() + (i / kBlock8) * bb, m, i % kBlock8), p.codes[i * books + m]);
-        s += p.qtable[m * 256 + p.codes[i * books + m]];
+        ASSERT_EQ(L::code(p.block(i / L::kBlock), m, i % L::kBlock), p.codes[i * books + m]);
+        s += p.qtable[m * L::kEntries + p.codes[i * books + m]];
       }
       ASSERT_EQ(sums[i], s) << "books " << books << " vector " << i;
     }
   }
 }
 
-TEST(LutScan, Blocked8Avx512FilterEqualsReference) {
+TYPED_TEST(BlockedLayout, SimdFilterEqualsReference) {
+  using L = TypeParam;
 #if defined(__x86_64__)
-  if (!__builtin_cpu_supports("avx512vbmi") || !__builtin_cpu_supports("avx512bw"))
-    GTEST_SKIP() << "no AVX-512 VBMI on this CPU";
-  std::mt19937 rng(15);
-  for (size_t books : {1, 2, 7, 8, 16, 32, 64, 256}) {
-    for (int bits : {3, 7, 8}) {  // 7 and 8 bits: both permute halves and the bit-7 select
-      const Blocked p = random_blocked(books, bits, 9, rng, false);
-      const Lut8Args a{p.qtable.data(), books};
-      std::vector<uint16_t> sums(p.nblocks * kBlock8);
-      lut8_sums_ref(a, p.blocks.data(), p.nblocks, sums.data());
+  if (!LayoutCase<L>::simd_supported()) GTEST_SKIP() << "the CPU lacks this filter's SIMD level";
+  std::mt19937 rng(10);
+  for (size_t books : LayoutCase<L>::filter_books()) {
+    for (int bits : LayoutCase<L>::filter_bits()) {
+      const auto p = random_blocks<L>(books, bits, 9, rng, false);
+      std::vector<uint16_t> sums(p.nblocks * L::kBlock);
+      sums_ref<L>(p.lut(), p.blocks.data(), p.nblocks, sums.data());
       // Thresholds around the actual sums, including 0 and 65535.
       std::vector<uint16_t> thr(p.nblocks);
       for (size_t b = 0; b < p.nblocks; ++b)
-        thr[b] = b == 0 ? 0 : b == 1 ? 65535 : sums[b * kBlock8 + rng() % kBlock8];
-      std::vector<uint64_t> fast(p.nblocks), ref(p.nblocks);
-      detail::lut8_filter_avx512(a, p.blocks.data(), p.nblocks, thr.data(), fast.data());
-      lut8_filter_ref(a, p.blocks.data(), p.nblocks, thr.data(), ref.data());
+        thr[b] = b == 0 ? 0 : b == 1 ? 65535 : sums[b * L::kBlock + rng() % L::kBlock];
+      std::vector<typename L::Mask> fast(p.nblocks), ref(p.nblocks);
+      LayoutCase<L>::simd_filter(p.lut(), p.blocks.data(), p.nblocks, thr.data(), fast.data());
+      filter_ref<L>(p.lut(), p.blocks.data(), p.nblocks, thr.data(), ref.data());
       for (size_t b = 0; b < p.nblocks; ++b) {
         ASSERT_EQ(fast[b], ref[b]) << "books " << books << " bits " << bits << " block " << b;
-        for (size_t j = 0; j < kBlock8; ++j)
-          ASSERT_EQ(bool(ref[b] >> j & 1), sums[b * kBlock8 + j] <= thr[b]);
+        for (size_t j = 0; j < L::kBlock; ++j)
+          ASSERT_EQ(bool(ref[b] >> j & 1), sums[b * L::kBlock + j] <= thr[b]);
       }
     }
   }
@@ -296,35 +237,37 @@ TEST(LutScan, Blocked8Avx512FilterEqualsReference) {
 #endif
 }
 
-// 256 books of all-255 entries: the largest sum the index allows (65280) must not wrap.
-TEST(LutScan, Blocked8SumsDoNotOverflowAtTheBookLimit) {
-  std::mt19937 rng(16);
-  const Blocked p = random_blocked(kMaxBooks8, 8, 2, rng, true);
-  const Lut8Args a{p.qtable.data(), kMaxBooks8};
-  std::vector<uint16_t> sums(2 * kBlock8);
-  lut8_sums_ref(a, p.blocks.data(), 2, sums.data());
+// 256 books of all-255 entries: the largest sum the index allows (65280) must not wrap, in the
+// dispatched filter (whatever VQ_SIMD_LEVEL selects) as in the reference.
+TYPED_TEST(BlockedLayout, SumsDoNotOverflowAtTheBookLimit) {
+  using L = TypeParam;
+  std::mt19937 rng(11);
+  const auto p = random_blocks<L>(kMaxBooks8, LayoutCase<L>::kBits, 2, rng, true);
+  std::vector<uint16_t> sums(2 * L::kBlock);
+  sums_ref<L>(p.lut(), p.blocks.data(), 2, sums.data());
   for (uint16_t s : sums) ASSERT_EQ(s, 256 * 255);
   for (uint16_t t : {uint16_t(65279), uint16_t(65280)}) {
     std::vector<uint16_t> thr(2, t);
-    std::vector<uint64_t> masks(2);
-    lut8_filter(a, p.blocks.data(), 2, thr.data(), masks.data());
-    for (uint64_t m : masks) EXPECT_EQ(m, t == 65280 ? ~uint64_t{0} : 0u);
+    std::vector<typename L::Mask> masks(2);
+    filter<L>(p.lut(), p.blocks.data(), 2, thr.data(), masks.data());
+    for (auto m : masks) EXPECT_EQ(m, t == 65280 ? ~typename L::Mask{0} : 0u);
   }
 }
 
-TEST(LutScan, Blocked8ExactScoreEqualsU8Reference) {
-  std::mt19937 rng(17);
+TYPED_TEST(BlockedLayout, ExactScoreEqualsU8Reference) {
+  using L = TypeParam;
+  std::mt19937 rng(12);
   for (size_t books : {3, 16}) {
-    const Blocked p = random_blocked(books, 8, 2, rng, false);
-    const Tables t = random_tables(std::vector<int>(books, 8), rng);
-    std::vector<float> norms(p.nblocks * kBlock8);
+    const auto p = random_blocks<L>(books, LayoutCase<L>::kBits, 2, rng, false);
+    const Tables t = random_tables(std::vector<int>(books, LayoutCase<L>::kBits), rng);
+    std::vector<float> norms(p.nblocks * L::kBlock);
     for (float& v : norms) v = float(rng() % 100);
     std::vector<float> ref(norms.size());
     lut_scan_u8_ref(args_of(t, books, norms.data()), p.codes.data(), norms.size(), ref.data());
     for (size_t i = 0; i < norms.size(); ++i) {
-      const size_t b = i / kBlock8;
-      const float s = lut8_exact_score(args_of(t, books, norms.data() + b * kBlock8),
-                                       p.blocks.data() + b * blocked8_block_bytes(books), i % kBlock8);
+      const size_t b = i / L::kBlock;
+      const float s = exact_score<L>(args_of(t, books, norms.data() + b * L::kBlock), p.block(b),
+                                     i % L::kBlock);
       ASSERT_EQ(s, ref[i]);
     }
   }
