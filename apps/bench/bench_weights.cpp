@@ -4,8 +4,10 @@
 //   quality   per scheme ‖(W − Ŵ)Xᵀ‖/‖WXᵀ‖ on held-out inputs. With DIR (from
 //             <layer>.weight.npy and <layer>.inputs.npy, e.g. from scripts/train_tiny_transformer.py) the
 //             layers are real; without it, synthetic LLM-like layers (stated in the output).
-//   speed     matvec / matmul(B = 16) on 4096×4096 and 11008×4096 (random codes: timing only).
+//   speed     matvec / matmul(B = 16) on 4096×4096 and 11008×4096, 1 and 2 threads (random AQ
+//             codes: timing only; the int8 tables' deviation from float tables is printed).
 //   time      AQ2x8g8 compression of a 4096×4096 layer under H.
+//   gemv-float / gemv-int8   300 batch-1 AQ2x8g8 products on 4096×4096 (for perf record).
 #include <cblas.h>
 #include <omp.h>
 
@@ -147,59 +149,75 @@ CompressedMatrix random_aq(size_t rows, size_t cols) {
   return cm;
 }
 
-// Read bandwidth (bytes/s) of one core streaming a buffer far larger than the caches.
-double read_bandwidth() {
-  std::vector<float> buf(size_t{64} << 20, 1.f);  // 256 MiB
-  volatile float sink = 0.f;
-  const double t = bench::median(bench::time_runs(5, [&] {
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i < buf.size(); i += 4) {
-      s0 += buf[i];
-      s1 += buf[i + 1];
-      s2 += buf[i + 2];
-      s3 += buf[i + 3];
-    }
-    sink = s0 + s1 + s2 + s3;
+// One shape and batch: dense fp32 (OpenBLAS) against products from codes, `threads` threads for
+// both, median of `reps`. The bandwidth bound of a kernel is its bytes (codes, scales, tables'
+// inputs) over the bandwidth the dense product reached (its 4·rows·cols bytes / its time): the
+// dense product streams the weights once, so that is what this machine delivers to it.
+void speed_case(size_t rows, size_t cols, size_t batch, int threads, int reps) {
+  omp_set_num_threads(threads);
+  bench::set_openblas_threads(threads);
+  Matrix w = testdata::gaussian(rows, cols, 4);
+  Matrix x = testdata::gaussian(batch, cols, 5);
+  Matrix y(batch, rows), y_ref(batch, rows);
+  const double dense = bench::median(bench::time_runs(reps, [&] {
+    if (batch == 1)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, int(rows), int(cols), 1.f, w.data(), int(cols), x.data(), 1, 0.f,
+                  y.data(), 1);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(batch), int(rows), int(cols), 1.f, x.data(), int(cols),
+                  w.data(), int(cols), 0.f, y.data(), int(rows));
   }));
-  (void)sink;
-  return double(buf.size() * sizeof(float)) / t;
+  const double dense_bytes = double(rows) * cols * 4, bw = dense_bytes / dense;
+  std::printf("| %zux%zu | %d | %zu | dense fp32 (OpenBLAS) | %.3f | 1.00 | %.1f MB | %.1f GB/s | |\n", rows, cols,
+              threads, batch, dense * 1e3, dense_bytes / 1e6, bw / 1e9);
+  struct Case {
+    std::string name;
+    CompressedMatrix cm;
+    LutPrecision precision;
+  };
+  std::vector<Case> cases;
+  const CompressedMatrix aq = random_aq(rows, cols);
+  cases.push_back({"AQ2x8g8 float tables", aq, LutPrecision::kFloat});
+  cases.push_back({"AQ2x8g8 int8 tables", aq, LutPrecision::kInt8});
+  for (const char* s : {"RTN2g128", "RTN4g128"}) cases.push_back({s, compress(w.view(), {}, s), LutPrecision::kFloat});
+  for (const Case& c : cases) {
+    const GemvKernel k(c.cm, c.precision);
+    k.matmul(x.view(), y.view());  // warm-up (tables, pages)
+    const double t = bench::median(bench::time_runs(reps, [&] { k.matmul(x.view(), y.view()); }));
+    const double bytes = c.cm.bits_per_weight() * double(rows) * cols / 8.0 + double(batch) * cols * 4;
+    double err = 0, norm = 0;  // the int8 tables' deviation from the exact (float-table) product
+    if (c.precision == LutPrecision::kInt8) {
+      GemvKernel(c.cm).matmul(x.view(), y_ref.view());
+      for (size_t i = 0; i < batch * rows; ++i) {
+        err += double(y.data()[i] - y_ref.data()[i]) * (y.data()[i] - y_ref.data()[i]);
+        norm += double(y_ref.data()[i]) * y_ref.data()[i];
+      }
+    }
+    std::printf("| %zux%zu | %d | %zu | %s | %.3f | %.2fx | %.1f MB | %.3f ms | %.2f%s |\n", rows, cols, threads, batch,
+                c.name.c_str(), t * 1e3, dense / t, bytes / 1e6, bytes / bw * 1e3, t / (bytes / bw),
+                norm > 0 ? (" (rel. dev. " + std::to_string(std::sqrt(err / norm)) + ")").c_str() : "");
+    std::fflush(stdout);
+  }
 }
 
 void speed() {
-  omp_set_num_threads(1);
-  const double bw = read_bandwidth();
-  std::printf("## speed: 1 thread (ours and OpenBLAS), read bandwidth %.1f GB/s, median of 7\n\n", bw / 1e9);
-  std::printf("| shape | kernel | batch | ms | vs dense fp32 | bytes moved | bandwidth bound ms | x bound |\n"
-              "|---|---|---|---|---|---|---|---|\n");
-  for (auto [rows, cols] : {std::pair<size_t, size_t>{4096, 4096}, {11008, 4096}}) {
-    Matrix w = testdata::gaussian(rows, cols, 4);
-    for (size_t batch : {1, 16}) {
-      Matrix x = testdata::gaussian(batch, cols, 5);
-      Matrix y(batch, rows);
-      const double dense = bench::median(bench::time_runs(7, [&] {
-        if (batch == 1)
-          cblas_sgemv(CblasRowMajor, CblasNoTrans, int(rows), int(cols), 1.f, w.data(), int(cols), x.data(), 1, 0.f,
-                      y.data(), 1);
-        else
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(batch), int(rows), int(cols), 1.f, x.data(),
-                      int(cols), w.data(), int(cols), 0.f, y.data(), int(rows));
-      }));
-      const double dense_bytes = double(rows * cols * 4);
-      std::printf("| %zux%zu | dense fp32 (OpenBLAS) | %zu | %.3f | 1.00 | %.1f MB | %.3f | %.2f |\n", rows, cols, batch,
-                  dense * 1e3, dense_bytes / 1e6, dense_bytes / bw * 1e3, dense / (dense_bytes / bw));
-      std::vector<std::pair<std::string, CompressedMatrix>> mats;
-      mats.emplace_back("AQ2x8g8 (LUT)", random_aq(rows, cols));
-      for (const char* s : {"RTN2g128", "RTN4g128"}) mats.emplace_back(s, compress(w.view(), {}, s));
-      for (auto& [name, cm] : mats) {
-        matmul(cm, x.view(), y.view());  // warm-up (tables, pages)
-        const double t = bench::median(bench::time_runs(7, [&] { matmul(cm, x.view(), y.view()); }));
-        const double bytes = cm.bits_per_weight() * double(rows * cols) / 8.0 + double(batch * cols * 4);
-        std::printf("| %zux%zu | %s | %zu | %.3f | %.2fx faster | %.1f MB | %.3f | %.2f |\n", rows, cols, name.c_str(),
-                    batch, t * 1e3, dense / t, bytes / 1e6, bytes / bw * 1e3, t / (bytes / bw));
-        std::fflush(stdout);
-      }
-    }
-  }
+  const int reps = 7;
+  std::printf("## speed: median of %d; ours and OpenBLAS with the same thread count\n\n", reps);
+  std::printf("| shape | threads | batch | kernel | ms | speed-up vs dense | bytes | bandwidth bound | x bound |\n"
+              "|---|---|---|---|---|---|---|---|---|\n");
+  for (auto [rows, cols] : {std::pair<size_t, size_t>{4096, 4096}, {11008, 4096}})
+    for (int threads : {1, 2})
+      for (size_t batch : {1, 16}) speed_case(rows, cols, batch, threads, reps);
+}
+
+// Only AQ2x8g8 batch-1 products on 4096x4096, many times: a target for `perf record`.
+void gemv_loop(LutPrecision precision) {
+  const CompressedMatrix cm = random_aq(4096, 4096);
+  const GemvKernel k(cm, precision);
+  std::vector<float> x(4096, 1.f), y(4096);
+  const double t = bench::median(bench::time_runs(300, [&] { k.matvec(x, y); }));
+  std::printf("AQ2x8g8 %s tables, 4096x4096 batch 1: %.3f ms (median of 300)\n",
+              precision == LutPrecision::kInt8 ? "int8" : "float", t * 1e3);
 }
 
 void compress_time() {
@@ -226,5 +244,7 @@ int main(int argc, char** argv) {
   if (what == "quality" || what == "all") quality(dir);
   if (what == "time" || what == "all") compress_time();
   if (what == "speed" || what == "all") speed();
+  if (what == "gemv-float") gemv_loop(LutPrecision::kFloat);
+  if (what == "gemv-int8") gemv_loop(LutPrecision::kInt8);
   return 0;
 }

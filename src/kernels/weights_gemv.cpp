@@ -1,5 +1,6 @@
 #include "kernels/weights_gemv.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -49,6 +50,32 @@ void aq_int8_ref(const AqInt8Args& a) {
 void aq_int8(const AqInt8Args& a) {
   if (scan_level() == ScanLevel::kAvx512) return detail::aq_int8_avx512(a);
   aq_int8_ref(a);
+}
+
+Int8Tile quantize_tile_ref(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
+  float lows[kMaxI8TilePositions], range = 0.f;
+  Int8Tile out;
+  for (size_t q = 0; q < np; ++q) {
+    float low = tab[q * K], high = low;
+    for (size_t k = 1; k < K; ++k) {
+      low = std::min(low, tab[q * K + k]);
+      high = std::max(high, tab[q * K + k]);
+    }
+    lows[q] = low;
+    range = std::max(range, high - low);
+    out.min_sum += low;
+  }
+  out.scale = range > 0.f ? range / 255.f : 1.f;
+  const float inv = 1.f / out.scale;
+  for (size_t q = 0; q < np; ++q)
+    for (size_t k = 0; k < K; ++k)  // fused multiply-add as in the SIMD kernel; min() keeps the top at 255
+      dst[q * stride + k] = uint8_t(std::min(std::fma(tab[q * K + k] - lows[q], inv, 0.5f), 255.f));
+  return out;
+}
+
+Int8Tile quantize_tile(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
+  if (scan_level() == ScanLevel::kAvx512 && K % 16 == 0) return detail::quantize_tile_avx512(tab, np, K, dst, stride);
+  return quantize_tile_ref(tab, np, K, dst, stride);
 }
 
 void scalar_gemv_ref(const ScalarGemvArgs& a) {

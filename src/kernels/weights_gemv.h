@@ -7,15 +7,13 @@
 // of table entries picked by its codes, Σ_p lut[p][code(r, p)] (the row scale is applied by the
 // caller).
 //
-// Kernel-private code layout (prepared once by GemvKernel): stored rows are cut into blocks of
-// kRowBlock = 64 (a block never straddles a row group; the last block of a group is padded with
-// code 0), and within a block the codes of one position for all 64 rows are consecutive:
-//
-//     packed[((block · P) + p) · 64 + i] = code(row block·64 + i, position p)    (P positions)
-//
-// (two bytes, little-endian, per code when b > 8). The caller walks tiles of a few positions
-// whose tables fit L1 and streams every row block of its share through each tile, so a pick is
-// an L1 hit; one kernel call is one (block, tile) pair and adds to the block's 64 accumulators.
+// Kernel-private code layout (prepared once by GemvKernel, src/weights/gemv.cpp): stored rows are
+// cut into blocks of kRowBlock = 64 (a block never straddles a row group; the last block of a
+// group is padded with code 0), and within a block the codes of one position for all 64 rows
+// are consecutive: position p of the kernel's tile at codes + p·64 (two bytes, little-endian,
+// per code when b > 8). The caller walks tiles of a few positions whose tables fit L1 and
+// streams every row block of its share through each tile, so a pick is an L1 hit; one kernel
+// call is one (block, tile) pair and adds to the block's 64 accumulators.
 //
 // Two table precisions:
 //   float  exact tables; the SIMD kernels gather 16 (8) rows' picks at once and sum over
@@ -73,6 +71,15 @@ struct AqInt8Args {
 void aq_int8(const AqInt8Args& a);
 void aq_int8_ref(const AqInt8Args& a);
 
+// Quantises one tile's np float tables of K entries (tab: np × K) to uint8 tables dst[q·stride + k]
+// (the scheme above; rounding half up), returning s and Σ_q min_q (summed in table order).
+// Every level returns the same bytes and floats.
+struct Int8Tile {
+  float scale = 1.f, min_sum = 0.f;
+};
+Int8Tile quantize_tile(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride);
+Int8Tile quantize_tile_ref(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride);
+
 struct ScalarGemvArgs {
   const float* x = nullptr;        // batch × cols inputs, row-major
   const float* group_sums = nullptr;  // batch × (cols/G): Σ of each input over each group
@@ -93,6 +100,7 @@ namespace detail {
 void aq_float_u8_avx2(const AqFloatArgs& a);
 void aq_float_u8_avx512(const AqFloatArgs& a);
 void aq_int8_avx512(const AqInt8Args& a);
+Int8Tile quantize_tile_avx512(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride);  // K % 16 == 0
 void scalar_gemv_avx2(const ScalarGemvArgs& a);    // group % 8 == 0
 void scalar_gemv_avx512(const ScalarGemvArgs& a);  // group % 16 == 0
 }  // namespace detail

@@ -105,6 +105,33 @@ VQ_AVX512 void aq_int8_avx512(const AqInt8Args& a) {
   aq_int8_tile<4>(a);
 }
 
+VQ_AVX512 Int8Tile quantize_tile_avx512(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
+  float lows[kMaxI8TilePositions], range = 0.f;
+  Int8Tile out;
+  for (size_t q = 0; q < np; ++q) {
+    __m512 lo = _mm512_loadu_ps(tab + q * K), hi = lo;
+    for (size_t k = 16; k < K; k += 16) {
+      const __m512 v = _mm512_loadu_ps(tab + q * K + k);
+      lo = _mm512_min_ps(lo, v);
+      hi = _mm512_max_ps(hi, v);
+    }
+    const float low = _mm512_reduce_min_ps(lo), high = _mm512_reduce_max_ps(hi);
+    lows[q] = low;
+    range = std::max(range, high - low);
+    out.min_sum += low;
+  }
+  out.scale = range > 0.f ? range / 255.f : 1.f;
+  const __m512 inv = _mm512_set1_ps(1.f / out.scale), half = _mm512_set1_ps(0.5f), top = _mm512_set1_ps(255.f);
+  for (size_t q = 0; q < np; ++q) {
+    const __m512 low = _mm512_set1_ps(lows[q]);
+    for (size_t k = 0; k < K; k += 16) {
+      const __m512 v = _mm512_min_ps(_mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(tab + q * K + k), low), inv, half), top);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + q * stride + k), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // Scalar codes, NB inputs of the batch at once: 16 codes per block of 2·bits bytes, unpacked by
@@ -166,6 +193,9 @@ VQ_AVX512 void scalar_gemv_avx512(const ScalarGemvArgs& a) {
 namespace vq::kernels::detail {
 void aq_float_u8_avx512(const AqFloatArgs& a) { aq_float_u8_ref(a); }
 void aq_int8_avx512(const AqInt8Args& a) { aq_int8_ref(a); }
+Int8Tile quantize_tile_avx512(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
+  return quantize_tile_ref(tab, np, K, dst, stride);
+}
 void scalar_gemv_avx512(const ScalarGemvArgs& a) { scalar_gemv_ref(a); }
 }  // namespace vq::kernels::detail
 #endif

@@ -19,6 +19,10 @@ using kernels::kRowBlock;
 // row block of a thread streams through them.
 constexpr size_t kChunkBytes = size_t{1} << 20;
 constexpr size_t kTileBytes = size_t{16} << 10;
+// The packed codes are tile-major: positions in tiles of kLayoutTile, and within a tile every row
+// block's codes in turn (position-major inside the block), so one tile's codes of all the rows a
+// thread owns are one contiguous stream. (The int8 scale tiles are the layout tiles.)
+constexpr size_t kLayoutTile = kInt8TilePositions;
 
 // Splits n items evenly over the threads of the enclosing parallel region: [begin, end).
 std::pair<size_t, size_t> thread_share(size_t n) {
@@ -85,9 +89,15 @@ GemvKernel::GemvKernel(const CompressedMatrix& m, LutPrecision precision) : prec
   for (size_t blk = 0; blk < blocks_.size(); ++blk)
     for (size_t i = 0; i < blocks_[blk].rows; ++i) {
       const uint8_t* src = m.codes.data() + (blocks_[blk].first_row + i) * P * cb;
-      uint8_t* dst = m_.codes.data() + blk * P * kRowBlock * cb + i * cb;
-      for (size_t p = 0; p < P; ++p) std::memcpy(dst + p * kRowBlock * cb, src + p * cb, cb);
+      for (size_t p = 0; p < P; ++p)
+        std::memcpy(m_.codes.data() + code_offset(blk, p) + i * cb, src + p * cb, cb);
     }
+}
+
+size_t GemvKernel::code_offset(size_t blk, size_t p) const {
+  const size_t P = m_.cols / m_.scheme.group * m_.scheme.books, t0 = p / kLayoutTile * kLayoutTile;
+  const size_t np = std::min(kLayoutTile, P - t0);
+  return (t0 * blocks_.size() + blk * np + (p - t0)) * kRowBlock * m_.code_bytes();
 }
 
 // acc (rows × B, stored row order) = the products of a batch of B <= 16 inputs.
@@ -127,55 +137,45 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
 #pragma omp parallel if (nb > 1)
         {
           const auto [b0, b1] = thread_share(nb);
-          for (size_t t0 = 0; t0 < np; t0 += tile) {
+          for (size_t t0 = 0; t0 < np;) {
             kernels::AqFloatArgs a;
             a.lut = lut + t0 * table;
-            a.positions = std::min(tile, np - t0);
+            // (a kernel call stays inside one layout tile)
+            a.positions = std::min({tile, np - t0, kLayoutTile - (p0 + t0) % kLayoutTile});
             a.entries = K;
             a.batch = B;
             for (size_t blk = blk_begin + b0; blk < blk_begin + b1; ++blk) {
-              a.codes = cm.codes.data() + (blk * P + p0 + t0) * kRowBlock * cb;
+              a.codes = cm.codes.data() + code_offset(blk, p0 + t0);
               a.acc = bacc + blk * kRowBlock * B;
               if (cb == 1)
                 kernels::aq_float_u8(a);
               else
                 kernels::aq_float_u16_ref(a);
             }
+            t0 += a.positions;
           }
         }
       }
     } else {
       // uint8 tables of every position and input: [b][p][stride], one scale per (b, tile).
       constexpr size_t T = kInt8TilePositions;
-      static_assert(T <= kernels::kMaxI8TilePositions);
+      static_assert(T <= kernels::kMaxI8TilePositions && T == kLayoutTile);
       const size_t stride = K <= 64 ? 64 : K <= 128 ? 128 : 256, ntiles = (P + T - 1) / T;
-      lut8_storage.assign(B * P * stride, 0);
+      lut8_storage.resize(B * P * stride);  // entries k >= K of a table are never picked
       lut_storage.resize(2 * B * ntiles);
       uint8_t* const lut8 = lut8_storage.data();
       float* const tile_scale = lut_storage.data();
       float* const tile_min = tile_scale + B * ntiles;  // Σ of the tile's table minima
 #pragma omp parallel
       {
-        std::vector<float> tab(T * K), x1(cm.cols);
+        std::vector<float> tab(T * K);
 #pragma omp for schedule(static)
         for (int64_t bt = 0; bt < int64_t(B * ntiles); ++bt) {
           const size_t b = size_t(bt) / ntiles, p0 = size_t(bt) % ntiles * T, np = std::min(T, P - p0);
-          std::copy(x + b * cm.cols, x + (b + 1) * cm.cols, x1.begin());
-          build_float_tables(cm, books, trans, x1.data(), 1, p0, np, tab.data());
-          float range = 0.f, min_sum = 0.f;
-          for (size_t q = 0; q < np; ++q) {
-            const auto [lo, hi] = std::minmax_element(tab.begin() + q * K, tab.begin() + (q + 1) * K);
-            const float low = *lo;
-            range = std::max(range, *hi - low);
-            min_sum += low;
-            for (size_t k = 0; k < K; ++k) tab[q * K + k] -= low;
-          }
-          tile_min[bt] = min_sum;
-          const float s = range > 0.f ? range / 255.f : 1.f;
-          tile_scale[bt] = s;
-          for (size_t q = 0; q < np; ++q)
-            for (size_t k = 0; k < K; ++k)
-              lut8[(b * P + p0 + q) * stride + k] = uint8_t(std::lround(tab[q * K + k] / s));
+          build_float_tables(cm, books, trans, x + b * cm.cols, 1, p0, np, tab.data());
+          const kernels::Int8Tile q = kernels::quantize_tile(tab.data(), np, K, lut8 + (b * P + p0) * stride, stride);
+          tile_scale[bt] = q.scale;
+          tile_min[bt] = q.min_sum;
         }
 #pragma omp single
         for (size_t b = 0; b < B; ++b)  // in tile order: the same sum for any thread count
@@ -187,7 +187,7 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
           a.positions = std::min(T, P - t * T);
           a.acc_stride = B;
           for (size_t blk = blk_begin + b0; blk < blk_begin + b1; ++blk) {
-            a.codes = cm.codes.data() + (blk * P + t * T) * kRowBlock;
+            a.codes = cm.codes.data() + code_offset(blk, t * T);
             for (size_t b = 0; b < B; ++b) {
               a.lut = lut8 + (b * P + t * T) * stride;
               a.scale = tile_scale[b * ntiles + t];

@@ -7,7 +7,8 @@
 // AQ: per input group and codebook a lookup table of every entry's dot product with the input
 // slice (AQLM's CPU kernel); each row then sums M table entries per group, picked by its codes,
 // and applies its scale. To keep the picks in L1, a GemvKernel repacks the codes once into a
-// private layout (64-row blocks, one position's codes for the 64 rows together) and streams all
+// private layout (64-row blocks, one position's codes for the 64 rows together, tiles of 32
+// positions of all blocks contiguous) and streams all
 // rows through a few tables at a time. Batches share the codes, up to 16 inputs per pass.
 // Scalar codes: fused unpack-and-dot per group of G.
 // Threads (OpenMP) split the rows. The SIMD level follows VQ_SIMD_LEVEL like the search kernels.
@@ -54,6 +55,8 @@ class GemvKernel {
   };
   void aq_product(const float* x, size_t batch, std::vector<float>& acc) const;
   void scalar_product(const float* x, size_t batch, std::vector<float>& acc) const;
+  // AQ: offset in m_.codes of block blk's codes at position p (layout: src/weights/gemv.cpp).
+  size_t code_offset(size_t blk, size_t p) const;
 
   CompressedMatrix m_;  // AQ: codes in the packed layout (src/kernels/weights_gemv.h); scalar: padded
   LutPrecision precision_;
