@@ -42,7 +42,7 @@ void aq_int8_ref(const AqInt8Args& a) {
   for (size_t i = 0; i < kRowBlock; ++i) {
     uint32_t s = 0;
     for (size_t p = 0; p < a.positions; ++p) s += a.lut[p * a.stride + a.codes[p * kRowBlock + i]];
-    float& dst = a.acc[i * a.acc_stride];
+    float& dst = a.acc[i];
     dst = std::fma(a.scale, float(s), dst);  // the SIMD kernels' fused multiply-add: same bits
   }
 }

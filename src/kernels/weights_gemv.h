@@ -65,8 +65,7 @@ struct AqInt8Args {
   size_t positions = 0;            // <= kMaxI8TilePositions
   const uint8_t* codes = nullptr;  // as in AqFloatArgs (one byte per code)
   float scale = 0.f;               // s of this tile
-  float* acc = nullptr;            // acc[i · acc_stride] += s · Σ_p lut[p][code(i, p)], i < 64
-  size_t acc_stride = 1;
+  float* acc = nullptr;            // 64 floats: acc[i] += s · Σ_p lut[p][code(i, p)]
 };
 void aq_int8(const AqInt8Args& a);
 void aq_int8_ref(const AqInt8Args& a);

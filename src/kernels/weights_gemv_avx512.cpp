@@ -86,15 +86,8 @@ VQ_AVX512 void aq_int8_tile(const AqInt8Args& a) {
     _mm512_store_ps(sums + 32 * h, lo);
     _mm512_store_ps(sums + 32 * h + 16, hi);
   }
-  if (a.acc_stride == 1) {
-    for (size_t q = 0; q < kRowBlock; q += 16)
-      _mm512_storeu_ps(a.acc + q, _mm512_fmadd_ps(scale, _mm512_load_ps(sums + q), _mm512_loadu_ps(a.acc + q)));
-  } else {
-    for (size_t i = 0; i < kRowBlock; ++i) {
-      float& dst = a.acc[i * a.acc_stride];
-      dst = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a.scale), _mm_set_ss(sums[i]), _mm_set_ss(dst)));
-    }
-  }
+  for (size_t q = 0; q < kRowBlock; q += 16)
+    _mm512_storeu_ps(a.acc + q, _mm512_fmadd_ps(scale, _mm512_load_ps(sums + q), _mm512_loadu_ps(a.acc + q)));
 }
 
 }  // namespace

@@ -32,14 +32,13 @@ std::pair<size_t, size_t> thread_share(size_t n) {
 
 // Float tables of positions [p0, p0 + np) for a batch of B inputs (x: B × cols), layout
 // dst[((p − p0)·K + k)·B + b]. trans: the row group's codebooks transposed (M × g × K), so the
-// batch-1 build vectorises over k.
+// batch-1 build vectorises over k. Serial: callers split the positions over their threads.
 void build_float_tables(const CompressedMatrix& cm, const float* books, const float* trans, const float* x,
                         size_t B, size_t p0, size_t np, float* dst) {
   const size_t M = cm.scheme.books, K = size_t{1} << cm.scheme.bits, g = cm.scheme.group;
-#pragma omp parallel for schedule(static) if (np * K * B > 65536)
-  for (int64_t q = 0; q < int64_t(np); ++q) {
-    const size_t p = p0 + size_t(q), j = p / M, m = p % M, col0 = j * g;
-    float* d = dst + size_t(q) * K * B;
+  for (size_t q = 0; q < np; ++q) {
+    const size_t p = p0 + q, j = p / M, m = p % M, col0 = j * g;
+    float* d = dst + q * K * B;
     if (B == 1) {
       for (size_t k = 0; k < K; ++k) d[k] = 0.f;
       for (size_t t = 0; t < g; ++t) {
@@ -133,9 +132,11 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
       float* const lut = lut_storage.data();
       for (size_t p0 = 0; p0 < P; p0 += chunk) {
         const size_t np = std::min(chunk, P - p0);
-        build_float_tables(cm, books, trans, x, B, p0, np, lut);
 #pragma omp parallel if (nb > 1)
         {
+          const auto [q0, q1] = thread_share(np);
+          build_float_tables(cm, books, trans, x, B, p0 + q0, q1 - q0, lut + q0 * table);
+#pragma omp barrier
           const auto [b0, b1] = thread_share(nb);
           for (size_t t0 = 0; t0 < np;) {
             kernels::AqFloatArgs a;
@@ -177,36 +178,36 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
           tile_scale[bt] = q.scale;
           tile_min[bt] = q.min_sum;
         }
-#pragma omp single
-        for (size_t b = 0; b < B; ++b)  // in tile order: the same sum for any thread count
-          for (size_t t = 0; t < ntiles; ++t) c_sum[rg * B + b] += tile_min[b * ntiles + t];
         const auto [b0, b1] = thread_share(nb);
         for (size_t t = 0; t < ntiles; ++t) {
           kernels::AqInt8Args a;
           a.stride = stride;
           a.positions = std::min(T, P - t * T);
-          a.acc_stride = B;
           for (size_t blk = blk_begin + b0; blk < blk_begin + b1; ++blk) {
             a.codes = cm.codes.data() + code_offset(blk, t * T);
             for (size_t b = 0; b < B; ++b) {
               a.lut = lut8 + (b * P + t * T) * stride;
               a.scale = tile_scale[b * ntiles + t];
-              a.acc = bacc + blk * kRowBlock * B + b;
+              a.acc = bacc + (b * nblocks + blk) * kRowBlock;  // int8: input-major accumulators
               kernels::aq_int8(a);
             }
           }
         }
       }
+      for (size_t b = 0; b < B; ++b)  // in tile order: the same sum for any thread count
+        for (size_t t = 0; t < ntiles; ++t) c_sum[rg * B + b] += tile_min[b * ntiles + t];
     }
     blk_begin = blk_end;
   }
   acc.resize(cm.rows * B);
+  const bool int8 = precision_ == LutPrecision::kInt8;
   for (size_t blk = 0; blk < nblocks; ++blk) {
     const Block& bl = blocks_[blk];
     for (size_t i = 0; i < bl.rows; ++i) {
       const size_t r = bl.first_row + i;
       for (size_t b = 0; b < B; ++b)
-        acc[r * B + b] = cm.scales[r] * (bacc[(blk * kRowBlock + i) * B + b] + c_sum[bl.row_group * B + b]);
+        acc[r * B + b] = cm.scales[r] * (bacc[int8 ? (b * nblocks + blk) * kRowBlock + i : (blk * kRowBlock + i) * B + b] +
+                                         c_sum[bl.row_group * B + b]);
     }
   }
 }
