@@ -1,9 +1,11 @@
 // Weight compression: output error per scheme on calibrated layers, bits/weight, compression
 // time; GEMV/GEMM from codes against dense fp32 cblas_sgemv/sgemm and the memory-bandwidth
-// bound, one run. Usage: bench_weights [quality|speed|time|all] [DIR]
-//   quality   per scheme ‖(W − Ŵ)Xᵀ‖/‖WXᵀ‖ on held-out inputs. With DIR (from
-//             <layer>.weight.npy and <layer>.inputs.npy, e.g. from scripts/train_tiny_transformer.py) the
-//             layers are real; without it, synthetic LLM-like layers (stated in the output).
+// bound, one run. Usage: bench_weights [quality|speed|time|all|gemv-float|gemv-int8] [DIR [SCHEMES [FILTER]]]
+//   quality   per scheme ‖(W − Ŵ)Xᵀ‖/‖WXᵀ‖ on held-out inputs. With DIR (a model written by
+//             scripts/train_tiny_transformer.py: model.safetensors + calib/, or its layers/ folder)
+//             the layers are real; without it, synthetic LLM-like layers (stated in the output).
+//             `quality DIR SCHEME,SCHEME,... [FILTER]` picks the schemes and the layers whose
+//             name contains FILTER.
 //   speed     matvec / matmul(B = 16) on 4096×4096 and 11008×4096, 1 and 2 threads (random AQ
 //             codes: timing only; the int8 tables' deviation from float tables is printed).
 //   time      AQ2x8g8 compression of a 4096×4096 layer under H.
@@ -15,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <string>
 
 #include "bench_common.h"
@@ -23,6 +26,7 @@
 #include "vq/core/rng.h"
 #include "vq/weights/compress.h"
 #include "vq/weights/gemv.h"
+#include "vq/weights/safetensors.h"
 
 using namespace vq;
 using namespace vq::weights;
@@ -80,8 +84,37 @@ Layer synthetic_layer(size_t rows, size_t cols, uint64_t seed) {
   return l;
 }
 
-std::vector<Layer> load_layers(const std::string& dir) {
+// Splits a layer's inputs: alternate tokens, even ones calibrate, odd ones test (no token in both).
+void split_inputs(const Matrix& x, Layer& l) {
+  const size_t half = x.rows() / 2;
+  l.x_cal = Matrix(half, x.cols());
+  l.x_test = Matrix(x.rows() - half, x.cols());
+  for (size_t i = 0; i < x.rows(); ++i)
+    std::memcpy(i % 2 ? l.x_test.row_ptr(i / 2) : l.x_cal.row_ptr(i / 2), x.row_ptr(i), x.cols() * sizeof(float));
+}
+
+// Real layers from DIR, either as scripts/train_tiny_transformer.py writes a model
+// (DIR/model.safetensors + DIR/calib/<tensor>.npy, the layout `vq weights compress --calib` reads)
+// or as its layers/ folder (<layer>.weight.npy + <layer>.inputs.npy). Only layers whose name
+// contains `filter`.
+std::vector<Layer> load_layers(const std::string& dir, const std::string& filter) {
   std::vector<Layer> layers;
+  if (std::filesystem::exists(dir + "/model.safetensors")) {
+    const SafetensorsFile f = SafetensorsFile::open(dir + "/model.safetensors");
+    for (const TensorInfo& t : f.tensors()) {
+      const std::string calib = dir + "/calib/" + t.name + ".npy";
+      if (t.shape.size() != 2 || t.name.find(filter) == std::string::npos || !std::filesystem::exists(calib)) continue;
+      Layer l;
+      l.name = t.name;
+      l.w = Matrix(t.shape[0], t.shape[1]);
+      const std::vector<float> v = f.read_float(t.name);
+      std::copy(v.begin(), v.end(), l.w.data());
+      split_inputs(read_matrix_npy(calib), l);
+      layers.push_back(std::move(l));
+    }
+    std::sort(layers.begin(), layers.end(), [](const Layer& a, const Layer& b) { return a.name < b.name; });
+    return layers;
+  }
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     const std::string f = e.path().filename().string();
@@ -91,41 +124,51 @@ std::vector<Layer> load_layers(const std::string& dir) {
   }
   std::sort(names.begin(), names.end());
   for (const std::string& n : names) {
+    if (n.find(filter) == std::string::npos) continue;
     Layer l;
     l.name = n;
     l.w = read_matrix_npy(dir + "/" + n + ".weight.npy");
-    const Matrix x = read_matrix_npy(dir + "/" + n + ".inputs.npy");
-    // Alternate tokens: even ones calibrate, odd ones test (no token is in both).
-    const size_t half = x.rows() / 2;
-    l.x_cal = Matrix(half, x.cols());
-    l.x_test = Matrix(x.rows() - half, x.cols());
-    for (size_t i = 0; i < x.rows(); ++i)
-      std::memcpy(i % 2 ? l.x_test.row_ptr(i / 2) : l.x_cal.row_ptr(i / 2), x.row_ptr(i), x.cols() * sizeof(float));
+    split_inputs(read_matrix_npy(dir + "/" + n + ".inputs.npy"), l);
     layers.push_back(std::move(l));
   }
   return layers;
 }
 
-void quality(const std::string& dir) {
+void quality(const std::string& dir, const std::vector<std::string>& schemes, const std::string& filter) {
   std::vector<Layer> layers;
   if (dir.empty()) {
     layers.push_back(synthetic_layer(512, 512, 1));
     layers.push_back(synthetic_layer(1024, 512, 2));
   } else {
-    layers = load_layers(dir);
+    layers = load_layers(dir, filter);
   }
   std::printf("## quality (%s), threads=%d\n\n", dir.empty() ? "SYNTHETIC layers" : dir.c_str(), omp_get_max_threads());
-  std::printf("| layer | scheme | bits/weight | output error (held-out X) | compress s |\n|---|---|---|---|---|\n");
+  std::printf("| layer | scheme | bits/weight | output error (held-out X) | same, int8-table GEMV | compress s |\n"
+              "|---|---|---|---|---|---|\n");
   for (const Layer& l : layers) {
     const std::vector<float> h = hessian_from_inputs(l.x_cal.view());
-    for (const char* s : kSchemes) {
+    for (const std::string& s : schemes) {
       const Scheme sc = Scheme::parse(s);
       if (l.w.cols() % sc.group != 0) continue;
       CompressedMatrix cm;
       const double t = bench::median(bench::time_runs(1, [&] { cm = compress(l.w.view(), h, sc); }));
       const Matrix d = cm.decode();
-      std::printf("| %s | %s | %.3f | %.4f | %.2f |\n", l.name.c_str(), s, cm.bits_per_weight(),
-                  output_error(l.w, d, l.x_test), t);
+      // AQ: the same error when the product runs on int8 tables (GemvKernel, LutPrecision::kInt8).
+      std::string int8_error = "";
+      if (sc.is_aq() && sc.bits <= 8) {
+        Matrix y(l.x_test.rows(), l.w.rows()), y8(l.x_test.rows(), l.w.rows());
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(y.rows()), int(y.cols()), int(l.w.cols()), 1.f,
+                    l.x_test.data(), int(l.w.cols()), l.w.data(), int(l.w.cols()), 0.f, y.data(), int(y.cols()));
+        GemvKernel(cm, LutPrecision::kInt8).matmul(l.x_test.view(), y8.view());
+        double num = 0, den = 0;
+        for (size_t i = 0; i < y.storage().size(); ++i) {
+          num += double(y.data()[i] - y8.data()[i]) * (y.data()[i] - y8.data()[i]);
+          den += double(y.data()[i]) * y.data()[i];
+        }
+        int8_error = std::to_string(std::sqrt(num / den)).substr(0, 6);
+      }
+      std::printf("| %s | %s | %.3f | %.4f | %s | %.2f |\n", l.name.c_str(), s.c_str(), cm.bits_per_weight(),
+                  output_error(l.w, d, l.x_test), int8_error.c_str(), t);
       std::fflush(stdout);
     }
   }
@@ -241,7 +284,13 @@ int main(int argc, char** argv) {
   bench::pin_openblas_single_thread();
   const std::string what = argc > 1 ? argv[1] : "all";
   const std::string dir = argc > 2 ? argv[2] : "";
-  if (what == "quality" || what == "all") quality(dir);
+  std::vector<std::string> schemes(std::begin(kSchemes), std::end(kSchemes));
+  if (argc > 3) {
+    schemes.clear();
+    std::stringstream list(argv[3]);
+    for (std::string item; std::getline(list, item, ',');) schemes.push_back(item);
+  }
+  if (what == "quality" || what == "all") quality(dir, schemes, argc > 4 ? argv[4] : "");
   if (what == "time" || what == "all") compress_time();
   if (what == "speed" || what == "all") speed();
   if (what == "gemv-float") gemv_loop(LutPrecision::kFloat);
