@@ -195,7 +195,8 @@ CompressedMatrix random_aq(size_t rows, size_t cols) {
 // One shape and batch: dense fp32 (OpenBLAS) against products from codes, `threads` threads for
 // both, median and fastest of `reps` (the machine is shared: the fastest run is the least
 // disturbed). The bandwidth bound of a kernel is its bytes (codes, scales, inputs) over the best
-// bandwidth a dense product reached so far in the run (its 4·rows·cols bytes / its fastest time):
+// bandwidth a dense product with as many threads reached so far in the run (its 4·rows·cols bytes
+// / its fastest time):
 // the dense product streams the weights once, so that is what this machine delivers.
 void speed_case(size_t rows, size_t cols, size_t batch, int threads, int reps, double& best_bw) {
   omp_set_num_threads(threads);
@@ -254,13 +255,13 @@ void speed_case(size_t rows, size_t cols, size_t batch, int threads, int reps, d
 
 void speed() {
   const int reps = 7;
-  double best_bw = 0;  // the best bandwidth any dense product reached so far in this run
+  double best_bw[3] = {};  // per thread count: the best bandwidth a dense product reached so far
   std::printf("## speed: median of %d; ours and OpenBLAS with the same thread count\n\n", reps);
   std::printf("| shape | threads | batch | kernel | median ms | vs dense (medians) | fastest ms | vs dense (fastest) "
               "| bytes | bandwidth bound | fastest / bound |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (auto [rows, cols] : {std::pair<size_t, size_t>{4096, 4096}, {11008, 4096}})
     for (int threads : {1, 2})
-      for (size_t batch : {1, 16}) speed_case(rows, cols, batch, threads, reps, best_bw);
+      for (size_t batch : {1, 16}) speed_case(rows, cols, batch, threads, reps, best_bw[threads]);
 }
 
 // Only AQ2x8g8 batch-1 products on 4096x4096, many times: a target for `perf record`.
