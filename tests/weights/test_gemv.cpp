@@ -1,6 +1,7 @@
 // Products from codes equal products with the decoded matrix, at every SIMD level.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/weights_gemv.h"
@@ -186,6 +187,31 @@ TEST(AqGemvKernel, Int8TablesMatchTheReferenceBitForBit) {
         a.acc = got.data();
         kernels::aq_int8(a);
         EXPECT_EQ(got, ref) << "stride " << stride << " P=" << positions;
+    }
+  }
+}
+
+// Quantising a tile of float tables: the dispatched (VBMI) version returns the reference's bytes,
+// scale and Σ minima; every entry is within s/2 of its table value minus the table minimum.
+TEST(AqGemvKernel, Int8TileQuantisationMatchesTheReference) {
+  Rng rng(8);
+  for (size_t K : {16, 64, 256}) {
+    for (size_t np : {1, 5, 32}) {
+      std::vector<float> tab(np * K);
+      for (size_t q = 0; q < np; ++q)  // tables of different ranges and offsets
+        for (size_t k = 0; k < K; ++k) tab[q * K + k] = float((q + 1) * rng.normal() + 3.0 * q);
+      const size_t stride = std::max<size_t>(64, K);
+      std::vector<uint8_t> ref(np * stride, 7), got = ref;
+      const kernels::Int8Tile r = kernels::quantize_tile_ref(tab.data(), np, K, ref.data(), stride);
+      const kernels::Int8Tile g = kernels::quantize_tile(tab.data(), np, K, got.data(), stride);
+      EXPECT_EQ(got, ref) << "K " << K << " np " << np;
+      EXPECT_EQ(g.scale, r.scale);
+      EXPECT_EQ(g.min_sum, r.min_sum);
+      for (size_t q = 0; q < np; ++q) {
+        const float low = *std::min_element(tab.begin() + q * K, tab.begin() + (q + 1) * K);
+        for (size_t k = 0; k < K; ++k)
+          EXPECT_LE(std::fabs(ref[q * stride + k] * r.scale - (tab[q * K + k] - low)), 0.5f * r.scale * 1.0001f);
+      }
     }
   }
 }
