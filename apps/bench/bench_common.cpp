@@ -25,6 +25,7 @@ double median(std::vector<double> v) {
 }
 
 void pin_openblas_single_thread() { openblas_set_num_threads(1); }
+void set_openblas_threads(int threads) { openblas_set_num_threads(threads); }
 
 double scale_from_env() {
   const char* s = std::getenv("VQ_BENCH_SCALE");

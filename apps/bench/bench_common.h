@@ -14,6 +14,8 @@ double median(std::vector<double> v);
 
 // Limits OpenBLAS to one thread so it does not fight OpenMP (FAISS's or ours) for 2 cores.
 void pin_openblas_single_thread();
+// OpenBLAS's thread count, for benchmarks that compare it with ours at equal thread counts.
+void set_openblas_threads(int threads);
 
 // Reads VQ_BENCH_SCALE (default 1.0) so CI or a quick look can run smaller sizes.
 double scale_from_env();

@@ -19,6 +19,27 @@ pyb::array_t<float> to_numpy(const Matrix& m) {
   return out;
 }
 
+pyb::array_t<float> matvec(const weights::GemvKernel& k, const pyb::object& x) {
+  const FloatArray xa = as_float_vector(x, "x", k.cols());
+  pyb::array_t<float> y(k.rows());
+  {
+    pyb::gil_scoped_release release;
+    k.matvec(Span<const float>(xa.data(), k.cols()), Span<float>(y.mutable_data(), k.rows()));
+  }
+  return y;
+}
+
+pyb::array_t<float> matmul(const weights::GemvKernel& k, const pyb::object& x) {
+  const FloatArray xa = as_float_matrix(x, "X", k.cols());
+  const MatrixView<const float> xv = view_of(xa);
+  pyb::array_t<float> y({xv.rows(), k.rows()});
+  {
+    pyb::gil_scoped_release release;
+    k.matmul(xv, MatrixView<float>(y.mutable_data(), xv.rows(), k.rows()));
+  }
+  return y;
+}
+
 }  // namespace
 
 void bind_weights(pyb::module_& m) {
@@ -35,25 +56,21 @@ void bind_weights(pyb::module_& m) {
         }
         return to_numpy(d);
       })
-      .def("matvec", [](const CompressedMatrix& c, const pyb::object& x) {
-        const FloatArray xa = as_float_vector(x, "x", c.cols);
-        pyb::array_t<float> y(c.rows);
-        {
-          pyb::gil_scoped_release release;
-          weights::matvec(c, Span<const float>(xa.data(), c.cols), Span<float>(y.mutable_data(), c.rows));
-        }
-        return y;
-      })
-      .def("matmul", [](const CompressedMatrix& c, const pyb::object& x) {
-        const FloatArray xa = as_float_matrix(x, "X", c.cols);
-        const MatrixView<const float> xv = view_of(xa);
-        pyb::array_t<float> y({xv.rows(), c.rows});
-        {
-          pyb::gil_scoped_release release;
-          weights::matmul(c, xv, MatrixView<float>(y.mutable_data(), xv.rows(), c.rows));
-        }
-        return y;
-      });
+      .def("matvec", [](const CompressedMatrix& c, const pyb::object& x) { return matvec(weights::GemvKernel(c), x); })
+      .def("matmul", [](const CompressedMatrix& c, const pyb::object& x) { return matmul(weights::GemvKernel(c), x); });
+  pyb::class_<weights::GemvKernel>(m, "GemvKernel")
+      .def(pyb::init([](const CompressedMatrix& c, const std::string& precision) {
+             VQ_CHECK(precision == "float" || precision == "int8", "GemvKernel: precision must be 'float' or 'int8', got '",
+                      precision, "'");
+             return weights::GemvKernel(c, precision == "int8" ? weights::LutPrecision::kInt8 : weights::LutPrecision::kFloat);
+           }),
+           pyb::arg("matrix"), pyb::arg("precision") = "float")
+      .def_property_readonly("precision",
+                             [](const weights::GemvKernel& k) {
+                               return k.precision() == weights::LutPrecision::kInt8 ? "int8" : "float";
+                             })
+      .def("matvec", &matvec)
+      .def("matmul", &matmul);
   m.def(
       "compress_weights",
       [](const pyb::object& w, const pyb::object& h, const pyb::object& x, const std::string& scheme, float damp,

@@ -1,41 +1,81 @@
 #include "kernels/weights_gemv.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace vq::kernels {
 
 namespace {
 
-// The reference sum over lookup-table entries, for codes of CodeBytes little-endian bytes each.
+// The reference sum over float tables, for codes of CodeBytes little-endian bytes each.
 template <size_t CodeBytes>
-void aq_gemv_ref(const AqGemvArgs& a) {
+void aq_float_ref(const AqFloatArgs& a) {
   const size_t B = a.batch, K = a.entries;
-  for (size_t r = 0; r < a.rows; ++r) {
-    const uint8_t* c = a.codes + r * a.code_stride;
-    float* acc = a.acc + r * B;
+  for (size_t i = 0; i < kRowBlock; ++i) {
     for (size_t b = 0; b < B; ++b) {
       float s = 0.f;
       for (size_t p = 0; p < a.positions; ++p) {
-        size_t code = c[CodeBytes * p];
-        if constexpr (CodeBytes == 2) code |= size_t(c[2 * p + 1]) << 8;
+        const uint8_t* c = a.codes + (p * kRowBlock + i) * CodeBytes;
+        size_t code = c[0];
+        if constexpr (CodeBytes == 2) code |= size_t(c[1]) << 8;
         s += a.lut[(p * K + code) * B + b];
       }
-      acc[b] += s;
+      a.acc[i * B + b] += s;
     }
   }
 }
 
 }  // namespace
 
-void aq_gemv_u8_ref(const AqGemvArgs& a) { aq_gemv_ref<1>(a); }
-void aq_gemv_u16_ref(const AqGemvArgs& a) { aq_gemv_ref<2>(a); }
+void aq_float_u8_ref(const AqFloatArgs& a) { aq_float_ref<1>(a); }
+void aq_float_u16_ref(const AqFloatArgs& a) { aq_float_ref<2>(a); }
 
-void aq_gemv_u8(const AqGemvArgs& a) {
+void aq_float_u8(const AqFloatArgs& a) {
   const ScanLevel level = scan_level();
-  if (level == ScanLevel::kAvx512) return detail::aq_gemv_u8_avx512(a);
-  if (level == ScanLevel::kAvx2) return detail::aq_gemv_u8_avx2(a);
-  aq_gemv_u8_ref(a);
+  if (level == ScanLevel::kAvx512) return detail::aq_float_u8_avx512(a);
+  if (level == ScanLevel::kAvx2) return detail::aq_float_u8_avx2(a);
+  aq_float_u8_ref(a);
+}
+
+void aq_int8_ref(const AqInt8Args& a) {
+  for (size_t i = 0; i < kRowBlock; ++i) {
+    uint32_t s = 0;
+    for (size_t p = 0; p < a.positions; ++p) s += a.lut[p * a.stride + a.codes[p * kRowBlock + i]];
+    float& dst = a.acc[i];
+    dst = std::fma(a.scale, float(s), dst);  // the SIMD kernels' fused multiply-add: same bits
+  }
+}
+
+void aq_int8(const AqInt8Args& a) {
+  if (scan_level() == ScanLevel::kAvx512) return detail::aq_int8_avx512(a);
+  aq_int8_ref(a);
+}
+
+Int8Tile quantize_tile_ref(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
+  float lows[kMaxI8TilePositions], range = 0.f;
+  Int8Tile out;
+  for (size_t q = 0; q < np; ++q) {
+    float low = tab[q * K], high = low;
+    for (size_t k = 1; k < K; ++k) {
+      low = std::min(low, tab[q * K + k]);
+      high = std::max(high, tab[q * K + k]);
+    }
+    lows[q] = low;
+    range = std::max(range, high - low);
+    out.min_sum += low;
+  }
+  out.scale = range > 0.f ? range / 255.f : 1.f;
+  const float inv = 1.f / out.scale;
+  for (size_t q = 0; q < np; ++q)
+    for (size_t k = 0; k < K; ++k)  // fused multiply-add as in the SIMD kernel; min() keeps the top at 255
+      dst[q * stride + k] = uint8_t(std::min(std::fma(tab[q * K + k] - lows[q], inv, 0.5f), 255.f));
+  return out;
+}
+
+Int8Tile quantize_tile(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
+  if (scan_level() == ScanLevel::kAvx512 && K % 16 == 0) return detail::quantize_tile_avx512(tab, np, K, dst, stride);
+  return quantize_tile_ref(tab, np, K, dst, stride);
 }
 
 void scalar_gemv_ref(const ScalarGemvArgs& a) {
@@ -51,10 +91,7 @@ void scalar_gemv_ref(const ScalarGemvArgs& a) {
         for (size_t c = gi * G; c < gi * G + G; ++c) {
           const size_t bit = c * bits;
           uint32_t word = 0;
-          if (bit / 8 + 4 <= a.row_bytes)
-            std::memcpy(&word, row + bit / 8, 4);  // fixed size: compiled to one load
-          else
-            std::memcpy(&word, row + bit / 8, a.row_bytes - bit / 8);
+          std::memcpy(&word, row + bit / 8, 2);  // b <= 8: two bytes hold any code
           dot += float((word >> (bit % 8)) & mask) * x[c];
         }
         const size_t si = r * ng + gi;
@@ -63,6 +100,13 @@ void scalar_gemv_ref(const ScalarGemvArgs& a) {
       a.out[r * B + b] = y;
     }
   }
+}
+
+void scalar_gemv(const ScalarGemvArgs& a) {
+  const ScanLevel level = scan_level();
+  if (level == ScanLevel::kAvx512 && a.group % 16 == 0) return detail::scalar_gemv_avx512(a);
+  if (level >= ScanLevel::kAvx2 && a.group % 8 == 0) return detail::scalar_gemv_avx2(a);
+  scalar_gemv_ref(a);
 }
 
 }  // namespace vq::kernels

@@ -1,21 +1,36 @@
 // (private) Matrix-vector kernels for compressed weights (include/vq/weights/gemv.h), straight
 // from codes.
 //
-// Additive codes (AQLM's CPU approach): for a batch of B inputs, one lookup table per input
-// group j and book m holds every codebook entry's dot product with the group's slice of each
-// input,
+// Additive codes (AQLM's CPU approach): for a batch of B inputs, one lookup table per position
+// p = j·M + m (input group j, book m) holds every codebook entry's dot product with the group's
+// slice of each input,  lut[p][k][b] = C_m[k] · x_b[j·g : j·g + g],  and a row's output is a sum
+// of table entries picked by its codes, Σ_p lut[p][code(r, p)] (the row scale is applied by the
+// caller).
 //
-//     lut[(p · K + k) · B + b] = C_m[k] · x_b[j·g : j·g + g]        p = (j − j0)·M + m,
+// Kernel-private code layout (prepared once by GemvKernel, src/weights/gemv.cpp): stored rows are
+// cut into blocks of kRowBlock = 64 (a block never straddles a row group; the last block of a
+// group is padded with code 0), and within a block the codes of one position for all 64 rows
+// are consecutive: position p of the kernel's tile at codes + p·64 (two bytes, little-endian,
+// per code when b > 8). The caller walks tiles of a few positions whose tables fit L1 and
+// streams every row block of its share through each tile, so a pick is an L1 hit; one kernel
+// call is one (block, tile) pair and adds to the block's 64 accumulators.
 //
-// so a row's output is a sum of table entries picked by its codes, Σ_p lut[p, code_p] (the row
-// scale is applied by the caller). Codes of a row are consecutive, in (group, book) order, so
-// position p of the row's code bytes indexes table p: the kernel is a gather-and-add over
-// contiguous codes, B floats per pick. Per row and weight it moves M·b/g bits of codes.
+// Two table precisions:
+//   float  exact tables; the SIMD kernels gather 16 (8) rows' picks at once and sum over
+//          positions in the reference's order per row: bit-identical to the scalar reference.
+//   int8   per tile, every table is shifted by its minimum and quantised to uint8 with one scale
+//          for the tile:  q[p][k] = round((lut[p][k] − min_p) / s),  s = max_p range_p / 255.
+//          The kernel sums uint8 picks exactly in 16-bit integers (a tile has at most 256
+//          positions) and adds s · Σ to the float accumulator; Σ_p min_p is the same for every
+//          row and is added by the caller. Integer sums are exact, so every SIMD level returns
+//          the reference's bits; the error against float tables is at most s/2 per pick.
+//          AVX-512 VBMI: a 256-entry uint8 table is four registers, two vpermi2b + a blend
+//          look up 64 rows at once.
 //
-// Sums run in a fixed order per kernel; the SIMD kernels sum 8 or 16 lanes then reduce, so they
-// differ from the scalar reference by float re-association only (tests bound the gap).
-//
-// Scalar codes: fused unpack-and-dot, Σ_groups scale · (Σ_c q_c x_c − zero · Σ_c x_c).
+// Scalar codes: fused unpack-and-dot, row-major bit streams as stored (compressed_matrix.h):
+//   y_r = Σ_groups scale · (Σ_c q_c x_c − zero · Σ_c x_c).  The SIMD kernels unpack 16 (8)
+//   codes per shuffle + variable shift and accumulate per group, so they differ from the scalar
+//   reference by float re-association only (tests bound the gap).
 #pragma once
 
 #include <cstddef>
@@ -26,40 +41,67 @@
 namespace vq::kernels {
 
 inline constexpr size_t kMaxGemvBatch = 16;
+inline constexpr size_t kRowBlock = 64;
+// Positions per int8 tile at most: 16-bit sums of uint8 picks cannot overflow.
+inline constexpr size_t kMaxI8TilePositions = 256;
 
-struct AqGemvArgs {
-  const float* lut = nullptr;     // positions × K × batch floats (layout above)
-  size_t positions = 0;           // table count P = groups in the tile · M
-  size_t entries = 0;             // K = 2^b
-  size_t batch = 1;               // B, 1..kMaxGemvBatch
-  const uint8_t* codes = nullptr; // row r's codes for this tile start at codes + r · code_stride
-  size_t code_stride = 0;         // bytes between rows
-  size_t rows = 0;
-  float* acc = nullptr;           // rows × batch: acc[r·B + b] += Σ_p lut[p, code(r, p)][b]
+// One (row block, tile) pair with float tables.
+struct AqFloatArgs {
+  const float* lut = nullptr;      // positions × K × batch floats (lut[(p·K + k)·B + b])
+  size_t positions = 0;            // in this tile
+  size_t entries = 0;              // K = 2^b
+  size_t batch = 1;                // B, 1..kMaxGemvBatch
+  const uint8_t* codes = nullptr;  // the tile's codes in the packed layout: position p at codes + p·64·code_bytes
+  float* acc = nullptr;            // 64 × batch: acc[i·B + b] += Σ_p lut[p][code(i, p)][b]
 };
+void aq_float_u8(const AqFloatArgs& a);
+void aq_float_u8_ref(const AqFloatArgs& a);
+void aq_float_u16_ref(const AqFloatArgs& a);  // two-byte codes (b > 8): scalar only
 
-// One byte per code (b <= 8).
-void aq_gemv_u8(const AqGemvArgs& a);
-void aq_gemv_u8_ref(const AqGemvArgs& a);
-// Two bytes per code (little-endian uint16, b <= 16): scalar only.
-void aq_gemv_u16_ref(const AqGemvArgs& a);
+// One (row block, tile) pair with uint8 tables, for one input of the batch.
+struct AqInt8Args {
+  const uint8_t* lut = nullptr;    // positions × stride bytes: table p at lut + p·stride
+  size_t stride = 256;             // 64, 128 or 256: the table width, >= K
+  size_t positions = 0;            // <= kMaxI8TilePositions
+  const uint8_t* codes = nullptr;  // as in AqFloatArgs (one byte per code)
+  float scale = 0.f;               // s of this tile
+  float* acc = nullptr;            // 64 floats: acc[i] += s · Σ_p lut[p][code(i, p)]
+};
+void aq_int8(const AqInt8Args& a);
+void aq_int8_ref(const AqInt8Args& a);
 
-namespace detail {
-void aq_gemv_u8_avx2(const AqGemvArgs& a);
-void aq_gemv_u8_avx512(const AqGemvArgs& a);
-}  // namespace detail
+// Quantises one tile's np float tables of K entries (tab: np × K) to uint8 tables dst[q·stride + k]
+// (the scheme above; rounding half up), returning s and Σ_q min_q (summed in table order).
+// Every level returns the same bytes and floats.
+struct Int8Tile {
+  float scale = 1.f, min_sum = 0.f;
+};
+Int8Tile quantize_tile(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride);
+Int8Tile quantize_tile_ref(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride);
 
 struct ScalarGemvArgs {
   const float* x = nullptr;        // batch × cols inputs, row-major
   const float* group_sums = nullptr;  // batch × (cols/G): Σ of each input over each group
   size_t cols = 0, group = 0, bits = 0, batch = 1;
-  const uint8_t* codes = nullptr;  // rows × row_bytes bit streams (compressed_matrix.h)
+  const uint8_t* codes = nullptr;  // rows × row_bytes bit streams (compressed_matrix.h), readable
+                                   // for 16 bytes past the last row (the SIMD kernels over-read)
   size_t row_bytes = 0;
   const float* scales = nullptr;   // rows × (cols/G)
   const uint8_t* zeros = nullptr;  // rows × (cols/G)
   size_t rows = 0;
   float* out = nullptr;            // rows × batch: out[r·B + b] = (Ŵ x_b)[r]
 };
+inline constexpr size_t kScalarCodePadding = 16;
+void scalar_gemv(const ScalarGemvArgs& a);
 void scalar_gemv_ref(const ScalarGemvArgs& a);
+
+namespace detail {
+void aq_float_u8_avx2(const AqFloatArgs& a);
+void aq_float_u8_avx512(const AqFloatArgs& a);
+void aq_int8_avx512(const AqInt8Args& a);
+Int8Tile quantize_tile_avx512(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride);  // K % 16 == 0
+void scalar_gemv_avx2(const ScalarGemvArgs& a);    // group % 8 == 0
+void scalar_gemv_avx512(const ScalarGemvArgs& a);  // group % 16 == 0
+}  // namespace detail
 
 }  // namespace vq::kernels

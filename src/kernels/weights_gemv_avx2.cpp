@@ -1,14 +1,19 @@
-// AVX2 lookup-table GEMV over 8-bit additive codes (weights_gemv.h). The function carries a
-// target attribute; weights_gemv.cpp calls it only when scan_level() allows AVX2.
+// AVX2 weight GEMV kernels (weights_gemv.h): float-table gathers over 8 rows and an
+// 8-codes-per-shuffle unpack for scalar codes. The functions carry target attributes; the
+// dispatchers call them only when scan_level() allows AVX2.
 #include "kernels/weights_gemv.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
+#include <algorithm>
+
 namespace vq::kernels::detail {
 
+#define VQ_AVX2 __attribute__((target("avx2,fma")))
+
 namespace {
-__attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
+VQ_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -16,61 +21,104 @@ __attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
 }
 }  // namespace
 
-__attribute__((target("avx2,fma"))) void aq_gemv_u8_avx2(const AqGemvArgs& a) {
+VQ_AVX2 void aq_float_u8_avx2(const AqFloatArgs& a) {
   const size_t B = a.batch, K = a.entries, P = a.positions;
   if (B == 1) {
-    // Eight tables per gather: lane i reads lut[(p + i)·K + code].
-    const __m256i lane_base = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(K)));
-    const __m256i step8 = _mm256_set1_epi32(int(8 * K));
-    for (size_t r = 0; r < a.rows; ++r) {
-      const uint8_t* c = a.codes + r * a.code_stride;
-      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-      __m256i base = lane_base;
-      size_t p = 0;
-      for (; p + 16 <= P; p += 16) {
-        const __m256i i0 = _mm256_add_epi32(base, _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + p))));
-        base = _mm256_add_epi32(base, step8);
-        const __m256i i1 = _mm256_add_epi32(base, _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + p + 8))));
-        base = _mm256_add_epi32(base, step8);
-        acc0 = _mm256_add_ps(acc0, _mm256_i32gather_ps(a.lut, i0, 4));
-        acc1 = _mm256_add_ps(acc1, _mm256_i32gather_ps(a.lut, i1, 4));
+    // Rows in two halves of 32 (8 accumulators each half would not fit 16 registers twice).
+    for (size_t h = 0; h < kRowBlock; h += 32) {
+      __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (size_t p = 0; p < P; ++p) {
+        const uint8_t* c = a.codes + p * kRowBlock + h;
+        const float* t = a.lut + p * K;
+        for (size_t q = 0; q < 4; ++q) {
+          const __m256i i = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + 8 * q)));
+          s[q] = _mm256_add_ps(s[q], _mm256_i32gather_ps(t, i, 4));
+        }
       }
-      for (; p + 8 <= P; p += 8) {
-        const __m256i i0 = _mm256_add_epi32(base, _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + p))));
-        base = _mm256_add_epi32(base, step8);
-        acc0 = _mm256_add_ps(acc0, _mm256_i32gather_ps(a.lut, i0, 4));
-      }
-      float s = hsum(_mm256_add_ps(acc0, acc1));
-      for (; p < P; ++p) s += a.lut[p * K + c[p]];
-      a.acc[r] += s;
+      for (size_t q = 0; q < 4; ++q)
+        _mm256_storeu_ps(a.acc + h + 8 * q, _mm256_add_ps(_mm256_loadu_ps(a.acc + h + 8 * q), s[q]));
     }
     return;
   }
-  // B > 1: each pick is B contiguous floats, added as two masked 8-lane vectors.
+  // Batches: each pick is B contiguous floats, added as two masked 8-lane vectors.
   alignas(32) int32_t lanes[16];
   for (size_t i = 0; i < 16; ++i) lanes[i] = i < B ? -1 : 0;
   const __m256i m_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
   const __m256i m_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 8));
   const bool two = B > 8;
   alignas(32) float out[16];
-  for (size_t r = 0; r < a.rows; ++r) {
-    const uint8_t* c = a.codes + r * a.code_stride;
+  for (size_t i = 0; i < kRowBlock; ++i) {
     __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
     for (size_t p = 0; p < P; ++p) {
-      const float* e = a.lut + (p * K + c[p]) * B;
+      const float* e = a.lut + (p * K + a.codes[p * kRowBlock + i]) * B;
       lo = _mm256_add_ps(lo, _mm256_maskload_ps(e, m_lo));
       if (two) hi = _mm256_add_ps(hi, _mm256_maskload_ps(e + 8, m_hi));
     }
     _mm256_store_ps(out, lo);
     _mm256_store_ps(out + 8, hi);
-    for (size_t b = 0; b < B; ++b) a.acc[r * B + b] += out[b];
+    for (size_t b = 0; b < B; ++b) a.acc[i * B + b] += out[b];
   }
 }
+
+namespace {
+
+// Scalar codes, NB inputs at once: 8 codes per block of `bits` bytes (see the AVX-512 kernel).
+template <size_t NB>
+VQ_AVX2 void scalar_rows(const ScalarGemvArgs& a, size_t b0) {
+  const size_t G = a.group, ng = a.cols / G, bits = a.bits, B = a.batch;
+  alignas(32) uint8_t shuf[32];
+  alignas(32) int32_t shift[8];
+  for (size_t i = 0; i < 8; ++i) {
+    const size_t bit = i * bits, off = bit / 8;  // off + 1 <= 8: inside the 8 loaded bytes or zero
+    shuf[4 * i] = uint8_t(off);
+    shuf[4 * i + 1] = uint8_t(off + 1);
+    shuf[4 * i + 2] = shuf[4 * i + 3] = 0x80;
+    shift[i] = int32_t(bit % 8);
+  }
+  const __m256i vshuf = _mm256_load_si256(reinterpret_cast<const __m256i*>(shuf));
+  const __m256i vshift = _mm256_load_si256(reinterpret_cast<const __m256i*>(shift));
+  const __m256i vmask = _mm256_set1_epi32((1 << bits) - 1);
+  for (size_t r = 0; r < a.rows; ++r) {
+    const uint8_t* row = a.codes + r * a.row_bytes;
+    __m256 y[NB];
+    float zero_terms[NB] = {};
+    for (size_t k = 0; k < NB; ++k) y[k] = _mm256_setzero_ps();
+    for (size_t gi = 0; gi < ng; ++gi) {
+      __m256 d[NB];
+      for (size_t k = 0; k < NB; ++k) d[k] = _mm256_setzero_ps();
+      for (size_t c0 = gi * G; c0 < gi * G + G; c0 += 8) {
+        const __m256i raw =
+            _mm256_broadcastsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + c0 * bits / 8)));
+        const __m256 q = _mm256_cvtepi32_ps(
+            _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(raw, vshuf), vshift), vmask));
+        for (size_t k = 0; k < NB; ++k) d[k] = _mm256_fmadd_ps(q, _mm256_loadu_ps(a.x + (b0 + k) * a.cols + c0), d[k]);
+      }
+      const size_t si = r * ng + gi;
+      const __m256 s = _mm256_set1_ps(a.scales[si]);
+      for (size_t k = 0; k < NB; ++k) {
+        y[k] = _mm256_fmadd_ps(s, d[k], y[k]);
+        zero_terms[k] += a.scales[si] * float(a.zeros[si]) * a.group_sums[(b0 + k) * ng + gi];
+      }
+    }
+    for (size_t k = 0; k < NB; ++k) a.out[r * B + b0 + k] = hsum(y[k]) - zero_terms[k];
+  }
+}
+
+}  // namespace
+
+VQ_AVX2 void scalar_gemv_avx2(const ScalarGemvArgs& a) {
+  using Fn = void (*)(const ScalarGemvArgs&, size_t);
+  static constexpr Fn by_width[] = {scalar_rows<1>, scalar_rows<2>, scalar_rows<3>, scalar_rows<4>};
+  for (size_t b0 = 0; b0 < a.batch; b0 += 4) by_width[std::min<size_t>(4, a.batch - b0) - 1](a, b0);
+}
+
+#undef VQ_AVX2
 
 }  // namespace vq::kernels::detail
 
 #else
 namespace vq::kernels::detail {
-void aq_gemv_u8_avx2(const AqGemvArgs& a) { aq_gemv_u8_ref(a); }
+void aq_float_u8_avx2(const AqFloatArgs& a) { aq_float_u8_ref(a); }
+void scalar_gemv_avx2(const ScalarGemvArgs& a) { scalar_gemv_ref(a); }
 }  // namespace vq::kernels::detail
 #endif

@@ -24,6 +24,37 @@ std::vector<uint8_t> to_i32(const std::vector<uint32_t>& v) {
   return out;
 }
 
+// AQLM's code tensors hold each b-bit code as a signed int8 (b <= 8) / int16 integer: codes
+// >= 2^(b-1) are stored minus 2^b (aqlm.utils.pack_int_data), and readers take the value mod 2^b
+// (unpack_int_data). For b = 8 and 16 that is the unsigned code's bit pattern; for other b the
+// bytes differ from ours (code 12 of a 4-bit book is stored as -4).
+std::vector<uint8_t> pack_aqlm_codes(const CompressedMatrix& m) {
+  const int64_t K = int64_t{1} << m.scheme.bits;
+  std::vector<uint8_t> out(m.codes.size());
+  const size_t cb = m.code_bytes();
+  for (size_t i = 0; i < m.codes.size() / cb; ++i) {
+    int64_t v = m.codes[cb * i];
+    if (cb == 2) v |= int64_t(m.codes[2 * i + 1]) << 8;
+    if (v >= K / 2) v -= K;
+    const uint16_t bits = uint16_t(int16_t(v));  // two's complement, truncated to cb bytes
+    out[cb * i] = uint8_t(bits);
+    if (cb == 2) out[cb * i + 1] = uint8_t(bits >> 8);
+  }
+  return out;
+}
+
+// The inverse: every stored integer mod 2^b (AQLM readers accept any value that way).
+std::vector<uint8_t> unpack_aqlm_codes(Span<const uint8_t> bytes, const Scheme& s) {
+  const uint32_t mask = (uint32_t{1} << s.bits) - 1;
+  std::vector<uint8_t> out(bytes.begin(), bytes.end());
+  if (s.bits <= 8) {
+    for (uint8_t& c : out) c = uint8_t(c & mask);
+  } else {
+    for (size_t i = 1; i < out.size(); i += 2) out[i] = uint8_t(out[i] & (mask >> 8));
+  }
+  return out;
+}
+
 const std::string kSchemeKey = "vqcodec.scheme.";
 const std::string kShapeKey = "vqcodec.shape.";
 
@@ -60,7 +91,7 @@ void write_compressed(SafetensorsWriter& out, const std::string& base, const Com
   const uint64_t rows = m.rows, cols = m.cols;
   if (m.scheme.is_aq()) {
     const uint64_t g = m.scheme.group, M = m.scheme.books, K = uint64_t{1} << m.scheme.bits;
-    out.add(base + ".codes", m.code_bytes() == 1 ? DType::kI8 : DType::kI16, {rows, cols / g, M}, m.codes);
+    out.add(base + ".codes", m.code_bytes() == 1 ? DType::kI8 : DType::kI16, {rows, cols / g, M}, pack_aqlm_codes(m));
     out.add(base + ".codebooks", DType::kF16, {m.scheme.row_groups * M, K, 1, g}, to_f16(m.codebooks));
     out.add(base + ".scales", DType::kF16, {rows, 1, 1, 1}, to_f16(m.scales));
   } else {
@@ -105,7 +136,7 @@ CompressedMatrix read_compressed(const SafetensorsFile& f, const std::string& ba
     const uint64_t M = m.scheme.books, K = uint64_t{1} << m.scheme.bits;
     const Span<const uint8_t> c =
         tensor(f, base + ".codes", m.code_bytes() == 1 ? DType::kI8 : DType::kI16, {rows, cols / g, M});
-    m.codes.assign(c.begin(), c.end());
+    m.codes = unpack_aqlm_codes(c, m.scheme);
     m.codebooks = f16(tensor(f, base + ".codebooks", DType::kF16, {m.scheme.row_groups * M, K, 1, g}));
     m.scales = f16(tensor(f, base + ".scales", DType::kF16, {rows, 1, 1, 1}));
   } else {

@@ -3,6 +3,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 #include "kernels/weights_gemv.h"
 
@@ -10,98 +12,217 @@ namespace vq::weights {
 
 namespace {
 
-constexpr size_t kRowChunk = 64;
-// Lookup tables are built for as many input groups as fit this budget (the tables of a
-// 4096-column AQ2x8g8 layer at batch 1 are exactly 1 MiB, one pass over the rows).
-constexpr size_t kLutBytes = size_t{1} << 20;
+using kernels::kRowBlock;
 
-template <class Fn>
-void for_row_chunks(size_t begin, size_t end, const Fn& fn) {
-  const auto chunks = int64_t((end - begin + kRowChunk - 1) / kRowChunk);
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const size_t r0 = begin + size_t(c) * kRowChunk;
-    fn(r0, std::min(kRowChunk, end - r0));
+// Float tables are built for as many positions as fit kChunkBytes (a 4096-column AQ2x8g8 layer
+// at batch 1: all 1 MiB at once), and walked in tiles of kTileBytes that stay in L1 while every
+// row block of a thread streams through them.
+constexpr size_t kChunkBytes = size_t{1} << 20;
+constexpr size_t kTileBytes = size_t{16} << 10;
+// The packed codes are tile-major: positions in tiles of kLayoutTile, and within a tile every row
+// block's codes in turn (position-major inside the block), so one tile's codes of all the rows a
+// thread owns are one contiguous stream. (The int8 scale tiles are the layout tiles.)
+constexpr size_t kLayoutTile = kInt8TilePositions;
+
+// Splits n items evenly over the threads of the enclosing parallel region: [begin, end).
+std::pair<size_t, size_t> thread_share(size_t n) {
+  const size_t t = size_t(omp_get_thread_num()), nt = size_t(omp_get_num_threads());
+  return {n * t / nt, n * (t + 1) / nt};
+}
+
+// Float tables of positions [p0, p0 + np) for a batch of B inputs (x: B × cols), layout
+// dst[((p − p0)·K + k)·B + b]. trans: the row group's codebooks transposed (M × g × K), so the
+// batch-1 build vectorises over k. Serial: callers split the positions over their threads.
+void build_float_tables(const CompressedMatrix& cm, const float* books, const float* trans, const float* x,
+                        size_t B, size_t p0, size_t np, float* dst) {
+  const size_t M = cm.scheme.books, K = size_t{1} << cm.scheme.bits, g = cm.scheme.group;
+  for (size_t q = 0; q < np; ++q) {
+    const size_t p = p0 + q, j = p / M, m = p % M, col0 = j * g;
+    float* d = dst + q * K * B;
+    if (B == 1) {
+      for (size_t k = 0; k < K; ++k) d[k] = 0.f;
+      for (size_t t = 0; t < g; ++t) {
+        const float xt = x[col0 + t];
+        const float* ct = trans + (m * g + t) * K;
+        for (size_t k = 0; k < K; ++k) d[k] += ct[k] * xt;
+      }
+    } else {
+      // Inputs' slice transposed (g × B) so the inner loop runs over the batch.
+      float xt[64 * kernels::kMaxGemvBatch];
+      for (size_t t = 0; t < g; ++t)
+        for (size_t b = 0; b < B; ++b) xt[t * B + b] = x[b * cm.cols + col0 + t];
+      for (size_t k = 0; k < K; ++k) {
+        const float* e = books + (m * K + k) * g;
+        float* dk = d + k * B;
+        for (size_t b = 0; b < B; ++b) dk[b] = 0.f;
+        for (size_t t = 0; t < g; ++t)
+          for (size_t b = 0; b < B; ++b) dk[b] += e[t] * xt[t * B + b];
+      }
+    }
   }
 }
 
-// acc (rows × B, stored row order) = unscaled products of a batch of B <= 16 inputs.
-void aq_product(const CompressedMatrix& cm, const float* x, size_t batch, std::vector<float>& acc) {
+}  // namespace
+
+GemvKernel::GemvKernel(const CompressedMatrix& m, LutPrecision precision) : precision_(precision) {
+  m.validate();
+  m_.scheme = m.scheme;
+  m_.rows = m.rows;
+  m_.cols = m.cols;
+  m_.codebooks = m.codebooks;
+  m_.scales = m.scales;
+  m_.zeros = m.zeros;
+  m_.group_begin = m.group_begin;
+  m_.row_order = m.row_order;
+  if (!m.scheme.is_aq()) {
+    m_.codes.resize(m.codes.size() + kernels::kScalarCodePadding, 0);
+    std::copy(m.codes.begin(), m.codes.end(), m_.codes.begin());
+    return;
+  }
+  const size_t cb = m.code_bytes(), P = m.cols / m.scheme.group * m.scheme.books;
+  if (cb != 1) precision_ = LutPrecision::kFloat;  // 16-bit codes: tables of 2^16 entries
+  for (size_t rg = 0; rg + 1 < m.group_begin.size(); ++rg)
+    for (size_t r0 = m.group_begin[rg]; r0 < m.group_begin[rg + 1]; r0 += kRowBlock)
+      blocks_.push_back({uint32_t(r0), uint32_t(std::min<size_t>(kRowBlock, m.group_begin[rg + 1] - r0)), uint32_t(rg)});
+  m_.codes.assign(blocks_.size() * P * kRowBlock * cb, 0);
+  for (size_t blk = 0; blk < blocks_.size(); ++blk)
+    for (size_t i = 0; i < blocks_[blk].rows; ++i) {
+      const uint8_t* src = m.codes.data() + (blocks_[blk].first_row + i) * P * cb;
+      for (size_t p = 0; p < P; ++p)
+        std::memcpy(m_.codes.data() + code_offset(blk, p) + i * cb, src + p * cb, cb);
+    }
+}
+
+size_t GemvKernel::code_offset(size_t blk, size_t p) const {
+  const size_t P = m_.cols / m_.scheme.group * m_.scheme.books, t0 = p / kLayoutTile * kLayoutTile;
+  const size_t np = std::min(kLayoutTile, P - t0);
+  return (t0 * blocks_.size() + blk * np + (p - t0)) * kRowBlock * m_.code_bytes();
+}
+
+// acc (rows × B, stored row order) = the products of a batch of B <= 16 inputs.
+void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) const {
+  const CompressedMatrix& cm = m_;
   const size_t M = cm.scheme.books, K = size_t{1} << cm.scheme.bits, g = cm.scheme.group;
-  const size_t per_row = cm.cols / g, cb = cm.code_bytes(), B = batch;
-  const size_t tile = std::clamp<size_t>(kLutBytes / (M * K * B * sizeof(float)), 1, per_row);
-  // Reused across calls: a fresh MiB per product would cost page faults comparable to the work.
+  const size_t P = cm.cols / g * M, cb = cm.code_bytes(), nblocks = blocks_.size();
+  thread_local std::vector<float> block_acc, trans_storage, lut_storage, c_storage;
+  thread_local std::vector<uint8_t> lut8_storage;
+  block_acc.assign(nblocks * kRowBlock * B, 0.f);
+  trans_storage.resize(M * g * K);
   // (thread_local storage is named through plain pointers below: inside the OpenMP regions the
   // name would denote each worker's own, empty, instance.)
-  thread_local std::vector<float> lut_storage, trans_storage;
-  lut_storage.resize(tile * M * K * B);
-  trans_storage.resize(M * g * K);
-  float* const lut = lut_storage.data();
+  float* const bacc = block_acc.data();
   float* const trans = trans_storage.data();
-  acc.assign(cm.rows * B, 0.f);
+  c_storage.assign(cm.group_begin.size() * B, 0.f);  // int8: Σ of table minima per row group and input
+  float* const c_sum = c_storage.data();
+  size_t blk_begin = 0;
   for (size_t rg = 0; rg + 1 < cm.group_begin.size(); ++rg) {
+    size_t blk_end = blk_begin;
+    while (blk_end < nblocks && blocks_[blk_end].row_group == rg) ++blk_end;
+    const size_t nb = blk_end - blk_begin;
     const float* books = cm.codebooks.data() + rg * cm.codebook_floats();
-    for (size_t m = 0; m < M; ++m)  // entries transposed: the table build vectorises over k
+    for (size_t m = 0; m < M; ++m)
       for (size_t k = 0; k < K; ++k)
         for (size_t t = 0; t < g; ++t) trans[(m * g + t) * K + k] = books[(m * K + k) * g + t];
-    for (size_t j0 = 0; j0 < per_row; j0 += tile) {
-      const size_t nt = std::min(tile, per_row - j0);
-#pragma omp parallel for schedule(static) if (nt * M * K * B > 65536)
-      for (int64_t jj = 0; jj < int64_t(nt); ++jj) {
-        const size_t col0 = (j0 + size_t(jj)) * g;
-        for (size_t m = 0; m < M; ++m) {
-          float* dst = lut + (size_t(jj) * M + m) * K * B;
-          if (B == 1) {
-            for (size_t k = 0; k < K; ++k) dst[k] = 0.f;
-            for (size_t t = 0; t < g; ++t) {
-              const float xt = x[col0 + t];
-              const float* ct = trans + (m * g + t) * K;
-              for (size_t k = 0; k < K; ++k) dst[k] += ct[k] * xt;
+
+    if (precision_ == LutPrecision::kFloat) {
+      const size_t table = K * B;  // floats per position
+      const size_t chunk = std::clamp<size_t>(kChunkBytes / (table * sizeof(float)), 1, P);
+      const size_t tile = std::clamp<size_t>(kTileBytes / (table * sizeof(float)), 1, chunk);
+      lut_storage.resize(chunk * table);
+      float* const lut = lut_storage.data();
+      for (size_t p0 = 0; p0 < P; p0 += chunk) {
+        const size_t np = std::min(chunk, P - p0);
+#pragma omp parallel if (nb > 1)
+        {
+          const auto [q0, q1] = thread_share(np);
+          build_float_tables(cm, books, trans, x, B, p0 + q0, q1 - q0, lut + q0 * table);
+#pragma omp barrier
+          const auto [b0, b1] = thread_share(nb);
+          for (size_t t0 = 0; t0 < np;) {
+            kernels::AqFloatArgs a;
+            a.lut = lut + t0 * table;
+            // (a kernel call stays inside one layout tile)
+            a.positions = std::min({tile, np - t0, kLayoutTile - (p0 + t0) % kLayoutTile});
+            a.entries = K;
+            a.batch = B;
+            for (size_t blk = blk_begin + b0; blk < blk_begin + b1; ++blk) {
+              a.codes = cm.codes.data() + code_offset(blk, p0 + t0);
+              a.acc = bacc + blk * kRowBlock * B;
+              if (cb == 1)
+                kernels::aq_float_u8(a);
+              else
+                kernels::aq_float_u16_ref(a);
             }
-          } else {
-            // Inputs' slice transposed (g × B) so the inner loop runs over the batch.
-            float xt[64 * kernels::kMaxGemvBatch];
-            for (size_t t = 0; t < g; ++t)
-              for (size_t b = 0; b < B; ++b) xt[t * B + b] = x[b * cm.cols + col0 + t];
-            for (size_t k = 0; k < K; ++k) {
-              const float* e = books + (m * K + k) * g;
-              float* d = dst + k * B;
-              for (size_t b = 0; b < B; ++b) d[b] = 0.f;
-              for (size_t t = 0; t < g; ++t)
-                for (size_t b = 0; b < B; ++b) d[b] += e[t] * xt[t * B + b];
+            t0 += a.positions;
+          }
+        }
+      }
+    } else {
+      // uint8 tables of every position and input: [b][p][stride], one scale per (b, tile).
+      constexpr size_t T = kInt8TilePositions;
+      static_assert(T <= kernels::kMaxI8TilePositions && T == kLayoutTile);
+      const size_t stride = K <= 64 ? 64 : K <= 128 ? 128 : 256, ntiles = (P + T - 1) / T;
+      lut8_storage.resize(B * P * stride);  // entries k >= K of a table are never picked
+      lut_storage.resize(2 * B * ntiles);
+      uint8_t* const lut8 = lut8_storage.data();
+      float* const tile_scale = lut_storage.data();
+      float* const tile_min = tile_scale + B * ntiles;  // Σ of the tile's table minima
+#pragma omp parallel
+      {
+        std::vector<float> tab(T * K);
+#pragma omp for schedule(static)
+        for (int64_t bt = 0; bt < int64_t(B * ntiles); ++bt) {
+          const size_t b = size_t(bt) / ntiles, p0 = size_t(bt) % ntiles * T, np = std::min(T, P - p0);
+          build_float_tables(cm, books, trans, x + b * cm.cols, 1, p0, np, tab.data());
+          const kernels::Int8Tile q = kernels::quantize_tile(tab.data(), np, K, lut8 + (b * P + p0) * stride, stride);
+          tile_scale[bt] = q.scale;
+          tile_min[bt] = q.min_sum;
+        }
+        const auto [b0, b1] = thread_share(nb);
+        for (size_t t = 0; t < ntiles; ++t) {
+          kernels::AqInt8Args a;
+          a.stride = stride;
+          a.positions = std::min(T, P - t * T);
+          for (size_t blk = blk_begin + b0; blk < blk_begin + b1; ++blk) {
+            a.codes = cm.codes.data() + code_offset(blk, t * T);
+            for (size_t b = 0; b < B; ++b) {
+              a.lut = lut8 + (b * P + t * T) * stride;
+              a.scale = tile_scale[b * ntiles + t];
+              a.acc = bacc + (b * nblocks + blk) * kRowBlock;  // int8: input-major accumulators
+              kernels::aq_int8(a);
             }
           }
         }
       }
-      float* const acc_data = acc.data();
-      for_row_chunks(cm.group_begin[rg], cm.group_begin[rg + 1], [&](size_t r0, size_t nr) {
-        kernels::AqGemvArgs a;
-        a.lut = lut;
-        a.positions = nt * M;
-        a.entries = K;
-        a.batch = B;
-        a.codes = cm.codes.data() + (r0 * per_row * M + j0 * M) * cb;
-        a.code_stride = per_row * M * cb;
-        a.rows = nr;
-        a.acc = acc_data + r0 * B;
-        if (cb == 1)
-          kernels::aq_gemv_u8(a);
-        else
-          kernels::aq_gemv_u16_ref(a);
-      });
+      for (size_t b = 0; b < B; ++b)  // in tile order: the same sum for any thread count
+        for (size_t t = 0; t < ntiles; ++t) c_sum[rg * B + b] += tile_min[b * ntiles + t];
+    }
+    blk_begin = blk_end;
+  }
+  acc.resize(cm.rows * B);
+  const bool int8 = precision_ == LutPrecision::kInt8;
+  for (size_t blk = 0; blk < nblocks; ++blk) {
+    const Block& bl = blocks_[blk];
+    for (size_t i = 0; i < bl.rows; ++i) {
+      const size_t r = bl.first_row + i;
+      for (size_t b = 0; b < B; ++b)
+        acc[r * B + b] = cm.scales[r] * (bacc[int8 ? (b * nblocks + blk) * kRowBlock + i : (blk * kRowBlock + i) * B + b] +
+                                         c_sum[bl.row_group * B + b]);
     }
   }
-  for (size_t r = 0; r < cm.rows; ++r)
-    for (size_t b = 0; b < B; ++b) acc[r * B + b] *= cm.scales[r];
 }
 
-void scalar_product(const CompressedMatrix& cm, const float* x, size_t batch, std::vector<float>& acc) {
+void GemvKernel::scalar_product(const float* x, size_t batch, std::vector<float>& acc) const {
+  const CompressedMatrix& cm = m_;
   const size_t G = cm.scheme.group, ng = cm.cols / G;
   std::vector<float> sums(batch * ng, 0.f);
   for (size_t b = 0; b < batch; ++b)
     for (size_t c = 0; c < cm.cols; ++c) sums[b * ng + c / G] += x[b * cm.cols + c];
   acc.assign(cm.rows * batch, 0.f);
-  for_row_chunks(0, cm.rows, [&](size_t r0, size_t nr) {
+  const auto chunks = int64_t((cm.rows + kRowBlock - 1) / kRowBlock);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t r0 = size_t(c) * kRowBlock;
     kernels::ScalarGemvArgs a;
     a.x = x;
     a.group_sums = sums.data();
@@ -113,15 +234,14 @@ void scalar_product(const CompressedMatrix& cm, const float* x, size_t batch, st
     a.codes = cm.codes.data() + r0 * a.row_bytes;
     a.scales = cm.scales.data() + r0 * ng;
     a.zeros = cm.zeros.data() + r0 * ng;
-    a.rows = nr;
+    a.rows = std::min(kRowBlock, cm.rows - r0);
     a.out = acc.data() + r0 * batch;
-    kernels::scalar_gemv_ref(a);
-  });
+    kernels::scalar_gemv(a);
+  }
 }
 
-}  // namespace
-
-void matmul(const CompressedMatrix& m, MatrixView<const float> x, MatrixView<float> y) {
+void GemvKernel::matmul(MatrixView<const float> x, MatrixView<float> y) const {
+  const CompressedMatrix& m = m_;
   VQ_CHECK(x.cols() == m.cols, "matmul: input has ", x.cols(), " columns, the matrix has ", m.cols, " inputs");
   VQ_CHECK(y.rows() == x.rows() && y.cols() == m.rows, "matmul: output must be ", x.rows(), " x ", m.rows,
            ", got ", y.rows(), " x ", y.cols());
@@ -131,9 +251,9 @@ void matmul(const CompressedMatrix& m, MatrixView<const float> x, MatrixView<flo
     xb.resize(nb * m.cols);
     for (size_t b = 0; b < nb; ++b) std::copy(x.row_ptr(b0 + b), x.row_ptr(b0 + b) + m.cols, xb.data() + b * m.cols);
     if (m.scheme.is_aq())
-      aq_product(m, xb.data(), nb, acc);
+      aq_product(xb.data(), nb, acc);
     else
-      scalar_product(m, xb.data(), nb, acc);
+      scalar_product(xb.data(), nb, acc);
     for (size_t r = 0; r < m.rows; ++r) {
       const size_t out = m.row_order.empty() ? r : m.row_order[r];
       for (size_t b = 0; b < nb; ++b) y(b0 + b, out) = acc[r * nb + b];
@@ -141,10 +261,16 @@ void matmul(const CompressedMatrix& m, MatrixView<const float> x, MatrixView<flo
   }
 }
 
-void matvec(const CompressedMatrix& m, Span<const float> x, Span<float> y) {
-  VQ_CHECK(x.size() == m.cols && y.size() == m.rows, "matvec: x must have ", m.cols, " and y ", m.rows,
+void GemvKernel::matvec(Span<const float> x, Span<float> y) const {
+  VQ_CHECK(x.size() == m_.cols && y.size() == m_.rows, "matvec: x must have ", m_.cols, " and y ", m_.rows,
            " entries, got ", x.size(), " and ", y.size());
-  matmul(m, MatrixView<const float>(x.data(), 1, m.cols), MatrixView<float>(y.data(), 1, m.rows));
+  matmul(MatrixView<const float>(x.data(), 1, m_.cols), MatrixView<float>(y.data(), 1, m_.rows));
 }
+
+void matmul(const CompressedMatrix& m, MatrixView<const float> x, MatrixView<float> y) {
+  GemvKernel(m).matmul(x, y);
+}
+
+void matvec(const CompressedMatrix& m, Span<const float> x, Span<float> y) { GemvKernel(m).matvec(x, y); }
 
 }  // namespace vq::weights

@@ -95,6 +95,22 @@ def test_products_from_codes_equal_the_decoded_matrix(scheme):
     np.testing.assert_allclose(cm.matmul(Xb), Xb @ D.T, rtol=1e-4, atol=1e-5)
 
 
+def test_prepared_kernel_float_is_exact_and_int8_close():
+    W, X, _ = layer()
+    cm = vqcodec.compress_weights(W, scheme="AQ2x6g8")
+    D = cm.decode().astype(np.float64)
+    Xb = np.random.default_rng(3).standard_normal((4, W.shape[1])).astype(np.float32)
+    exact = vqcodec.GemvKernel(cm)
+    assert exact.precision == "float"
+    np.testing.assert_array_equal(exact.matmul(Xb), cm.matmul(Xb))
+    fast = vqcodec.GemvKernel(cm, precision="int8")
+    ref = Xb @ D.T
+    assert np.linalg.norm(fast.matmul(Xb) - ref) < 0.03 * np.linalg.norm(ref)
+    np.testing.assert_allclose(fast.matvec(Xb[0]), fast.matmul(Xb[:1])[0], rtol=1e-6, atol=1e-6)
+    with pytest.raises(Exception):
+        vqcodec.GemvKernel(cm, precision="int4")
+
+
 @pytest.mark.parametrize("bits", [2, 3, 4])
 def test_gptq_matches_numpy_reference(bits):
     W, X, H = layer(seed=bits)

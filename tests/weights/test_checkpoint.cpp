@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "test_data.h"
+#include "vq/core/rng.h"
 #include "vq/weights/checkpoint.h"
 #include "vq/weights/compress.h"
 
@@ -19,6 +20,44 @@ TEST(Checkpoint, RoundTripsEverySchemeKind) {
     const CompressedMatrix back = read_compressed(f, "model.layers.0.mlp");
     EXPECT_EQ(back.decode().storage(), cm.decode().storage()) << s;
     EXPECT_EQ(back.bits_per_weight(), cm.bits_per_weight());
+  }
+}
+
+// AQLM stores b-bit codes as signed integers: codes >= 2^(b-1) minus 2^b (aqlm.utils.pack_int_data),
+// read back mod 2^b. A 4-bit and a 12-bit book: the file's integers are AQLM's, and they read back.
+TEST(Checkpoint, StoresCodesAsAqlmSignedIntegers) {
+  Rng rng(4);
+  for (const char* scheme : {"AQ2x4g4", "AQ1x12g8", "AQ2x8g8"}) {
+    CompressedMatrix cm;  // random codes: only their storage matters here
+    cm.scheme = Scheme::parse(scheme);
+    cm.rows = 16;
+    cm.cols = 32;
+    cm.codes.resize(cm.rows * cm.row_code_bytes());
+    for (size_t i = 0; i < cm.codes.size() / cm.code_bytes(); ++i) {
+      const uint64_t code = rng.below(uint64_t{1} << cm.scheme.bits);
+      for (size_t b = 0; b < cm.code_bytes(); ++b) cm.codes[i * cm.code_bytes() + b] = uint8_t(code >> (8 * b));
+    }
+    cm.codebooks.assign(cm.codebook_floats(), 0.5f);
+    cm.scales.assign(cm.rows, 1.f);
+    cm.group_begin = {0, 16};
+    SafetensorsWriter out;
+    write_compressed(out, "l", cm);
+    const SafetensorsFile f = SafetensorsFile::from_bytes(out.to_bytes());
+    const Span<const uint8_t> stored = f.bytes("l.codes");
+    const int64_t K = int64_t{1} << cm.scheme.bits;
+    const size_t cb = cm.code_bytes(), n = cm.codes.size() / cb;
+    size_t negative = 0;
+    for (size_t i = 0; i < n; ++i) {
+      int64_t code = cm.codes[cb * i], value = int8_t(stored[cb * i]);
+      if (cb == 2) {
+        code |= int64_t(cm.codes[2 * i + 1]) << 8;
+        value = int16_t(uint16_t(stored[2 * i] | stored[2 * i + 1] << 8));
+      }
+      ASSERT_EQ(value, code >= K / 2 ? code - K : code) << scheme << " code " << i;
+      negative += value < 0;
+    }
+    EXPECT_GT(negative, 0u) << scheme;  // the upper half of the book is exercised
+    EXPECT_EQ(read_compressed(f, "l").codes, cm.codes) << scheme;
   }
 }
 

@@ -1,6 +1,7 @@
 // Products from codes equal products with the decoded matrix, at every SIMD level.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/weights_gemv.h"
@@ -56,45 +57,208 @@ TEST(ProductFromCodes, RejectsWrongShapes) {
   EXPECT_THROW(matvec(cm, x, y), Error);
 }
 
-// The SIMD kernels against the scalar reference on random tables and codes, including tails
-// (position counts not a multiple of the vector width) and every batch width.
-TEST(AqGemvKernel, SimdLevelsMatchTheReference) {
+// An AQ matrix with random codes, codebooks and scales (the kernels do not care how they were
+// found, and random ones cost no compression time).
+CompressedMatrix random_aq(const char* scheme, size_t rows, size_t cols, uint64_t seed) {
+  CompressedMatrix cm;
+  cm.scheme = Scheme::parse(scheme);
+  cm.rows = rows;
+  cm.cols = cols;
+  Rng rng(seed);
+  cm.codes.resize(rows * cm.row_code_bytes());
+  for (uint8_t& c : cm.codes) c = uint8_t(rng.below(size_t{1} << cm.scheme.bits));
+  cm.codebooks.resize(cm.codebook_floats());
+  for (float& v : cm.codebooks) v = float(rng.normal());
+  cm.scales.resize(rows);
+  for (float& s : cm.scales) s = float(0.5 + rng.uniform());
+  cm.group_begin = {0, uint32_t(rows)};
+  cm.validate();
+  return cm;
+}
+
+// int8 tables: every output within the provable bound of the float product,
+// scale_r · Σ_tiles (tables in tile) · s_tile / 2, with s_tile = the widest table range / 255.
+TEST(ProductFromCodes, Int8TablesStayWithinTheirErrorBound) {
+  const size_t rows = 70, cols = 256;
+  for (const char* scheme : {"AQ2x8g8", "AQ1x7g4", "AQ2x6g8"}) {
+    const CompressedMatrix cm = random_aq(scheme, rows, cols, 21);
+    const size_t M = cm.scheme.books, K = size_t{1} << cm.scheme.bits, g = cm.scheme.group;
+    const size_t P = cols / g * M;
+    const Matrix x = testdata::gaussian(3, cols, 22);
+    Matrix y(3, rows), y8(3, rows);
+    GemvKernel(cm).matmul(x.view(), y.view());
+    const GemvKernel k8(cm, LutPrecision::kInt8);
+    EXPECT_EQ(k8.precision(), LutPrecision::kInt8);
+    k8.matmul(x.view(), y8.view());
+    double err = 0, norm = 0;
+    for (size_t b = 0; b < 3; ++b) {
+      double bound = 0;  // Σ_tiles np · s / 2, before the row scale
+      for (size_t p0 = 0; p0 < P; p0 += kInt8TilePositions) {
+        double range = 0;
+        const size_t np = std::min(kInt8TilePositions, P - p0);
+        for (size_t p = p0; p < p0 + np; ++p) {
+          double lo = 1e30, hi = -1e30;
+          for (size_t k = 0; k < K; ++k) {
+            double v = 0;
+            for (size_t t = 0; t < g; ++t)
+              v += double(cm.codebooks[((p % M) * K + k) * g + t]) * x(b, (p / M) * g + t);
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+          }
+          range = std::max(range, hi - lo);
+        }
+        bound += double(np) * range / 255.0 / 2.0;
+      }
+      for (size_t r = 0; r < rows; ++r) {
+        const double gap = std::fabs(double(y8(b, r)) - double(y(b, r)));
+        EXPECT_LE(gap, cm.scales[r] * bound * 1.001 + 1e-5 * std::fabs(y(b, r))) << scheme << " row " << r;
+        err += gap * gap;
+        norm += double(y(b, r)) * y(b, r);
+      }
+    }
+    EXPECT_LT(std::sqrt(err / norm), 0.02) << scheme;  // and far below the bound in practice
+  }
+}
+
+TEST(ProductFromCodes, PreparedKernelRejectsWrongShapes) {
+  const GemvKernel k(random_aq("AQ1x4g4", 8, 32, 1));
+  std::vector<float> x(32), y(7);
+  EXPECT_THROW(k.matvec(x, y), Error);
+}
+
+std::vector<std::pair<const char*, bool>> simd_levels() {
+  return {{"avx2", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")},
+          {"avx512", __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vbmi")}};
+}
+
+// Float tables: every SIMD level sums each row's picks in the reference's order, so its bits
+// equal the reference's, for every batch width and tile length.
+TEST(AqGemvKernel, FloatTablesMatchTheReferenceBitForBit) {
   Rng rng(5);
-  const size_t K = 256, rows = 9;
-  for (size_t positions : {1, 7, 16, 37, 128}) {
+  const size_t K = 256;
+  for (size_t positions : {1, 7, 16, 37}) {
     for (size_t batch : {1, 2, 8, 9, 16}) {
       std::vector<float> lut(positions * K * batch);
       for (float& v : lut) v = float(rng.normal());
-      const size_t stride = positions + 3;
-      std::vector<uint8_t> codes(rows * stride);
+      std::vector<uint8_t> codes(positions * kernels::kRowBlock);
       for (uint8_t& c : codes) c = uint8_t(rng.below(K));
-      kernels::AqGemvArgs a;
+      kernels::AqFloatArgs a;
       a.lut = lut.data();
       a.positions = positions;
       a.entries = K;
       a.batch = batch;
       a.codes = codes.data();
-      a.code_stride = stride;
-      a.rows = rows;
-      std::vector<float> ref(rows * batch, 1.f);
+      std::vector<float> ref(kernels::kRowBlock * batch, 1.f);
       a.acc = ref.data();
-      kernels::aq_gemv_u8_ref(a);
-      std::vector<double> refd(ref.begin(), ref.end());
-      using Fn = void (*)(const kernels::AqGemvArgs&);
-      std::vector<std::pair<const char*, Fn>> levels;
-      if (__builtin_cpu_supports("avx2")) levels.emplace_back("avx2", kernels::detail::aq_gemv_u8_avx2);
-      if (__builtin_cpu_supports("avx512f")) levels.emplace_back("avx512", kernels::detail::aq_gemv_u8_avx512);
-      levels.emplace_back("dispatch", kernels::aq_gemv_u8);
-      for (const auto& [name, fn] : levels) {
-        std::vector<float> got(rows * batch, 1.f);
+      kernels::aq_float_u8_ref(a);
+      using Fn = void (*)(const kernels::AqFloatArgs&);
+      const Fn fns[] = {kernels::detail::aq_float_u8_avx2, kernels::detail::aq_float_u8_avx512};
+      for (size_t l = 0; l < 2; ++l) {
+        if (!simd_levels()[l].second) continue;
+        std::vector<float> got(ref.size(), 1.f);
         a.acc = got.data();
-        fn(a);
-        if (batch > 1) {
-          // Batched kernels add each pick in the reference's order: bit-identical.
-          EXPECT_EQ(got, ref) << name << " P=" << positions << " B=" << batch;
-        } else {
-          // Batch 1 sums 8 or 16 lanes, then reduces: re-association only.
-          EXPECT_LT(rel_gap(refd, got.data(), got.size()), 1e-5) << name << " P=" << positions;
+        fns[l](a);
+        EXPECT_EQ(got, ref) << simd_levels()[l].first << " P=" << positions << " B=" << batch;
+      }
+    }
+  }
+}
+
+// uint8 tables: integer sums are exact, so the VBMI kernel returns the reference's bits, for
+// tables of 64, 128 and 256 entries (through the dispatcher: on a CPU
+// without VBMI it is the reference itself).
+TEST(AqGemvKernel, Int8TablesMatchTheReferenceBitForBit) {
+  Rng rng(6);
+  for (size_t stride : {64, 128, 256}) {
+    for (size_t positions : {1, 7, 32, 256}) {
+        std::vector<uint8_t> lut(positions * stride), codes(positions * kernels::kRowBlock);
+        for (uint8_t& v : lut) v = uint8_t(rng.below(256));
+        for (uint8_t& c : codes) c = uint8_t(rng.below(stride));
+        kernels::AqInt8Args a;
+        a.lut = lut.data();
+        a.stride = stride;
+        a.positions = positions;
+        a.codes = codes.data();
+        a.scale = 0.37f;
+        std::vector<float> ref(kernels::kRowBlock, 0.5f), got = ref;
+        a.acc = ref.data();
+        kernels::aq_int8_ref(a);
+        a.acc = got.data();
+        kernels::aq_int8(a);
+        EXPECT_EQ(got, ref) << "stride " << stride << " P=" << positions;
+    }
+  }
+}
+
+// Quantising a tile of float tables: the dispatched (VBMI) version returns the reference's bytes,
+// scale and Σ minima; every entry is within s/2 of its table value minus the table minimum.
+TEST(AqGemvKernel, Int8TileQuantisationMatchesTheReference) {
+  Rng rng(8);
+  for (size_t K : {16, 64, 256}) {
+    for (size_t np : {1, 5, 32}) {
+      std::vector<float> tab(np * K);
+      for (size_t q = 0; q < np; ++q)  // tables of different ranges and offsets
+        for (size_t k = 0; k < K; ++k) tab[q * K + k] = float((q + 1) * rng.normal() + 3.0 * q);
+      const size_t stride = std::max<size_t>(64, K);
+      std::vector<uint8_t> ref(np * stride, 7), got = ref;
+      const kernels::Int8Tile r = kernels::quantize_tile_ref(tab.data(), np, K, ref.data(), stride);
+      const kernels::Int8Tile g = kernels::quantize_tile(tab.data(), np, K, got.data(), stride);
+      EXPECT_EQ(got, ref) << "K " << K << " np " << np;
+      EXPECT_EQ(g.scale, r.scale);
+      EXPECT_EQ(g.min_sum, r.min_sum);
+      for (size_t q = 0; q < np; ++q) {
+        const float low = *std::min_element(tab.begin() + q * K, tab.begin() + (q + 1) * K);
+        for (size_t k = 0; k < K; ++k)
+          EXPECT_LE(std::fabs(ref[q * stride + k] * r.scale - (tab[q * K + k] - low)), 0.5f * r.scale * 1.0001f);
+      }
+    }
+  }
+}
+
+// Scalar codes: the SIMD unpack-and-dot kernels against the reference, every code width.
+TEST(ScalarGemvKernel, SimdLevelsMatchTheReference) {
+  Rng rng(7);
+  const size_t rows = 5, cols = 96;
+  for (size_t bits = 2; bits <= 8; ++bits) {
+    for (size_t group : {16, 32, 48}) {
+      for (size_t batch : {1, 3, 9, 16}) {
+        const size_t row_bytes = (cols * bits + 7) / 8, ng = cols / group;
+        std::vector<uint8_t> codes(rows * row_bytes + kernels::kScalarCodePadding, 0);
+        for (size_t i = 0; i < rows * row_bytes; ++i) codes[i] = uint8_t(rng.below(256));
+        std::vector<float> x(batch * cols), sums(batch * ng, 0.f), scales(rows * ng);
+        std::vector<uint8_t> zeros(rows * ng);
+        for (size_t i = 0; i < x.size(); ++i) {
+          x[i] = float(rng.normal());
+          sums[(i / cols) * ng + (i % cols) / group] += x[i];
+        }
+        for (float& s : scales) s = float(0.1 + rng.uniform());
+        for (uint8_t& z : zeros) z = uint8_t(rng.below(size_t{1} << bits));
+        kernels::ScalarGemvArgs a;
+        a.x = x.data();
+        a.group_sums = sums.data();
+        a.cols = cols;
+        a.group = group;
+        a.bits = bits;
+        a.batch = batch;
+        a.codes = codes.data();
+        a.row_bytes = row_bytes;
+        a.scales = scales.data();
+        a.zeros = zeros.data();
+        a.rows = rows;
+        std::vector<float> ref(rows * batch);
+        a.out = ref.data();
+        kernels::scalar_gemv_ref(a);
+        const std::vector<double> refd(ref.begin(), ref.end());
+        using Fn = void (*)(const kernels::ScalarGemvArgs&);
+        const Fn fns[] = {kernels::detail::scalar_gemv_avx2, kernels::detail::scalar_gemv_avx512};
+        for (size_t l = 0; l < 2; ++l) {
+          if (!simd_levels()[l].second || group % (l == 0 ? 8 : 16) != 0) continue;
+          std::vector<float> got(rows * batch, -1.f);
+          a.out = got.data();
+          fns[l](a);
+          EXPECT_LT(rel_gap(refd, got.data(), got.size()), 1e-5)
+              << simd_levels()[l].first << " bits " << bits << " G " << group << " B " << batch;
         }
       }
     }

@@ -217,6 +217,9 @@ def kmeans(X, k: int, iters: int = 20, seed: int = 0, metric=None, weights=None,
 # ---- LLM weight compression (vq::weights; docs/weights.md) ----------------------------------
 
 CompressedMatrix = _ext.CompressedMatrix
+# GemvKernel(cm, precision="float"|"int8"): cm prepared once for repeated .matvec/.matmul
+# (codes repacked so the lookup tables stay in L1; "int8" quantises the tables, ~1 % of ‖y‖).
+GemvKernel = _ext.GemvKernel
 
 
 def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8g8", damp: float = 0.01,

@@ -70,6 +70,13 @@ class CompressedMatrix:
 
 def compress_weights(W: np.ndarray, H: Optional[np.ndarray] = ..., X: Optional[np.ndarray] = ...,
                      scheme: str = ..., damp: float = ..., seed: int = ...) -> CompressedMatrix: ...
+
+class GemvKernel:
+    def __init__(self, matrix: CompressedMatrix, precision: str = ...) -> None: ...  # "float" | "int8"
+    @property
+    def precision(self) -> str: ...
+    def matvec(self, x: np.ndarray) -> np.ndarray: ...
+    def matmul(self, X: np.ndarray) -> np.ndarray: ...
 # ---- KV cache (issue 7) ----
 class KVCache:
     def __init__(self, kv_heads: int = ..., head_dim: int = ..., key_quantizer: str = ...,
