@@ -180,6 +180,9 @@ Accuracy evaluate(const std::vector<Layer>& layers, const Config& c, size_t step
   return acc;
 }
 
+// Only configurations whose name contains this (argv[2]; empty: all). For quick comparisons.
+std::string g_filter;
+
 void accuracy_table(const char* title, const std::vector<Layer>& layers, const std::vector<Config>& configs,
                     size_t step) {
   const size_t d = layers[0].d;
@@ -189,6 +192,7 @@ void accuracy_table(const char* title, const std::vector<Layer>& layers, const s
   std::printf("| keys | bytes/key/head (stored) | recall@32 | recall@64 | recall@128 | attention rel. error (K=64, sink 4, window 64) |\n");
   std::printf("|---|---|---|---|---|---|\n");
   for (const Config& c : configs) {
+    if (c.name.find(g_filter) == std::string::npos) continue;
     const Accuracy a = evaluate(layers, c, step);
     std::printf("| %s | %.0f | %.3f | %.3f | %.3f | %.4f |\n", c.name.c_str(), a.bytes, a.recall[0],
                 a.recall[1], a.recall[2], a.att_err);
@@ -316,6 +320,7 @@ int main(int argc, char** argv) {
   omp_set_num_threads(1);
   const double scale = bench::scale_from_env();
   std::string dir = argc > 1 ? argv[1] : (std::getenv("VQ_KV_DATA") ? std::getenv("VQ_KV_DATA") : "/work/data/tinylm/qk");
+  if (argc > 2) g_filter = argv[2];
   std::vector<Layer> real;
   for (int l = 0;; ++l) {
     const std::string p = dir + "/layer" + std::to_string(l) + "_";
@@ -337,13 +342,17 @@ int main(int argc, char** argv) {
   if (!real.empty()) {
     std::vector<Config> cfgs = configs_for(real[0].d);
     const std::string m8 = "PQ" + std::to_string(real[0].d / 4) + "x8";
+    const std::string r8 = "RVQ" + std::to_string(real[0].d / 4) + "x8";
     for (size_t w : {64, 256, 1024})
-      cfgs.push_back({"query-aware " + m8 + ", pre-RoPE keys, window " + std::to_string(w), m8, true,
-                      RopeMode::kPreRope, w});
+      for (const std::string& spec : {m8, r8})
+        for (bool aware : {true, false})
+          cfgs.push_back({std::string(aware ? "query-aware " : "keys-only ") + spec + ", pre-RoPE keys, window " +
+                              std::to_string(w), spec, aware, RopeMode::kPreRope, w});
     accuracy_table(("Real keys/queries: " + dir).c_str(), real, cfgs, 64);
   } else {
     std::printf("\n(no real Q/K found in %s)\n", dir.c_str());
   }
+  if (!g_filter.empty()) return 0;
   {
     const size_t T = 4096, H = 2, Hq = 4, d = 128;
     const testdata::KVSample s = testdata::kv_sample(T, H, Hq, d, 7, true);

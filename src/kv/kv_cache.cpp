@@ -51,6 +51,19 @@ Matrix column_block(MatrixView<const float> x, size_t c0, size_t d) {
   return out;
 }
 
+// Pre-RoPE keys are stored rotated to their offset in their window, R(t mod W) k (see the
+// header); rows of x are positions first, first + 1, ...; sign −1 undoes it.
+Matrix window_relative(MatrixView<const float> x, size_t first, const KVCacheConfig& cfg, double sign) {
+  Matrix out(x.rows(), x.cols());
+  for (size_t i = 0; i < x.rows(); ++i) {
+    std::memcpy(out.row_ptr(i), x.row_ptr(i), x.cols() * 4);
+    const double offset = sign * double((first + i) % cfg.rope_window);
+    for (size_t c = 0; c < x.cols(); c += cfg.head_dim)
+      apply_rope(out.row_ptr(i) + c, cfg.head_dim, offset, cfg.rope_base, cfg.rope_style);
+  }
+  return out;
+}
+
 }  // namespace
 
 namespace {
@@ -66,12 +79,12 @@ class HeadTables {
   size_t window() const {
     return cfg_.rope == RopeMode::kPreRope ? cfg_.rope_window : std::numeric_limits<size_t>::max();
   }
-  // The inner-product tables for tokens of window w.
+  // The inner-product tables for tokens of window w: the query rotated back to the window's
+  // start, R(−w·W) q, meets keys stored as R(t − w·W) k_pre, so the score is exactly q·R(t)k̂.
   LookupTable tables(size_t w) const {
     if (cfg_.rope == RopeMode::kPostRope) return q_.lookup_tables(query_, SearchMetric::kInnerProduct);
     std::vector<float> r = query_;
-    const double W = double(cfg_.rope_window);
-    apply_rope(r.data(), r.size(), -(double(w) * W + (W - 1) / 2), cfg_.rope_base, cfg_.rope_style);
+    apply_rope(r.data(), r.size(), -double(w * cfg_.rope_window), cfg_.rope_base, cfg_.rope_style);
     return q_.lookup_tables(r, SearchMetric::kInnerProduct);
   }
 
@@ -228,16 +241,19 @@ void KVCache::fit(MatrixView<const float> keys, MatrixView<const float> queries,
   }
   const size_t Hq = queries.cols() / s.d, group = Hq / s.H;
   const bool pre = config_.rope == RopeMode::kPreRope;
-  const double W = double(config_.rope_window);
+  const size_t W = config_.rope_window;
+  Matrix rel;  // pre-RoPE: the prefill keys as they are stored, R(t mod W) k
+  if (pre) rel = window_relative(keys, 0, config_, 1.0);
+  const MatrixView<const float> train_keys = pre ? rel.view() : keys;
   for (size_t h = 0; h < s.H; ++h) {
     TrainOptions opt;
     opt.seed = config_.seed + 7919 * h;
     opt.iterations = config_.train_iterations;
     opt.threads = config_.threads;
     if (config_.query_aware) {
-      // H = E[q qᵀ] over the group's query heads. Pre-RoPE: the query a pre-RoPE key at
-      // position s meets is R(−c_s) q, c_s the centre of s's window; each query t is paired
-      // with a deterministic pseudo-random earlier key position s <= t.
+      // H = E[q qᵀ] over the group's query heads. Pre-RoPE: the query a key at position s
+      // meets is R(−W·⌊s/W⌋) q (its window's table); each query t is paired with a
+      // deterministic pseudo-random earlier key position s <= t.
       Matrix samples(T * group, s.d);
       for (size_t t = 0; t < T; ++t)
         for (size_t g = 0; g < group; ++g) {
@@ -245,13 +261,13 @@ void KVCache::fit(MatrixView<const float> keys, MatrixView<const float> queries,
           std::memcpy(dst, queries.row_ptr(t) + (h * group + g) * s.d, s.d * 4);
           if (pre) {
             const size_t pos = (t * 2654435761u + g) % (t + 1);
-            apply_rope(dst, s.d, -(std::floor(pos / W) * W + (W - 1) / 2), config_.rope_base, config_.rope_style);
+            apply_rope(dst, s.d, -double(pos / W * W), config_.rope_base, config_.rope_style);
           }
         }
       // A small damping keeps H positive definite when queries span few directions.
       opt.metric = Metric::from_samples(samples.view(), 1e-3f);
     }
-    s.keyq[h]->train(column_block(keys, h * s.d, s.d).view(), opt);
+    s.keyq[h]->train(column_block(train_keys, h * s.d, s.d).view(), opt);
     if (!s.valq.empty()) {
       TrainOptions vopt;
       vopt.seed = opt.seed + 1;
@@ -276,11 +292,15 @@ void KVCache::append(MatrixView<const float> keys, MatrixView<const float> value
   check_finite(values, "append", "value");
 
   // Encode everything first: a bad input throws before anything is stored.
+  const size_t size0 = s.published;
+  Matrix rel;
+  if (config_.rope == RopeMode::kPreRope) rel = window_relative(keys, size0, config_, 1.0);
+  const MatrixView<const float> coded = config_.rope == RopeMode::kPreRope ? rel.view() : keys;
   std::vector<Codes> kc(s.H), vc(s.valq.size());
-  for (size_t h = 0; h < s.H; ++h) kc[h] = s.keyq[h]->encode(keys.cols_slice(h * s.d, s.d));
+  for (size_t h = 0; h < s.H; ++h) kc[h] = s.keyq[h]->encode(coded.cols_slice(h * s.d, s.d));
   for (size_t h = 0; h < s.valq.size(); ++h) vc[h] = s.valq[h]->encode(values.cols_slice(h * s.d, s.d));
 
-  const size_t size0 = s.published, total = size0 + n, bv = s.bv;
+  const size_t total = size0 + n, bv = s.bv;
   if (cold_) {
     if (keys.contiguous() && values.contiguous())
       cold_->append(keys.data(), values.data(), n);
@@ -486,7 +506,10 @@ Matrix KVCache::attend(MatrixView<const float> query, size_t k, size_t sink, siz
       const auto t = static_cast<size_t>(ids[i]);
       const float* src = cold_ ? cold_->key(t) + h * d : kdec.row_ptr(i);
       std::memcpy(key.data(), src, d * 4);
-      if (pre) apply_rope(key.data(), d, double(t), config_.rope_base, config_.rope_style);
+      // Pre-RoPE: the cold key is at position 0, a decoded one at its window offset.
+      if (pre)
+        apply_rope(key.data(), d, double(cold_ ? t : t / config_.rope_window * config_.rope_window),
+                   config_.rope_base, config_.rope_style);
       double dot = 0;
       for (size_t j = 0; j < d; ++j) dot += double(q[j]) * key[j];
       logit[i] = dot * scale;
@@ -512,7 +535,9 @@ Matrix KVCache::decoded_keys(size_t kv_head) const {
   std::vector<idx_t> ids(snap.size);
   for (size_t t = 0; t < snap.size; ++t) ids[t] = static_cast<idx_t>(t);
   if (snap.size == 0) return Matrix(0, impl_->d);
-  return impl_->keyq[kv_head]->decode(impl_->key_codes(snap, kv_head, ids));
+  const Matrix dec = impl_->keyq[kv_head]->decode(impl_->key_codes(snap, kv_head, ids));
+  if (config_.rope == RopeMode::kPostRope) return dec;
+  return window_relative(dec.view(), 0, config_, -1.0);
 }
 
 KVBytes KVCache::bytes() const {

@@ -273,7 +273,8 @@ TEST(KVCache, DecodedValuesWithoutColdStore) {
 }
 
 TEST(KVCache, PreRopeWindowedScores) {
-  // Pre-RoPE keys and post-RoPE queries; tables shared within windows of 64 positions.
+  // Pre-RoPE keys and post-RoPE queries; tables shared within windows of 64 positions, keys
+  // stored at their window offset, so scores are the exact RoPE scores of the decoded keys.
   const auto pre = testdata::kv_sample(800, kH, kHq, kD, 17, false);
   Matrix q_post = pre.queries;
   for (size_t t = 0; t < 800; ++t)
@@ -292,10 +293,11 @@ TEST(KVCache, PreRopeWindowedScores) {
   for (size_t qh = 0; qh < kHq; ++qh) {
     const Matrix kh = cache.decoded_keys(qh / (kHq / kH));
     for (size_t t = 0; t < n; ++t) {
-      std::vector<float> r(q.row_ptr(qh), q.row_ptr(qh) + kD);
-      apply_rope(r.data(), kD, -(double(t / 64 * 64) + 31.5));
+      // Exact RoPE score on the decoded pre-RoPE key: q · R(t) k̂.
+      std::vector<float> r(kh.row_ptr(t), kh.row_ptr(t) + kD);
+      apply_rope(r.data(), kD, double(t));
       double dot = 0;
-      for (size_t j = 0; j < kD; ++j) dot += double(r[j]) * kh(t, j);
+      for (size_t j = 0; j < kD; ++j) dot += double(q(qh, j)) * r[j];
       ASSERT_NEAR(sc(qh, t), dot, 1e-4 * (1 + std::abs(dot)));
     }
     EXPECT_EQ(order_of(sc.row_ptr(qh), n, 25),
