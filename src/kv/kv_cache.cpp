@@ -152,7 +152,25 @@ struct KVCache::Impl {
   }
   std::vector<idx_t> head_topk(const KVCacheConfig& cfg, const Snapshot& snap, size_t h,
                                const float* query, size_t k) const;
+  // ids.size() × d keys of head h at their positions (what a post-RoPE query meets): from the
+  // cold store when there is one, else decoded from the codes.
+  Matrix positioned_keys(const KVCacheConfig& cfg, const ColdStore* cold, const Snapshot& snap, size_t h,
+                         const std::vector<idx_t>& ids) const;
 };
+
+Matrix KVCache::Impl::positioned_keys(const KVCacheConfig& cfg, const ColdStore* cold, const Snapshot& snap,
+                                      size_t h, const std::vector<idx_t>& ids) const {
+  Matrix keys = cold ? Matrix(ids.size(), d) : keyq[h]->decode(key_codes(snap, h, ids));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto t = static_cast<size_t>(ids[i]);
+    if (cold) std::memcpy(keys.row_ptr(i), cold->key(t) + h * d, d * 4);
+    // Pre-RoPE: the cold key is at position 0, a decoded one at its window offset.
+    if (cfg.rope == RopeMode::kPreRope)
+      apply_rope(keys.row_ptr(i), d, double(cold ? t : t / cfg.rope_window * cfg.rope_window), cfg.rope_base,
+                 cfg.rope_style);
+  }
+  return keys;
+}
 
 KVCache::KVCache(KVCacheConfig config, std::unique_ptr<ColdStore> cold)
     : config_(std::move(config)), cold_(std::move(cold)), impl_(std::make_unique<Impl>()) {
@@ -358,6 +376,12 @@ void KVCache::append(MatrixView<const float> keys, MatrixView<const float> value
 }
 
 namespace {
+double dot(const float* a, const float* b, size_t d) {
+  double s = 0;
+  for (size_t j = 0; j < d; ++j) s += double(a[j]) * b[j];
+  return s;
+}
+
 void check_query(MatrixView<const float> query, size_t q_heads, size_t d, const char* who) {
   VQ_CHECK(q_heads != 0, "KVCache::", who, ": call fit() first");
   VQ_CHECK(query.rows() == q_heads && query.cols() == d, "KVCache::", who, ": query is ",
@@ -415,6 +439,28 @@ std::vector<idx_t> KVCache::topk(MatrixView<const float> query, size_t k) const 
   return out;
 }
 
+std::vector<idx_t> KVCache::topk_reranked(MatrixView<const float> query, size_t k, size_t candidates) const {
+  const Impl& s = *impl_;
+  check_query(query, q_heads_, s.d, "topk_reranked");
+  VQ_CHECK(k >= 1 && candidates >= k, "KVCache::topk_reranked: need 1 <= k <= candidates, got k = ", k,
+           ", candidates = ", candidates);
+  VQ_CHECK(cold_, "KVCache::topk_reranked: re-ranking reads exact keys from the cold store; this cache has none");
+  const Snapshot snap = s.snapshot();
+  const size_t kk = std::min(k, snap.size), group = q_heads_ / s.H;
+  std::vector<idx_t> out(q_heads_ * kk);
+  for (size_t qh = 0; qh < q_heads_ && kk > 0; ++qh) {
+    const float* q = query.row_ptr(qh);
+    const std::vector<idx_t> ids = s.head_topk(config_, snap, qh / group, q, std::min(candidates, snap.size));
+    const Matrix keys = s.positioned_keys(config_, cold_.get(), snap, qh / group, ids);
+    TopK heap(kk);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      heap.push(static_cast<float>(-dot(q, keys.row_ptr(i), s.d)), ids[i]);  // TopK keeps the smallest
+    }
+    heap.write(true, nullptr, out.data() + qh * kk);
+  }
+  return out;
+}
+
 // Top-k of one query head over a snapshot: filtered scan of whole blocks, page by page and
 // window by window, then the tail with the float tables.
 std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snapshot& snap,
@@ -466,10 +512,8 @@ Matrix KVCache::attend(MatrixView<const float> query, size_t k, size_t sink, siz
   const Snapshot snap = s.snapshot();
   const size_t n = snap.size, d = s.d, group = q_heads_ / s.H;
   VQ_CHECK(n > 0, "KVCache::attend: the cache is empty");
-  const bool pre = config_.rope == RopeMode::kPreRope;
   const double scale = 1.0 / std::sqrt(double(d));
   Matrix out(q_heads_, d);
-  std::vector<float> key(d);
   for (size_t qh = 0; qh < q_heads_; ++qh) {
     const size_t h = qh / group;
     const float* q = query.row_ptr(qh);
@@ -480,8 +524,8 @@ Matrix KVCache::attend(MatrixView<const float> query, size_t k, size_t sink, siz
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
 
-    Matrix kdec, vdec;
-    if (!cold_) kdec = s.keyq[h]->decode(s.key_codes(snap, h, ids));
+    const Matrix keys = s.positioned_keys(config_, cold_.get(), snap, h, ids);
+    Matrix vdec;
     if (!cold_) {
       // Values from their codes: gather the rows of the selected tokens, decode once.
       Codes vc(ids.size(), s.valq[h]->book_bits());
@@ -503,16 +547,7 @@ Matrix KVCache::attend(MatrixView<const float> query, size_t k, size_t sink, siz
     std::vector<double> logit(ids.size());
     double mx = -std::numeric_limits<double>::infinity();
     for (size_t i = 0; i < ids.size(); ++i) {
-      const auto t = static_cast<size_t>(ids[i]);
-      const float* src = cold_ ? cold_->key(t) + h * d : kdec.row_ptr(i);
-      std::memcpy(key.data(), src, d * 4);
-      // Pre-RoPE: the cold key is at position 0, a decoded one at its window offset.
-      if (pre)
-        apply_rope(key.data(), d, double(cold_ ? t : t / config_.rope_window * config_.rope_window),
-                   config_.rope_base, config_.rope_style);
-      double dot = 0;
-      for (size_t j = 0; j < d; ++j) dot += double(q[j]) * key[j];
-      logit[i] = dot * scale;
+      logit[i] = dot(q, keys.row_ptr(i), d) * scale;
       mx = std::max(mx, logit[i]);
     }
     std::vector<double> acc(d, 0.0);

@@ -130,6 +130,13 @@ class KVCache {
   // top-k of scores(query) per query head. k >= 1.
   std::vector<idx_t> topk(MatrixView<const float> query, size_t k) const;
 
+  // Optional re-ranking, NOT retrieval from codes alone: per query head, the top `candidates`
+  // tokens of topk() are re-scored with their exact keys from the cold store (pre-RoPE keys
+  // rotated to their positions) and the best k returned, q_heads × min(k, size()) ids, best
+  // first (ties: lower id). Costs `candidates` cold-store reads per head and query. Needs a
+  // cold store; 1 <= k <= candidates.
+  std::vector<idx_t> topk_reranked(MatrixView<const float> query, size_t k, size_t candidates) const;
+
   // q_heads × head_dim: softmax(q·k/√head_dim) attention over, per query head, the union of
   // its top-k tokens, the first `sink` tokens and the last `window` tokens, with exact keys
   // and values from the cold store (or decoded ones without it). k >= 1; empty cache: error.
