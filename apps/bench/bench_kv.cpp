@@ -182,6 +182,40 @@ Accuracy evaluate(const std::vector<Layer>& layers, const Config& c, size_t step
   return acc;
 }
 
+// KVQuant-style outlier check: per KV head, the spread of per-channel standard deviations
+// (max / median) and the largest |channel mean| / std, for post- and pre-RoPE keys.
+void channel_table(const std::vector<Layer>& layers) {
+  std::printf("\n### Channel statistics of the real keys (outlier check)\n\n");
+  std::printf("| layer | KV head | post-RoPE: max/median channel std | post-RoPE: max abs(mean)/std | "
+              "pre-RoPE: max/median channel std | pre-RoPE: max abs(mean)/std |\n|---|---|---|---|---|---|\n");
+  for (size_t l = 0; l < layers.size(); ++l)
+    for (size_t h = 0; h < layers[l].kv_heads; ++h) {
+      double stat[2][2];
+      for (int pre = 0; pre < 2; ++pre) {
+        const Matrix& k = pre ? layers[l].k_pre : layers[l].k;
+        const size_t d = layers[l].d, T = k.rows();
+        std::vector<double> sd(d);
+        double worst_mean = 0;
+        for (size_t j = 0; j < d; ++j) {
+          double m = 0, m2 = 0;
+          for (size_t t = 0; t < T; ++t) {
+            const double v = k(t, h * d + j);
+            m += v;
+            m2 += v * v;
+          }
+          m /= double(T);
+          sd[j] = std::sqrt(std::max(m2 / double(T) - m * m, 1e-30));
+          worst_mean = std::max(worst_mean, std::abs(m) / sd[j]);
+        }
+        std::vector<double> sorted = sd;
+        std::nth_element(sorted.begin(), sorted.begin() + d / 2, sorted.end());
+        stat[pre][0] = *std::max_element(sd.begin(), sd.end()) / sorted[d / 2];
+        stat[pre][1] = worst_mean;
+      }
+      std::printf("| %zu | %zu | %.2f | %.2f | %.2f | %.2f |\n", l, h, stat[0][0], stat[0][1], stat[1][0], stat[1][1]);
+    }
+}
+
 // Only configurations whose name contains this (argv[2]; empty: all). For quick comparisons.
 std::string g_filter;
 
@@ -257,15 +291,18 @@ void throughput(double scale) {
   // (exact scores q·R(t)k equal the post-RoPE ones), scored with one table per 64 tokens.
   Matrix pre_keys = s.keys;
   for (size_t t = 0; t < pre_keys.rows(); ++t) apply_rope(pre_keys.row_ptr(t), d, -double(t));
-  KVCacheConfig pcfg;
-  pcfg.kv_heads = 1;
-  pcfg.head_dim = d;
-  pcfg.key_quantizer = "PQ32x8";
-  pcfg.train_iterations = 15;
-  pcfg.rope = RopeMode::kPreRope;
-  pcfg.rope_window = 64;
-  KVCache pre_cache(pcfg);
-  pre_cache.fit(pre_keys.view().rows_slice(0, 8192), fitq);
+  std::vector<std::unique_ptr<KVCache>> pre_caches;
+  for (size_t w : {64, 256, 1024}) {
+    KVCacheConfig pcfg;
+    pcfg.kv_heads = 1;
+    pcfg.head_dim = d;
+    pcfg.key_quantizer = "PQ32x8";
+    pcfg.train_iterations = 15;
+    pcfg.rope = RopeMode::kPreRope;
+    pcfg.rope_window = w;
+    pre_caches.push_back(std::make_unique<KVCache>(pcfg));
+    pre_caches.back()->fit(pre_keys.view().rows_slice(0, 8192), fitq);
+  }
   faiss::IndexPQFastScan fs(d, 64, 4, faiss::METRIC_INNER_PRODUCT);
   fs.train(8192, fitk.data());
   size_t have = 0;
@@ -273,7 +310,8 @@ void throughput(double scale) {
     n = std::min(n, nmax);
     if (n <= have) continue;
     for (auto& o : ours) o.cache->append(s.keys.view().rows_slice(have, n - have), s.values.view().rows_slice(have, n - have));
-    pre_cache.append(pre_keys.view().rows_slice(have, n - have), s.values.view().rows_slice(have, n - have));
+    for (auto& pc : pre_caches)
+      pc->append(pre_keys.view().rows_slice(have, n - have), s.values.view().rows_slice(have, n - have));
     fs.add(faiss::Index::idx_t(n - have), s.keys.row_ptr(have));
     have = n;
     const float* q0 = s.queries.row_ptr(nmax);
@@ -326,14 +364,15 @@ void throughput(double scale) {
       row("ours topk_reranked " + o.spec + ", 256 candidates re-scored from the cold store", o.cache->bytes_per_token(),
           bench::median(bench::time_runs(5, run)), rec / nq);
     }
-    {
+    for (auto& pc : pre_caches) {
       double rec = 0;
-      for (size_t i = 0; i < nq; ++i) rec += overlap(truth[i], pre_cache.topk(MatrixView<const float>(q0 + i * d, 1, d), K));
+      for (size_t i = 0; i < nq; ++i) rec += overlap(truth[i], pc->topk(MatrixView<const float>(q0 + i * d, 1, d), K));
       auto run = [&] {
-        for (size_t i = 0; i < nq; ++i) pre_cache.topk(MatrixView<const float>(q0 + i * d, 1, d), K);
+        for (size_t i = 0; i < nq; ++i) pc->topk(MatrixView<const float>(q0 + i * d, 1, d), K);
       };
-      row("ours topk, query-aware PQ32x8, pre-RoPE keys, window 64 (one table per 64 tokens)",
-          pre_cache.bytes_per_token(), bench::median(bench::time_runs(5, run)), rec / nq);
+      row("ours topk, query-aware PQ32x8, pre-RoPE keys, window " + std::to_string(pc->config().rope_window) +
+              " (one table per window)",
+          pc->bytes_per_token(), bench::median(bench::time_runs(5, run)), rec / nq);
     }
     {
       // scores(): every token's float score (blocks unpacked, float tables): the API for
@@ -393,6 +432,7 @@ int main(int argc, char** argv) {
           cfgs.push_back({std::string(aware ? "query-aware " : "keys-only ") + spec + ", pre-RoPE keys, window " +
                               std::to_string(w), spec, aware, RopeMode::kPreRope, w});
     cfgs.push_back({"keys-only " + m8 + "r8, pre-RoPE keys, window 64", m8 + "r8", false, RopeMode::kPreRope, 64});
+    channel_table(real);
     accuracy_table(("Real keys/queries: " + dir).c_str(), real, cfgs, 64);
     // Optional re-ranking: candidates from the codes, final order from the cold store's exact
     // keys. Not retrieval from codes alone: reported apart from the table above.

@@ -97,8 +97,8 @@ KVCache(kv_heads=8, head_dim=128, key_quantizer="PQ32x8", value_quantizer=None, 
         page_tokens=4096, iters=20, seed=1234)
 
 cold_store: "memory", "mmap:<path>" or None (attend() then uses decoded keys and needs a
-value_quantizer). rope="pre": keys are appended before RoPE, scored with tables shared within
-rope_window positions. Readers (scores/topk/attend) may run in other threads during append().)doc")
+value_quantizer). rope="pre": keys are appended before RoPE, coded at their offset in their window and
+scored exactly (q·R(t)k̂) with one table per rope_window positions. Readers (scores/topk/attend) may run in other threads during append().)doc")
       .def(pyb::init(&make_cache), pyb::arg("kv_heads") = 8, pyb::arg("head_dim") = 128,
            pyb::arg("key_quantizer") = "PQ32x8", pyb::arg("value_quantizer") = pyb::none(),
            pyb::arg("query_aware") = true, pyb::arg("cold_store") = "memory", pyb::arg("rope") = "post",

@@ -69,11 +69,23 @@ Matrix window_relative(MatrixView<const float> x, size_t first, const KVCacheCon
 namespace {
 
 // The per-head query vectors and the tables that score one KV head's tokens, window by window
-// (post-RoPE: one window spanning everything).
+// (post-RoPE: one window spanning everything). Pre-RoPE, the query of window w is R(−w·W) q;
+// callers walk windows in increasing order, so it is advanced by one fixed rotation R(−W) per
+// window (two multiply-adds per pair in double) instead of cos/sin of every angle: table
+// building, not the scan, bounds the windowed throughput.
 class HeadTables {
  public:
   HeadTables(const KVCacheConfig& cfg, const Quantizer& q, const float* query)
-      : cfg_(cfg), q_(q), query_(query, query + cfg.head_dim) {}
+      : cfg_(cfg), q_(q), query_(query, query + cfg.head_dim) {
+    if (cfg_.rope == RopeMode::kPostRope) return;
+    const size_t half = cfg_.head_dim / 2;
+    step_.resize(half);
+    for (size_t j = 0; j < half; ++j) {
+      const double theta = -double(cfg_.rope_window) * std::pow(cfg_.rope_base, -2.0 * double(j) / double(cfg_.head_dim));
+      step_[j] = {std::cos(theta), std::sin(theta)};
+    }
+    rotated_.assign(query_.begin(), query_.end());
+  }
 
   // Tokens per window (everything when post-RoPE).
   size_t window() const {
@@ -81,10 +93,22 @@ class HeadTables {
   }
   // The inner-product tables for tokens of window w: the query rotated back to the window's
   // start, R(−w·W) q, meets keys stored as R(t − w·W) k_pre, so the score is exactly q·R(t)k̂.
-  LookupTable tables(size_t w) const {
+  LookupTable tables(size_t w) {
     if (cfg_.rope == RopeMode::kPostRope) return q_.lookup_tables(query_, SearchMetric::kInnerProduct);
-    std::vector<float> r = query_;
-    apply_rope(r.data(), r.size(), -double(w * cfg_.rope_window), cfg_.rope_base, cfg_.rope_style);
+    if (w < at_) {  // walking back: restart from the query itself
+      rotated_.assign(query_.begin(), query_.end());
+      at_ = 0;
+    }
+    const size_t half = cfg_.head_dim / 2;
+    for (; at_ < w; ++at_)
+      for (size_t j = 0; j < half; ++j) {
+        const size_t i0 = cfg_.rope_style == RopeStyle::kHalf ? j : 2 * j;
+        const size_t i1 = cfg_.rope_style == RopeStyle::kHalf ? j + half : 2 * j + 1;
+        const double a = rotated_[i0], b = rotated_[i1];
+        rotated_[i0] = a * step_[j].first - b * step_[j].second;
+        rotated_[i1] = a * step_[j].second + b * step_[j].first;
+      }
+    const std::vector<float> r(rotated_.begin(), rotated_.end());
     return q_.lookup_tables(r, SearchMetric::kInnerProduct);
   }
 
@@ -92,6 +116,9 @@ class HeadTables {
   const KVCacheConfig& cfg_;
   const Quantizer& q_;
   std::vector<float> query_;
+  std::vector<std::pair<double, double>> step_;  // cos, sin of −θ_j·W per pair
+  std::vector<double> rotated_;                  // R(−at_·W) q
+  size_t at_ = 0;
 };
 
 }  // namespace
@@ -399,7 +426,7 @@ Matrix KVCache::scores(MatrixView<const float> query) const {
   std::vector<uint8_t> rows(bv * s.M);
   for (size_t qh = 0; qh < q_heads_; ++qh) {
     const size_t h = qh / group;
-    const HeadTables ht(config_, *s.keyq[h], query.row_ptr(qh));
+    HeadTables ht(config_, *s.keyq[h], query.row_ptr(qh));
     float* o = out.row_ptr(qh);
     const size_t W = ht.window();
     LookupTable lut;
@@ -466,7 +493,7 @@ std::vector<idx_t> KVCache::topk_reranked(MatrixView<const float> query, size_t 
 std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snapshot& snap,
                                             size_t h, const float* query, size_t k) const {
   const Impl& s = *this;
-  const HeadTables ht(cfg, *s.keyq[h], query);
+  HeadTables ht(cfg, *s.keyq[h], query);
   const size_t n = snap.size, nfull = n / bv;
   const size_t W = ht.window();
   TopK heap(k);
