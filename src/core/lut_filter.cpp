@@ -43,6 +43,29 @@ size_t block_bytes(BlockLayout layout, size_t books) {
 
 // uint8 tables: per-book minimum removed, one scale for all books (so sums stay comparable),
 // rounded to nearest: each entry is off by at most scale / 2.
+namespace {
+
+// Smallest and largest of v[0..n), n >= 1, with 8 independent lanes so the compiler can use
+// vector min/max (a single running min is an ordered reduction it must keep scalar).
+void min_max(const float* v, size_t n, float& lo, float& hi) {
+  float l[8], h[8];
+  for (size_t i = 0; i < 8; ++i) l[i] = h[i] = v[0];
+  size_t e = 0;
+  for (; e + 8 <= n; e += 8)
+    for (size_t i = 0; i < 8; ++i) {
+      l[i] = v[e + i] < l[i] ? v[e + i] : l[i];
+      h[i] = v[e + i] > h[i] ? v[e + i] : h[i];
+    }
+  for (; e < n; ++e) {
+    l[0] = v[e] < l[0] ? v[e] : l[0];
+    h[0] = v[e] > h[0] ? v[e] : h[0];
+  }
+  lo = *std::min_element(l, l + 8);
+  hi = *std::max_element(h, h + 8);
+}
+
+}  // namespace
+
 void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t) {
   const LookupTable& lut = t.lut;
   const size_t M = lut.num_books();
@@ -50,10 +73,7 @@ void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t) {
   double range = 0, magnitude = std::abs(double(lut.bias));
   t.base = 0;
   for (size_t m = 0; m < M; ++m) {
-    const auto first = lut.values.begin() + lut.offsets[m];
-    const auto last = lut.values.begin() + lut.offsets[m + 1];
-    lo[m] = *std::min_element(first, last);
-    hi[m] = *std::max_element(first, last);
+    min_max(lut.values.data() + lut.offsets[m], lut.offsets[m + 1] - lut.offsets[m], lo[m], hi[m]);
     range = std::max(range, double(hi[m]) - lo[m]);
     magnitude += std::max(std::abs(double(lo[m])), std::abs(double(hi[m])));
     t.base += lo[m];
