@@ -102,6 +102,7 @@ struct Config {
   bool query_aware;
   RopeMode rope = RopeMode::kPostRope;
   size_t window = 0;
+  size_t rerank = 0;  // > 0: topk_reranked with max(rerank, K) candidates instead of topk
 };
 
 struct Accuracy {
@@ -141,7 +142,8 @@ Accuracy evaluate(const std::vector<Layer>& layers, const Config& c, size_t step
       const MatrixView<const float> q(L.q.row_ptr(t), L.q_heads, L.d);
       Matrix out = cache.attend(q, 64, 4, 64);
       for (size_t ki = 0; ki < 3; ++ki) {
-        std::vector<idx_t> top = cache.topk(q, Ks[ki]);
+        std::vector<idx_t> top =
+            c.rerank ? cache.topk_reranked(q, Ks[ki], std::max(c.rerank, Ks[ki])) : cache.topk(q, Ks[ki]);
         if (oracle)
           for (size_t qh = 0; qh < L.q_heads; ++qh) {
             const auto ex = exact_topk(q.row_ptr(qh), L.k, qh / group, L.d, n, Ks[ki]);
@@ -180,6 +182,43 @@ Accuracy evaluate(const std::vector<Layer>& layers, const Config& c, size_t step
   return acc;
 }
 
+// KVQuant-style outlier check: per KV head, the spread of per-channel standard deviations
+// (max / median) and the largest |channel mean| / std, for post- and pre-RoPE keys.
+void channel_table(const std::vector<Layer>& layers) {
+  std::printf("\n### Channel statistics of the real keys (outlier check)\n\n");
+  std::printf("| layer | KV head | post-RoPE: max/median channel std | post-RoPE: max abs(mean)/std | "
+              "pre-RoPE: max/median channel std | pre-RoPE: max abs(mean)/std |\n|---|---|---|---|---|---|\n");
+  for (size_t l = 0; l < layers.size(); ++l)
+    for (size_t h = 0; h < layers[l].kv_heads; ++h) {
+      double stat[2][2];
+      for (int pre = 0; pre < 2; ++pre) {
+        const Matrix& k = pre ? layers[l].k_pre : layers[l].k;
+        const size_t d = layers[l].d, T = k.rows();
+        std::vector<double> sd(d);
+        double worst_mean = 0;
+        for (size_t j = 0; j < d; ++j) {
+          double m = 0, m2 = 0;
+          for (size_t t = 0; t < T; ++t) {
+            const double v = k(t, h * d + j);
+            m += v;
+            m2 += v * v;
+          }
+          m /= double(T);
+          sd[j] = std::sqrt(std::max(m2 / double(T) - m * m, 1e-30));
+          worst_mean = std::max(worst_mean, std::abs(m) / sd[j]);
+        }
+        std::vector<double> sorted = sd;
+        std::nth_element(sorted.begin(), sorted.begin() + d / 2, sorted.end());
+        stat[pre][0] = *std::max_element(sd.begin(), sd.end()) / sorted[d / 2];
+        stat[pre][1] = worst_mean;
+      }
+      std::printf("| %zu | %zu | %.2f | %.2f | %.2f | %.2f |\n", l, h, stat[0][0], stat[0][1], stat[1][0], stat[1][1]);
+    }
+}
+
+// Only configurations whose name contains this (argv[2]; empty: all). For quick comparisons.
+std::string g_filter;
+
 void accuracy_table(const char* title, const std::vector<Layer>& layers, const std::vector<Config>& configs,
                     size_t step) {
   const size_t d = layers[0].d;
@@ -189,9 +228,13 @@ void accuracy_table(const char* title, const std::vector<Layer>& layers, const s
   std::printf("| keys | bytes/key/head (stored) | recall@32 | recall@64 | recall@128 | attention rel. error (K=64, sink 4, window 64) |\n");
   std::printf("|---|---|---|---|---|---|\n");
   for (const Config& c : configs) {
+    if (c.name.find(g_filter) == std::string::npos) continue;
     const Accuracy a = evaluate(layers, c, step);
-    std::printf("| %s | %.0f | %.3f | %.3f | %.3f | %.4f |\n", c.name.c_str(), a.bytes, a.recall[0],
-                a.recall[1], a.recall[2], a.att_err);
+    // Re-ranked rows retrieve differently but attend() does not re-rank: no attention figure.
+    char err[32] = "—";
+    if (!c.rerank) std::snprintf(err, sizeof err, "%.4f", a.att_err);
+    std::printf("| %s | %.0f | %.3f | %.3f | %.3f | %s |\n", c.name.c_str(), a.bytes, a.recall[0],
+                a.recall[1], a.recall[2], err);
     std::fflush(stdout);
   }
 }
@@ -207,6 +250,8 @@ std::vector<Config> configs_for(size_t d) {
       {"keys-only PQ" + m4 + "x4", "PQ" + m4 + "x4", false},
       {"query-aware RVQ" + m8 + "x8", "RVQ" + m8 + "x8", true},
       {"keys-only RVQ" + m8 + "x8", "RVQ" + m8 + "x8", false},
+      {"query-aware PQ" + m8 + "x8r8 (OPQ rotation, 8 rounds)", "PQ" + m8 + "x8r8", true},
+      {"keys-only PQ" + m8 + "x8r8 (OPQ rotation, 8 rounds)", "PQ" + m8 + "x8r8", false},
       {"scalar int2 (SQ2, per channel)", "SQ2", false},
       {"query-aware PQ" + m8b + "x8", "PQ" + m8b + "x8", true},
       {"scalar int4 (SQ4, per channel)", "SQ4", false},
@@ -237,8 +282,26 @@ void throughput(double scale) {
     cfg.head_dim = d;
     cfg.key_quantizer = spec;
     cfg.train_iterations = 15;
-    ours.push_back({std::string("ours topk, query-aware ") + spec, spec, std::make_unique<KVCache>(cfg)});
+    // PQ32x8 keeps a cold store for the re-ranking row.
+    ours.push_back({std::string("ours topk, query-aware ") + spec, spec,
+                    std::make_unique<KVCache>(cfg, spec == std::string("PQ32x8") ? make_memory_cold_store(d) : nullptr)});
     ours.back().cache->fit(fitk, fitq);
+  }
+  // Pre-RoPE keys with windowed tables (window 64): the same keys rotated back to position 0
+  // (exact scores q·R(t)k equal the post-RoPE ones), scored with one table per 64 tokens.
+  Matrix pre_keys = s.keys;
+  for (size_t t = 0; t < pre_keys.rows(); ++t) apply_rope(pre_keys.row_ptr(t), d, -double(t));
+  std::vector<std::unique_ptr<KVCache>> pre_caches;
+  for (size_t w : {64, 256, 1024}) {
+    KVCacheConfig pcfg;
+    pcfg.kv_heads = 1;
+    pcfg.head_dim = d;
+    pcfg.key_quantizer = "PQ32x8";
+    pcfg.train_iterations = 15;
+    pcfg.rope = RopeMode::kPreRope;
+    pcfg.rope_window = w;
+    pre_caches.push_back(std::make_unique<KVCache>(pcfg));
+    pre_caches.back()->fit(pre_keys.view().rows_slice(0, 8192), fitq);
   }
   faiss::IndexPQFastScan fs(d, 64, 4, faiss::METRIC_INNER_PRODUCT);
   fs.train(8192, fitk.data());
@@ -247,6 +310,8 @@ void throughput(double scale) {
     n = std::min(n, nmax);
     if (n <= have) continue;
     for (auto& o : ours) o.cache->append(s.keys.view().rows_slice(have, n - have), s.values.view().rows_slice(have, n - have));
+    for (auto& pc : pre_caches)
+      pc->append(pre_keys.view().rows_slice(have, n - have), s.values.view().rows_slice(have, n - have));
     fs.add(faiss::Index::idx_t(n - have), s.keys.row_ptr(have));
     have = n;
     const float* q0 = s.queries.row_ptr(nmax);
@@ -288,6 +353,28 @@ void throughput(double scale) {
       row(o.name, o.cache->bytes_per_token(), bench::median(bench::time_runs(5, run)), rec / nq);
     }
     {
+      auto& o = ours[0];
+      const size_t cand = 256;
+      double rec = 0;
+      for (size_t i = 0; i < nq; ++i)
+        rec += overlap(truth[i], o.cache->topk_reranked(MatrixView<const float>(q0 + i * d, 1, d), K, cand));
+      auto run = [&] {
+        for (size_t i = 0; i < nq; ++i) o.cache->topk_reranked(MatrixView<const float>(q0 + i * d, 1, d), K, cand);
+      };
+      row("ours topk_reranked " + o.spec + ", 256 candidates re-scored from the cold store", o.cache->bytes_per_token(),
+          bench::median(bench::time_runs(5, run)), rec / nq);
+    }
+    for (auto& pc : pre_caches) {
+      double rec = 0;
+      for (size_t i = 0; i < nq; ++i) rec += overlap(truth[i], pc->topk(MatrixView<const float>(q0 + i * d, 1, d), K));
+      auto run = [&] {
+        for (size_t i = 0; i < nq; ++i) pc->topk(MatrixView<const float>(q0 + i * d, 1, d), K);
+      };
+      row("ours topk, query-aware PQ32x8, pre-RoPE keys, window " + std::to_string(pc->config().rope_window) +
+              " (one table per window)",
+          pc->bytes_per_token(), bench::median(bench::time_runs(5, run)), rec / nq);
+    }
+    {
       // scores(): every token's float score (blocks unpacked, float tables): the API for
       // callers that need all scores rather than the top-K.
       auto& o = ours[0];
@@ -316,6 +403,7 @@ int main(int argc, char** argv) {
   omp_set_num_threads(1);
   const double scale = bench::scale_from_env();
   std::string dir = argc > 1 ? argv[1] : (std::getenv("VQ_KV_DATA") ? std::getenv("VQ_KV_DATA") : "/work/data/tinylm/qk");
+  if (argc > 2) g_filter = argv[2];
   std::vector<Layer> real;
   for (int l = 0;; ++l) {
     const std::string p = dir + "/layer" + std::to_string(l) + "_";
@@ -337,13 +425,33 @@ int main(int argc, char** argv) {
   if (!real.empty()) {
     std::vector<Config> cfgs = configs_for(real[0].d);
     const std::string m8 = "PQ" + std::to_string(real[0].d / 4) + "x8";
+    const std::string r8 = "RVQ" + std::to_string(real[0].d / 4) + "x8";
     for (size_t w : {64, 256, 1024})
-      cfgs.push_back({"query-aware " + m8 + ", pre-RoPE keys, window " + std::to_string(w), m8, true,
-                      RopeMode::kPreRope, w});
+      for (const std::string& spec : {m8, r8})
+        for (bool aware : {true, false})
+          cfgs.push_back({std::string(aware ? "query-aware " : "keys-only ") + spec + ", pre-RoPE keys, window " +
+                              std::to_string(w), spec, aware, RopeMode::kPreRope, w});
+    cfgs.push_back({"keys-only " + m8 + "r8, pre-RoPE keys, window 64", m8 + "r8", false, RopeMode::kPreRope, 64});
+    channel_table(real);
     accuracy_table(("Real keys/queries: " + dir).c_str(), real, cfgs, 64);
+    // Optional re-ranking: candidates from the codes, final order from the cold store's exact
+    // keys. Not retrieval from codes alone: reported apart from the table above.
+    std::vector<Config> rr;
+    for (size_t cand : {128, 256})
+      for (const Config& base : {Config{"query-aware " + m8 + ", post-RoPE", m8, true},
+                                 Config{"keys-only " + r8 + ", post-RoPE", r8, false},
+                                 Config{"query-aware " + r8 + ", pre-RoPE window 64", r8, true, RopeMode::kPreRope, 64}}) {
+        Config c = base;
+        c.name += ", re-ranked from " + std::to_string(cand) + " candidates";
+        c.rerank = cand;
+        rr.push_back(c);
+      }
+    accuracy_table("Real keys/queries, optional exact re-ranking from the cold store (not code-only recall)",
+                   real, rr, 64);
   } else {
     std::printf("\n(no real Q/K found in %s)\n", dir.c_str());
   }
+  if (!g_filter.empty()) return 0;
   {
     const size_t T = 4096, H = 2, Hq = 4, d = 128;
     const testdata::KVSample s = testdata::kv_sample(T, H, Hq, d, 7, true);

@@ -39,6 +39,14 @@ MatrixView<const float> token_rows(const FloatArray& a) {
   return {a.data(), size_t(a.shape(0)), size_t(a.shape(1) * a.shape(2))};
 }
 
+// q_heads rows of token ids (row-major, as topk() returns them) as an int64 array.
+pyb::array_t<int64_t> ids_array(const std::vector<idx_t>& ids, size_t rows) {
+  const size_t cols = rows ? ids.size() / rows : 0;
+  pyb::array_t<int64_t> out({rows, cols});
+  std::copy(ids.begin(), ids.end(), out.mutable_data());
+  return out;
+}
+
 pyb::array_t<float> to_numpy(const Matrix& m) {
   pyb::array_t<float> out({m.rows(), m.cols()});
   std::copy(m.data(), m.data() + m.rows() * m.cols(), out.mutable_data());
@@ -89,8 +97,8 @@ KVCache(kv_heads=8, head_dim=128, key_quantizer="PQ32x8", value_quantizer=None, 
         page_tokens=4096, iters=20, seed=1234)
 
 cold_store: "memory", "mmap:<path>" or None (attend() then uses decoded keys and needs a
-value_quantizer). rope="pre": keys are appended before RoPE, scored with tables shared within
-rope_window positions. Readers (scores/topk/attend) may run in other threads during append().)doc")
+value_quantizer). rope="pre": keys are appended before RoPE, coded at their offset in their window and
+scored exactly (q·R(t)k̂) with one table per rope_window positions. Readers (scores/topk/attend) may run in other threads during append().)doc")
       .def(pyb::init(&make_cache), pyb::arg("kv_heads") = 8, pyb::arg("head_dim") = 128,
            pyb::arg("key_quantizer") = "PQ32x8", pyb::arg("value_quantizer") = pyb::none(),
            pyb::arg("query_aware") = true, pyb::arg("cold_store") = "memory", pyb::arg("rope") = "post",
@@ -134,12 +142,22 @@ rope_window positions. Readers (scores/topk/attend) may run in other threads dur
                pyb::gil_scoped_release release;
                ids = c.topk(view_of(q), k);
              }
-             const size_t rows = q.shape(0), cols = rows ? ids.size() / rows : 0;
-             pyb::array_t<int64_t> out({rows, cols});
-             std::copy(ids.begin(), ids.end(), out.mutable_data());
-             return out;
+             return ids_array(ids, q.shape(0));
            },
            pyb::arg("query"), pyb::arg("k"), "(q_heads, min(k, len)) token indices, best first")
+      .def("topk_reranked",
+           [](const KVCache& c, const pyb::handle& query, size_t k, size_t candidates) {
+             const FloatArray q = as_float_matrix(query, "query", c.config().head_dim);
+             std::vector<idx_t> ids;
+             {
+               pyb::gil_scoped_release release;
+               ids = c.topk_reranked(view_of(q), k, candidates);
+             }
+             return ids_array(ids, q.shape(0));
+           },
+           pyb::arg("query"), pyb::arg("k"), pyb::arg("candidates"),
+           "(q_heads, min(k, len)) token indices: the top `candidates` from codes re-scored with the cold "
+           "store's exact keys (optional re-ranking, not retrieval from codes alone)")
       .def("attend",
            [](const KVCache& c, const pyb::handle& query, size_t k, size_t sink, size_t window) {
              const FloatArray q = as_float_matrix(query, "query", c.config().head_dim);

@@ -6,6 +6,7 @@
 #include "vq/core/group_residual_quantizer.h"
 #include "vq/core/product_quantizer.h"
 #include "vq/core/residual_quantizer.h"
+#include "vq/core/rotated_quantizer.h"
 #include "vq/core/scalar_quantizer.h"
 #include "vq/core/vector_quantizer.h"
 
@@ -110,18 +111,19 @@ class SpecParser {
     while (pos_ < text_.size()) {
       const char c = peek();
       const size_t at = pos_;
-      if (c != 'b' && c != 'g')
-        unexpected(spec.beam || spec.group ? "'b', 'g' or end" : "'x', 'b', 'g' or end");
-      size_t& slot = c == 'b' ? spec.beam : spec.group;
+      if (c != 'b' && c != 'g' && c != 'r')
+        unexpected(spec.beam || spec.group || spec.rotation ? "'b', 'g', 'r' or end"
+                                                            : "'x', 'b', 'g', 'r' or end");
+      size_t& slot = c == 'b' ? spec.beam : c == 'g' ? spec.group : spec.rotation;
       VQ_CHECK(slot == 0, prefix(), "option '", c, "' at position ", at, " is given twice");
-      VQ_CHECK(c == 'b' ? family.beam : family.group, prefix(), "option '", c, "' at position ",
-               at, " does not apply to ", family.name,
+      VQ_CHECK(c == 'r' || (c == 'b' ? family.beam : family.group), prefix(), "option '", c,
+               "' at position ", at, " does not apply to ", family.name,
                c == 'b' ? " (beam width: RVQ, GRVQ, AQ)" : " (scale group size: SQ, NF, FP)");
       ++pos_;
       const size_t value_at = pos_;
       slot = parse_number();
-      VQ_CHECK(slot >= 1, prefix(), c == 'b' ? "beam" : "group size", " at position ", value_at,
-               " must be >= 1");
+      VQ_CHECK(slot >= 1, prefix(), c == 'b' ? "beam" : c == 'g' ? "group size" : "rotation iterations",
+               " at position ", value_at, " must be >= 1");
     }
   }
 
@@ -173,6 +175,7 @@ std::string QuantizerSpec::to_string() const {
   }
   if (beam != 0 && !(f && beam == f->default_beam)) s.append(1, 'b').append(std::to_string(beam));
   if (group != 0) s.append(1, 'g').append(std::to_string(group));
+  if (rotation != 0) s.append(1, 'r').append(std::to_string(rotation));
   return s;
 }
 
@@ -193,6 +196,7 @@ std::unique_ptr<Quantizer> make_quantizer(std::string_view text, size_t dim) {
     misfit(dim, " is not divisible by the scale group size ", spec.group);
   // Whatever else a constructor rejects (e.g. a beam above AQ's limit) is reported with the spec.
   try {
+    if (spec.rotation != 0) return std::make_unique<RotatedQuantizer>(construct(spec, dim), spec.rotation);
     return construct(spec, dim);
   } catch (const Error& e) {
     VQ_THROW("quantizer spec '", text, "' on dimension ", dim, ": ", e.what());

@@ -44,6 +44,29 @@ size_t block_bytes(BlockLayout layout, size_t books) {
 
 // uint8 tables: per-book minimum removed, one scale for all books (so sums stay comparable),
 // rounded to nearest: each entry is off by at most scale / 2.
+namespace {
+
+// Smallest and largest of v[0..n), n >= 1, with 8 independent lanes so the compiler can use
+// vector min/max (a single running min is an ordered reduction it must keep scalar).
+void min_max(const float* v, size_t n, float& lo, float& hi) {
+  float l[8], h[8];
+  for (size_t i = 0; i < 8; ++i) l[i] = h[i] = v[0];
+  size_t e = 0;
+  for (; e + 8 <= n; e += 8)
+    for (size_t i = 0; i < 8; ++i) {
+      l[i] = v[e + i] < l[i] ? v[e + i] : l[i];
+      h[i] = v[e + i] > h[i] ? v[e + i] : h[i];
+    }
+  for (; e < n; ++e) {
+    l[0] = v[e] < l[0] ? v[e] : l[0];
+    h[0] = v[e] > h[0] ? v[e] : h[0];
+  }
+  lo = *std::min_element(l, l + 8);
+  hi = *std::max_element(h, h + 8);
+}
+
+}  // namespace
+
 void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t) {
   const LookupTable& lut = t.lut;
   const size_t M = lut.num_books();
@@ -51,10 +74,7 @@ void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t) {
   double range = 0, magnitude = std::abs(double(lut.bias));
   t.base = 0;
   for (size_t m = 0; m < M; ++m) {
-    const auto first = lut.values.begin() + lut.offsets[m];
-    const auto last = lut.values.begin() + lut.offsets[m + 1];
-    lo[m] = *std::min_element(first, last);
-    hi[m] = *std::max_element(first, last);
+    min_max(lut.values.data() + lut.offsets[m], lut.offsets[m + 1] - lut.offsets[m], lo[m], hi[m]);
     range = std::max(range, double(hi[m]) - lo[m]);
     magnitude += std::max(std::abs(double(lo[m])), std::abs(double(hi[m])));
     t.base += lo[m];
@@ -69,11 +89,21 @@ void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t) {
   const bool packed = layout == BlockLayout::kPacked4;
   const size_t row = packed ? 16 : 256;
   t.qtable.assign(packed ? kernels::packed4_block_bytes(M) : M * row, 0);
-  for (size_t m = 0; m < M; ++m)
-    for (uint32_t e = lut.offsets[m]; e < lut.offsets[m + 1]; ++e) {
-      const double level = std::nearbyint((lut.values[e] - lo[m]) / t.scale);
-      t.qtable[m * row + (e - lut.offsets[m])] = static_cast<uint8_t>(std::clamp(level, 0.0, 255.0));
+  // Multiply by the inverse scale and round half up by truncation (every value is >= lo[m]):
+  // branch-free and vectorisable, since tables are rebuilt per query (per window with windowed
+  // RoPE). Each level is within 0.5 (+ a few float ulps of 255) of the exact quotient; the
+  // slack's 0.01·scale per bound covers the ulps.
+  const float inv = static_cast<float>(1.0 / t.scale);
+  for (size_t m = 0; m < M; ++m) {
+    const float* v = lut.values.data() + lut.offsets[m];
+    uint8_t* q = t.qtable.data() + m * row;
+    const size_t n = lut.offsets[m + 1] - lut.offsets[m];
+    const float low = lo[m];
+    for (size_t e = 0; e < n; ++e) {
+      const int level = static_cast<int>((v[e] - low) * inv + 0.5f);
+      q[e] = static_cast<uint8_t>(level < 255 ? level : 255);
     }
+  }
 }
 
 namespace {

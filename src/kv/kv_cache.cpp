@@ -51,27 +51,64 @@ Matrix column_block(MatrixView<const float> x, size_t c0, size_t d) {
   return out;
 }
 
+// Pre-RoPE keys are stored rotated to their offset in their window, R(t mod W) k (see the
+// header); rows of x are positions first, first + 1, ...; sign −1 undoes it.
+Matrix window_relative(MatrixView<const float> x, size_t first, const KVCacheConfig& cfg, double sign) {
+  Matrix out(x.rows(), x.cols());
+  for (size_t i = 0; i < x.rows(); ++i) {
+    std::memcpy(out.row_ptr(i), x.row_ptr(i), x.cols() * 4);
+    const double offset = sign * double((first + i) % cfg.rope_window);
+    for (size_t c = 0; c < x.cols(); c += cfg.head_dim)
+      apply_rope(out.row_ptr(i) + c, cfg.head_dim, offset, cfg.rope_base, cfg.rope_style);
+  }
+  return out;
+}
+
 }  // namespace
 
 namespace {
 
 // The per-head query vectors and the tables that score one KV head's tokens, window by window
-// (post-RoPE: one window spanning everything).
+// (post-RoPE: one window spanning everything). Pre-RoPE, the query of window w is R(−w·W) q;
+// callers walk windows in increasing order, so it is advanced by one fixed rotation R(−W) per
+// window (two multiply-adds per pair in double) instead of cos/sin of every angle: table
+// building, not the scan, bounds the windowed throughput.
 class HeadTables {
  public:
   HeadTables(const KVCacheConfig& cfg, const Quantizer& q, const float* query)
-      : cfg_(cfg), q_(q), query_(query, query + cfg.head_dim) {}
+      : cfg_(cfg), q_(q), query_(query, query + cfg.head_dim) {
+    if (cfg_.rope == RopeMode::kPostRope) return;
+    const size_t half = cfg_.head_dim / 2;
+    step_.resize(half);
+    for (size_t j = 0; j < half; ++j) {
+      const double theta = -double(cfg_.rope_window) * std::pow(cfg_.rope_base, -2.0 * double(j) / double(cfg_.head_dim));
+      step_[j] = {std::cos(theta), std::sin(theta)};
+    }
+    rotated_.assign(query_.begin(), query_.end());
+  }
 
   // Tokens per window (everything when post-RoPE).
   size_t window() const {
     return cfg_.rope == RopeMode::kPreRope ? cfg_.rope_window : std::numeric_limits<size_t>::max();
   }
-  // The inner-product tables for tokens of window w.
-  LookupTable tables(size_t w) const {
+  // The inner-product tables for tokens of window w: the query rotated back to the window's
+  // start, R(−w·W) q, meets keys stored as R(t − w·W) k_pre, so the score is exactly q·R(t)k̂.
+  LookupTable tables(size_t w) {
     if (cfg_.rope == RopeMode::kPostRope) return q_.lookup_tables(query_, SearchMetric::kInnerProduct);
-    std::vector<float> r = query_;
-    const double W = double(cfg_.rope_window);
-    apply_rope(r.data(), r.size(), -(double(w) * W + (W - 1) / 2), cfg_.rope_base, cfg_.rope_style);
+    if (w < at_) {  // walking back: restart from the query itself
+      rotated_.assign(query_.begin(), query_.end());
+      at_ = 0;
+    }
+    const size_t half = cfg_.head_dim / 2;
+    for (; at_ < w; ++at_)
+      for (size_t j = 0; j < half; ++j) {
+        const size_t i0 = cfg_.rope_style == RopeStyle::kHalf ? j : 2 * j;
+        const size_t i1 = cfg_.rope_style == RopeStyle::kHalf ? j + half : 2 * j + 1;
+        const double a = rotated_[i0], b = rotated_[i1];
+        rotated_[i0] = a * step_[j].first - b * step_[j].second;
+        rotated_[i1] = a * step_[j].second + b * step_[j].first;
+      }
+    const std::vector<float> r(rotated_.begin(), rotated_.end());
     return q_.lookup_tables(r, SearchMetric::kInnerProduct);
   }
 
@@ -79,6 +116,9 @@ class HeadTables {
   const KVCacheConfig& cfg_;
   const Quantizer& q_;
   std::vector<float> query_;
+  std::vector<std::pair<double, double>> step_;  // cos, sin of −θ_j·W per pair
+  std::vector<double> rotated_;                  // R(−at_·W) q
+  size_t at_ = 0;
 };
 
 }  // namespace
@@ -139,7 +179,25 @@ struct KVCache::Impl {
   }
   std::vector<idx_t> head_topk(const KVCacheConfig& cfg, const Snapshot& snap, size_t h,
                                const float* query, size_t k) const;
+  // ids.size() × d keys of head h at their positions (what a post-RoPE query meets): from the
+  // cold store when there is one, else decoded from the codes.
+  Matrix positioned_keys(const KVCacheConfig& cfg, const ColdStore* cold, const Snapshot& snap, size_t h,
+                         const std::vector<idx_t>& ids) const;
 };
+
+Matrix KVCache::Impl::positioned_keys(const KVCacheConfig& cfg, const ColdStore* cold, const Snapshot& snap,
+                                      size_t h, const std::vector<idx_t>& ids) const {
+  Matrix keys = cold ? Matrix(ids.size(), d) : keyq[h]->decode(key_codes(snap, h, ids));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto t = static_cast<size_t>(ids[i]);
+    if (cold) std::memcpy(keys.row_ptr(i), cold->key(t) + h * d, d * 4);
+    // Pre-RoPE: the cold key is at position 0, a decoded one at its window offset.
+    if (cfg.rope == RopeMode::kPreRope)
+      apply_rope(keys.row_ptr(i), d, double(cold ? t : t / cfg.rope_window * cfg.rope_window), cfg.rope_base,
+                 cfg.rope_style);
+  }
+  return keys;
+}
 
 KVCache::KVCache(KVCacheConfig config, std::unique_ptr<ColdStore> cold)
     : config_(std::move(config)), cold_(std::move(cold)), impl_(std::make_unique<Impl>()) {
@@ -228,16 +286,19 @@ void KVCache::fit(MatrixView<const float> keys, MatrixView<const float> queries,
   }
   const size_t Hq = queries.cols() / s.d, group = Hq / s.H;
   const bool pre = config_.rope == RopeMode::kPreRope;
-  const double W = double(config_.rope_window);
+  const size_t W = config_.rope_window;
+  Matrix rel;  // pre-RoPE: the prefill keys as they are stored, R(t mod W) k
+  if (pre) rel = window_relative(keys, 0, config_, 1.0);
+  const MatrixView<const float> train_keys = pre ? rel.view() : keys;
   for (size_t h = 0; h < s.H; ++h) {
     TrainOptions opt;
     opt.seed = config_.seed + 7919 * h;
     opt.iterations = config_.train_iterations;
     opt.threads = config_.threads;
     if (config_.query_aware) {
-      // H = E[q qᵀ] over the group's query heads. Pre-RoPE: the query a pre-RoPE key at
-      // position s meets is R(−c_s) q, c_s the centre of s's window; each query t is paired
-      // with a deterministic pseudo-random earlier key position s <= t.
+      // H = E[q qᵀ] over the group's query heads. Pre-RoPE: the query a key at position s
+      // meets is R(−W·⌊s/W⌋) q (its window's table); each query t is paired with a
+      // deterministic pseudo-random earlier key position s <= t.
       Matrix samples(T * group, s.d);
       for (size_t t = 0; t < T; ++t)
         for (size_t g = 0; g < group; ++g) {
@@ -245,13 +306,13 @@ void KVCache::fit(MatrixView<const float> keys, MatrixView<const float> queries,
           std::memcpy(dst, queries.row_ptr(t) + (h * group + g) * s.d, s.d * 4);
           if (pre) {
             const size_t pos = (t * 2654435761u + g) % (t + 1);
-            apply_rope(dst, s.d, -(std::floor(pos / W) * W + (W - 1) / 2), config_.rope_base, config_.rope_style);
+            apply_rope(dst, s.d, -double(pos / W * W), config_.rope_base, config_.rope_style);
           }
         }
       // A small damping keeps H positive definite when queries span few directions.
       opt.metric = Metric::from_samples(samples.view(), 1e-3f);
     }
-    s.keyq[h]->train(column_block(keys, h * s.d, s.d).view(), opt);
+    s.keyq[h]->train(column_block(train_keys, h * s.d, s.d).view(), opt);
     if (!s.valq.empty()) {
       TrainOptions vopt;
       vopt.seed = opt.seed + 1;
@@ -276,11 +337,15 @@ void KVCache::append(MatrixView<const float> keys, MatrixView<const float> value
   check_finite(values, "append", "value");
 
   // Encode everything first: a bad input throws before anything is stored.
+  const size_t size0 = s.published;
+  Matrix rel;
+  if (config_.rope == RopeMode::kPreRope) rel = window_relative(keys, size0, config_, 1.0);
+  const MatrixView<const float> coded = config_.rope == RopeMode::kPreRope ? rel.view() : keys;
   std::vector<Codes> kc(s.H), vc(s.valq.size());
-  for (size_t h = 0; h < s.H; ++h) kc[h] = s.keyq[h]->encode(keys.cols_slice(h * s.d, s.d));
+  for (size_t h = 0; h < s.H; ++h) kc[h] = s.keyq[h]->encode(coded.cols_slice(h * s.d, s.d));
   for (size_t h = 0; h < s.valq.size(); ++h) vc[h] = s.valq[h]->encode(values.cols_slice(h * s.d, s.d));
 
-  const size_t size0 = s.published, total = size0 + n, bv = s.bv;
+  const size_t total = size0 + n, bv = s.bv;
   if (cold_) {
     if (keys.contiguous() && values.contiguous())
       cold_->append(keys.data(), values.data(), n);
@@ -338,6 +403,12 @@ void KVCache::append(MatrixView<const float> keys, MatrixView<const float> value
 }
 
 namespace {
+double dot(const float* a, const float* b, size_t d) {
+  double s = 0;
+  for (size_t j = 0; j < d; ++j) s += double(a[j]) * b[j];
+  return s;
+}
+
 void check_query(MatrixView<const float> query, size_t q_heads, size_t d, const char* who) {
   VQ_CHECK(q_heads != 0, "KVCache::", who, ": call fit() first");
   VQ_CHECK(query.rows() == q_heads && query.cols() == d, "KVCache::", who, ": query is ",
@@ -355,7 +426,7 @@ Matrix KVCache::scores(MatrixView<const float> query) const {
   std::vector<uint8_t> rows(bv * s.M);
   for (size_t qh = 0; qh < q_heads_; ++qh) {
     const size_t h = qh / group;
-    const HeadTables ht(config_, *s.keyq[h], query.row_ptr(qh));
+    HeadTables ht(config_, *s.keyq[h], query.row_ptr(qh));
     float* o = out.row_ptr(qh);
     const size_t W = ht.window();
     LookupTable lut;
@@ -395,12 +466,34 @@ std::vector<idx_t> KVCache::topk(MatrixView<const float> query, size_t k) const 
   return out;
 }
 
+std::vector<idx_t> KVCache::topk_reranked(MatrixView<const float> query, size_t k, size_t candidates) const {
+  const Impl& s = *impl_;
+  check_query(query, q_heads_, s.d, "topk_reranked");
+  VQ_CHECK(k >= 1 && candidates >= k, "KVCache::topk_reranked: need 1 <= k <= candidates, got k = ", k,
+           ", candidates = ", candidates);
+  VQ_CHECK(cold_, "KVCache::topk_reranked: re-ranking reads exact keys from the cold store; this cache has none");
+  const Snapshot snap = s.snapshot();
+  const size_t kk = std::min(k, snap.size), group = q_heads_ / s.H;
+  std::vector<idx_t> out(q_heads_ * kk);
+  for (size_t qh = 0; qh < q_heads_ && kk > 0; ++qh) {
+    const float* q = query.row_ptr(qh);
+    const std::vector<idx_t> ids = s.head_topk(config_, snap, qh / group, q, std::min(candidates, snap.size));
+    const Matrix keys = s.positioned_keys(config_, cold_.get(), snap, qh / group, ids);
+    TopK heap(kk);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      heap.push(static_cast<float>(-dot(q, keys.row_ptr(i), s.d)), ids[i]);  // TopK keeps the smallest
+    }
+    heap.write(true, nullptr, out.data() + qh * kk);
+  }
+  return out;
+}
+
 // Top-k of one query head over a snapshot: filtered scan of whole blocks, page by page and
 // window by window, then the tail with the float tables.
 std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snapshot& snap,
                                             size_t h, const float* query, size_t k) const {
   const Impl& s = *this;
-  const HeadTables ht(cfg, *s.keyq[h], query);
+  HeadTables ht(cfg, *s.keyq[h], query);
   const size_t n = snap.size, nfull = n / bv;
   const size_t W = ht.window();
   TopK heap(k);
@@ -446,10 +539,8 @@ Matrix KVCache::attend(MatrixView<const float> query, size_t k, size_t sink, siz
   const Snapshot snap = s.snapshot();
   const size_t n = snap.size, d = s.d, group = q_heads_ / s.H;
   VQ_CHECK(n > 0, "KVCache::attend: the cache is empty");
-  const bool pre = config_.rope == RopeMode::kPreRope;
   const double scale = 1.0 / std::sqrt(double(d));
   Matrix out(q_heads_, d);
-  std::vector<float> key(d);
   for (size_t qh = 0; qh < q_heads_; ++qh) {
     const size_t h = qh / group;
     const float* q = query.row_ptr(qh);
@@ -460,8 +551,8 @@ Matrix KVCache::attend(MatrixView<const float> query, size_t k, size_t sink, siz
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
 
-    Matrix kdec, vdec;
-    if (!cold_) kdec = s.keyq[h]->decode(s.key_codes(snap, h, ids));
+    const Matrix keys = s.positioned_keys(config_, cold_.get(), snap, h, ids);
+    Matrix vdec;
     if (!cold_) {
       // Values from their codes: gather the rows of the selected tokens, decode once.
       Codes vc(ids.size(), s.valq[h]->book_bits());
@@ -483,13 +574,7 @@ Matrix KVCache::attend(MatrixView<const float> query, size_t k, size_t sink, siz
     std::vector<double> logit(ids.size());
     double mx = -std::numeric_limits<double>::infinity();
     for (size_t i = 0; i < ids.size(); ++i) {
-      const auto t = static_cast<size_t>(ids[i]);
-      const float* src = cold_ ? cold_->key(t) + h * d : kdec.row_ptr(i);
-      std::memcpy(key.data(), src, d * 4);
-      if (pre) apply_rope(key.data(), d, double(t), config_.rope_base, config_.rope_style);
-      double dot = 0;
-      for (size_t j = 0; j < d; ++j) dot += double(q[j]) * key[j];
-      logit[i] = dot * scale;
+      logit[i] = dot(q, keys.row_ptr(i), d) * scale;
       mx = std::max(mx, logit[i]);
     }
     std::vector<double> acc(d, 0.0);
@@ -512,7 +597,9 @@ Matrix KVCache::decoded_keys(size_t kv_head) const {
   std::vector<idx_t> ids(snap.size);
   for (size_t t = 0; t < snap.size; ++t) ids[t] = static_cast<idx_t>(t);
   if (snap.size == 0) return Matrix(0, impl_->d);
-  return impl_->keyq[kv_head]->decode(impl_->key_codes(snap, kv_head, ids));
+  const Matrix dec = impl_->keyq[kv_head]->decode(impl_->key_codes(snap, kv_head, ids));
+  if (config_.rope == RopeMode::kPostRope) return dec;
+  return window_relative(dec.view(), 0, config_, -1.0);
 }
 
 KVBytes KVCache::bytes() const {

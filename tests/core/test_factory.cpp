@@ -76,7 +76,7 @@ TEST(Factory, DefaultsAreOmittedFromCanonicalNames) {
 
 TEST(Factory, MalformedSpecsNamePosition) {
   const std::pair<std::string, std::string> cases[] = {
-      {"PQ16y8", "quantizer spec 'PQ16y8': unexpected 'y' at position 4; expected 'x', 'b', 'g' or end"},
+      {"PQ16y8", "quantizer spec 'PQ16y8': unexpected 'y' at position 4; expected 'x', 'b', 'g', 'r' or end"},
       {"", "unexpected end at position 0; expected a family name"},
       {"pq16x8", "unexpected 'p' at position 0"},
       {"16x8", "unexpected '1' at position 0"},
@@ -87,7 +87,7 @@ TEST(Factory, MalformedSpecsNamePosition) {
       {"PQ16x8 ", "unexpected ' ' at position 6"},
       {" PQ16x8", "unexpected ' ' at position 0"},
       {"RVQ8x8b", "unexpected end at position 7; expected a number"},
-      {"RVQ8x8b4x2", "unexpected 'x' at position 8; expected 'b', 'g' or end"},
+      {"RVQ8x8b4x2", "unexpected 'x' at position 8; expected 'b', 'g', 'r' or end"},
       {"RVQ8x8b4b4", "option 'b' at position 8 is given twice"},
       {"PQ16x8b4", "option 'b' at position 6 does not apply to PQ"},
       {"SQ8b2", "option 'b' at position 3 does not apply to SQ"},

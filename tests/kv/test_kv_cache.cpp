@@ -273,7 +273,8 @@ TEST(KVCache, DecodedValuesWithoutColdStore) {
 }
 
 TEST(KVCache, PreRopeWindowedScores) {
-  // Pre-RoPE keys and post-RoPE queries; tables shared within windows of 64 positions.
+  // Pre-RoPE keys and post-RoPE queries; tables shared within windows of 64 positions, keys
+  // stored at their window offset, so scores are the exact RoPE scores of the decoded keys.
   const auto pre = testdata::kv_sample(800, kH, kHq, kD, 17, false);
   Matrix q_post = pre.queries;
   for (size_t t = 0; t < 800; ++t)
@@ -292,10 +293,11 @@ TEST(KVCache, PreRopeWindowedScores) {
   for (size_t qh = 0; qh < kHq; ++qh) {
     const Matrix kh = cache.decoded_keys(qh / (kHq / kH));
     for (size_t t = 0; t < n; ++t) {
-      std::vector<float> r(q.row_ptr(qh), q.row_ptr(qh) + kD);
-      apply_rope(r.data(), kD, -(double(t / 64 * 64) + 31.5));
+      // Exact RoPE score on the decoded pre-RoPE key: q · R(t) k̂.
+      std::vector<float> r(kh.row_ptr(t), kh.row_ptr(t) + kD);
+      apply_rope(r.data(), kD, double(t));
       double dot = 0;
-      for (size_t j = 0; j < kD; ++j) dot += double(r[j]) * kh(t, j);
+      for (size_t j = 0; j < kD; ++j) dot += double(q(qh, j)) * r[j];
       ASSERT_NEAR(sc(qh, t), dot, 1e-4 * (1 + std::abs(dot)));
     }
     EXPECT_EQ(order_of(sc.row_ptr(qh), n, 25),
@@ -303,6 +305,84 @@ TEST(KVCache, PreRopeWindowedScores) {
   }
   // Exact attention rotates the stored pre-RoPE keys to their positions.
   expect_near_matrix(cache.attend(q, n, 0, 0), dense_attention(q, pre.keys, pre.values, n, true), 1e-5);
+}
+
+TEST(KVCache, PreRopeAttendFromDecodedKeysAndValues) {
+  // Without a cold store, exact attention uses the decoded keys at their true positions.
+  const auto pre = testdata::kv_sample(600, kH, kHq, kD, 21, false);
+  KVCacheConfig c = config("PQ16x8");
+  c.rope = RopeMode::kPreRope;
+  c.rope_window = 128;
+  c.value_quantizer = "PQ16x8";
+  KVCache cache(c);
+  cache.fit(pre.keys, pre.queries, pre.values);
+  const size_t n = 300;
+  cache.append(rows(pre.keys, 0, n), rows(pre.values, 0, n));
+  Matrix keys(n, kH * kD);
+  for (size_t h = 0; h < kH; ++h) {
+    const Matrix kh = cache.decoded_keys(h);
+    for (size_t t = 0; t < n; ++t) std::copy(kh.row_ptr(t), kh.row_ptr(t) + kD, keys.row_ptr(t) + h * kD);
+  }
+  Matrix values(n, kH * kD);
+  for (size_t h = 0; h < kH; ++h) {
+    const Matrix vh = cache.value_quantizer(h)->decode(cache.value_quantizer(h)->encode(
+        rows(pre.values, 0, n).cols_slice(h * kD, kD)));
+    for (size_t t = 0; t < n; ++t) std::copy(vh.row_ptr(t), vh.row_ptr(t) + kD, values.row_ptr(t) + h * kD);
+  }
+  const Matrix q = query_of(pre, 500);
+  expect_near_matrix(cache.attend(q, n, 0, 0), dense_attention(q, keys, values, n, true), 1e-5);
+}
+
+TEST(KVCache, RerankedTopKIsExactOverTheCandidates) {
+  for (RopeMode mode : {RopeMode::kPostRope, RopeMode::kPreRope}) {
+    SCOPED_TRACE(int(mode));
+    const bool pre = mode == RopeMode::kPreRope;
+    const auto s = testdata::kv_sample(900, kH, kHq, kD, 23, !pre);
+    KVCacheConfig c = config("PQ8x4");  // coarse codes: code order and exact order differ
+    c.rope = mode;
+    c.rope_window = 64;
+    auto cache = fitted(c, s);
+    const size_t n = 400, k = 20;
+    cache->append(rows(s.keys, 0, n), rows(s.values, 0, n));
+    const Matrix q = query_of(s, 800);
+    // Exact scores q·k at the keys' positions.
+    Matrix exact(kHq, n);
+    for (size_t qh = 0; qh < kHq; ++qh)
+      for (size_t t = 0; t < n; ++t) {
+        std::vector<float> key(s.keys.row_ptr(t) + (qh / 2) * kD, s.keys.row_ptr(t) + (qh / 2 + 1) * kD);
+        if (pre) apply_rope(key.data(), kD, double(t));
+        double dot = 0;
+        for (size_t j = 0; j < kD; ++j) dot += double(q(qh, j)) * key[j];
+        exact(qh, t) = float(dot);
+      }
+    // All tokens as candidates: the exact top-k.
+    const std::vector<idx_t> all = cache->topk_reranked(q, k, n);
+    // k candidates: topk()'s set, in exact order.
+    const std::vector<idx_t> same = cache->topk_reranked(q, k, k), codes = cache->topk(q, k);
+    size_t differ = 0;
+    for (size_t qh = 0; qh < kHq; ++qh) {
+      const std::vector<idx_t> want = order_of(exact.row_ptr(qh), n, k);
+      EXPECT_EQ(std::vector<idx_t>(all.begin() + qh * k, all.begin() + (qh + 1) * k), want);
+      std::vector<idx_t> a(same.begin() + qh * k, same.begin() + (qh + 1) * k),
+          b(codes.begin() + qh * k, codes.begin() + (qh + 1) * k);
+      for (size_t i = 0; i + 1 < k; ++i) EXPECT_GE(exact(qh, a[i]), exact(qh, a[i + 1]));
+      differ += a != b;
+      std::sort(a.begin(), a.end());
+      std::sort(b.begin(), b.end());
+      EXPECT_EQ(a, b);
+      differ += std::vector<idx_t>(codes.begin() + qh * k, codes.begin() + (qh + 1) * k) != want;
+    }
+    EXPECT_GT(differ, 0u);  // the codes alone do not already give the exact order
+  }
+  KVCache none(config("PQ8x4"));
+  const auto s = testdata::kv_sample(300, kH, kHq, kD, 24, true);
+  none.fit(s.keys, s.queries);
+  none.append(rows(s.keys, 0, 100), rows(s.values, 0, 100));
+  EXPECT_THROW(none.topk_reranked(query_of(s, 200), 5, 10), Error);  // no cold store
+  auto cache = fitted(config("PQ8x4"), s);
+  cache->append(rows(s.keys, 0, 100), rows(s.values, 0, 100));
+  EXPECT_THROW(cache->topk_reranked(query_of(s, 200), 10, 5), Error);  // candidates < k
+  EXPECT_THROW(cache->topk_reranked(query_of(s, 200), 0, 5), Error);
 }
 
 TEST(KVCache, QueryAwareCodebooksCutScoreError) {

@@ -123,3 +123,15 @@ def test_readers_during_append():
     for t in threads:
         t.join()
     assert not errors and len(c) == 1184
+
+
+def test_topk_reranked_is_exact_over_all_candidates(filled):
+    c, keys, queries, _ = filled
+    q = queries[1100]
+    idx = c.topk_reranked(q, 16, 500)
+    assert idx.shape == (HQ, 16) and idx.dtype == np.int64
+    for qh in range(HQ):
+        exact = keys[:500, qh // (HQ // H)].astype(np.float64) @ q[qh].astype(np.float64)
+        np.testing.assert_array_equal(idx[qh], np.lexsort((np.arange(500), -exact))[:16])
+    with pytest.raises(vq.VQError):
+        c.topk_reranked(q, 16, 8)

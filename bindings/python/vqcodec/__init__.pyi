@@ -92,6 +92,8 @@ class KVCache:
         """query (q_heads, head_dim) -> (q_heads, len) float32."""
     def topk(self, query: np.ndarray, k: int) -> np.ndarray:
         """(q_heads, min(k, len)) int64 token indices, best first."""
+    def topk_reranked(self, query: np.ndarray, k: int, candidates: int) -> np.ndarray:
+        """(q_heads, min(k, len)) int64: top `candidates` from codes re-ranked by exact cold-store keys."""
     def attend(self, query: np.ndarray, k: int, sink: int = ..., window: int = ...) -> np.ndarray:
         """(q_heads, head_dim) float32."""
     def decoded_keys(self, kv_head: int) -> np.ndarray: ...

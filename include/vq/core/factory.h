@@ -4,6 +4,8 @@
 //   spec    := family number ('x' number)* option*
 //   option  := 'b' number      beam width (RVQ, GRVQ, AQ encoding)
 //            | 'g' number      group size of scalar scales (dims per scale; default per-channel)
+//            | 'r' number      learned rotation first, number = OPQ alternations (any family;
+//                              rotated_quantizer.h)                        PQ16x8r8
 //
 //   VQ<bits>                    one flat codebook of 2^bits entries              VQ12
 //   PQ<M>x<bits>                M sub-vectors, one codebook each                 PQ16x8
@@ -31,6 +33,7 @@ struct QuantizerSpec {
   std::vector<size_t> numbers;   // the 'x'-separated numbers, in order
   size_t beam = 0;               // 0: family default
   size_t group = 0;              // 0: per-channel scales
+  size_t rotation = 0;           // 0: no rotation; else OPQ alternations of a learned rotation
   std::string to_string() const; // canonical form (defaults omitted)
 };
 

@@ -24,12 +24,16 @@
 //
 // RoPE.
 //   kPostRope  keys are given after RoPE and scored as given: score = qᵀk̂.
-//   kPreRope   keys are given before RoPE (token t at position t); the codebooks then see
-//              the position-free key distribution. The exact score is qᵀR(t)k; scoring uses
-//              (R(−c)q)ᵀk̂ with c the centre of t's window of rope.window positions, so one
-//              lookup table serves the whole window (A²ATS's windowed RoPE). With window 1
-//              this is exact up to the key's quantization. Exact attention rotates the stored
-//              or decoded key to its true position.
+//   kPreRope   keys are given before RoPE (token t at position t). Windowed RoPE: with
+//              W = rope_window and t = w·W + o, the key is coded as R(o) k (rotated to its
+//              offset in its window) and scored with the table of R(−w·W) q, one table per
+//              window. Since R(−w·W)ᵀ R(o) = R(t), the score is exactly qᵀR(t)k̂ (k̂ the
+//              decoded pre-RoPE key): nothing is approximated beyond the key's code. The
+//              codebooks see keys rotated by at most W positions: the pre-RoPE structure of
+//              the slow pairs is kept, and every position beyond the prefill sample looks like
+//              one inside it (post-RoPE keys drift out of the trained distribution as positions
+//              grow). Smaller W keeps more structure but builds more tables per query.
+//              Exact attention rotates the cold pre-RoPE key to its position t.
 //
 // Storage. Key codes live in pages of page_tokens tokens that are allocated as the cache
 // grows and never move or get copied. Within a page, each KV head's codes are in the blocked
@@ -119,20 +123,27 @@ class KVCache {
 
   // q_heads × size(): score of every cached token for each query head (query: q_heads ×
   // head_dim, post-RoPE). Equal to q·k̂ on decoded keys up to float rounding (pre-RoPE:
-  // (R(−c)q)·k̂ with c the token's window centre).
+  // q·R(t)k̂).
   Matrix scores(MatrixView<const float> query) const;
 
   // q_heads × min(k, size()) token ids, row-major, best score first (ties: lower id): the
   // top-k of scores(query) per query head. k >= 1.
   std::vector<idx_t> topk(MatrixView<const float> query, size_t k) const;
 
+  // Optional re-ranking, NOT retrieval from codes alone: per query head, the top `candidates`
+  // tokens of topk() are re-scored with their exact keys from the cold store (pre-RoPE keys
+  // rotated to their positions) and the best k returned, q_heads × min(k, size()) ids, best
+  // first (ties: lower id). Costs `candidates` cold-store reads per head and query. Needs a
+  // cold store; 1 <= k <= candidates.
+  std::vector<idx_t> topk_reranked(MatrixView<const float> query, size_t k, size_t candidates) const;
+
   // q_heads × head_dim: softmax(q·k/√head_dim) attention over, per query head, the union of
   // its top-k tokens, the first `sink` tokens and the last `window` tokens, with exact keys
   // and values from the cold store (or decoded ones without it). k >= 1; empty cache: error.
   Matrix attend(MatrixView<const float> query, size_t k, size_t sink, size_t window) const;
 
-  // size() × head_dim: the keys of one KV head as the codes decode them (pre-RoPE keys stay
-  // pre-RoPE). For tests and analysis.
+  // size() × head_dim: the keys of one KV head as the codes decode them (pre-RoPE: rotated
+  // back from their window offset, so row t is k̂ before RoPE). For tests and analysis.
   Matrix decoded_keys(size_t kv_head) const;
 
   KVBytes bytes() const;
