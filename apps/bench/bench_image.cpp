@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,16 +100,80 @@ Image tiled(const Image& src, size_t w, size_t h) {
   return out;
 }
 
+// 1 MP on one core (OpenMP and OpenBLAS at one thread), median of 5, for each setting: encode =
+// transform + residual search + arithmetic coding of the tokens; decode = arithmetic decoding
+// + reconstruction. PNG reading/writing is not included.
+void timing(const ImageTokenizer& model, const std::string& photo, const std::vector<float>& min_gains) {
+  omp_set_num_threads(1);
+  const Image mp = tiled(read_image(photo), 1024, 1024);
+  const double tr = bench::median(bench::time_runs(5, [&] { (void)model.transform().forward(mp); }));
+  std::printf("\n1024×1024 RGB (tiled from %s), one core, median of 5 (ms); transform alone: %.1f ms\n\n",
+              fs::path(photo).filename().c_str(), tr * 1e3);
+  std::printf("| setting | mean depth | bpp | encode | of which search | of which arithmetic coding | decode | "
+              "of which arithmetic decoding | of which reconstruction |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  struct Setting {
+    std::string name;
+    size_t levels;
+    float min_gain;  // < 0: fixed depth
+  };
+  std::vector<Setting> settings;
+  for (size_t l = 1; l <= model.levels(); l *= 2) settings.push_back({"fixed " + std::to_string(l) + " levels", l, -1.f});
+  if (settings.back().levels != model.levels())
+    settings.push_back({"fixed " + std::to_string(model.levels()) + " levels", model.levels(), -1.f});
+  for (float e : min_gains) {
+    char name[64];
+    std::snprintf(name, sizeof name, "adaptive, min gain %g", double(e));
+    settings.push_back({name, 0, e});
+  }
+  for (const Setting& st : settings) {
+    TokenGrid g;
+    auto run_encode = [&] { g = st.min_gain < 0 ? model.encode(mp, st.levels) : model.encode_adaptive(mp, st.min_gain); };
+    const double search = bench::median(bench::time_runs(5, run_encode)) - tr;
+    std::vector<uint8_t> coded;
+    const double ent = bench::median(bench::time_runs(5, [&] { coded = encode_tokens(g, TokenCoding::kArithmetic); }));
+    const double entd = bench::median(bench::time_runs(5, [&] {
+      TokenGrid h = g;
+      h.tokens.clear();
+      decode_tokens(coded, TokenCoding::kArithmetic, h);
+    }));
+    const double rec = bench::median(bench::time_runs(5, [&] { (void)model.decode(g); }));
+    size_t used = 0;
+    for (size_t i = 0; i < g.rows * g.cols; ++i) used += g.patch_depth(i);
+    std::printf("| %s | %.2f | %.3f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", st.name.c_str(),
+                double(used) / double(g.rows * g.cols), 8.0 * double(coded.size()) / double(mp.pixel_count()),
+                (tr + search + ent) * 1e3, search * 1e3, ent * 1e3, (entd + rec) * 1e3, entd * 1e3, rec * 1e3);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    VQ_CHECK(argc >= 3, "usage: bench_image MODEL.vqc EVAL_DIR");
+    VQ_CHECK(argc >= 3, "usage: bench_image MODEL.vqc EVAL_DIR [--timing-only] [--min-gains a,b,...]");
     bench::pin_openblas_single_thread();
     const ImageTokenizer model = ImageTokenizer::load(argv[1]);
     std::vector<std::string> photos;
     for (const auto& e : fs::directory_iterator(argv[2])) photos.push_back(e.path().string());
     std::sort(photos.begin(), photos.end());
+    VQ_CHECK(!photos.empty(), "bench_image: no photographs in ", argv[2]);
+    bool timing_only = false;
+    std::vector<float> min_gains = {32, 16, 8, 4, 2, 1};
+    for (int i = 3; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--timing-only") {
+        timing_only = true;
+      } else if (a == "--min-gains" && i + 1 < argc) {
+        min_gains.clear();
+        std::istringstream list(argv[++i]);
+        for (std::string t; std::getline(list, t, ',');) min_gains.push_back(std::stof(t));
+      } else {
+        VQ_THROW("bench_image: unknown argument ", a);
+      }
+    }
+    if (timing_only) {
+      timing(model, photos.front(), {4});
+      return 0;
+    }
     const std::string tmp = (fs::temp_directory_path() / ("bench_image_" + std::to_string(getpid()))).string();
     fs::create_directories(tmp);
 
@@ -143,6 +208,18 @@ int main(int argc, char** argv) {
                     fs::path(path).filename().c_str(), levels, g.token_count(), fixed, coded,
                     token_coding_name(best), psnr(img, dec), ssim(img, dec), j.psnr, j.ssim, w.psnr, w.ssim);
       }
+      // Rate-adaptive depth: each patch stops before the first level that gains less than min_gain.
+      for (float e : min_gains) {
+        const TokenGrid g = model.encode_adaptive(img, e);
+        const Image dec = model.decode(g);
+        const double coded = 8.0 * double(encode_tokens(g, TokenCoding::kArithmetic).size()) / double(img.pixel_count());
+        size_t used = 0;
+        for (uint16_t d : g.depth) used += d;
+        const Point j = at_rate(jpeg, coded), w = at_rate(webp, coded);
+        std::printf("| %s | adaptive %g (mean %.2f) | %zu | – | %.3f | arithmetic | %.2f | %.4f | %.2f | %.4f | %.2f | %.4f |\n",
+                    fs::path(path).filename().c_str(), double(e), double(used) / double(g.depth.size()), used,
+                    coded, psnr(img, dec), ssim(img, dec), j.psnr, j.ssim, w.psnr, w.ssim);
+      }
       std::printf("| %s | JPEG q→(bpp, PSNR, SSIM) |", fs::path(path).filename().c_str());
       for (const Point& p : jpeg) std::printf(" (%.3f, %.2f, %.3f)", p.bpp, p.psnr, p.ssim);
       std::printf(" |\n| %s | WebP q→(bpp, PSNR, SSIM) |", fs::path(path).filename().c_str());
@@ -170,24 +247,7 @@ int main(int argc, char** argv) {
       }
     }
 
-    // 1 MP on one core: median of 5.
-    omp_set_num_threads(1);
-    const Image mp = tiled(read_image(photos.front()), 1024, 1024);
-    TokenGrid g;
-    const double enc = bench::median(bench::time_runs(5, [&] { g = model.encode(mp); }));
-    const std::vector<uint8_t> coded = encode_tokens(g, TokenCoding::kArithmetic);
-    const double ent = bench::median(bench::time_runs(5, [&] { (void)encode_tokens(g, TokenCoding::kArithmetic); }));
-    const double dec = bench::median(bench::time_runs(5, [&] { (void)model.decode(g); }));
-    const double entd = bench::median(bench::time_runs(5, [&] {
-      TokenGrid h = g;
-      decode_tokens(coded, TokenCoding::kArithmetic, h);
-    }));
-    const double tr = bench::median(bench::time_runs(5, [&] { (void)model.transform().forward(mp); }));
-    std::printf("\n1024×1024 (tiled from %s), one core, median of 5: transform %.1f ms, encode (transform + "
-                "quantizer, %zu levels) %.1f ms, arithmetic coding %.1f ms; decode tokens %.1f ms, "
-                "reconstruct %.1f ms\n",
-                fs::path(photos.front()).filename().c_str(), tr * 1e3, model.levels(), enc * 1e3, ent * 1e3,
-                entd * 1e3, dec * 1e3);
+    timing(model, photos.front(), {4});
     fs::remove_all(tmp);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_image: %s\n", e.what());
