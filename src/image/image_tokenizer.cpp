@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/residual_beam.h"
+#include "image/subspace_search.h"
 #include "kernels/distances.h"
 
 #include "vq/core/factory.h"
@@ -106,9 +107,9 @@ TokenGrid TokenGrid::truncated(size_t keep) const {
   return out;
 }
 
-// Whitened books of a greedy RVQ, kept so encode() does not whiten them per call.
+// Whitened books of a greedy RVQ in the subspace search's form, built once per model.
 struct ImageTokenizer::Greedy {
-  std::vector<detail::WhitenedBook> books;
+  detail::SubspaceBooks books;
 };
 
 ImageTokenizer::ImageTokenizer(size_t patch, std::unique_ptr<Quantizer> q, float chroma, float high)
@@ -133,9 +134,8 @@ ImageTokenizer::ImageTokenizer(size_t patch, std::unique_ptr<Quantizer> q, float
   quantizer_ = std::move(q);
   const auto* rvq = dynamic_cast<const ResidualQuantizer*>(quantizer_.get());
   if (rvq && rvq->beam() == 1 && quantizer_->is_trained()) {
-    auto greedy = std::make_shared<Greedy>();
-    greedy->books = detail::whiten_books(rvq->books(), quantizer_->metric());
-    greedy_ = std::move(greedy);
+    greedy_ = std::make_shared<Greedy>(
+        Greedy{detail::SubspaceBooks(vq::detail::whiten_books(rvq->books(), quantizer_->metric()))});
   }
   if (quantizer_->is_trained()) {
     const std::vector<uint8_t> bytes = quantizer_to_bytes(*quantizer_);
@@ -261,12 +261,14 @@ TokenGrid ImageTokenizer::encode_adaptive(const Image& image, float min_gain, si
 }
 
 // Streams the grid in batches of kBatch patches (OpenMP over batches): a batch is transformed,
-// whitened and taken through every level while its residuals (kBatch × 3p² floats) stay in
-// cache, and no grid-sized coefficient matrix is ever allocated. Per level, the still-active
-// patches' whitened residuals are the rows of one matrix and kernels::nearest finds their
-// entries (one sgemm per block of rows, ||c||² precomputed); patches that stop are compacted
-// out. The arithmetic per patch is the core's greedy RVQ encoder's (whitened residual minus the
-// whitened entry, same kernel), so the tokens are the quantizer's codes.
+// whitened, put in the search's dimension order and taken through every level while its
+// residuals (kBatch × 3p² floats) stay in cache; no grid-sized coefficient matrix is allocated.
+// Per level, the still-active patches' residuals are the rows of one matrix and the exact
+// nearest entry comes from the subspace search (subspace_search.h: one sgemm over the
+// dimensions the level's book lives in, bounds and exact rescoring for the rest); patches that
+// stop are compacted out. The residual arithmetic is the core's greedy RVQ encoder's (whitened
+// residual minus the whitened entry), so the tokens are the quantizer's codes up to float
+// rounding of exact ties.
 TokenGrid ImageTokenizer::encode_greedy(const Image& image, size_t levels, float min_gain) const {
   image.validate("ImageTokenizer::encode");
   TokenGrid g = empty_grid(image, levels);
@@ -277,11 +279,16 @@ TokenGrid ImageTokenizer::encode_greedy(const Image& image, size_t levels, float
   // Per-pixel gain to per-patch squared error in the whitened space (the DCT is orthonormal).
   const float limit = min_gain * float(patch() * patch());
   if (adaptive) g.depth.assign(n, static_cast<uint16_t>(levels));
-  detail::for_each_batch(n, kBatch, 0, [&](size_t begin, size_t count) {
-    Matrix res(count, d);
-    transform_.forward_patches(image, begin, res.view());
-    if (!metric.is_identity()) res = metric.whiten(res.view());
-    const size_t r = res.cols();
+  const detail::SubspaceBooks& books = greedy_->books;
+  vq::detail::for_each_batch(n, kBatch, 0, [&](size_t begin, size_t count) {
+    Matrix coefs(count, d);
+    transform_.forward_patches(image, begin, coefs.view());
+    if (!metric.is_identity()) coefs = metric.whiten(coefs.view());
+    const size_t r = books.dim();
+    Matrix res(count, r);
+    for (size_t i = 0; i < count; ++i)
+      for (size_t j = 0; j < r; ++j) res(i, j) = coefs(i, books.order()[j]);
+    std::vector<float> scratch;
     std::vector<uint32_t> active(count);
     std::iota(active.begin(), active.end(), uint32_t(begin));
     std::vector<int32_t> labels(count);
@@ -289,9 +296,8 @@ TokenGrid ImageTokenizer::encode_greedy(const Image& image, size_t levels, float
     for (size_t i = 0; i < count; ++i) err[i] = kernels::dot(res.row_ptr(i), res.row_ptr(i), r);
     size_t m = count;
     for (size_t l = 0; l < levels && m > 0; ++l) {
-      const detail::WhitenedBook& book = greedy_->books[l];
-      kernels::nearest(MatrixView<const float>(res.data(), m, r), book.entries.view(), book.norms,
-                       Span<int32_t>(labels.data(), m), Span<float>(dist.data(), m), 1);
+      books.nearest(l, MatrixView<const float>(res.data(), m, r), Span<int32_t>(labels.data(), m),
+                    Span<float>(dist.data(), m), scratch);
       size_t kept = 0;
       for (size_t i = 0; i < m; ++i) {
         const size_t p = active[i];
@@ -303,7 +309,7 @@ TokenGrid ImageTokenizer::encode_greedy(const Image& image, size_t levels, float
         if (l + 1 == levels) continue;
         // Compaction in place: row `kept` <= row i, so each source is read before it is overwritten.
         const float* src = res.row_ptr(i);
-        const float* e = book.entries.row_ptr(size_t(labels[i]));
+        const float* e = books.entry(l, size_t(labels[i]));
         float* dst = res.row_ptr(kept);
         for (size_t j = 0; j < r; ++j) dst[j] = src[j] - e[j];
         err[kept] = dist[i];
@@ -325,7 +331,7 @@ Image ImageTokenizer::decode(const TokenGrid& grid) const {
   const size_t tp = grid.tokens_per_patch(), d = transform_.dim();
   Image out(grid.width, grid.height, grid.grey ? 1 : 3);
   // Batches as in encode: coefficients of kBatch patches at a time, summed and inverted in cache.
-  detail::for_each_batch(grid.rows * grid.cols, kBatch, 0, [&](size_t begin, size_t count) {
+  vq::detail::for_each_batch(grid.rows * grid.cols, kBatch, 0, [&](size_t begin, size_t count) {
     Matrix coefs(count, d);
     for (size_t q = 0; q < count; ++q) {
       float* o = coefs.row_ptr(q);

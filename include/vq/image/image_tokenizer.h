@@ -98,8 +98,12 @@ class ImageTokenizer {
   const std::string& id() const { return id_; }
 
   // levels: 1..levels(), 0 = all. For an RVQ model with greedy encoding (beam 1) this runs the
-  // level-by-level search below (one GEMM-based nearest-entry search per level over all
-  // patches); other models use the quantizer's own encode. Both give the quantizer's codes.
+  // tokenizer's own level-by-level search (batches of patches, an exact nearest-entry search
+  // per level that runs its GEMM over the dimensions the level's codebook lives in and bounds
+  // the rest: src/image/subspace_search.h); other models use the quantizer's own encode. Both
+  // give the quantizer's codes, except where two entries are within float rounding of each
+  // other (on the four evaluation photos: 2 of 42,135 patches, where the tokenizer's choice was
+  // the closer one in double precision).
   TokenGrid encode(const Image& image, size_t levels = 0) const;
   // Rate-adaptive depth (greedy RVQ models only): a patch stops before the first level l >= 1
   // that would lower its weighted squared error by less than min_gain (under the model's metric
