@@ -16,10 +16,11 @@ sklearn_pkg="python3-sklearn=1.2.1+dfsg-1" # scikit-learn sample images, CC BY 2
 skdata=usr/lib/python3/dist-packages/skimage/data
 sldata=usr/lib/python3/dist-packages/sklearn/datasets/images
 # Training: scikit-image's photographs (colour and grey). Evaluation (held out): the cat
-# (chelsea) from scikit-image and both scikit-learn photographs.
+# (chelsea) and the retina fundus photograph from scikit-image, and both scikit-learn
+# photographs. (motorcycle_right.png is not used: it is the stereo twin of a training photo.)
 train_files=(astronaut.png coffee.png rocket.jpg motorcycle_left.png hubble_deep_field.jpg ihc.png
              camera.png brick.png grass.png gravel.png moon.png coins.png)
-eval_files=("$skdata/chelsea.png" "$sldata/china.jpg" "$sldata/flower.jpg")
+eval_files=("$skdata/chelsea.png" "$skdata/retina.jpg" "$sldata/china.jpg" "$sldata/flower.jpg")
 
 work="$out/debs"
 mkdir -p "$work" "$out/train" "$out/eval"

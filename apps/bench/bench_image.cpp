@@ -15,8 +15,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <functional>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,16 +103,107 @@ Image tiled(const Image& src, size_t w, size_t h) {
   return out;
 }
 
+// Median of 5 runs of fn: process CPU seconds (one thread: the time on the core, whatever else
+// the machine runs) and wall seconds.
+struct Times {
+  double cpu, wall;
+};
+Times timed(const std::function<void()>& fn) {
+  std::vector<double> cpu;
+  const std::vector<double> wall = bench::time_runs(5, [&] {
+    const std::clock_t c0 = std::clock();
+    fn();
+    cpu.push_back(double(std::clock() - c0) / CLOCKS_PER_SEC);
+  });
+  return {bench::median(cpu), bench::median(wall)};
+}
+
+// 1 MP on one core (OpenMP and OpenBLAS at one thread), median of 5, for each setting: encode =
+// transform + residual search + arithmetic coding of the tokens; decode = arithmetic decoding
+// + reconstruction. PNG reading/writing is not included.
+void timing(const ImageTokenizer& model, const std::string& photo, const std::vector<float>& min_gains) {
+  omp_set_num_threads(1);
+  const Image mp = tiled(read_image(photo), 1024, 1024);
+  const Times tr = timed([&] { (void)model.transform().forward(mp); });
+  std::printf("\n1024×1024 RGB (tiled from %s), one thread, median of 5, milliseconds of CPU time (wall time in "
+              "brackets); PNG I/O excluded\n\n", fs::path(photo).filename().c_str());
+  std::printf("| setting | mean depth | bpp | encode | of which transform | search | arithmetic coding | decode | "
+              "of which arithmetic decoding | reconstruction |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  struct Setting {
+    std::string name;
+    size_t levels;
+    float min_gain;  // < 0: fixed depth
+  };
+  std::vector<Setting> settings;
+  for (size_t l = 1; l <= model.levels(); l *= 2) settings.push_back({"fixed " + std::to_string(l) + " levels", l, -1.f});
+  if (settings.back().levels != model.levels())
+    settings.push_back({"fixed " + std::to_string(model.levels()) + " levels", model.levels(), -1.f});
+  for (float e : min_gains) {
+    char name[64];
+    std::snprintf(name, sizeof name, "adaptive, min gain %g", double(e));
+    settings.push_back({name, 0, e});
+  }
+  for (const Setting& st : settings) {
+    TokenGrid g;
+    std::vector<uint8_t> coded;
+    auto tokens = [&] { g = st.min_gain < 0 ? model.encode(mp, st.levels) : model.encode_adaptive(mp, st.min_gain); };
+    const Times enc = timed([&] {
+      tokens();
+      coded = encode_tokens(g, TokenCoding::kArithmetic);
+    });
+    const Times search = timed(tokens);
+    const Times ent = timed([&] { coded = encode_tokens(g, TokenCoding::kArithmetic); });
+    auto token_decode = [&] {
+      TokenGrid h = g;
+      h.tokens.clear();
+      decode_tokens(coded, TokenCoding::kArithmetic, h);
+      return h;
+    };
+    const Times dec = timed([&] { (void)model.decode(token_decode()); });
+    const Times entd = timed([&] { (void)token_decode(); });
+    const Times rec = timed([&] { (void)model.decode(g); });
+    size_t used = 0;
+    for (size_t i = 0; i < g.rows * g.cols; ++i) used += g.patch_depth(i);
+    std::printf("| %s | %.2f | %.3f | **%.0f** (%.0f) | %.0f | %.0f | %.0f | **%.0f** (%.0f) | %.0f | %.0f |\n",
+                st.name.c_str(), double(used) / double(g.rows * g.cols),
+                8.0 * double(coded.size()) / double(mp.pixel_count()), enc.cpu * 1e3, enc.wall * 1e3, tr.cpu * 1e3,
+                (search.cpu - tr.cpu) * 1e3, ent.cpu * 1e3, dec.cpu * 1e3, dec.wall * 1e3, entd.cpu * 1e3,
+                rec.cpu * 1e3);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    VQ_CHECK(argc >= 3, "usage: bench_image MODEL.vqc EVAL_DIR");
+    VQ_CHECK(argc >= 3, "usage: bench_image MODEL.vqc EVAL_DIR [--timing-only] [--min-gains a,b,...] [--model16 MODEL16.vqc]");
     bench::pin_openblas_single_thread();
     const ImageTokenizer model = ImageTokenizer::load(argv[1]);
     std::vector<std::string> photos;
     for (const auto& e : fs::directory_iterator(argv[2])) photos.push_back(e.path().string());
     std::sort(photos.begin(), photos.end());
+    VQ_CHECK(!photos.empty(), "bench_image: no photographs in ", argv[2]);
+    bool timing_only = false;
+    std::string model16_path;
+    std::vector<float> min_gains = {128, 64, 32, 16, 8, 4, 2, 1};
+    for (int i = 3; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--timing-only") {
+        timing_only = true;
+      } else if (a == "--model16" && i + 1 < argc) {
+        model16_path = argv[++i];
+      } else if (a == "--min-gains" && i + 1 < argc) {
+        min_gains.clear();
+        std::istringstream list(argv[++i]);
+        for (std::string t; std::getline(list, t, ',');) min_gains.push_back(std::stof(t));
+      } else {
+        VQ_THROW("bench_image: unknown argument ", a);
+      }
+    }
+    if (timing_only) {
+      timing(model, photos.front(), {4});
+      return 0;
+    }
     const std::string tmp = (fs::temp_directory_path() / ("bench_image_" + std::to_string(getpid()))).string();
     fs::create_directories(tmp);
 
@@ -143,6 +238,18 @@ int main(int argc, char** argv) {
                     fs::path(path).filename().c_str(), levels, g.token_count(), fixed, coded,
                     token_coding_name(best), psnr(img, dec), ssim(img, dec), j.psnr, j.ssim, w.psnr, w.ssim);
       }
+      // Rate-adaptive depth: each patch stops before the first level that gains less than min_gain.
+      for (float e : min_gains) {
+        const TokenGrid g = model.encode_adaptive(img, e);
+        const Image dec = model.decode(g);
+        const double coded = 8.0 * double(encode_tokens(g, TokenCoding::kArithmetic).size()) / double(img.pixel_count());
+        size_t used = 0;
+        for (uint16_t d : g.depth) used += d;
+        const Point j = at_rate(jpeg, coded), w = at_rate(webp, coded);
+        std::printf("| %s | adaptive %g (mean %.2f) | %zu | – | %.3f | arithmetic | %.2f | %.4f | %.2f | %.4f | %.2f | %.4f |\n",
+                    fs::path(path).filename().c_str(), double(e), double(used) / double(g.depth.size()), used,
+                    coded, psnr(img, dec), ssim(img, dec), j.psnr, j.ssim, w.psnr, w.ssim);
+      }
       std::printf("| %s | JPEG q→(bpp, PSNR, SSIM) |", fs::path(path).filename().c_str());
       for (const Point& p : jpeg) std::printf(" (%.3f, %.2f, %.3f)", p.bpp, p.psnr, p.ssim);
       std::printf(" |\n| %s | WebP q→(bpp, PSNR, SSIM) |", fs::path(path).filename().c_str());
@@ -151,8 +258,15 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
 
-    // Fixed-length token budgets on 256×256 crops (centre) of each photograph.
-    std::printf("\n| photo (256×256 centre crop) | tokens | levels | PSNR | SSIM |\n|---|---:|---:|---:|---:|\n");
+    // Fixed-length token budgets on 256×256 crops (centre) of each photograph, with the main
+    // model and (--model16) a 16×16-patch model: 256 tokens per level.
+    std::printf("\n| photo (256×256 centre crop) | model | tokens | levels | PSNR | SSIM |\n|---|---|---:|---:|---:|---:|\n");
+    std::vector<const ImageTokenizer*> crop_models = {&model};
+    std::unique_ptr<ImageTokenizer> model16;
+    if (!model16_path.empty()) {
+      model16 = std::make_unique<ImageTokenizer>(ImageTokenizer::load(model16_path));
+      crop_models.push_back(model16.get());
+    }
     for (const std::string& path : photos) {
       const Image img = to_rgb(read_image(path));
       if (img.width < 256 || img.height < 256) continue;
@@ -161,33 +275,19 @@ int main(int argc, char** argv) {
       for (size_t y = 0; y < 256; ++y)
         for (size_t x = 0; x < 256; ++x)
           for (size_t c = 0; c < 3; ++c) crop.at(y, x, c) = img.at(y0 + y, x0 + x, c);
-      const TokenGrid full = model.encode(crop);
-      for (size_t levels = 1; levels <= model.levels(); ++levels) {
-        const TokenGrid g = full.truncated(levels);
-        const Image dec = model.decode(g);
-        std::printf("| %s | %zu | %zu | %.2f | %.4f |\n", fs::path(path).filename().c_str(), g.token_count(),
-                    levels, psnr(crop, dec), ssim(crop, dec));
+      for (const ImageTokenizer* m : crop_models) {
+        const TokenGrid full = m->encode(crop);
+        for (size_t levels = 1; levels <= m->levels(); ++levels) {
+          const TokenGrid g = full.truncated(levels);
+          const Image dec = m->decode(g);
+          std::printf("| %s | %s, %zu px | %zu | %zu | %.2f | %.4f |\n", fs::path(path).filename().c_str(),
+                      m->quantizer().describe().c_str(), m->patch(), g.token_count(), levels, psnr(crop, dec),
+                      ssim(crop, dec));
+        }
       }
     }
 
-    // 1 MP on one core: median of 5.
-    omp_set_num_threads(1);
-    const Image mp = tiled(read_image(photos.front()), 1024, 1024);
-    TokenGrid g;
-    const double enc = bench::median(bench::time_runs(5, [&] { g = model.encode(mp); }));
-    const std::vector<uint8_t> coded = encode_tokens(g, TokenCoding::kArithmetic);
-    const double ent = bench::median(bench::time_runs(5, [&] { (void)encode_tokens(g, TokenCoding::kArithmetic); }));
-    const double dec = bench::median(bench::time_runs(5, [&] { (void)model.decode(g); }));
-    const double entd = bench::median(bench::time_runs(5, [&] {
-      TokenGrid h = g;
-      decode_tokens(coded, TokenCoding::kArithmetic, h);
-    }));
-    const double tr = bench::median(bench::time_runs(5, [&] { (void)model.transform().forward(mp); }));
-    std::printf("\n1024×1024 (tiled from %s), one core, median of 5: transform %.1f ms, encode (transform + "
-                "quantizer, %zu levels) %.1f ms, arithmetic coding %.1f ms; decode tokens %.1f ms, "
-                "reconstruct %.1f ms\n",
-                fs::path(photos.front()).filename().c_str(), tr * 1e3, model.levels(), enc * 1e3, ent * 1e3,
-                entd * 1e3, dec * 1e3);
+    timing(model, photos.front(), {4});
     fs::remove_all(tmp);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_image: %s\n", e.what());

@@ -48,11 +48,20 @@ ImageTokenizer find_model(const EncodedImage& e, const std::string& file) {
            "); set VQ_MODELS_DIR or put the model back");
 }
 
-// Tokens as an (rows, cols, levels·groups) integer array.
+// Tokens as an (rows, cols, levels·groups) integer array; for adaptive depth int32 with −1 in
+// the slots past each patch's depth.
 void write_tokens_npy(const std::string& path, const TokenGrid& g) {
   NpyArray a;
   a.shape = {g.rows, g.cols, g.tokens_per_patch()};
-  if (g.bits <= 8) {
+  if (g.adaptive()) {
+    a.dtype = NpyDType::kInt32;
+    a.bytes.resize(g.tokens.size() * 4);
+    const size_t tp = g.tokens_per_patch();
+    for (size_t i = 0; i < g.tokens.size(); ++i) {
+      const int32_t t = i % tp < g.depth[i / tp] * g.groups ? int32_t(g.tokens[i]) : -1;
+      for (int b = 0; b < 4; ++b) a.bytes[4 * i + b] = uint8_t(uint32_t(t) >> (8 * b));
+    }
+  } else if (g.bits <= 8) {
     a.dtype = NpyDType::kUInt8;
     a.bytes.assign(g.tokens.begin(), g.tokens.end());
   } else {
@@ -71,18 +80,25 @@ struct EncodeSummary {
   TokenCoding coding = TokenCoding::kFixed;
 };
 
-// Writes the file with the requested coding ("auto": the smallest of the three) and reports the
-// token payload sizes of the fixed-length and the stored coding.
+// Writes the file with the requested coding ("auto": the smallest of the three; adaptive depth:
+// arithmetic) and reports the token payload sizes of the fixed-length (0 for adaptive depth,
+// which has no fixed-length form) and the stored coding.
 EncodeSummary write_file(const std::string& path, const EncodedImage& e, const std::string& coding) {
   EncodeSummary s;
-  s.fixed_bytes = encode_tokens(e.grid, TokenCoding::kFixed).size();
-  if (coding == "auto") {
+  if (e.grid.adaptive()) {
+    VQ_CHECK(coding == "auto" || coding == "arithmetic", "--min-gain (adaptive depth) is stored with arithmetic "
+             "coding only, not --coding ", coding);
+    s.coding = TokenCoding::kArithmetic;
+  } else {
+    s.fixed_bytes = encode_tokens(e.grid, TokenCoding::kFixed).size();
+  }
+  if (!e.grid.adaptive() && coding == "auto") {
     size_t best = s.fixed_bytes;
     for (TokenCoding c : {TokenCoding::kZstd, TokenCoding::kArithmetic}) {
       const size_t n = encode_tokens(e.grid, c).size();
       if (n < best) best = n, s.coding = c;
     }
-  } else {
+  } else if (!e.grid.adaptive()) {
     s.coding = parse_token_coding(coding);
   }
   ContainerWriter out;
@@ -92,14 +108,31 @@ EncodeSummary write_file(const std::string& path, const EncodedImage& e, const s
   return s;
 }
 
+// Tokens actually used (adaptive depth: the sum of the patch depths).
+size_t used_tokens(const TokenGrid& g) {
+  size_t n = 0;
+  for (size_t i = 0; i < g.rows * g.cols; ++i) n += g.patch_depth(i) * g.groups;
+  return n;
+}
+
 void print_rates(const TokenGrid& g, const EncodeSummary& s, const std::string& path) {
   const double px = double(g.width) * g.height;
-  std::printf("tokens           %zu × %zu patches of %zu px × %zu per patch (%zu levels × %zu) = %zu tokens of %d bits\n",
-              g.rows, g.cols, g.patch, g.tokens_per_patch(), g.levels, g.groups, g.token_count(), int(g.bits));
-  std::printf("rate             %.4f bpp fixed-length, %.4f bpp %s (%zu bytes); file %.4f bpp (%ju bytes)\n",
-              8.0 * s.fixed_bytes / px, 8.0 * s.coded_bytes / px, token_coding_name(s.coding), s.coded_bytes,
+  if (g.adaptive())
+    std::printf("tokens           %zu × %zu patches of %zu px, adaptive depth 1..%zu (mean %.2f) = %zu tokens of %d bits\n",
+                g.rows, g.cols, g.patch, g.levels, double(used_tokens(g)) / double(g.rows * g.cols * g.groups),
+                used_tokens(g), int(g.bits));
+  else
+    std::printf("tokens           %zu × %zu patches of %zu px × %zu per patch (%zu levels × %zu) = %zu tokens of %d bits\n",
+                g.rows, g.cols, g.patch, g.tokens_per_patch(), g.levels, g.groups, g.token_count(), int(g.bits));
+  char fixed[64] = "no fixed-length form (adaptive depth)";
+  if (!g.adaptive()) std::snprintf(fixed, sizeof fixed, "%.4f bpp fixed-length", 8.0 * s.fixed_bytes / px);
+  std::printf("rate             %s, %.4f bpp %s (%zu bytes); file %.4f bpp (%ju bytes)\n", fixed,
+              8.0 * s.coded_bytes / px, token_coding_name(s.coding), s.coded_bytes,
               8.0 * double(fs::file_size(path)) / px, static_cast<uintmax_t>(fs::file_size(path)));
 }
+
+// The adaptive-depth setting `vq demo` shows (per-pixel gain a level must bring, see encode_adaptive).
+constexpr float kDemoMinGain = 4.f;
 
 class ImageCodec final : public MediaCodec {
  public:
@@ -113,6 +146,10 @@ class ImageCodec final : public MediaCodec {
   void add_encode_options(CLI::App& encode) override {
     encode.add_option("--levels", levels_, "Images: residual levels kept (0: all the model has); fewer levels, fewer tokens")
         ->check(CLI::NonNegativeNumber);
+    encode.add_option("--min-gain", min_gain_,
+                      "Images: rate-adaptive depth — a patch stops before a level that lowers its weighted error "
+                      "by less than this per pixel (luma MSE units; larger: smaller file). Off when < 0")
+        ->capture_default_str();
     encode.add_option("--coding", coding_, "Images: token coding auto | fixed | zstd | arithmetic (auto: smallest)")
         ->check(CLI::IsMember({"auto", "fixed", "zstd", "arithmetic"}))
         ->capture_default_str();
@@ -124,7 +161,7 @@ class ImageCodec final : public MediaCodec {
     const std::string model_path = r.model.empty() ? default_model_path() : r.model;
     const ImageTokenizer model = ImageTokenizer::load(model_path);
     const std::string location = r.model.empty() ? kDefaultModel : fs::absolute(r.model).string();
-    const EncodedImage e = encode_image(image, model, levels_, location);
+    const EncodedImage e = encode_image(image, model, levels_, location, min_gain_);
     const EncodeSummary s = write_file(r.output, e, coding_);
     if (!r.tokens.empty()) write_tokens_npy(r.tokens, e.grid);
     const double took = seconds_since(t0);
@@ -149,7 +186,7 @@ class ImageCodec final : public MediaCodec {
     write_png(r.output, out);
     if (!r.quiet)
       std::printf("decoded          %zu×%zu, %zu channels from %zu tokens to %s\n", out.width, out.height,
-                  out.channels, e.grid.token_count(), r.output.c_str());
+                  out.channels, used_tokens(e.grid), r.output.c_str());
   }
 
   void print_info(const ContainerReader& in) override {
@@ -169,9 +206,12 @@ class ImageCodec final : public MediaCodec {
                 e.alpha.empty() ? "" : " (alpha kept losslessly)");
     std::printf("tokens           %zu × %zu × %zu (rows × cols × levels·groups), %zu-px patches, %d bits each\n",
                 g.rows, g.cols, g.tokens_per_patch(), g.patch, int(g.bits));
-    std::printf("token coding     %s: %.4f bpp (fixed-length: %.4f bpp)\n", in.meta_at("image.token_coding").c_str(),
-                8.0 * in.payload("ITOK").size() / px,
-                8.0 * encode_tokens(g, TokenCoding::kFixed).size() / px);
+    if (g.adaptive())
+      std::printf("depth            adaptive: %zu tokens used (mean %.2f levels per patch)\n", used_tokens(g),
+                  double(used_tokens(g)) / double(g.rows * g.cols * g.groups));
+    std::printf("token coding     %s: %.4f bpp", in.meta_at("image.token_coding").c_str(), 8.0 * in.payload("ITOK").size() / px);
+    if (!g.adaptive()) std::printf(" (fixed-length: %.4f bpp)", 8.0 * encode_tokens(g, TokenCoding::kFixed).size() / px);
+    std::printf("\n");
     std::printf("model            %s (id %s)\n", e.model_location.c_str(), e.model_id.c_str());
   }
 
@@ -223,16 +263,22 @@ class ImageCodec final : public MediaCodec {
     std::vector<size_t> depths;
     for (size_t l = 1; l < model.levels(); l *= 2) depths.push_back(l);
     depths.push_back(model.levels());
-    for (size_t levels : depths) {
-      const EncodedImage e = encode_image(image, model, levels, kDefaultModel);
+    // Then rate-adaptive depth (if the model supports it): min gain 4 per pixel.
+    const bool adaptive = model.supports_adaptive();
+    for (size_t k = 0; k < depths.size() + (adaptive ? 1 : 0); ++k) {
+      const bool last = k == depths.size();
+      const size_t levels = last ? model.levels() : depths[k];
+      const EncodedImage e = encode_image(image, model, levels, kDefaultModel, last ? kDemoMinGain : -1.f);
       const EncodeSummary s = write_file(out, e, "auto");
       // Decode from the file, as vq decode would.
       const Image decoded = decode_image(read_encoded_image(ContainerReader::from_file(out)), model);
       const double px = double(image.width) * image.height;
-      std::printf("  levels %2zu      %6zu tokens  %.3f bpp fixed  %.3f bpp %-10s  PSNR %.2f dB  SSIM %.4f\n",
-                  levels, e.grid.token_count(), 8.0 * s.fixed_bytes / px, 8.0 * s.coded_bytes / px,
-                  token_coding_name(s.coding), psnr(image, decoded), ssim(image, decoded));
-      if (levels == model.levels()) write_png(png, decoded);
+      char what[32], fixed[32] = "   –           ";
+      std::snprintf(what, sizeof what, last ? "min gain %g" : "levels %g", last ? double(kDemoMinGain) : double(levels));
+      if (!last) std::snprintf(fixed, sizeof fixed, "%.3f bpp fixed", 8.0 * s.fixed_bytes / px);
+      std::printf("  %-14s %6zu tokens  %s  %.3f bpp %-10s  PSNR %.2f dB  SSIM %.4f\n", what, used_tokens(e.grid),
+                  fixed, 8.0 * s.coded_bytes / px, token_coding_name(s.coding), psnr(image, decoded), ssim(image, decoded));
+      if (levels == model.levels() && !last) write_png(png, decoded);
     }
     std::printf("files            %s\n                 %s\n", out.c_str(), png.c_str());
   }
@@ -268,6 +314,7 @@ class ImageCodec final : public MediaCodec {
   }
 
   size_t levels_ = 0;
+  float min_gain_ = -1.f;
   std::string coding_ = "auto";
   std::string train_dir_, train_out_;
   ImageTrainOptions train_;

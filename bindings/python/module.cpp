@@ -9,6 +9,7 @@ void bind_core(pybind11::module_& m);
 void bind_io(pybind11::module_& m);
 void bind_weights(pybind11::module_& m);
 void bind_kv(pybind11::module_& m);
+void bind_image(pybind11::module_& m);
 }  // namespace vq::py
 
 PYBIND11_MODULE(_vqcodec, m) {
@@ -19,4 +20,5 @@ PYBIND11_MODULE(_vqcodec, m) {
   vq::py::bind_io(m);
   vq::py::bind_weights(m);
   vq::py::bind_kv(m);
+  vq::py::bind_image(m);
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "vq/core/bitpack.h"
 #include "vq/image/image_codec.h"
@@ -123,9 +124,13 @@ class RangeDecoder {
   uint32_t range_ = 0xFFFFFFFFu, code_ = 0;
 };
 
-// The token model, shared by encoder and decoder so they cannot drift apart. Per token slot s
-// (level, group) of patch (r, c), with L and A the same slot's tokens in the left and upper
-// neighbour patches (when they exist):
+// The token model, shared by encoder and decoder so they cannot drift apart. Patches in raster
+// order; per patch, level by level:
+//   0. (adaptive-depth grids, levels l >= 1) flag "the patch goes on to level l", probability
+//      context (l, state of the left patch, state of the upper patch), a state being "absent",
+//      "stopped before l" or "has level l" — the stop symbol: a patch ends at its first 0 flag;
+// then per token slot s (level, group) of the level, with L and A the same slot's tokens in the
+// left and upper neighbour patches (when they exist and reach that level):
 //   1. flag "token == L", probability context (s, L == A);
 //   2. if not, and A exists and differs from L: flag "token == A", context s;
 //   3. if neither: the token's bits, most significant first, through a bit tree of 2^bits
@@ -134,16 +139,18 @@ class RangeDecoder {
 // a bit, and everything else costs about the order-0 entropy of its slot.
 struct TokenModel {
   explicit TokenModel(const TokenGrid& g)
-      : tp(g.tokens_per_patch()), tree(size_t{1} << g.bits), bits(g.bits),
-        same_left(tp * 2, kProbInit), same_above(tp, kProbInit), probs(tp * tree, kProbInit) {}
+      : tp(g.tokens_per_patch()), tree(size_t{1} << g.bits), bits(g.bits), same_left(tp * 2, kProbInit),
+        same_above(tp, kProbInit), probs(tp * tree, kProbInit), more(g.levels * 9, kProbInit) {}
 
-  // Codes token (r, c, s) through coder `code(prob, bit) -> bit`: the encoder passes the bit and
-  // gets it back, the decoder ignores the argument and returns the decoded bit.
+  // Codes token (r, c, s) of level `level` through coder `code(prob, bit) -> bit`: the encoder
+  // passes the bit and gets it back, the decoder ignores the argument and returns the decoded bit.
   template <class Code>
-  uint16_t token(const TokenGrid& g, size_t r, size_t c, size_t s, unsigned value, Code&& code) {
-    const bool has_left = c > 0, has_above = r > 0;
-    const uint16_t left = has_left ? g.tokens[(r * g.cols + c - 1) * tp + s] : 0;
-    const uint16_t above = has_above ? g.tokens[((r - 1) * g.cols + c) * tp + s] : 0;
+  uint16_t token(const TokenGrid& g, size_t r, size_t c, size_t s, size_t level, unsigned value, Code&& code) {
+    const size_t i = r * g.cols + c;
+    const bool has_left = c > 0 && g.patch_depth(i - 1) > level;
+    const bool has_above = r > 0 && g.patch_depth(i - g.cols) > level;
+    const uint16_t left = has_left ? g.tokens[(i - 1) * tp + s] : 0;
+    const uint16_t above = has_above ? g.tokens[(i - g.cols) * tp + s] : 0;
     if (has_left) {
       const size_t ctx = s * 2 + (has_above && above == left);
       if (code(same_left[ctx], unsigned(value == left))) return left;
@@ -157,32 +164,62 @@ struct TokenModel {
     return uint16_t(node - tree);
   }
 
+  // Context of the "goes on to level l" flag of patch (r, c).
+  size_t more_context(const TokenGrid& g, size_t r, size_t c, size_t level) const {
+    const size_t i = r * g.cols + c;
+    const size_t left = c == 0 ? 0 : g.patch_depth(i - 1) > level ? 2 : 1;
+    const size_t above = r == 0 ? 0 : g.patch_depth(i - g.cols) > level ? 2 : 1;
+    return level * 9 + left * 3 + above;
+  }
+
   size_t tp, tree;
   int bits;
-  std::vector<uint16_t> same_left, same_above, probs;
+  std::vector<uint16_t> same_left, same_above, probs, more;
 };
 
-std::vector<uint8_t> arithmetic_encode(const TokenGrid& g) {
+// Runs the model over the whole grid. Encoding (const grid): g is complete and code() writes
+// each decision. Decoding: g.tokens are zero, g.depth (adaptive grids) is sized, and both are
+// filled patch by patch in raster order, so the neighbours the contexts look at are always
+// decoded already.
+template <class Grid, class Code>
+void code_grid(Grid& g, Code&& code) {
+  constexpr bool decoding = !std::is_const_v<Grid>;
   TokenModel model(g);
+  const size_t tp = model.tp;
+  for (size_t r = 0; r < g.rows; ++r)
+    for (size_t c = 0; c < g.cols; ++c) {
+      const size_t i = r * g.cols + c;
+      size_t depth = g.levels;
+      for (size_t l = 0; l < g.levels; ++l) {
+        if (l > 0 && g.adaptive()) {
+          const unsigned more = decoding ? 0u : unsigned(g.depth[i] > l);
+          if (!code(model.more[model.more_context(g, r, c, l)], more)) {
+            depth = l;
+            break;
+          }
+        }
+        for (size_t s = l * g.groups; s < (l + 1) * g.groups; ++s) {
+          const uint16_t t = model.token(g, r, c, s, l, decoding ? 0u : g.tokens[i * tp + s], code);
+          if constexpr (decoding) g.tokens[i * tp + s] = t;
+        }
+      }
+      if constexpr (decoding)
+        if (g.adaptive()) g.depth[i] = static_cast<uint16_t>(depth);
+    }
+}
+
+std::vector<uint8_t> arithmetic_encode(const TokenGrid& g) {
   RangeEncoder rc;
-  auto code = [&rc](uint16_t& prob, unsigned bit) {
+  code_grid(g, [&rc](uint16_t& prob, unsigned bit) {
     rc.bit(prob, bit);
     return bit;
-  };
-  for (size_t r = 0; r < g.rows; ++r)
-    for (size_t c = 0; c < g.cols; ++c)
-      for (size_t s = 0; s < model.tp; ++s) model.token(g, r, c, s, g.tokens[(r * g.cols + c) * model.tp + s], code);
+  });
   return rc.finish();
 }
 
 void arithmetic_decode(Span<const uint8_t> in, TokenGrid& g) {
-  TokenModel model(g);
   RangeDecoder rc(in);
-  auto code = [&rc](uint16_t& prob, unsigned) { return rc.bit(prob); };
-  for (size_t r = 0; r < g.rows; ++r)
-    for (size_t c = 0; c < g.cols; ++c)
-      for (size_t s = 0; s < model.tp; ++s)
-        g.tokens[(r * g.cols + c) * model.tp + s] = model.token(g, r, c, s, 0, code);
+  code_grid(g, [&rc](uint16_t& prob, unsigned) { return rc.bit(prob); });
 }
 
 // ---- fixed / zstd layouts ------------------------------------------------------------------
@@ -249,6 +286,8 @@ TokenCoding parse_token_coding(const std::string& name) {
 
 std::vector<uint8_t> encode_tokens(const TokenGrid& grid, TokenCoding coding) {
   grid.validate("encode_tokens");
+  VQ_CHECK(!grid.adaptive() || coding == TokenCoding::kArithmetic, "encode_tokens: a grid with "
+           "adaptive depth is stored only with arithmetic coding, not ", token_coding_name(coding));
   switch (coding) {
     case TokenCoding::kFixed: return pack_tight(grid);
     case TokenCoding::kZstd: return zstd_compress(planes(grid));
@@ -260,6 +299,7 @@ std::vector<uint8_t> encode_tokens(const TokenGrid& grid, TokenCoding coding) {
 void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g) {
   const size_t n = g.rows * g.cols, tp = g.tokens_per_patch();
   const std::string what = std::string("token payload (") + token_coding_name(coding) + ")";
+  VQ_CHECK(!g.adaptive() || coding == TokenCoding::kArithmetic, what, ": adaptive depth needs arithmetic coding");
   switch (coding) {
     case TokenCoding::kFixed: {
       const size_t expect = (uint64_t(n) * tp * g.bits + 7) / 8;
@@ -279,6 +319,7 @@ void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g
       VQ_CHECK(uint64_t(n) * tp <= (uint64_t(payload.size()) + 8) * 8 * 46, what, ": ", payload.size(),
                " bytes cannot hold ", n * tp, " tokens");
       g.tokens.assign(n * tp, 0);
+      if (g.adaptive()) g.depth.assign(n, static_cast<uint16_t>(g.levels));
       arithmetic_decode(payload, g);
       break;
     }
@@ -287,10 +328,10 @@ void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g
 }
 
 EncodedImage encode_image(const Image& image, const ImageTokenizer& model, size_t levels,
-                          const std::string& model_location) {
+                          const std::string& model_location, float min_gain) {
   image.validate("encode_image");
   EncodedImage e;
-  e.grid = model.encode(image, levels);
+  e.grid = min_gain >= 0.f ? model.encode_adaptive(image, min_gain, levels) : model.encode(image, levels);
   e.source_channels = image.channels;
   if (image.has_alpha()) {
     const Image a = alpha_plane(image);
@@ -322,6 +363,7 @@ void write_encoded_image(ContainerWriter& out, const EncodedImage& e, TokenCodin
   out.set_meta("image.model_id", e.model_id);
   out.set_meta("image.model", e.model_location);
   out.set_meta("image.token_coding", token_coding_name(coding));
+  out.set_meta("image.depth", g.adaptive() ? "adaptive" : "fixed");
   out.add("ITOK", encode_tokens(g, coding));
   if (!e.alpha.empty()) {
     ByteWriter w;
@@ -356,6 +398,10 @@ EncodedImage read_encoded_image(const ContainerReader& in) {
   e.model_id = in.meta_at("image.model_id");
   e.model_location = in.meta_or("image.model", "");
   const TokenCoding coding = parse_token_coding(in.meta_at("image.token_coding"));
+  const std::string depth = in.meta_or("image.depth", "fixed");
+  VQ_CHECK(depth == "fixed" || depth == "adaptive", in.name(), ": image.depth = '", depth,
+           "' is not fixed or adaptive");
+  if (depth == "adaptive") g.depth.assign(g.rows * g.cols, static_cast<uint16_t>(g.levels));
   decode_tokens(in.payload("ITOK"), coding, g);
   const bool wants_alpha = e.source_channels == 2 || e.source_channels == 4;
   VQ_CHECK(wants_alpha == in.has("ALPH"), in.name(), ": image.channels = ", e.source_channels,

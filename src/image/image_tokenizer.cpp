@@ -1,7 +1,13 @@
 // Training, encoding and decoding of the image tokenizer; the model file. The heavy lifting is
 // the core's: PatchTransform turns pixels into vectors, the residual quantizer does the rest.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <numeric>
+
+#include "core/residual_beam.h"
+#include "image/subspace_search.h"
+#include "kernels/distances.h"
 
 #include "vq/core/factory.h"
 #include "vq/core/group_residual_quantizer.h"
@@ -14,6 +20,9 @@ namespace vq::image {
 namespace {
 
 constexpr const char* kModelKind = "image_model";
+// Patches per batch when encoding / decoding: 512 × 192 floats (384 KiB) of residuals stay in
+// L2 through all levels, and each level's sgemm still has 512 rows to amortise its packing.
+constexpr size_t kBatch = 512;
 
 std::string hex64(uint64_t v) {
   char buf[17];
@@ -76,6 +85,14 @@ void TokenGrid::validate(const char* who) const {
   const uint32_t limit = uint32_t{1} << bits;
   for (size_t i = 0; i < tokens.size(); ++i)
     VQ_CHECK(tokens[i] < limit, who, ": token ", i, " = ", tokens[i], " exceeds ", bits, " bits");
+  if (depth.empty()) return;
+  VQ_CHECK(depth.size() == rows * cols, who, ": ", depth.size(), " patch depths for ", rows * cols, " patches");
+  const size_t tp = tokens_per_patch();
+  for (size_t i = 0; i < depth.size(); ++i) {
+    VQ_CHECK(depth[i] >= 1 && depth[i] <= levels, who, ": patch ", i, " has depth ", depth[i], ", not 1..", levels);
+    for (size_t s = depth[i] * groups; s < tp; ++s)
+      VQ_CHECK(tokens[i * tp + s] == 0, who, ": patch ", i, " has a token past its depth ", depth[i]);
+  }
 }
 
 TokenGrid TokenGrid::truncated(size_t keep) const {
@@ -86,8 +103,14 @@ TokenGrid TokenGrid::truncated(size_t keep) const {
   out.tokens.resize(rows * cols * new_tp);
   for (size_t i = 0; i < rows * cols; ++i)
     std::copy_n(&tokens[i * old_tp], new_tp, &out.tokens[i * new_tp]);
+  for (uint16_t& d : out.depth) d = static_cast<uint16_t>(std::min<size_t>(d, keep));
   return out;
 }
+
+// Whitened books of a greedy RVQ in the subspace search's form, built once per model.
+struct ImageTokenizer::Greedy {
+  detail::SubspaceBooks books;
+};
 
 ImageTokenizer::ImageTokenizer(size_t patch, std::unique_ptr<Quantizer> q, float chroma, float high)
     : transform_(patch), chroma_weight_(chroma), high_frequency_weight_(high) {
@@ -109,6 +132,11 @@ ImageTokenizer::ImageTokenizer(size_t patch, std::unique_ptr<Quantizer> q, float
   for (size_t l = 0; l < levels_; ++l)
     for (size_t g = 0; g < groups_; ++g) slot_to_book_.push_back(g * levels_ + l);
   quantizer_ = std::move(q);
+  const auto* rvq = dynamic_cast<const ResidualQuantizer*>(quantizer_.get());
+  if (rvq && rvq->beam() == 1 && quantizer_->is_trained()) {
+    greedy_ = std::make_shared<Greedy>(
+        Greedy{detail::SubspaceBooks(vq::detail::whiten_books(rvq->books(), quantizer_->metric()))});
+  }
   if (quantizer_->is_trained()) {
     const std::vector<uint8_t> bytes = quantizer_to_bytes(*quantizer_);
     const uint8_t p = static_cast<uint8_t>(patch);
@@ -196,12 +224,10 @@ ImageTokenizer ImageTokenizer::load(const std::string& path) {
   return read(ContainerReader::from_file(path));
 }
 
-TokenGrid ImageTokenizer::encode(const Image& image, size_t levels) const {
+TokenGrid ImageTokenizer::empty_grid(const Image& image, size_t levels) const {
   if (levels == 0) levels = levels_;
   VQ_CHECK(levels >= 1 && levels <= levels_, "ImageTokenizer::encode: levels must be 1..", levels_,
            " (the model's depth), got ", levels);
-  const Matrix coefs = transform_.forward(image);
-  const Codes codes = quantizer_->encode(coefs);
   TokenGrid g;
   g.width = image.width;
   g.height = image.height;
@@ -212,10 +238,86 @@ TokenGrid ImageTokenizer::encode(const Image& image, size_t levels) const {
   g.groups = groups_;
   g.bits = bits_;
   g.grey = image.channels <= 2;
+  g.tokens.assign(g.rows * g.cols * g.tokens_per_patch(), 0);
+  return g;
+}
+
+TokenGrid ImageTokenizer::encode(const Image& image, size_t levels) const {
+  if (greedy_) return encode_greedy(image, levels, -1.f);
+  TokenGrid g = empty_grid(image, levels);
+  const Codes codes = quantizer_->encode(transform_.forward(image));
   const size_t tp = g.tokens_per_patch();
-  g.tokens.resize(g.rows * g.cols * tp);
   for (size_t i = 0; i < codes.n; ++i)
     for (size_t s = 0; s < tp; ++s) g.tokens[i * tp + s] = codes(i, slot_to_book_[s]);
+  return g;
+}
+
+TokenGrid ImageTokenizer::encode_adaptive(const Image& image, float min_gain, size_t levels) const {
+  VQ_CHECK(greedy_, "ImageTokenizer::encode_adaptive: needs an RVQ model with greedy encoding, this one is ",
+           quantizer_->describe());
+  VQ_CHECK(min_gain >= 0.f && std::isfinite(min_gain), "ImageTokenizer::encode_adaptive: min_gain must be >= 0, got ",
+           min_gain);
+  return encode_greedy(image, levels, min_gain);
+}
+
+// Streams the grid in batches of kBatch patches (OpenMP over batches): a batch is transformed,
+// whitened, put in the search's dimension order and taken through every level while its
+// residuals (kBatch × 3p² floats) stay in cache; no grid-sized coefficient matrix is allocated.
+// Per level, the still-active patches' residuals are the rows of one matrix and the exact
+// nearest entry comes from the subspace search (subspace_search.h: one sgemm over the
+// dimensions the level's book lives in, bounds and exact rescoring for the rest); patches that
+// stop are compacted out. The residual arithmetic is the core's greedy RVQ encoder's (whitened
+// residual minus the whitened entry), so the tokens are the quantizer's codes up to float
+// rounding of exact ties.
+TokenGrid ImageTokenizer::encode_greedy(const Image& image, size_t levels, float min_gain) const {
+  image.validate("ImageTokenizer::encode");
+  TokenGrid g = empty_grid(image, levels);
+  levels = g.levels;
+  const Metric& metric = quantizer_->metric();
+  const size_t n = g.rows * g.cols, d = transform_.dim();
+  const bool adaptive = min_gain >= 0.f;
+  // Per-pixel gain to per-patch squared error in the whitened space (the DCT is orthonormal).
+  const float limit = min_gain * float(patch() * patch());
+  if (adaptive) g.depth.assign(n, static_cast<uint16_t>(levels));
+  const detail::SubspaceBooks& books = greedy_->books;
+  vq::detail::for_each_batch(n, kBatch, 0, [&](size_t begin, size_t count) {
+    Matrix coefs(count, d);
+    transform_.forward_patches(image, begin, coefs.view());
+    if (!metric.is_identity()) coefs = metric.whiten(coefs.view());
+    const size_t r = books.dim();
+    Matrix res(count, r);
+    for (size_t i = 0; i < count; ++i)
+      for (size_t j = 0; j < r; ++j) res(i, j) = coefs(i, books.order()[j]);
+    std::vector<float> scratch;
+    std::vector<uint32_t> active(count);
+    std::iota(active.begin(), active.end(), uint32_t(begin));
+    std::vector<int32_t> labels(count);
+    std::vector<float> dist(count), err(count);
+    for (size_t i = 0; i < count; ++i) err[i] = kernels::dot(res.row_ptr(i), res.row_ptr(i), r);
+    size_t m = count;
+    for (size_t l = 0; l < levels && m > 0; ++l) {
+      books.nearest(l, MatrixView<const float>(res.data(), m, r), Span<int32_t>(labels.data(), m),
+                    Span<float>(dist.data(), m), scratch);
+      size_t kept = 0;
+      for (size_t i = 0; i < m; ++i) {
+        const size_t p = active[i];
+        if (adaptive && l > 0 && err[i] - dist[i] < limit) {  // level l is not worth its token
+          g.depth[p] = static_cast<uint16_t>(l);
+          continue;
+        }
+        g.tokens[p * levels + l] = static_cast<uint16_t>(labels[i]);
+        if (l + 1 == levels) continue;
+        // Compaction in place: row `kept` <= row i, so each source is read before it is overwritten.
+        const float* src = res.row_ptr(i);
+        const float* e = books.entry(l, size_t(labels[i]));
+        float* dst = res.row_ptr(kept);
+        for (size_t j = 0; j < r; ++j) dst[j] = src[j] - e[j];
+        err[kept] = dist[i];
+        active[kept++] = static_cast<uint32_t>(p);
+      }
+      m = kept;
+    }
+  });
   return g;
 }
 
@@ -226,20 +328,24 @@ Image ImageTokenizer::decode(const TokenGrid& grid) const {
            int(grid.bits), " bits, ", grid.levels, " levels do not fit this model (patch ", patch(),
            ", ", groups_, " groups, ", int(bits_), " bits, ", levels_, " levels)");
   const auto& books = dynamic_cast<const CodebookQuantizer&>(*quantizer_).books();
-  const size_t n = grid.rows * grid.cols, tp = grid.tokens_per_patch(), d = transform_.dim();
-  Matrix coefs(n, d);
-  const auto nn = static_cast<int64_t>(n);
-#pragma omp parallel for schedule(static) if (nn > 4096)
-  for (int64_t i = 0; i < nn; ++i) {
-    float* o = coefs.row_ptr(size_t(i));
-    const uint16_t* t = &grid.tokens[size_t(i) * tp];
-    for (size_t s = 0; s < tp; ++s) {
-      const Codebook& b = books[slot_to_book_[s]];
-      const float* e = b.entry(t[s]);
-      for (size_t j = 0; j < b.dim; ++j) o[b.offset + j] += e[j];
+  const size_t tp = grid.tokens_per_patch(), d = transform_.dim();
+  Image out(grid.width, grid.height, grid.grey ? 1 : 3);
+  // Batches as in encode: coefficients of kBatch patches at a time, summed and inverted in cache.
+  vq::detail::for_each_batch(grid.rows * grid.cols, kBatch, 0, [&](size_t begin, size_t count) {
+    Matrix coefs(count, d);
+    for (size_t q = 0; q < count; ++q) {
+      float* o = coefs.row_ptr(q);
+      const uint16_t* t = &grid.tokens[(begin + q) * tp];
+      const size_t used = grid.patch_depth(begin + q) * grid.groups;
+      for (size_t s = 0; s < used; ++s) {
+        const Codebook& b = books[slot_to_book_[s]];
+        const float* e = b.entry(t[s]);
+        for (size_t j = 0; j < b.dim; ++j) o[b.offset + j] += e[j];
+      }
     }
-  }
-  return transform_.inverse(coefs.view(), grid.width, grid.height, grid.grey ? 1 : 3);
+    transform_.inverse_patches(coefs.view(), begin, out);
+  });
+  return out;
 }
 
 }  // namespace vq::image

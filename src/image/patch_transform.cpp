@@ -1,6 +1,8 @@
-// Colour conversion and blockwise DCT. Each patch is gathered into a small p×p buffer per
-// channel, transformed as D · B · Dᵀ (two p×p×p products: a 1 MP image at p = 8 is ~0.1 GFLOP,
-// a few ms), and scattered; the loops are over patch rows so OpenMP splits the grid evenly.
+// Colour conversion and blockwise DCT. Each patch is gathered into a p×p buffer per channel,
+// transformed as D · B · Dᵀ (two p×p×p products) and scattered. For the sizes models use
+// (8, 16) the kernel is instantiated with p known at compile time, so the loops unroll and
+// vectorise; other sizes run the same code with p at run time. Whole-image forward/inverse run
+// over patch rows with OpenMP; the *_patches entry points let the tokenizer stream batches.
 #include <algorithm>
 #include <cmath>
 
@@ -35,21 +37,105 @@ const Inverse3& ycc_to_rgb() {
   return inv;
 }
 
-// out = a · b for p×p row-major matrices; bt: b is given transposed (out = a · btᵀ).
-void matmul(const float* a, const float* b, float* out, size_t p, bool bt) {
-  for (size_t i = 0; i < p; ++i)
-    for (size_t j = 0; j < p; ++j) {
-      float s = 0.f;
-      for (size_t k = 0; k < p; ++k) s += a[i * p + k] * (bt ? b[j * p + k] : b[k * p + j]);
-      out[i * p + j] = s;
+constexpr float kYcc[3][3] = {{float(kRgbToYcc[0][0]), float(kRgbToYcc[0][1]), float(kRgbToYcc[0][2])},
+                              {float(kRgbToYcc[1][0]), float(kRgbToYcc[1][1]), float(kRgbToYcc[1][2])},
+                              {float(kRgbToYcc[2][0]), float(kRgbToYcc[2][1]), float(kRgbToYcc[2][2])}};
+
+uint8_t to_byte(float v) { return static_cast<uint8_t>(std::clamp(v, 0.f, 255.f) + 0.5f); }
+
+// The per-patch work, P = p at compile time (or 0: p at run time).
+template <size_t P>
+struct Kernel {
+  const size_t p;
+  const float* dct;      // p × p
+  const uint32_t* order;  // p²
+
+  size_t n() const { return P ? P : p; }
+
+  // out = D · b · Dᵀ (forward) or Dᵀ · b · D (inverse), b and out p × p row-major.
+  template <bool kInverse>
+  void dct2(const float* b, float* tmp, float* out) const {
+    const size_t m = n();
+    for (size_t i = 0; i < m; ++i)  // tmp = D · b  (Dᵀ · b)
+      for (size_t j = 0; j < m; ++j) {
+        float s = 0.f;
+        for (size_t k = 0; k < m; ++k) s += (kInverse ? dct[k * m + i] : dct[i * m + k]) * b[k * m + j];
+        tmp[i * m + j] = s;
+      }
+    for (size_t i = 0; i < m; ++i)  // out = tmp · Dᵀ  (tmp · D)
+      for (size_t j = 0; j < m; ++j) {
+        float s = 0.f;
+        for (size_t k = 0; k < m; ++k) s += tmp[i * m + k] * (kInverse ? dct[k * m + j] : dct[j * m + k]);
+        out[i * m + j] = s;
+      }
+  }
+
+  // Patches first .. first + out.rows() − 1 of image into out.
+  void forward(const Image& image, size_t cols, size_t first, MatrixView<float> out) const {
+    const size_t m = n(), pp = m * m, ch = image.channels;
+    std::vector<float> block(3 * pp), tmp(pp), coef(pp);
+    for (size_t q = 0; q < out.rows(); ++q) {
+      const size_t r = (first + q) / cols, c = (first + q) % cols;
+      for (size_t y = 0; y < m; ++y) {
+        const size_t sy = std::min(r * m + y, image.height - 1);
+        const uint8_t* row = &image.pixels[sy * image.width * ch];
+        for (size_t x = 0; x < m; ++x) {
+          const uint8_t* px = row + std::min(c * m + x, image.width - 1) * ch;
+          const float R = px[0], G = ch >= 3 ? px[1] : px[0], B = ch >= 3 ? px[2] : px[0];
+          for (size_t k = 0; k < 3; ++k)
+            block[k * pp + y * m + x] = kYcc[k][0] * R + kYcc[k][1] * G + kYcc[k][2] * B - (k == 0 ? 128.f : 0.f);
+        }
+      }
+      float* o = out.row_ptr(q);
+      for (size_t k = 0; k < 3; ++k) {
+        dct2<false>(block.data() + k * pp, tmp.data(), coef.data());
+        for (size_t i = 0; i < pp; ++i) o[k * pp + i] = coef[order[i]];
+      }
     }
+  }
+
+  // Pixels of patches first .. first + coefs.rows() − 1 into out.
+  void inverse(MatrixView<const float> coefs, size_t first, Image& out) const {
+    const size_t m = n(), pp = m * m, channels = out.channels, cols = (out.width + m - 1) / m;
+    const Inverse3& inv = ycc_to_rgb();
+    std::vector<float> block(3 * pp), tmp(pp), coef(pp);
+    for (size_t q = 0; q < coefs.rows(); ++q) {
+      const size_t r = (first + q) / cols, c = (first + q) % cols;
+      const float* in = coefs.row_ptr(q);
+      for (size_t k = 0; k < (channels == 1 ? 1u : 3u); ++k) {
+        for (size_t i = 0; i < pp; ++i) coef[order[i]] = in[k * pp + i];
+        dct2<true>(coef.data(), tmp.data(), block.data() + k * pp);
+      }
+      const size_t y_end = std::min(m, out.height - r * m), x_end = std::min(m, out.width - c * m);
+      for (size_t y = 0; y < y_end; ++y) {
+        uint8_t* px = &out.pixels[((r * m + y) * out.width + c * m) * channels];
+        const float* Y = &block[y * m];
+        if (channels == 1) {
+          for (size_t x = 0; x < x_end; ++x) px[x] = to_byte(Y[x] + 128.f);
+          continue;
+        }
+        const float *Cb = Y + pp, *Cr = Y + 2 * pp;
+        for (size_t x = 0; x < x_end; ++x)
+          for (size_t k = 0; k < 3; ++k)
+            px[x * 3 + k] = to_byte(inv.m[k][0] * (Y[x] + 128.f) + inv.m[k][1] * Cb[x] + inv.m[k][2] * Cr[x]);
+      }
+    }
+  }
+};
+
+// Calls fn(kernel) with the kernel instantiated for p (compile-time sizes for 8 and 16).
+template <class Fn>
+void with_kernel(size_t p, const std::vector<float>& dct, const std::vector<uint32_t>& order, Fn&& fn) {
+  if (p == 8) return fn(Kernel<8>{p, dct.data(), order.data()});
+  if (p == 16) return fn(Kernel<16>{p, dct.data(), order.data()});
+  fn(Kernel<0>{p, dct.data(), order.data()});
 }
 
 }  // namespace
 
 PatchTransform::PatchTransform(size_t patch) : p_(patch), dct_(patch * patch), order_(patch * patch) {
   VQ_CHECK(patch >= 2 && patch <= 64, "PatchTransform: patch size must be 2..64, got ", patch);
-  for (size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+  for (size_t i = 0; i < order_.size(); ++i) order_[i] = uint32_t(i);
   // Diagonal (zigzag-like) order: by u + v, then by u — frequency bands are contiguous.
   std::stable_sort(order_.begin(), order_.end(), [p = p_](size_t a, size_t b) {
     const size_t da = a / p + a % p, db = b / p + b % p;
@@ -63,83 +149,45 @@ PatchTransform::PatchTransform(size_t patch) : p_(patch), dct_(patch * patch), o
     }
 }
 
+void PatchTransform::forward_patches(const Image& image, size_t first, MatrixView<float> out) const {
+  const size_t cols = grid_cols(image.width), total = grid_rows(image.height) * cols;
+  VQ_CHECK(out.cols() == dim() && first <= total && out.rows() <= total - first,
+           "PatchTransform::forward_patches: ", out.rows(), "×", out.cols(), " from patch ", first, " of ", total);
+  with_kernel(p_, dct_, order_, [&](const auto& k) { k.forward(image, cols, first, out); });
+}
+
+void PatchTransform::inverse_patches(MatrixView<const float> coefs, size_t first, Image& out) const {
+  VQ_CHECK(out.channels == 1 || out.channels == 3, "PatchTransform::inverse: channels must be 1 or 3, got ",
+           out.channels);
+  const size_t total = grid_rows(out.height) * grid_cols(out.width);
+  VQ_CHECK(coefs.cols() == dim() && first <= total && coefs.rows() <= total - first,
+           "PatchTransform::inverse_patches: ", coefs.rows(), "×", coefs.cols(), " from patch ", first, " of ", total);
+  with_kernel(p_, dct_, order_, [&](const auto& k) { k.inverse(coefs, first, out); });
+}
+
 Matrix PatchTransform::forward(const Image& image) const {
   image.validate("PatchTransform::forward");
-  const size_t p = p_, pp = p * p, rows = grid_rows(image.height), cols = grid_cols(image.width);
-  const size_t ch = image.channels;
+  const size_t rows = grid_rows(image.height), cols = grid_cols(image.width);
   Matrix out(rows * cols, dim());
   const auto nrows = static_cast<int64_t>(rows);
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < nrows; ++r) {
-    std::vector<float> block(3 * pp), tmp(pp), coef(pp);
-    for (size_t c = 0; c < cols; ++c) {
-      for (size_t y = 0; y < p; ++y) {
-        const size_t sy = std::min(size_t(r) * p + y, image.height - 1);
-        for (size_t x = 0; x < p; ++x) {
-          const size_t sx = std::min(c * p + x, image.width - 1);
-          const uint8_t* px = &image.pixels[(sy * image.width + sx) * ch];
-          const float R = px[0], G = ch >= 3 ? px[1] : px[0], B = ch >= 3 ? px[2] : px[0];
-          for (size_t k = 0; k < 3; ++k)
-            block[k * pp + y * p + x] =
-                static_cast<float>(kRgbToYcc[k][0] * R + kRgbToYcc[k][1] * G + kRgbToYcc[k][2] * B) -
-                (k == 0 ? 128.f : 0.f);
-        }
-      }
-      float* o = out.row_ptr(size_t(r) * cols + c);
-      for (size_t k = 0; k < 3; ++k) {
-        matmul(dct_.data(), block.data() + k * pp, tmp.data(), p, false);  // D · B
-        matmul(tmp.data(), dct_.data(), coef.data(), p, true);             // (D · B) · Dᵀ
-        for (size_t i = 0; i < pp; ++i) o[k * pp + i] = coef[order_[i]];
-      }
-    }
-  }
+  for (int64_t r = 0; r < nrows; ++r)
+    forward_patches(image, size_t(r) * cols, {out.row_ptr(size_t(r) * cols), cols, dim()});
   return out;
 }
 
 Image PatchTransform::inverse(MatrixView<const float> coefs, size_t width, size_t height,
                               size_t channels) const {
   VQ_CHECK(channels == 1 || channels == 3, "PatchTransform::inverse: channels must be 1 or 3, got ", channels);
-  const size_t p = p_, pp = p * p, rows = grid_rows(height), cols = grid_cols(width);
+  const size_t rows = grid_rows(height), cols = grid_cols(width);
   VQ_CHECK(coefs.rows() == rows * cols && coefs.cols() == dim(), "PatchTransform::inverse: ",
            coefs.rows(), "×", coefs.cols(), " coefficients for a ", width, "×", height,
-           " image with ", p, "-pixel patches (need ", rows * cols, "×", dim(), ")");
+           " image with ", p_, "-pixel patches (need ", rows * cols, "×", dim(), ")");
   Image out(width, height, channels);
-  const Inverse3& inv = ycc_to_rgb();
   const auto nrows = static_cast<int64_t>(rows);
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < nrows; ++r) {
-    std::vector<float> block(3 * pp), tmp(pp), coef(pp);
-    for (size_t c = 0; c < cols; ++c) {
-      const float* in = coefs.row_ptr(size_t(r) * cols + c);
-      // Inverse DCT: B = Dᵀ · C · D.
-      for (size_t k = 0; k < (channels == 1 ? 1u : 3u); ++k) {
-        for (size_t i = 0; i < pp; ++i) coef[order_[i]] = in[k * pp + i];
-        const float* C = coef.data();
-        for (size_t i = 0; i < p; ++i)  // tmp = Dᵀ · C
-          for (size_t j = 0; j < p; ++j) {
-            float s = 0.f;
-            for (size_t u = 0; u < p; ++u) s += dct_[u * p + i] * C[u * p + j];
-            tmp[i * p + j] = s;
-          }
-        matmul(tmp.data(), dct_.data(), block.data() + k * pp, p, false);  // (Dᵀ · C) · D
-      }
-      const size_t y_end = std::min(p, height - size_t(r) * p), x_end = std::min(p, width - c * p);
-      for (size_t y = 0; y < y_end; ++y)
-        for (size_t x = 0; x < x_end; ++x) {
-          uint8_t* px = &out.pixels[((size_t(r) * p + y) * width + c * p + x) * channels];
-          const float Y = block[y * p + x] + 128.f;
-          if (channels == 1) {
-            px[0] = static_cast<uint8_t>(std::clamp(std::lround(Y), 0L, 255L));
-            continue;
-          }
-          const float Cb = block[pp + y * p + x], Cr = block[2 * pp + y * p + x];
-          for (size_t k = 0; k < 3; ++k) {
-            const float v = inv.m[k][0] * Y + inv.m[k][1] * Cb + inv.m[k][2] * Cr;
-            px[k] = static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L));
-          }
-        }
-    }
-  }
+  for (int64_t r = 0; r < nrows; ++r)
+    inverse_patches({coefs.row_ptr(size_t(r) * cols), cols, dim(), coefs.stride()}, size_t(r) * cols, out);
   return out;
 }
 

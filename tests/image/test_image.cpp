@@ -1,8 +1,13 @@
 // Image codec: patch transform, tokenizer, token codings, encoded files, image I/O, quality.
 #include <gtest/gtest.h>
 
-#include <cmath>
+#include <omp.h>
 
+#include <cmath>
+#include <numeric>
+
+#include "image/subspace_search.h"
+#include "vq/core/codebook_quantizer.h"
 #include "vq/core/container.h"
 #include "vq/core/rng.h"
 #include "vq/image/image.h"
@@ -112,6 +117,140 @@ TEST(ImageTokenizer, LevelsTradeTokensForQuality) {
   EXPECT_THROW(m.encode(im, m.levels() + 1), Error);
 }
 
+// The tokenizer's own batched greedy search gives the quantizer's codes, for any thread count.
+TEST(ImageTokenizer, GreedySearchEqualsTheQuantizersCodes) {
+  const ImageTokenizer& m = small_model();
+  ASSERT_TRUE(m.supports_adaptive());
+  const Image im = synthetic(101, 97, 3, 5);  // 26 × 25 patches of 4 px: more than one batch
+  const Codes codes = m.quantizer().encode(m.transform().forward(im));
+  const TokenGrid g = m.encode(im);
+  ASSERT_EQ(g.tokens.size(), codes.data.size());
+  EXPECT_EQ(g.tokens, codes.data);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const TokenGrid one = m.encode(im);
+  const TokenGrid adaptive_one = m.encode_adaptive(im, 2.f);
+  const Image decoded_one = m.decode(adaptive_one);
+  omp_set_num_threads(std::max(2, threads));
+  EXPECT_EQ(one.tokens, g.tokens);
+  const TokenGrid adaptive = m.encode_adaptive(im, 2.f);
+  EXPECT_EQ(adaptive.tokens, adaptive_one.tokens);
+  EXPECT_EQ(adaptive.depth, adaptive_one.depth);
+  EXPECT_EQ(m.decode(adaptive).pixels, decoded_one.pixels);
+  omp_set_num_threads(threads);
+}
+
+// The pruned search against brute force in double precision, on books whose energy falls off
+// over the dimensions (as k-means centroids of DCT patches do) so that the head is short and
+// the bounds decide: the chosen entry's distance is the minimum (to float rounding), and it is
+// the brute-force entry wherever the runner-up is not a near-tie.
+TEST(SubspaceSearch, MatchesBruteForce) {
+  const size_t r = 48, K = 64, levels = 3, n = 700;
+  Rng rng(17);
+  std::vector<vq::detail::WhitenedBook> books(levels);
+  for (auto& b : books) {
+    b.entries = Matrix(K, r);
+    for (size_t k = 0; k < K; ++k)
+      for (size_t j = 0; j < r; ++j) b.entries(k, j) = float(rng.normal() * 10.0 * std::exp(-0.15 * double((j * 7) % r)));
+    b.norms.resize(K);
+    for (size_t k = 0; k < K; ++k) b.norms[k] = float(std::inner_product(b.entries.row_ptr(k), b.entries.row_ptr(k) + r, b.entries.row_ptr(k), 0.0));
+  }
+  // Two equal entries (an exact tie: either may win, the distance is what counts).
+  std::copy_n(books[1].entries.row_ptr(5), r, books[1].entries.row_ptr(9));
+  books[1].norms[9] = books[1].norms[5];
+  const image::detail::SubspaceBooks sb(books);
+  Matrix x(n, r);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < r; ++j) x(i, sb.order()[j]) = float(rng.normal() * (1.0 + 8.0 * std::exp(-0.1 * double(j))));
+  // Rows in search order, as the tokenizer stores them.
+  Matrix xs(n, r);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < r; ++j) xs(i, j) = x(i, sb.order()[j]);
+  std::vector<int32_t> labels(n);
+  std::vector<float> dist(n), scratch;
+  size_t checked = 0;
+  for (size_t l = 0; l < levels; ++l) {
+    EXPECT_LT(sb.head(l), r) << "the test must exercise the bounds";
+    sb.nearest(l, xs.view(), labels, dist, scratch);
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<double> d(K);
+      for (size_t k = 0; k < K; ++k) {
+        double s2 = 0;
+        for (size_t j = 0; j < r; ++j) s2 += std::pow(double(x(i, j)) - books[l].entries(k, j), 2);
+        d[k] = s2;
+      }
+      std::vector<double> sorted = d;
+      std::sort(sorted.begin(), sorted.end());
+      const double tol = 1e-5 * (1 + sorted[0]);
+      EXPECT_LE(d[size_t(labels[i])], sorted[0] + tol) << "level " << l << " row " << i;
+      EXPECT_NEAR(dist[i], sorted[0], 1e-4 * (1 + sorted[0]));
+      if (sorted[1] - sorted[0] > 1e-3 * (1 + sorted[0])) {
+        EXPECT_EQ(size_t(labels[i]), size_t(std::min_element(d.begin(), d.end()) - d.begin()));
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, levels * n * 8 / 10);
+}
+
+// Adaptive depth against a brute-force reference: each patch's weighted error after every level
+// from the codebooks, and the stop rule applied to it.
+TEST(ImageTokenizer, AdaptiveDepthFollowsTheStopRule) {
+  const ImageTokenizer& m = small_model();
+  const Image im = synthetic(61, 45, 3, 12);
+  const TokenGrid full = m.encode(im);
+  const Matrix x = m.transform().forward(im);
+  const std::vector<float> h = m.transform().weights(m.chroma_weight(), m.high_frequency_weight());
+  const auto& books = dynamic_cast<const CodebookQuantizer&>(m.quantizer()).books();
+  const size_t n = full.rows * full.cols, L = m.levels(), d = x.cols(), pp = m.patch() * m.patch();
+  // err[i][l]: weighted squared error of patch i with its first l levels (l = 0..L).
+  std::vector<std::vector<double>> err(n, std::vector<double>(L + 1));
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<double> r(x.row_ptr(i), x.row_ptr(i) + d);
+    for (size_t l = 0; l <= L; ++l) {
+      if (l > 0)
+        for (size_t j = 0; j < d; ++j) r[j] -= books[l - 1].entry(full.tokens[i * L + l - 1])[j];
+      double e = 0;
+      for (size_t j = 0; j < d; ++j) e += h[j] * r[j] * r[j];
+      err[i][l] = e;
+    }
+  }
+  double previous_mean = double(L) + 1;
+  for (float gain : {0.f, 0.5f, 2.f, 8.f, 1e9f}) {
+    const TokenGrid g = m.encode_adaptive(im, gain);
+    g.validate("test");
+    ASSERT_EQ(g.depth.size(), n);
+    size_t used = 0, checked = 0;
+    for (size_t i = 0; i < n; ++i) {
+      used += g.depth[i];
+      for (size_t s = 0; s < g.depth[i]; ++s) EXPECT_EQ(g.tokens[i * L + s], full.tokens[i * L + s]);
+      size_t expect = L;
+      bool near_tie = false;
+      for (size_t l = 1; l < L; ++l) {
+        const double step = err[i][l] - err[i][l + 1], limit = double(gain) * pp;
+        near_tie = near_tie || std::abs(step - limit) < 1e-3 * (1 + limit);
+        if (step < limit) {
+          expect = l;
+          break;
+        }
+      }
+      if (near_tie) continue;  // float rounding of the GEMM expansion may decide either way
+      ++checked;
+      EXPECT_EQ(g.depth[i], expect) << "patch " << i << ", gain " << gain;
+    }
+    EXPECT_GT(checked, n * 9 / 10);
+    const double mean = double(used) / double(n);
+    EXPECT_LE(mean, previous_mean) << "a larger gain never deepens the grid";
+    previous_mean = mean;
+    if (gain > 1e8f) {
+      EXPECT_EQ(mean, 1.0);
+      EXPECT_EQ(m.decode(g).pixels, m.decode(full.truncated(1)).pixels);
+    }
+  }
+  EXPECT_THROW(m.encode_adaptive(im, -1.f), Error);
+  EXPECT_THROW(m.encode_adaptive(im, NAN), Error);
+}
+
 TEST(ImageTokenizer, DeterministicAndSavedModelsAgree) {
   const ImageTokenizer& m = small_model();
   const std::string path = ::testing::TempDir() + "/image_model.vqc";
@@ -156,10 +295,81 @@ TEST(TokenCoding, EveryCodingRoundTrips) {
   EXPECT_EQ(encode_tokens(g, TokenCoding::kFixed).size(), (g.token_count() * 6 + 7) / 8);
 }
 
-std::vector<uint8_t> encoded_file(const Image& im, TokenCoding c) {
+// The stop-symbol stream: adaptive-depth grids (real and random depths) round trip exactly
+// through the arithmetic coder, deterministically; the other codings refuse them.
+TEST(TokenCoding, AdaptiveDepthRoundTripsExactly) {
+  const ImageTokenizer& m = small_model();
+  std::vector<TokenGrid> grids = {m.encode_adaptive(synthetic(50, 30, 3, 3), 2.f)};
+  TokenGrid random = grids[0];
+  Rng rng(21);
+  const size_t tp = random.tokens_per_patch();
+  for (size_t i = 0; i < random.depth.size(); ++i) {
+    random.depth[i] = uint16_t(1 + rng.below(random.levels));
+    for (size_t s = 0; s < tp; ++s) random.tokens[i * tp + s] = s < random.depth[i] ? uint16_t(rng.below(64)) : 0;
+  }
+  grids.push_back(random);
+  for (const TokenGrid& g : grids) {
+    const std::vector<uint8_t> bytes = encode_tokens(g, TokenCoding::kArithmetic);
+    EXPECT_EQ(encode_tokens(g, TokenCoding::kArithmetic), bytes);
+    TokenGrid back = g;
+    back.tokens.clear();
+    std::fill(back.depth.begin(), back.depth.end(), uint16_t(1));
+    decode_tokens(bytes, TokenCoding::kArithmetic, back);
+    EXPECT_EQ(back.tokens, g.tokens);
+    EXPECT_EQ(back.depth, g.depth);
+    EXPECT_THROW(encode_tokens(g, TokenCoding::kFixed), Error);
+    EXPECT_THROW(encode_tokens(g, TokenCoding::kZstd), Error);
+    // Cutting levels keeps it valid and decodable.
+    const TokenGrid cut = g.truncated(2);
+    TokenGrid cut_back = cut;
+    decode_tokens(encode_tokens(cut, TokenCoding::kArithmetic), TokenCoding::kArithmetic, cut_back);
+    EXPECT_EQ(cut_back.tokens, cut.tokens);
+    EXPECT_EQ(cut_back.depth, cut.depth);
+  }
+  // When most patches stop early, the stop symbols cost less than the tokens they save.
+  const Image im = synthetic(50, 30, 3, 3);
+  const TokenGrid shallow = m.encode_adaptive(im, 30.f);
+  size_t used = 0;
+  for (uint16_t d : shallow.depth) used += d;
+  ASSERT_LT(used * 2, shallow.depth.size() * (shallow.levels + 1)) << "test premise: mean depth under (L+1)/2";
+  EXPECT_LT(encode_tokens(shallow, TokenCoding::kArithmetic).size(), encode_tokens(m.encode(im), TokenCoding::kArithmetic).size());
+  // validate() catches a depth out of range and a token past a patch's depth.
+  TokenGrid bad = grids[1];
+  bad.depth[0] = 0;
+  EXPECT_THROW(bad.validate("test"), Error);
+  bad = grids[1];
+  bad.depth[0] = 1;
+  bad.tokens[1] = 1;
+  EXPECT_THROW(bad.validate("test"), Error);
+}
+
+std::vector<uint8_t> encoded_file(const Image& im, TokenCoding c, float min_gain = -1.f) {
   ContainerWriter w;
-  write_encoded_image(w, encode_image(im, small_model(), 0, "test"), c);
+  write_encoded_image(w, encode_image(im, small_model(), 0, "test", min_gain), c);
   return w.to_bytes();
+}
+
+TEST(EncodedImage, AdaptiveDepthFileRoundTrip) {
+  const Image im = synthetic(37, 29, 4, 6);
+  const EncodedImage e = encode_image(im, small_model(), 0, "test", 2.f);
+  const std::vector<uint8_t> bytes = encoded_file(im, TokenCoding::kArithmetic, 2.f);
+  EXPECT_EQ(encoded_file(im, TokenCoding::kArithmetic, 2.f), bytes) << "deterministic bytes";
+  const EncodedImage back = read_encoded_image(ContainerReader::from_bytes(bytes));
+  EXPECT_EQ(back.grid.depth, e.grid.depth);
+  EXPECT_EQ(back.grid.tokens, e.grid.tokens);
+  EXPECT_EQ(decode_image(back, small_model()).pixels, decode_image(e, small_model()).pixels);
+  EXPECT_THROW(encoded_file(im, TokenCoding::kFixed, 2.f), Error);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    const std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + long(n));
+    EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(cut)), Error) << "truncated at " << n;
+  }
+  // A file claiming adaptive depth for a fixed-coded payload, or an unknown depth mode, is refused.
+  ContainerWriter w;
+  write_encoded_image(w, encode_image(im, small_model(), 0, "test"), TokenCoding::kFixed);
+  w.set_meta("image.depth", "adaptive");
+  EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(w.to_bytes())), Error);
+  w.set_meta("image.depth", "sometimes");
+  EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(w.to_bytes())), Error);
 }
 
 TEST(EncodedImage, FileRoundTripInEveryCoding) {

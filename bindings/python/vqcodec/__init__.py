@@ -29,6 +29,7 @@ __all__ = [
     "GroupResidualQuantizer", "AdditiveQuantizer", "ScalarQuantizer",
     "kmeans", "load", "from_bytes", "CodebookUsage", "VQError",
     "KVCache",
+    "ImageModel", "read_image", "write_png",
 ]
 
 
@@ -243,3 +244,19 @@ def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8g8", damp: float = 0
 #   out = c.attend(query, k, sink=4, window=64)   # (q_heads, head_dim)
 #   c.bytes_per_token(); len(c)
 KVCache = _ext.KVCache
+
+
+# ---- Images (issue 5) ---------------------------------------------------------------------------
+# ImageModel is the C++ vq::image::ImageTokenizer itself (no Python layer). Images are uint8
+# arrays (H, W) or (H, W, C), C = 1..4; tokens are (rows, cols, levels) uint8 / uint16.
+#
+#   m = vq.ImageModel("models/default/image.vqc")
+#   t = m.tokens(img, levels=4)                      # fixed-length token grid
+#   rec = m.from_tokens(t, width, height)            # (H, W, 3) uint8
+#   data = m.encode(img, min_gain=4.0)               # bytes of an encoded .vqc (adaptive depth)
+#   rec = m.decode(data)                             # as `vq decode` would
+#   img = vq.read_image("photo.jpg"); vq.write_png("out.png", rec)
+
+ImageModel = _ext.ImageModel
+read_image = _ext.read_image
+write_png = _ext.write_png

@@ -4,7 +4,9 @@
 // Metadata: "image.width", "image.height", "image.channels" (of the source: 1..4), "image.patch",
 // "image.rows", "image.cols", "image.levels", "image.groups", "image.bits", "image.model_id"
 // (ImageTokenizer::id()), "image.model" (where the model was read from, for vq decode),
-// "image.token_coding" ("fixed", "zstd" or "arithmetic").
+// "image.token_coding" ("fixed", "zstd" or "arithmetic"), "image.depth" ("fixed": every patch
+// has image.levels levels; "adaptive": each patch its own depth, coded in the arithmetic stream
+// by stop flags — files without the key are "fixed").
 //
 // Chunk "ITOK": the tokens, in the coding named by image.token_coding:
 //   fixed       the rows·cols·levels·groups tokens of `bits` bits in grid order as one bit stream
@@ -15,7 +17,9 @@
 //   arithmetic  adaptive binary arithmetic coding (LZMA-style range coder, 11-bit probabilities)
 //               of each token, patches in raster order: first "same as the left neighbour's token
 //               in this slot?", then "same as the upper neighbour's?", else its bits through a
-//               bit tree per slot (level, group) — the model is spelled out in image_codec.cpp
+//               bit tree per slot (level, group) — the model is spelled out in image_codec.cpp;
+//               for adaptive depth a "goes on to the next level" flag before each level >= 1
+//               (a 0 is the patch's stop symbol)
 // Chunk "ALPH" (only for sources with alpha): u64 length + zstd frame of the width·height alpha
 // bytes — alpha is kept losslessly.
 #pragma once
@@ -34,6 +38,8 @@ const char* token_coding_name(TokenCoding coding);
 TokenCoding parse_token_coding(const std::string& name);  // throws on an unknown name
 
 // Token payload of a grid in a coding, and back (grid supplies shape and bits; tokens filled).
+// An adaptive-depth grid (grid.depth non-empty) needs kArithmetic; to decode one, size
+// grid.depth (any values) before the call and it is filled too.
 std::vector<uint8_t> encode_tokens(const TokenGrid& grid, TokenCoding coding);
 void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& grid);
 
@@ -46,8 +52,10 @@ struct EncodedImage {
 };
 
 // Tokens of image under model (levels: 0 = all), alpha kept when the image has it.
+// min_gain >= 0: rate-adaptive depth (ImageTokenizer::encode_adaptive), stored with arithmetic
+// coding only; < 0: every patch gets `levels` levels.
 EncodedImage encode_image(const Image& image, const ImageTokenizer& model, size_t levels,
-                          const std::string& model_location);
+                          const std::string& model_location, float min_gain = -1.f);
 
 // Fills the metadata and chunks of an encoded image file with the tokens in `coding`.
 void write_encoded_image(ContainerWriter& out, const EncodedImage& image, TokenCoding coding);

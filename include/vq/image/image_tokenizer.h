@@ -13,6 +13,11 @@
 // the tokens are level 0's G tokens (groups 0..G−1), then level 1's, ... — so keeping the first
 // N levels is keeping a prefix of every patch's tokens. RVQ has G = 1.
 //
+// Rate-adaptive depth (encode_adaptive, RVQ models): each patch keeps only the levels that are
+// worth their token (each lowers its error by at least a given gain), recorded in TokenGrid::depth (rows × cols, 1..levels); the
+// tokens of a patch's levels >= its depth are 0 and carry nothing. Such a grid is a compressed
+// image, not a fixed-length token sequence: only the arithmetic coding stores it (image_codec.h).
+//
 // Alpha is not tokenized: the encoded file keeps it losslessly beside the tokens (image_codec.h).
 // Grey sources are tokenized as RGB with zero chroma and decoded back to grey.
 #pragma once
@@ -38,12 +43,19 @@ struct TokenGrid {
   uint8_t bits = 0;              // bits per token (every book of the model has the same width)
   bool grey = false;             // decode to one channel
   std::vector<uint16_t> tokens;  // rows * cols * levels * groups (layout above)
+  // Levels used per patch (rows * cols, each 1..levels), raster order; empty: every patch uses
+  // all `levels`. Tokens of levels >= depth[i] must be 0.
+  std::vector<uint16_t> depth;
+
+  bool adaptive() const { return !depth.empty(); }
+  size_t patch_depth(size_t i) const { return depth.empty() ? levels : depth[i]; }
 
   size_t tokens_per_patch() const { return levels * groups; }
   size_t token_count() const { return rows * cols * tokens_per_patch(); }
-  // Throws unless sizes agree and every token is < 2^bits.
+  // Throws unless sizes agree, every token is < 2^bits, depths are 1..levels and the tokens
+  // past a patch's depth are 0.
   void validate(const char* who) const;
-  // The first `levels` levels (1 <= levels <= this->levels).
+  // The first `levels` levels (1 <= levels <= this->levels); depths are capped at `levels`.
   TokenGrid truncated(size_t levels) const;
 };
 
@@ -85,10 +97,27 @@ class ImageTokenizer {
   // patch size): encoded images record it so they are never decoded with another model.
   const std::string& id() const { return id_; }
 
-  // levels: 1..levels(), 0 = all.
+  // levels: 1..levels(), 0 = all. For an RVQ model with greedy encoding (beam 1) this runs the
+  // tokenizer's own level-by-level search (batches of patches, an exact nearest-entry search
+  // per level that runs its GEMM over the dimensions the level's codebook lives in and bounds
+  // the rest: src/image/subspace_search.h); other models use the quantizer's own encode. Both
+  // give the quantizer's codes, except where two entries are within float rounding of each
+  // other (on the four evaluation photos: 2 of 42,135 patches, where the tokenizer's choice was
+  // the closer one in double precision).
   TokenGrid encode(const Image& image, size_t levels = 0) const;
+  // Rate-adaptive depth (greedy RVQ models only): a patch stops before the first level l >= 1
+  // that would lower its weighted squared error by less than min_gain (under the model's metric
+  // H, per pixel: Σ_j h_j (x_j − x̂_j)² / p², in 8-bit luma units², so 1 ≈ an MSE of 1 in luma),
+  // or after `levels` levels (0 = all). A token then buys at least min_gain·p² of error, the
+  // equal-slope rule of rate–distortion allocation with every token costing about the same.
+  // Patches that stopped leave the search, so encoding gets cheaper as min_gain grows. Every
+  // patch keeps at least one level, and its first k tokens equal encode()'s, so the result is
+  // the fixed-depth grid cut patch by patch.
+  TokenGrid encode_adaptive(const Image& image, float min_gain, size_t levels = 0) const;
+  // Whether encode_adaptive works with this model (an RVQ with beam width 1).
+  bool supports_adaptive() const { return greedy_ != nullptr; }
   // grid: patch and groups must match the model and grid.levels <= levels(). Returns RGB, or
-  // grey when grid.grey.
+  // grey when grid.grey. Each patch sums its own depth's levels.
   Image decode(const TokenGrid& grid) const;
 
  private:
@@ -100,6 +129,12 @@ class ImageTokenizer {
   uint8_t bits_ = 0;
   // Code column of the quantizer for token slot t (level-major order above).
   std::vector<size_t> slot_to_book_;
+  // Greedy RVQ search state (whitened books), set for RVQ models with beam 1, else null.
+  struct Greedy;
+  std::shared_ptr<const Greedy> greedy_;
+  TokenGrid empty_grid(const Image& image, size_t levels) const;
+  // The greedy level-by-level search; min_gain < 0: no early stop.
+  TokenGrid encode_greedy(const Image& image, size_t levels, float min_gain) const;
   std::string id_;
 };
 

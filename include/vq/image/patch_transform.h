@@ -19,6 +19,7 @@
 // Patches are ordered row-major over the grid: patch (r, c) is row r * cols + c.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "vq/core/types.h"
@@ -44,6 +45,14 @@ class PatchTransform {
   // sources, whose chroma is zero anyway).
   Image inverse(MatrixView<const float> coefs, size_t width, size_t height, size_t channels = 3) const;
 
+  // The same, for the patches first .. first + rows − 1 (raster order) only, so encoders and
+  // decoders can stream the grid in cache-sized batches instead of materialising every patch.
+  // forward_patches: out is rows × dim() (any stride). inverse_patches: coefs is rows × dim(),
+  // out is the whole width × height image (1 or 3 channels) whose pixels of those patches are
+  // written. Patches must lie inside the grid.
+  void forward_patches(const Image& image, size_t first, MatrixView<float> out) const;
+  void inverse_patches(MatrixView<const float> coefs, size_t first, Image& out) const;
+
   // The diagonal of H for patch vectors (size dim()): channel weight (1 for Y, chroma_weight for
   // Cb and Cr) times a frequency weight falling geometrically from 1 at DC to
   // high_frequency_weight at the highest frequency (u + v = 2(p − 1)).
@@ -53,7 +62,7 @@ class PatchTransform {
  private:
   size_t p_;
   std::vector<float> dct_;     // p × p orthonormal DCT-II matrix, row k = basis function k
-  std::vector<size_t> order_;  // p²: order_[i] = u·p + v of the i-th coefficient in a block
+  std::vector<uint32_t> order_;  // p²: order_[i] = u·p + v of the i-th coefficient in a block
 };
 
 }  // namespace vq::image

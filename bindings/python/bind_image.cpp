@@ -1,0 +1,143 @@
+// (bindings) vq::image: the image tokenizer / codec on numpy arrays. Images are (H, W) or
+// (H, W, C) uint8 arrays (C = 1..4, stb_image's channel convention); tokens are (rows, cols,
+// levels·groups) uint8 / uint16 arrays as `vq encode --tokens` writes them.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstring>
+
+#include "vq/image/image.h"
+#include "vq/image/image_codec.h"
+#include "vq/image/image_tokenizer.h"
+
+namespace pyb = pybind11;
+
+namespace vq::py {
+
+namespace {
+
+using image::Image;
+using image::ImageTokenizer;
+using image::TokenGrid;
+
+Image to_image(const pyb::object& obj) {
+  const auto a = pyb::array_t<uint8_t, pyb::array::c_style>::ensure(obj);
+  VQ_CHECK(a && pyb::isinstance<pyb::array>(obj) && pyb::array(obj).dtype().is(pyb::dtype::of<uint8_t>()),
+           "image: expected a uint8 numpy array of shape (H, W) or (H, W, C)");
+  VQ_CHECK(a.ndim() == 2 || (a.ndim() == 3 && a.shape(2) >= 1 && a.shape(2) <= 4),
+           "image: shape must be (H, W) or (H, W, C) with C = 1..4, got ", a.ndim(), " dimensions");
+  Image im(size_t(a.shape(1)), size_t(a.shape(0)), a.ndim() == 2 ? 1 : size_t(a.shape(2)));
+  im.validate("image");
+  std::memcpy(im.pixels.data(), a.data(), im.pixels.size());
+  return im;
+}
+
+pyb::array to_numpy(const Image& im) {
+  std::vector<pyb::ssize_t> shape = {pyb::ssize_t(im.height), pyb::ssize_t(im.width)};
+  if (im.channels > 1) shape.push_back(pyb::ssize_t(im.channels));
+  pyb::array_t<uint8_t> out(shape);
+  std::memcpy(out.mutable_data(), im.pixels.data(), im.pixels.size());
+  return out;
+}
+
+pyb::array tokens_to_numpy(const TokenGrid& g) {
+  const std::vector<pyb::ssize_t> shape = {pyb::ssize_t(g.rows), pyb::ssize_t(g.cols), pyb::ssize_t(g.tokens_per_patch())};
+  if (g.bits <= 8) {
+    pyb::array_t<uint8_t> out(shape);
+    std::copy(g.tokens.begin(), g.tokens.end(), out.mutable_data());
+    return out;
+  }
+  pyb::array_t<uint16_t> out(shape);
+  std::copy(g.tokens.begin(), g.tokens.end(), out.mutable_data());
+  return out;
+}
+
+}  // namespace
+
+void bind_image(pyb::module_& m) {
+  m.def("read_image", [](const std::string& path) { return to_numpy(image::read_image(path)); }, pyb::arg("path"));
+  m.def("write_png", [](const std::string& path, const pyb::object& img) { image::write_png(path, to_image(img)); },
+        pyb::arg("path"), pyb::arg("image"));
+  pyb::class_<ImageTokenizer>(m, "ImageModel")
+      .def(pyb::init([](const std::string& path) { return ImageTokenizer::load(path); }), pyb::arg("path"))
+      .def_property_readonly("patch", &ImageTokenizer::patch)
+      .def_property_readonly("levels", &ImageTokenizer::levels)
+      .def_property_readonly("groups", &ImageTokenizer::groups)
+      .def_property_readonly("bits", [](const ImageTokenizer& t) { return int(t.bits()); })
+      .def_property_readonly("id", &ImageTokenizer::id)
+      .def_property_readonly("quantizer", [](const ImageTokenizer& t) { return t.quantizer().describe(); })
+      .def(
+          "tokens",
+          [](const ImageTokenizer& t, const pyb::object& img, size_t levels) {
+            const Image im = to_image(img);
+            TokenGrid g;
+            {
+              pyb::gil_scoped_release release;
+              g = t.encode(im, levels);
+            }
+            return tokens_to_numpy(g);
+          },
+          pyb::arg("image"), pyb::arg("levels") = 0)
+      .def(
+          "from_tokens",
+          [](const ImageTokenizer& t, const pyb::object& tokens, size_t width, size_t height, bool grey) {
+            const auto a = pyb::array_t<uint16_t, pyb::array::c_style | pyb::array::forcecast>::ensure(tokens);
+            VQ_CHECK(a && pyb::isinstance<pyb::array>(tokens) && pyb::array(tokens).dtype().kind() == 'u',
+                     "from_tokens: expected an unsigned integer array (rows, cols, levels·groups)");
+            VQ_CHECK(a.ndim() == 3 && a.shape(2) % pyb::ssize_t(t.groups()) == 0,
+                     "from_tokens: tokens must be (rows, cols, levels·groups) with groups = ", t.groups());
+            TokenGrid g;
+            g.width = width;
+            g.height = height;
+            g.patch = t.patch();
+            g.rows = size_t(a.shape(0));
+            g.cols = size_t(a.shape(1));
+            g.levels = size_t(a.shape(2)) / t.groups();
+            g.groups = t.groups();
+            g.bits = t.bits();
+            g.grey = grey;
+            g.tokens.assign(a.data(), a.data() + a.size());
+            Image im;
+            {
+              pyb::gil_scoped_release release;
+              im = t.decode(g);  // validates the grid against the model and the image size
+            }
+            return to_numpy(im);
+          },
+          pyb::arg("tokens"), pyb::arg("width"), pyb::arg("height"), pyb::arg("grey") = false)
+      .def(
+          "encode",
+          [](const ImageTokenizer& t, const pyb::object& img, size_t levels, pyb::object min_gain,
+             const std::string& coding) {
+            const Image im = to_image(img);
+            std::vector<uint8_t> bytes;
+            {
+              const float gain = min_gain.is_none() ? -1.f : min_gain.cast<float>();
+              VQ_CHECK(min_gain.is_none() || gain >= 0.f, "encode: min_gain must be >= 0 or None");
+              pyb::gil_scoped_release release;
+              ContainerWriter w;
+              write_encoded_image(w, image::encode_image(im, t, levels, "python", gain),
+                                  image::parse_token_coding(coding));
+              bytes = w.to_bytes();
+            }
+            return pyb::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+          },
+          pyb::arg("image"), pyb::arg("levels") = 0, pyb::arg("min_gain") = pyb::none(),
+          pyb::arg("coding") = "arithmetic")
+      .def(
+          "decode",
+          [](const ImageTokenizer& t, const pyb::bytes& data) {
+            const std::string s = data;
+            Image im;
+            {
+              pyb::gil_scoped_release release;
+              const image::EncodedImage e = image::read_encoded_image(
+                  ContainerReader::from_bytes(Span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
+              im = image::decode_image(e, t);
+            }
+            return to_numpy(im);
+          },
+          pyb::arg("data"));
+}
+
+}  // namespace vq::py
