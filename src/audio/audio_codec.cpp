@@ -15,6 +15,7 @@
 #include "util/atomic_file.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
+#include "vq/core/rng.h"
 
 namespace vq::audio {
 namespace {
@@ -36,6 +37,13 @@ constexpr float kGainStep = 0.375f;
 // 0.353 / 0.285 (power 4: no further gain).
 constexpr double kAllocationPower = 3.0;
 constexpr double kCoeffHz = double(AudioModel::kSampleRate) / 2 / double(AudioModel::kHop);
+// The model's self-test (chunk ATST): frames made by decoding random full-rate tokens, kept only
+// when their tokens survive ±kSelfTestNudge relative changes of every coefficient (far from any
+// decision boundary, so BLAS/SIMD rounding differences between machines cannot flip them).
+constexpr size_t kSelfTestFrames = 4;
+constexpr size_t kSelfTestCandidates = 32;
+constexpr uint64_t kSelfTestSeed = 0xA0D10;
+constexpr float kSelfTestNudge = 1e-3f;
 
 double slaney_mel(double f) {
   return f < 1000 ? f * 3 / 200 : 15 + std::log(f / 1000) / 0.06875177742094912;
@@ -129,6 +137,23 @@ std::shared_ptr<const CodebookQuantizer> as_codebooks(std::unique_ptr<Quantizer>
     VQ_CHECK(b.bits == bits && b.offset == 0 && b.dim == dim, what, ": books must be ", bits, "-bit over all ", dim, " dims");
   q.release();
   return std::shared_ptr<const CodebookQuantizer>(cb);
+}
+
+// A quantizer chunk of the model: a standard quantizer container (io.h), restored through the
+// core's load_state without read_quantizer's re-encoding of its SELF samples. That re-encoding
+// whitened and copied every book (most of the load time) and checked the core's RVQ encoder,
+// which the codec does not use; the model's own self-test (ATST, from_bytes) checks
+// encode_frame, the search the codec does use, end to end. Damage is caught by the CRCs.
+std::shared_ptr<const CodebookQuantizer> load_codebooks(Span<const uint8_t> bytes, size_t dim, int bits,
+                                                        const std::string& what) {
+  const ContainerReader in = ContainerReader::from_bytes(bytes, what);
+  VQ_CHECK(in.meta_or("vq.kind", "") == "quantizer", what, ": not a quantizer chunk");
+  const std::string& spec = in.meta_at("quantizer.spec");
+  VQ_CHECK(spec.rfind("RVQ", 0) == 0 && in.meta_at("quantizer.dim") == std::to_string(dim), what,
+           ": expected a residual quantizer of dim ", dim, ", got '", spec, "' of dim ", in.meta_at("quantizer.dim"));
+  std::unique_ptr<Quantizer> q = make_quantizer(spec, dim);
+  q->load_state(in);
+  return as_codebooks(std::move(q), dim, bits, what);
 }
 
 }  // namespace
@@ -488,7 +513,63 @@ std::vector<uint8_t> AudioModel::to_bytes() const {
     w.f32s(c);
   }
   out.add("ARES", w.take());
+  out.add("ATST", self_test_payload());
   return out.to_bytes();
+}
+
+std::vector<uint8_t> AudioModel::self_test_payload() const {
+  const BitrateLayout full = layout(max_bitrate());
+  const size_t m = full.bits.size();
+  Rng rng(kSelfTestSeed);
+  std::vector<float> frames, coeffs(kHop), nudged(kHop);
+  std::vector<uint16_t> tokens, probe(m), got(m), again(m);
+  size_t kept = 0;
+  for (size_t c = 0; c < kSelfTestCandidates && kept < kSelfTestFrames; ++c) {
+    for (size_t i = 0; i < m; ++i) probe[i] = uint16_t(rng.below(uint64_t{1} << full.bits[i]));
+    probe[0] = uint16_t((1 << kGainBits) / 2 + rng.below(1 << (kGainBits - 2)));  // an ordinary loudness
+    decode_frame(probe.data(), full, c, coeffs.data());
+    encode_frame(coeffs.data(), full, got.data());
+    bool stable = true;
+    for (int k = 0; k < 4 && stable; ++k) {
+      Rng dir(kSelfTestSeed + 1 + c * 2 + size_t(k / 2));
+      const float sign = (k % 2) ? -1.f : 1.f;
+      for (size_t i = 0; i < kHop; ++i)
+        nudged[i] = coeffs[i] * (1 + sign * kSelfTestNudge * float(2 * dir.uniform() - 1));
+      encode_frame(nudged.data(), full, again.data());
+      stable = again == got;
+    }
+    if (!stable) continue;
+    frames.insert(frames.end(), coeffs.begin(), coeffs.end());
+    tokens.insert(tokens.end(), got.begin(), got.end());
+    ++kept;
+  }
+  VQ_CHECK(kept > 0, "audio model: no self-test frame is stable under nudges (degenerate codebooks?)");
+  ByteWriter w;
+  w.u32(uint32_t(kept));
+  w.u32(uint32_t(m));
+  w.f32s(frames);
+  w.u16s(tokens);
+  return w.take();
+}
+
+void AudioModel::check_self_test(ByteReader r, const std::string& name) const {
+  const BitrateLayout full = layout(max_bitrate());
+  const size_t n = r.u32(), m = r.u32();
+  VQ_CHECK(n >= 1 && n <= kSelfTestFrames && m == full.bits.size(), name, ": chunk ATST: ", n, " frames of ", m,
+           " tokens, expected 1..", kSelfTestFrames, " of ", full.bits.size());
+  const std::vector<float> frames = r.f32s(n * kHop);
+  const std::vector<uint16_t> tokens = r.u16s(n * m);
+  r.expect_end();
+  std::vector<uint16_t> got(m);
+  for (size_t t = 0; t < n; ++t) {
+    for (size_t i = 0; i < kHop; ++i)
+      VQ_CHECK(std::isfinite(frames[t * kHop + i]), name, ": chunk ATST: non-finite coefficient");
+    encode_frame(frames.data() + t * kHop, full, got.data());
+    for (size_t i = 0; i < m; ++i)
+      VQ_CHECK(got[i] == tokens[t * m + i], name, ": audio model self-test failed: frame ", t, " token ", i,
+               " encodes to ", got[i], " but the file says ", tokens[t * m + i],
+               " (the stored codebooks do not reproduce the tokens they were saved with)");
+  }
 }
 
 void AudioModel::save(const std::string& path) const {
@@ -509,11 +590,9 @@ AudioModel AudioModel::from_bytes(Span<const uint8_t> bytes, const std::string& 
   m.band_edges_ = split_numbers(in.meta_at("audio.band_edges"), name + ": audio.band_edges");
   m.region_first_ = split_numbers(in.meta_at("audio.regions"), name + ": audio.regions");
   VQ_CHECK(m.band_edges_.size() >= 2 && m.band_edges_.size() <= kHop + 1, name, ": bad band count");
-  m.envelope_ = as_codebooks(quantizer_from_bytes(in.payload("AENV")), m.band_edges_.size() - 1,
-                             kEnvelopeBits, name + ": envelope");
+  m.envelope_ = load_codebooks(in.payload("AENV"), m.band_edges_.size() - 1, kEnvelopeBits, name + ": envelope");
   for (size_t i = 0; i < in.count("ASHP"); ++i)
-    m.shapes_.push_back(as_codebooks(quantizer_from_bytes(in.payload("ASHP", i)), kSubvector, kShapeBits,
-                                     name + ": shape region"));
+    m.shapes_.push_back(load_codebooks(in.payload("ASHP", i), kSubvector, kShapeBits, name + ": shape region"));
   ByteReader r = in.chunk("ARES");
   const size_t regions = r.u32();
   VQ_CHECK(regions <= 64, name, ": chunk ARES: ", regions, " shape regions (at most 64)");
@@ -528,6 +607,7 @@ AudioModel AudioModel::from_bytes(Span<const uint8_t> bytes, const std::string& 
   for (size_t f : m.region_first_) VQ_CHECK(f <= m.subvectors(), name, ": bad audio.regions");
   for (size_t e : m.band_edges_) VQ_CHECK(e <= kHop, name, ": bad audio.band_edges");
   m.prepare();
+  m.check_self_test(in.chunk("ATST"), name);
   m.fingerprint_ = static_cast<uint32_t>(crc32(crc32(0, nullptr, 0), bytes.data(), uInt(bytes.size())));
   return m;
 }

@@ -107,6 +107,12 @@ class AudioModel {
   void prepare();  // derived tables after train/load
   static uint16_t gain_index(float log2_gain);
   static float gain_value(uint16_t index);
+  // Model self-test (chunk "ATST"): u32 n (<= 4), u32 m (tokens per frame at max_bitrate()),
+  // n × kHop f32 MDCT frames, n × m u16 tokens. from_bytes re-encodes the frames with
+  // encode_frame and requires the stored tokens: codebooks that a buggy writer or a changed
+  // encoder would make give other tokens fail at load, for the cost of encoding 4 frames.
+  std::vector<uint8_t> self_test_payload() const;
+  void check_self_test(ByteReader r, const std::string& name) const;
   // Decoded log2 band levels (bands()) of a frame's tokens.
   void decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* env) const;
 
