@@ -300,7 +300,7 @@ TEST(AudioCodec, ModelAndFileRoundTrip) {
   // Every truncation of the encoded file is rejected, never crashes.
   for (size_t len = 0; len < bytes.size(); ++len)
     EXPECT_THROW(read_encoded(ContainerReader::from_bytes({bytes.data(), len}, "cut")), Error) << len;
-  // A model file with a flipped byte fails to load (CRC, or the quantizers' self-test).
+  // A model file with a flipped byte fails to load (CRC, or the model's self-test).
   std::vector<uint8_t> mb = model.to_bytes();
   mb[mb.size() / 2] ^= 0x40;
   EXPECT_THROW(AudioModel::from_bytes(mb, "flipped"), Error);
