@@ -22,7 +22,10 @@ fetch() {  # package version -> extracted under $work/pkg
   if [ ! -f "$work/$pkg.done" ]; then
     mkdir -p "$work/pkg"
     (cd "$work" && apt-get download "$pkg=$ver")
-    dpkg-deb -x "$work/${pkg}_${ver#*:}_all.deb" "$work/pkg"
+    # apt-get download names the file with the epoch URL-encoded (4%3a22.12.3-1): match by glob.
+    local deb
+    deb=$(ls "$work/${pkg}"_*_all.deb)
+    dpkg-deb -x "$deb" "$work/pkg"
     touch "$work/$pkg.done"
   fi
 }

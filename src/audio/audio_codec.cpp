@@ -15,6 +15,7 @@
 #include "util/atomic_file.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
+#include "vq/core/rng.h"
 
 namespace vq::audio {
 namespace {
@@ -36,6 +37,14 @@ constexpr float kGainStep = 0.375f;
 // 0.353 / 0.285 (power 4: no further gain).
 constexpr double kAllocationPower = 3.0;
 constexpr double kCoeffHz = double(AudioModel::kSampleRate) / 2 / double(AudioModel::kHop);
+// The model's self-test (chunk ATST): frames made by decoding random full-rate tokens, kept only
+// when their tokens survive ±kSelfTestNudge relative changes of every coefficient: ~100× float
+// rounding, so BLAS/SIMD differences between machines cannot flip them. (With a frame's ~240
+// searches, nudges of 1e-3 left no candidate stable.)
+constexpr size_t kSelfTestFrames = 4;
+constexpr size_t kSelfTestCandidates = 32;
+constexpr uint64_t kSelfTestSeed = 0xA0D10;
+constexpr float kSelfTestNudge = 1e-5f;
 
 double slaney_mel(double f) {
   return f < 1000 ? f * 3 / 200 : 15 + std::log(f / 1000) / 0.06875177742094912;
@@ -131,6 +140,23 @@ std::shared_ptr<const CodebookQuantizer> as_codebooks(std::unique_ptr<Quantizer>
   return std::shared_ptr<const CodebookQuantizer>(cb);
 }
 
+// A quantizer chunk of the model: a standard quantizer container (io.h), restored through the
+// core's load_state without read_quantizer's re-encoding of its SELF samples. That re-encoding
+// whitened and copied every book (most of the load time) and checked the core's RVQ encoder,
+// which the codec does not use; the model's own self-test (ATST, from_bytes) checks
+// encode_frame, the search the codec does use, end to end. Damage is caught by the CRCs.
+std::shared_ptr<const CodebookQuantizer> load_codebooks(Span<const uint8_t> bytes, size_t dim, int bits,
+                                                        const std::string& what) {
+  const ContainerReader in = ContainerReader::from_bytes(bytes, what);
+  VQ_CHECK(in.meta_or("vq.kind", "") == "quantizer", what, ": not a quantizer chunk");
+  const std::string& spec = in.meta_at("quantizer.spec");
+  VQ_CHECK(spec.rfind("RVQ", 0) == 0 && in.meta_at("quantizer.dim") == std::to_string(dim), what,
+           ": expected a residual quantizer of dim ", dim, ", got '", spec, "' of dim ", in.meta_at("quantizer.dim"));
+  std::unique_ptr<Quantizer> q = make_quantizer(spec, dim);
+  q->load_state(in);
+  return as_codebooks(std::move(q), dim, bits, what);
+}
+
 }  // namespace
 
 size_t BitrateLayout::bits_per_frame() const {
@@ -210,10 +236,13 @@ BitrateLayout AudioModel::layout(int bitrate) const {
   const size_t env_max = envelope_->num_books();
   BitrateLayout out;
   out.bitrate = bitrate;
-  // Envelope levels per rung, measured on the held-out files with the 12-level default model:
-  // (4, 6, 8) at 6 / 12 / 24 kbps gave speech 0.167 / 0.124 / 0.089, music 0.408 / 0.310 / 0.241;
-  // (5, 8, 12) gives 0.160 / 0.116 / 0.076 and 0.399 / 0.303 / 0.226 (6 or 10 levels: no better).
-  const size_t want = budget < 60 ? 2 : budget < 120 ? 3 : budget < 240 ? 5 : budget < 480 ? 8 : 12;
+  // Envelope levels per rung, measured on the held-out files with the 12-level default model and
+  // the band-normalising decoder (decode_frame): at 12 kbps 6 / 8 / 10 levels gave speech
+  // 0.130 / 0.119 / 0.116 and music_t29 0.211 / 0.194 / 0.190; at 24 kbps 8 / 10 / 12 levels gave
+  // speech 0.090 / 0.079 / 0.072 and music_t27 0.198 / 0.184 / 0.173. The envelope fixes each
+  // band's energy exactly, so its precision is worth more than shape steps; the top rung (and
+  // anything above) uses every level the model has.
+  const size_t want = budget < 60 ? 2 : budget < 120 ? 3 : budget < 240 ? 5 : budget < 480 ? 10 : env_max;
   out.envelope_levels = std::min(env_max, want);
   size_t left = budget - std::min(budget, kGainBits + out.envelope_levels * kEnvelopeBits);
   out.shape_steps = std::min(steps_.size(), left / kShapeBits);
@@ -312,22 +341,28 @@ void AudioModel::decode_frame(const uint16_t* tokens, const BitrateLayout& layou
     const float* e = shapes_[r]->books()[step_level_[s]].entry(tokens[1 + layout.envelope_levels + s]);
     for (size_t i = 0; i < kSubvector; ++i) coeffs[j * kSubvector + i] += e[i];
   }
+  // Sub-vectors without levels (or coded as exactly zero) get unit-RMS noise; coded ones stay as
+  // decoded. The band rescale below brings both to the envelope's level.
   for (size_t j = 0; j < subvectors(); ++j) {
     float* c = coeffs + j * kSubvector;
     double energy = 0;
     for (size_t i = 0; i < kSubvector; ++i) energy += double(c[i]) * c[i];
-    if (layout.levels[j] > 0 && energy > 0) {
-      // Coded: rescale to the unit RMS the envelope promises. Measured against adding noise for
-      // the missing energy (default model, held-out files, log-mel at 12 / 24 kbps): speech
-      // 0.136 / 0.102 -> 0.124 / 0.089, music 0.353 / 0.285 -> 0.308 / 0.240: noise between a
-      // tone's harmonics costs more than a slightly wrong gain on the coded peaks.
-      const float g = static_cast<float>(std::sqrt(kSubvector / energy));
-      for (size_t i = 0; i < kSubvector; ++i) c[i] *= g;
-    } else {
-      // Not coded (or coded as zero): noise at the envelope's level.
-      const float amp = static_cast<float>(std::sqrt(std::max(0.0, 1.0 - energy / kSubvector)));
-      for (size_t i = 0; i < kSubvector; ++i) c[i] += amp * noise_at(frame_index, j * kSubvector + i);
-    }
+    if (layout.levels[j] > 0 && energy > 0) continue;
+    for (size_t i = 0; i < kSubvector; ++i) c[i] = noise_at(frame_index, j * kSubvector + i);
+  }
+  // Each band rescaled to the unit RMS the envelope promises, so the decoded shapes keep their
+  // relative energies inside the band (a harmonic stays above its neighbours) while the band's
+  // energy is the envelope's. Measured against rescaling every coded sub-vector to unit RMS on
+  // its own (default model, held-out files, log-mel at 6 / 12 / 24 kbps): speech 0.160 / 0.116 /
+  // 0.076 -> 0.165 / 0.119 / 0.072, music_t25 0.251 / 0.190 / 0.137 -> 0.245 / 0.178 / 0.102,
+  // music_t27 0.399 / 0.303 / 0.226 -> 0.402 / 0.294 / 0.173. Correcting the coded energies
+  // for RVQ shrinkage (×e0/(e0−e_a)) before the band rescale changed the third decimal only.
+  for (size_t b = 0; b < bands(); ++b) {
+    double e = 0;
+    for (size_t k = band_edges_[b]; k < band_edges_[b + 1]; ++k) e += double(coeffs[k]) * coeffs[k];
+    if (e <= 0) continue;
+    const float g = static_cast<float>(std::sqrt(double(band_edges_[b + 1] - band_edges_[b]) / e));
+    for (size_t k = band_edges_[b]; k < band_edges_[b + 1]; ++k) coeffs[k] *= g;
   }
   for (size_t k = 0; k < kHop; ++k) coeffs[k] *= std::exp2(decoded_env[band_of_coeff_[k]]);
 }
@@ -488,7 +523,63 @@ std::vector<uint8_t> AudioModel::to_bytes() const {
     w.f32s(c);
   }
   out.add("ARES", w.take());
+  out.add("ATST", self_test_payload());
   return out.to_bytes();
+}
+
+std::vector<uint8_t> AudioModel::self_test_payload() const {
+  const BitrateLayout full = layout(max_bitrate());
+  const size_t m = full.bits.size();
+  Rng rng(kSelfTestSeed);
+  std::vector<float> frames, coeffs(kHop), nudged(kHop);
+  std::vector<uint16_t> tokens, probe(m), got(m), again(m);
+  size_t kept = 0;
+  for (size_t c = 0; c < kSelfTestCandidates && kept < kSelfTestFrames; ++c) {
+    for (size_t i = 0; i < m; ++i) probe[i] = uint16_t(rng.below(uint64_t{1} << full.bits[i]));
+    probe[0] = uint16_t((1 << kGainBits) / 2 + rng.below(1 << (kGainBits - 2)));  // an ordinary loudness
+    decode_frame(probe.data(), full, c, coeffs.data());
+    encode_frame(coeffs.data(), full, got.data());
+    bool stable = true;
+    for (int k = 0; k < 4 && stable; ++k) {
+      Rng dir(kSelfTestSeed + 1 + c * 2 + size_t(k / 2));
+      const float sign = (k % 2) ? -1.f : 1.f;
+      for (size_t i = 0; i < kHop; ++i)
+        nudged[i] = coeffs[i] * (1 + sign * kSelfTestNudge * float(2 * dir.uniform() - 1));
+      encode_frame(nudged.data(), full, again.data());
+      stable = again == got;
+    }
+    if (!stable) continue;
+    frames.insert(frames.end(), coeffs.begin(), coeffs.end());
+    tokens.insert(tokens.end(), got.begin(), got.end());
+    ++kept;
+  }
+  VQ_CHECK(kept > 0, "audio model: no self-test frame is stable under nudges (degenerate codebooks?)");
+  ByteWriter w;
+  w.u32(uint32_t(kept));
+  w.u32(uint32_t(m));
+  w.f32s(frames);
+  w.u16s(tokens);
+  return w.take();
+}
+
+void AudioModel::check_self_test(ByteReader r, const std::string& name) const {
+  const BitrateLayout full = layout(max_bitrate());
+  const size_t n = r.u32(), m = r.u32();
+  VQ_CHECK(n >= 1 && n <= kSelfTestFrames && m == full.bits.size(), name, ": chunk ATST: ", n, " frames of ", m,
+           " tokens, expected 1..", kSelfTestFrames, " of ", full.bits.size());
+  const std::vector<float> frames = r.f32s(n * kHop);
+  const std::vector<uint16_t> tokens = r.u16s(n * m);
+  r.expect_end();
+  std::vector<uint16_t> got(m);
+  for (size_t t = 0; t < n; ++t) {
+    for (size_t i = 0; i < kHop; ++i)
+      VQ_CHECK(std::isfinite(frames[t * kHop + i]), name, ": chunk ATST: non-finite coefficient");
+    encode_frame(frames.data() + t * kHop, full, got.data());
+    for (size_t i = 0; i < m; ++i)
+      VQ_CHECK(got[i] == tokens[t * m + i], name, ": audio model self-test failed: frame ", t, " token ", i,
+               " encodes to ", got[i], " but the file says ", tokens[t * m + i],
+               " (the stored codebooks do not reproduce the tokens they were saved with)");
+  }
 }
 
 void AudioModel::save(const std::string& path) const {
@@ -509,11 +600,9 @@ AudioModel AudioModel::from_bytes(Span<const uint8_t> bytes, const std::string& 
   m.band_edges_ = split_numbers(in.meta_at("audio.band_edges"), name + ": audio.band_edges");
   m.region_first_ = split_numbers(in.meta_at("audio.regions"), name + ": audio.regions");
   VQ_CHECK(m.band_edges_.size() >= 2 && m.band_edges_.size() <= kHop + 1, name, ": bad band count");
-  m.envelope_ = as_codebooks(quantizer_from_bytes(in.payload("AENV")), m.band_edges_.size() - 1,
-                             kEnvelopeBits, name + ": envelope");
+  m.envelope_ = load_codebooks(in.payload("AENV"), m.band_edges_.size() - 1, kEnvelopeBits, name + ": envelope");
   for (size_t i = 0; i < in.count("ASHP"); ++i)
-    m.shapes_.push_back(as_codebooks(quantizer_from_bytes(in.payload("ASHP", i)), kSubvector, kShapeBits,
-                                     name + ": shape region"));
+    m.shapes_.push_back(load_codebooks(in.payload("ASHP", i), kSubvector, kShapeBits, name + ": shape region"));
   ByteReader r = in.chunk("ARES");
   const size_t regions = r.u32();
   VQ_CHECK(regions <= 64, name, ": chunk ARES: ", regions, " shape regions (at most 64)");
@@ -528,6 +617,7 @@ AudioModel AudioModel::from_bytes(Span<const uint8_t> bytes, const std::string& 
   for (size_t f : m.region_first_) VQ_CHECK(f <= m.subvectors(), name, ": bad audio.regions");
   for (size_t e : m.band_edges_) VQ_CHECK(e <= kHop, name, ": bad audio.band_edges");
   m.prepare();
+  m.check_self_test(in.chunk("ATST"), name);
   m.fingerprint_ = static_cast<uint32_t>(crc32(crc32(0, nullptr, 0), bytes.data(), uInt(bytes.size())));
   return m;
 }

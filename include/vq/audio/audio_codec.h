@@ -13,16 +13,17 @@
 //   3. Shapes: X_k / 2^ê_b (unit RMS per band given the decoded envelope), cut into sub-vectors
 //      of 8 coefficients; each sub-vector is quantized by the residual quantizer of its frequency
 //      region (RVQ<L>x8, one per region: low / mid / high), using a_j levels.
-//   4. Decoder: Σ of the chosen entries per coded sub-vector, rescaled to the unit RMS the
-//      envelope promises; sub-vectors without levels get deterministic pseudo-random noise
-//      (seeded by frame and coefficient) at that level, so bands without bits keep their
-//      loudness; scaled by 2^ê_b, inverse MDCT, overlap-add.
+//   4. Decoder: Σ of the chosen entries per coded sub-vector; sub-vectors without levels get
+//      deterministic pseudo-random noise (seeded by frame and coefficient), so bands without
+//      bits keep their loudness; each band is rescaled to the unit RMS the envelope promises
+//      (coded shapes keep their relative energies inside the band), scaled by 2^ê_b, inverse
+//      MDCT, overlap-add.
 //
 // Bitrate ladder (EnCodec-style, one model): the model orders all shape levels once, greedily:
 // the next step is the level of the sub-vector that removes the most training error per bit,
 // weighted by its mel density (mel bands per Hz ∝ 1/(700 + f)) cubed. A bitrate of R bits/frame uses
-// the gain, Le envelope levels (2 below 60 bits, 3 below 120, 5 below 240, 8 below
-// 480, else 12) and the first S shape steps that
+// the gain, Le envelope levels (2 below 60 bits, 3 below 120, 5 below 240, 10 below
+// 480, else all of the model's) and the first S shape steps that
 // fit. Tokens of a frame: [gain][Le envelope codes][S shape codes in step order], so a lower
 // bitrate's tokens are the higher one's with the last envelope and the last shape columns dropped.
 //
@@ -46,7 +47,7 @@ namespace vq::audio {
 inline constexpr int kLadder[] = {1500, 3000, 6000, 12000, 24000};
 
 struct AudioTrainOptions {
-  size_t envelope_levels = 12;         // RVQ levels of the envelope (10-bit books)
+  size_t envelope_levels = 16;         // RVQ levels of the envelope (10-bit books)
   std::vector<size_t> region_levels = {6, 4, 3};  // RVQ levels (8-bit books) of low / mid / high
   int iterations = 12;                 // Lloyd iterations per level
   size_t max_frames = 200000;          // frames used at most (evenly subsampled)
@@ -107,6 +108,12 @@ class AudioModel {
   void prepare();  // derived tables after train/load
   static uint16_t gain_index(float log2_gain);
   static float gain_value(uint16_t index);
+  // Model self-test (chunk "ATST"): u32 n (<= 4), u32 m (tokens per frame at max_bitrate()),
+  // n × kHop f32 MDCT frames, n × m u16 tokens. from_bytes re-encodes the frames with
+  // encode_frame and requires the stored tokens: codebooks that a buggy writer or a changed
+  // encoder would make give other tokens fail at load, for the cost of encoding 4 frames.
+  std::vector<uint8_t> self_test_payload() const;
+  void check_self_test(ByteReader r, const std::string& name) const;
   // Decoded log2 band levels (bands()) of a frame's tokens.
   void decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* env) const;
 
