@@ -147,8 +147,10 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
             a.positions = std::min({tile, np - t0, kLayoutTile - (p0 + t0) % kLayoutTile});
             a.entries = K;
             a.batch = B;
+            // (a tile's row blocks follow each other at a fixed step)
+            const size_t first = code_offset(blk_begin + b0, p0 + t0), step = code_offset(blk_begin + b0 + 1, p0 + t0) - first;
             for (size_t blk = blk_begin + b0; blk < blk_begin + b1; ++blk) {
-              a.codes = cm.codes.data() + code_offset(blk, p0 + t0);
+              a.codes = cm.codes.data() + first + (blk - blk_begin - b0) * step;
               a.acc = bacc + blk * kRowBlock * B;
               if (cb == 1)
                 kernels::aq_float_u8(a);
@@ -195,8 +197,9 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
           kernels::AqInt8Args a;
           a.stride = stride;
           a.positions = std::min(T, P - t * T);
+          const size_t first = code_offset(blk_begin + b0, t * T), step = code_offset(blk_begin + b0 + 1, t * T) - first;
           for (size_t blk = blk_begin + b0; blk < blk_begin + b1; ++blk) {
-            a.codes = cm.codes.data() + code_offset(blk, t * T);
+            a.codes = cm.codes.data() + first + (blk - blk_begin - b0) * step;
             for (size_t b = 0; b < B; ++b) {
               a.lut = lut8 + (b * P + t * T) * stride;
               a.scale = tile_scale[b * ntiles + t];
