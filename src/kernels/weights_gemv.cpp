@@ -73,9 +73,23 @@ Int8Tile quantize_tile_ref(const float* tab, size_t np, size_t K, uint8_t* dst, 
   return out;
 }
 
-Int8Tile quantize_tile(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
-  if (scan_level() == ScanLevel::kAvx512 && K % 16 == 0) return detail::quantize_tile_avx512(tab, np, K, dst, stride);
-  return quantize_tile_ref(tab, np, K, dst, stride);
+Int8Tile build_int8_tile_ref(const Int8TileBuild& a) {
+  const size_t M = a.books, g = a.group, K = a.entries;
+  for (size_t q = 0; q < a.positions; ++q) {
+    const size_t p = a.p0 + q;
+    const float* ct = a.trans + p % M * g * K;
+    const float* xs = a.x + p / M * g;
+    float* d = a.tab + q * K;
+    for (size_t k = 0; k < K; ++k) d[k] = 0.f;
+    for (size_t t = 0; t < g; ++t)
+      for (size_t k = 0; k < K; ++k) d[k] = std::fma(ct[t * K + k], xs[t], d[k]);
+  }
+  return quantize_tile_ref(a.tab, a.positions, K, a.dst, a.stride);
+}
+
+Int8Tile build_int8_tile(const Int8TileBuild& a) {
+  if (scan_level() == ScanLevel::kAvx512 && a.entries % 16 == 0 && a.entries <= 256) return detail::build_int8_tile_avx512(a);
+  return build_int8_tile_ref(a);
 }
 
 void scalar_gemv_ref(const ScalarGemvArgs& a) {

@@ -72,12 +72,28 @@ void aq_int8_ref(const AqInt8Args& a);
 
 // Quantises one tile's np float tables of K entries (tab: np × K) to uint8 tables dst[q·stride + k]
 // (the scheme above; rounding half up), returning s and Σ_q min_q (summed in table order).
-// Every level returns the same bytes and floats.
 struct Int8Tile {
   float scale = 1.f, min_sum = 0.f;
 };
-Int8Tile quantize_tile(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride);
 Int8Tile quantize_tile_ref(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride);
+
+// Builds one int8 tile for one input and quantises it: the float tables of positions
+// p0 .. p0 + np − 1 (p = j·M + m),  tab[q][k] = Σ_t trans[(m·g + t)·K + k] · x[j·g + t]  summed by
+// fused multiply-adds in t order from 0, then quantize_tile_ref's bytes, scale and Σ minima.
+// The AVX-512 kernel keeps a table (K/16 registers) in registers over the g inputs, takes its
+// minimum and maximum there and stores it once into tab (np × K scratch, L1-sized), which the
+// quantising pass re-reads; every level returns the reference's bits.
+struct Int8TileBuild {
+  const float* trans = nullptr;  // the row group's codebooks transposed: M × g × K
+  const float* x = nullptr;      // one input (cols floats)
+  size_t books = 1, group = 1, entries = 0;  // M, g, K
+  size_t p0 = 0, positions = 0;  // np <= kMaxI8TilePositions
+  float* tab = nullptr;          // scratch, positions × K floats
+  uint8_t* dst = nullptr;        // positions × stride bytes
+  size_t stride = 256;
+};
+Int8Tile build_int8_tile(const Int8TileBuild& a);
+Int8Tile build_int8_tile_ref(const Int8TileBuild& a);
 
 struct ScalarGemvArgs {
   const float* x = nullptr;        // batch × cols inputs, row-major
@@ -99,7 +115,7 @@ namespace detail {
 void aq_float_u8_avx2(const AqFloatArgs& a);
 void aq_float_u8_avx512(const AqFloatArgs& a);
 void aq_int8_avx512(const AqInt8Args& a);
-Int8Tile quantize_tile_avx512(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride);  // K % 16 == 0
+Int8Tile build_int8_tile_avx512(const Int8TileBuild& a);  // K % 16 == 0, K <= 256
 void scalar_gemv_avx2(const ScalarGemvArgs& a);    // group % 8 == 0
 void scalar_gemv_avx512(const ScalarGemvArgs& a);  // group % 16 == 0
 }  // namespace detail

@@ -98,16 +98,33 @@ VQ_AVX512 void aq_int8_avx512(const AqInt8Args& a) {
   aq_int8_tile<4>(a);
 }
 
-VQ_AVX512 Int8Tile quantize_tile_avx512(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
+namespace {
+
+// One tile of NR·16-entry tables: each table accumulated in NR registers over the group's g
+// inputs (fused multiply-adds in t order, as the reference), its minimum and maximum taken in
+// registers, stored to the L1 scratch; then one quantising pass over the scratch.
+template <int NR>
+VQ_AVX512 Int8Tile build_tile(const Int8TileBuild& a) {
+  constexpr size_t K = 16 * NR;
+  const size_t M = a.books, g = a.group;
   float lows[kMaxI8TilePositions], range = 0.f;
   Int8Tile out;
-  for (size_t q = 0; q < np; ++q) {
-    __m512 lo = _mm512_loadu_ps(tab + q * K), hi = lo;
-    for (size_t k = 16; k < K; k += 16) {
-      const __m512 v = _mm512_loadu_ps(tab + q * K + k);
-      lo = _mm512_min_ps(lo, v);
-      hi = _mm512_max_ps(hi, v);
+  for (size_t q = 0; q < a.positions; ++q) {
+    const size_t p = a.p0 + q;
+    const float* ct = a.trans + p % M * g * K;
+    const float* xs = a.x + p / M * g;
+    __m512 acc[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
+    for (size_t t = 0; t < g; ++t) {
+      const __m512 xt = _mm512_set1_ps(xs[t]);
+      for (int r = 0; r < NR; ++r) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(ct + t * K + 16 * r), xt, acc[r]);
     }
+    __m512 lo = acc[0], hi = acc[0];
+    for (int r = 1; r < NR; ++r) {
+      lo = _mm512_min_ps(lo, acc[r]);
+      hi = _mm512_max_ps(hi, acc[r]);
+    }
+    for (int r = 0; r < NR; ++r) _mm512_storeu_ps(a.tab + q * K + 16 * r, acc[r]);
     const float low = _mm512_reduce_min_ps(lo), high = _mm512_reduce_max_ps(hi);
     lows[q] = low;
     range = std::max(range, high - low);
@@ -115,14 +132,27 @@ VQ_AVX512 Int8Tile quantize_tile_avx512(const float* tab, size_t np, size_t K, u
   }
   out.scale = range > 0.f ? range / 255.f : 1.f;
   const __m512 inv = _mm512_set1_ps(1.f / out.scale), half = _mm512_set1_ps(0.5f), top = _mm512_set1_ps(255.f);
-  for (size_t q = 0; q < np; ++q) {
+  for (size_t q = 0; q < a.positions; ++q) {
     const __m512 low = _mm512_set1_ps(lows[q]);
     for (size_t k = 0; k < K; k += 16) {
-      const __m512 v = _mm512_min_ps(_mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(tab + q * K + k), low), inv, half), top);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + q * stride + k), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
+      const __m512 v = _mm512_min_ps(_mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(a.tab + q * K + k), low), inv, half), top);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(a.dst + q * a.stride + k), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
     }
   }
   return out;
+}
+
+}  // namespace
+
+VQ_AVX512 Int8Tile build_int8_tile_avx512(const Int8TileBuild& a) {
+  switch (a.entries) {
+    case 16: return build_tile<1>(a);
+    case 32: return build_tile<2>(a);
+    case 64: return build_tile<4>(a);
+    case 128: return build_tile<8>(a);
+    case 256: return build_tile<16>(a);
+    default: return build_int8_tile_ref(a);  // (K is a power of two: not reached)
+  }
 }
 
 namespace {
@@ -186,9 +216,7 @@ VQ_AVX512 void scalar_gemv_avx512(const ScalarGemvArgs& a) {
 namespace vq::kernels::detail {
 void aq_float_u8_avx512(const AqFloatArgs& a) { aq_float_u8_ref(a); }
 void aq_int8_avx512(const AqInt8Args& a) { aq_int8_ref(a); }
-Int8Tile quantize_tile_avx512(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
-  return quantize_tile_ref(tab, np, K, dst, stride);
-}
+Int8Tile build_int8_tile_avx512(const Int8TileBuild& a) { return build_int8_tile_ref(a); }
 void scalar_gemv_avx512(const ScalarGemvArgs& a) { scalar_gemv_ref(a); }
 }  // namespace vq::kernels::detail
 #endif

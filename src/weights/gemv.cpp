@@ -81,6 +81,12 @@ GemvKernel::GemvKernel(const CompressedMatrix& m, LutPrecision precision) : prec
   }
   const size_t cb = m.code_bytes(), P = m.cols / m.scheme.group * m.scheme.books;
   if (cb != 1) precision_ = LutPrecision::kFloat;  // 16-bit codes: tables of 2^16 entries
+  const size_t M = m.scheme.books, K = size_t{1} << m.scheme.bits, g = m.scheme.group, nf = m.codebook_floats();
+  trans_.resize(m.codebooks.size());
+  for (size_t rg = 0; rg < m.codebooks.size() / nf; ++rg)
+    for (size_t b = 0; b < M; ++b)
+      for (size_t k = 0; k < K; ++k)
+        for (size_t t = 0; t < g; ++t) trans_[rg * nf + (b * g + t) * K + k] = m.codebooks[rg * nf + (b * K + k) * g + t];
   for (size_t rg = 0; rg + 1 < m.group_begin.size(); ++rg)
     for (size_t r0 = m.group_begin[rg]; r0 < m.group_begin[rg + 1]; r0 += kRowBlock)
       blocks_.push_back({uint32_t(r0), uint32_t(std::min<size_t>(kRowBlock, m.group_begin[rg + 1] - r0)), uint32_t(rg)});
@@ -104,14 +110,12 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
   const CompressedMatrix& cm = m_;
   const size_t M = cm.scheme.books, K = size_t{1} << cm.scheme.bits, g = cm.scheme.group;
   const size_t P = cm.cols / g * M, cb = cm.code_bytes(), nblocks = blocks_.size();
-  thread_local std::vector<float> block_acc, trans_storage, lut_storage, c_storage;
+  thread_local std::vector<float> block_acc, lut_storage, c_storage;
   thread_local std::vector<uint8_t> lut8_storage;
   block_acc.assign(nblocks * kRowBlock * B, 0.f);
-  trans_storage.resize(M * g * K);
   // (thread_local storage is named through plain pointers below: inside the OpenMP regions the
   // name would denote each worker's own, empty, instance.)
   float* const bacc = block_acc.data();
-  float* const trans = trans_storage.data();
   c_storage.assign(cm.group_begin.size() * B, 0.f);  // int8: Σ of table minima per row group and input
   float* const c_sum = c_storage.data();
   size_t blk_begin = 0;
@@ -120,9 +124,7 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
     while (blk_end < nblocks && blocks_[blk_end].row_group == rg) ++blk_end;
     const size_t nb = blk_end - blk_begin;
     const float* books = cm.codebooks.data() + rg * cm.codebook_floats();
-    for (size_t m = 0; m < M; ++m)
-      for (size_t k = 0; k < K; ++k)
-        for (size_t t = 0; t < g; ++t) trans[(m * g + t) * K + k] = books[(m * K + k) * g + t];
+    const float* trans = trans_.data() + rg * cm.codebook_floats();
 
     if (precision_ == LutPrecision::kFloat) {
       const size_t table = K * B;  // floats per position
@@ -145,8 +147,10 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
             a.positions = std::min({tile, np - t0, kLayoutTile - (p0 + t0) % kLayoutTile});
             a.entries = K;
             a.batch = B;
+            // (a tile's row blocks follow each other at a fixed step)
+            const size_t first = code_offset(blk_begin + b0, p0 + t0), step = code_offset(blk_begin + b0 + 1, p0 + t0) - first;
             for (size_t blk = blk_begin + b0; blk < blk_begin + b1; ++blk) {
-              a.codes = cm.codes.data() + code_offset(blk, p0 + t0);
+              a.codes = cm.codes.data() + first + (blk - blk_begin - b0) * step;
               a.acc = bacc + blk * kRowBlock * B;
               if (cb == 1)
                 kernels::aq_float_u8(a);
@@ -170,11 +174,21 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
 #pragma omp parallel
       {
         std::vector<float> tab(T * K);
+        kernels::Int8TileBuild tb;
+        tb.trans = trans;
+        tb.books = M;
+        tb.group = g;
+        tb.entries = K;
+        tb.tab = tab.data();
+        tb.stride = stride;
 #pragma omp for schedule(static)
         for (int64_t bt = 0; bt < int64_t(B * ntiles); ++bt) {
-          const size_t b = size_t(bt) / ntiles, p0 = size_t(bt) % ntiles * T, np = std::min(T, P - p0);
-          build_float_tables(cm, books, trans, x + b * cm.cols, 1, p0, np, tab.data());
-          const kernels::Int8Tile q = kernels::quantize_tile(tab.data(), np, K, lut8 + (b * P + p0) * stride, stride);
+          const size_t b = size_t(bt) / ntiles;
+          tb.x = x + b * cm.cols;
+          tb.p0 = size_t(bt) % ntiles * T;
+          tb.positions = std::min(T, P - tb.p0);
+          tb.dst = lut8 + (b * P + tb.p0) * stride;
+          const kernels::Int8Tile q = kernels::build_int8_tile(tb);
           tile_scale[bt] = q.scale;
           tile_min[bt] = q.min_sum;
         }
@@ -183,8 +197,9 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
           kernels::AqInt8Args a;
           a.stride = stride;
           a.positions = std::min(T, P - t * T);
+          const size_t first = code_offset(blk_begin + b0, t * T), step = code_offset(blk_begin + b0 + 1, t * T) - first;
           for (size_t blk = blk_begin + b0; blk < blk_begin + b1; ++blk) {
-            a.codes = cm.codes.data() + code_offset(blk, t * T);
+            a.codes = cm.codes.data() + first + (blk - blk_begin - b0) * step;
             for (size_t b = 0; b < B; ++b) {
               a.lut = lut8 + (b * P + t * T) * stride;
               a.scale = tile_scale[b * ntiles + t];

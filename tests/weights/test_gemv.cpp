@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "kernels/weights_gemv.h"
 #include "test_data.h"
@@ -191,26 +192,58 @@ TEST(AqGemvKernel, Int8TablesMatchTheReferenceBitForBit) {
   }
 }
 
-// Quantising a tile of float tables: the dispatched (VBMI) version returns the reference's bytes,
-// scale and Σ minima; every entry is within s/2 of its table value minus the table minimum.
-TEST(AqGemvKernel, Int8TileQuantisationMatchesTheReference) {
+// Building and quantising a tile: the dispatched (AVX-512) kernel returns the reference's float
+// tables, bytes, scale and Σ minima; the reference's tables are the codebook entries' dot products
+// (within float rounding) and every byte is within s/2 of its table value minus the table minimum.
+TEST(AqGemvKernel, Int8TileBuildMatchesTheReference) {
   Rng rng(8);
-  for (size_t K : {16, 64, 256}) {
-    for (size_t np : {1, 5, 32}) {
-      std::vector<float> tab(np * K);
-      for (size_t q = 0; q < np; ++q)  // tables of different ranges and offsets
-        for (size_t k = 0; k < K; ++k) tab[q * K + k] = float((q + 1) * rng.normal() + 3.0 * q);
-      const size_t stride = std::max<size_t>(64, K);
-      std::vector<uint8_t> ref(np * stride, 7), got = ref;
-      const kernels::Int8Tile r = kernels::quantize_tile_ref(tab.data(), np, K, ref.data(), stride);
-      const kernels::Int8Tile g = kernels::quantize_tile(tab.data(), np, K, got.data(), stride);
-      EXPECT_EQ(got, ref) << "K " << K << " np " << np;
-      EXPECT_EQ(g.scale, r.scale);
-      EXPECT_EQ(g.min_sum, r.min_sum);
-      for (size_t q = 0; q < np; ++q) {
-        const float low = *std::min_element(tab.begin() + q * K, tab.begin() + (q + 1) * K);
-        for (size_t k = 0; k < K; ++k)
-          EXPECT_LE(std::fabs(ref[q * stride + k] * r.scale - (tab[q * K + k] - low)), 0.5f * r.scale * 1.0001f);
+  for (size_t K : {8, 16, 64, 256}) {
+    for (size_t M : {1, 2}) {
+      for (size_t g : {4, 8}) {
+        for (size_t np : {1, 5, 32}) {
+          const size_t p0 = 3, cols = (p0 + np + M - 1) / M * g;
+          std::vector<float> trans(M * g * K), x(cols);
+          for (float& v : trans) v = float(rng.normal());
+          for (size_t c = 0; c < cols; ++c) x[c] = float((c % 5 + 1) * rng.normal() + 0.5 * c);  // uneven ranges
+          const size_t stride = std::max<size_t>(64, K);
+          std::vector<float> ref_tab(np * K, -1.f), got_tab = ref_tab;
+          std::vector<uint8_t> ref(np * stride, 7), got = ref;
+          kernels::Int8TileBuild a;
+          a.trans = trans.data();
+          a.x = x.data();
+          a.books = M;
+          a.group = g;
+          a.entries = K;
+          a.p0 = p0;
+          a.positions = np;
+          a.stride = stride;
+          a.tab = ref_tab.data();
+          a.dst = ref.data();
+          const kernels::Int8Tile r = kernels::build_int8_tile_ref(a);
+          a.tab = got_tab.data();
+          a.dst = got.data();
+          const kernels::Int8Tile t = kernels::build_int8_tile(a);
+          const std::string what = "K " + std::to_string(K) + " M " + std::to_string(M) + " g " + std::to_string(g) +
+                                   " np " + std::to_string(np);
+          EXPECT_EQ(got_tab, ref_tab) << what;
+          EXPECT_EQ(got, ref) << what;
+          EXPECT_EQ(t.scale, r.scale) << what;
+          EXPECT_EQ(t.min_sum, r.min_sum) << what;
+          for (size_t q = 0; q < np; ++q) {
+            const size_t p = p0 + q;
+            for (size_t k = 0; k < K; ++k) {
+              double dot = 0, mag = 0;
+              for (size_t u = 0; u < g; ++u) {
+                dot += double(trans[(p % M * g + u) * K + k]) * x[p / M * g + u];
+                mag += std::fabs(double(trans[(p % M * g + u) * K + k]) * x[p / M * g + u]);
+              }
+              EXPECT_NEAR(ref_tab[q * K + k], dot, 1e-6 * mag) << what;
+            }
+            const float low = *std::min_element(ref_tab.begin() + q * K, ref_tab.begin() + (q + 1) * K);
+            for (size_t k = 0; k < K; ++k)
+              EXPECT_LE(std::fabs(ref[q * stride + k] * r.scale - (ref_tab[q * K + k] - low)), 0.5f * r.scale * 1.0001f);
+          }
+        }
       }
     }
   }

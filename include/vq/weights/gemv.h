@@ -62,6 +62,7 @@ class GemvKernel {
   CompressedMatrix m_;  // AQ: codes in the packed layout (src/kernels/weights_gemv.h); scalar: padded
   LutPrecision precision_;
   std::vector<Block> blocks_;
+  std::vector<float> trans_;  // AQ: each row group's codebooks transposed (M × g × K), for the table builds
 };
 
 // One-shot products: prepare a GemvKernel (float tables) and run it. For repeated products
