@@ -11,6 +11,9 @@
 //  3. Scan throughput on one core at 32k..256k cached tokens of one head (head_dim 128):
 //     top-64 from codes vs the exact fp32 scan (cblas_sgemv over the cache) vs FAISS
 //     IndexPQFastScan (PQ64x4, inner product), medians of 5 runs, with each method's recall@64.
+//  4. Scan throughput at the real model's head_dim 64 and 16 bytes/key, 128k tokens: RVQ16x8 and
+//     PQ16x8, post-RoPE and pre-RoPE windows 64/256/1024, vs the exact fp32 scan (argv[2] =
+//     "throughput-head64" runs this section alone).
 #include <cblas.h>
 #include <faiss/IndexPQFastScan.h>
 #include <omp.h>
