@@ -3,6 +3,8 @@
 // layout and the one-writer / many-readers contract.
 #include "vq/kv/kv_cache.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include "core/lut_filter.h"
 #include "kernels/lut_scan.h"
 #include "kv/pages.h"
+#include "vq/core/codebook_quantizer.h"
 #include "vq/core/factory.h"
 #include "vq/core/metric.h"
 #include "vq/kv/rope.h"
@@ -72,12 +75,18 @@ namespace {
 // (post-RoPE: one window spanning everything). Pre-RoPE, the query of window w is R(−w·W) q;
 // callers walk windows in increasing order, so it is advanced by one fixed rotation R(−W) per
 // window (two multiply-adds per pair in double) instead of cos/sin of every angle: table
-// building, not the scan, bounds the windowed throughput.
+// building, not the scan, bounds the windowed throughput. For codebook quantizers (PQ, RVQ) the
+// tables of kChunk consecutive windows are built in one sgemm per book (the rotated queries
+// stacked as rows times the book's entries) instead of one matrix-vector pass per window.
 class HeadTables {
  public:
-  HeadTables(const KVCacheConfig& cfg, const Quantizer& q, const float* query)
-      : cfg_(cfg), q_(q), query_(query, query + cfg.head_dim) {
+  static constexpr size_t kChunk = 16;  // windows per batched table build
+
+  // tokens: the cache size scored (bounds the batched builds to its windows).
+  HeadTables(const KVCacheConfig& cfg, const Quantizer& q, const float* query, size_t tokens)
+      : cfg_(cfg), q_(q), cq_(dynamic_cast<const CodebookQuantizer*>(&q)), query_(query, query + cfg.head_dim) {
     if (cfg_.rope == RopeMode::kPostRope) return;
+    windows_ = tokens / cfg_.rope_window + 1;
     const size_t half = cfg_.head_dim / 2;
     step_.resize(half);
     for (size_t j = 0; j < half; ++j) {
@@ -95,6 +104,23 @@ class HeadTables {
   // start, R(−w·W) q, meets keys stored as R(t − w·W) k_pre, so the score is exactly q·R(t)k̂.
   LookupTable tables(size_t w) {
     if (cfg_.rope == RopeMode::kPostRope) return q_.lookup_tables(query_, SearchMetric::kInnerProduct);
+    if (!cq_) {
+      rotate_to(w);
+      const std::vector<float> r(rotated_.begin(), rotated_.end());
+      return q_.lookup_tables(r, SearchMetric::kInnerProduct);
+    }
+    if (w < first_ || w >= first_ + count_) build_chunk(w, std::min(kChunk, std::max(windows_, w + 1) - w));
+    LookupTable lut;
+    lut.metric = SearchMetric::kInnerProduct;
+    lut.offsets = offsets_;
+    const float* row = chunk_.data() + (w - first_) * offsets_.back();
+    lut.values.assign(row, row + offsets_.back());
+    return lut;
+  }
+
+ private:
+  // rotated_ = R(−w·W) q.
+  void rotate_to(size_t w) {
     if (w < at_) {  // walking back: restart from the query itself
       rotated_.assign(query_.begin(), query_.end());
       at_ = 0;
@@ -108,17 +134,43 @@ class HeadTables {
         rotated_[i0] = a * step_[j].first - b * step_[j].second;
         rotated_[i1] = a * step_[j].second + b * step_[j].first;
       }
-    const std::vector<float> r(rotated_.begin(), rotated_.end());
-    return q_.lookup_tables(r, SearchMetric::kInnerProduct);
+  }
+  // Tables of windows [w, w + count): per book m, chunk[i, offsets[m] + k] = (R(−(w+i)W) q)_m · c_mk.
+  void build_chunk(size_t w, size_t count) {
+    const size_t d = cfg_.head_dim;
+    const auto& books = cq_->books();
+    if (offsets_.empty()) {
+      offsets_.push_back(0);
+      for (const Codebook& b : books) offsets_.push_back(offsets_.back() + static_cast<uint32_t>(b.size()));
+    }
+    std::vector<float> qs(count * d);
+    for (size_t i = 0; i < count; ++i) {
+      rotate_to(w + i);
+      std::copy(rotated_.begin(), rotated_.end(), qs.begin() + i * d);
+    }
+    const size_t total = offsets_.back();
+    chunk_.resize(count * total);
+    for (size_t m = 0; m < books.size(); ++m) {
+      const Codebook& b = books[m];
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(count), int(b.size()), int(b.dim), 1.f,
+                  qs.data() + b.offset, int(d), b.entries.data(), int(b.dim), 0.f, chunk_.data() + offsets_[m],
+                  int(total));
+    }
+    first_ = w;
+    count_ = count;
   }
 
- private:
   const KVCacheConfig& cfg_;
   const Quantizer& q_;
+  const CodebookQuantizer* cq_;  // null: tables window by window through q_
   std::vector<float> query_;
   std::vector<std::pair<double, double>> step_;  // cos, sin of −θ_j·W per pair
   std::vector<double> rotated_;                  // R(−at_·W) q
   size_t at_ = 0;
+  std::vector<uint32_t> offsets_;  // the tables' book offsets
+  std::vector<float> chunk_;       // count_ × offsets_.back(): tables of windows first_ ..
+  size_t first_ = 0, count_ = 0;
+  size_t windows_ = 0;             // windows of the scored cache
 };
 
 }  // namespace
@@ -426,7 +478,7 @@ Matrix KVCache::scores(MatrixView<const float> query) const {
   std::vector<uint8_t> rows(bv * s.M);
   for (size_t qh = 0; qh < q_heads_; ++qh) {
     const size_t h = qh / group;
-    HeadTables ht(config_, *s.keyq[h], query.row_ptr(qh));
+    HeadTables ht(config_, *s.keyq[h], query.row_ptr(qh), n);
     float* o = out.row_ptr(qh);
     const size_t W = ht.window();
     LookupTable lut;
@@ -493,8 +545,8 @@ std::vector<idx_t> KVCache::topk_reranked(MatrixView<const float> query, size_t 
 std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snapshot& snap,
                                             size_t h, const float* query, size_t k) const {
   const Impl& s = *this;
-  HeadTables ht(cfg, *s.keyq[h], query);
   const size_t n = snap.size, nfull = n / bv;
+  HeadTables ht(cfg, *s.keyq[h], query, n);
   const size_t W = ht.window();
   TopK heap(k);
   QueryTables t;

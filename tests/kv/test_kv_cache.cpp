@@ -275,36 +275,41 @@ TEST(KVCache, DecodedValuesWithoutColdStore) {
 TEST(KVCache, PreRopeWindowedScores) {
   // Pre-RoPE keys and post-RoPE queries; tables shared within windows of 64 positions, keys
   // stored at their window offset, so scores are the exact RoPE scores of the decoded keys.
-  const auto pre = testdata::kv_sample(800, kH, kHq, kD, 17, false);
+  // 1100 tokens = 18 windows: codebook quantizers build the tables of 16 windows in one batch,
+  // so this crosses a batch boundary; RVQ's books span the whole head, PQ's are disjoint.
+  const size_t T = 1200, n = 1100;
+  const auto pre = testdata::kv_sample(T, kH, kHq, kD, 17, false);
   Matrix q_post = pre.queries;
-  for (size_t t = 0; t < 800; ++t)
+  for (size_t t = 0; t < T; ++t)
     for (size_t h = 0; h < kHq; ++h) apply_rope(q_post.row_ptr(t) + h * kD, kD, double(t));
-  KVCacheConfig c = config("PQ16x8");
-  c.rope = RopeMode::kPreRope;
-  c.rope_window = 64;
-  KVCache cache(c, make_memory_cold_store(kH * kD));
-  cache.fit(pre.keys, q_post);
-  const size_t n = 300;
-  cache.append(rows(pre.keys, 0, n), rows(pre.values, 0, n));
-  Matrix q(kHq, kD);
-  std::copy(q_post.row_ptr(700), q_post.row_ptr(700) + kHq * kD, q.data());
-  const Matrix sc = cache.scores(q);
-  const std::vector<idx_t> top = cache.topk(q, 25);
-  for (size_t qh = 0; qh < kHq; ++qh) {
-    const Matrix kh = cache.decoded_keys(qh / (kHq / kH));
-    for (size_t t = 0; t < n; ++t) {
-      // Exact RoPE score on the decoded pre-RoPE key: q · R(t) k̂.
-      std::vector<float> r(kh.row_ptr(t), kh.row_ptr(t) + kD);
-      apply_rope(r.data(), kD, double(t));
-      double dot = 0;
-      for (size_t j = 0; j < kD; ++j) dot += double(q(qh, j)) * r[j];
-      ASSERT_NEAR(sc(qh, t), dot, 1e-4 * (1 + std::abs(dot)));
+  for (const char* spec : {"PQ16x8", "RVQ4x8"}) {
+    SCOPED_TRACE(spec);
+    KVCacheConfig c = config(spec);
+    c.rope = RopeMode::kPreRope;
+    c.rope_window = 64;
+    KVCache cache(c, make_memory_cold_store(kH * kD));
+    cache.fit(pre.keys, q_post);
+    cache.append(rows(pre.keys, 0, n), rows(pre.values, 0, n));
+    Matrix q(kHq, kD);
+    std::copy(q_post.row_ptr(T - 1), q_post.row_ptr(T - 1) + kHq * kD, q.data());
+    const Matrix sc = cache.scores(q);
+    const std::vector<idx_t> top = cache.topk(q, 25);
+    for (size_t qh = 0; qh < kHq; ++qh) {
+      const Matrix kh = cache.decoded_keys(qh / (kHq / kH));
+      for (size_t t = 0; t < n; ++t) {
+        // Exact RoPE score on the decoded pre-RoPE key: q · R(t) k̂.
+        std::vector<float> r(kh.row_ptr(t), kh.row_ptr(t) + kD);
+        apply_rope(r.data(), kD, double(t));
+        double dot = 0;
+        for (size_t j = 0; j < kD; ++j) dot += double(q(qh, j)) * r[j];
+        ASSERT_NEAR(sc(qh, t), dot, 1e-4 * (1 + std::abs(dot)));
+      }
+      EXPECT_EQ(order_of(sc.row_ptr(qh), n, 25),
+                std::vector<idx_t>(top.begin() + qh * 25, top.begin() + (qh + 1) * 25));
     }
-    EXPECT_EQ(order_of(sc.row_ptr(qh), n, 25),
-              std::vector<idx_t>(top.begin() + qh * 25, top.begin() + (qh + 1) * 25));
+    // Exact attention rotates the stored pre-RoPE keys to their positions.
+    expect_near_matrix(cache.attend(q, n, 0, 0), dense_attention(q, pre.keys, pre.values, n, true), 1e-5);
   }
-  // Exact attention rotates the stored pre-RoPE keys to their positions.
-  expect_near_matrix(cache.attend(q, n, 0, 0), dense_attention(q, pre.keys, pre.values, n, true), 1e-5);
 }
 
 TEST(KVCache, PreRopeAttendFromDecodedKeysAndValues) {
