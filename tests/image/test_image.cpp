@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "image/subspace_search.h"
+#include "image_fixture.h"
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/container.h"
 #include "vq/core/rng.h"
@@ -19,32 +20,12 @@
 namespace vq::image {
 namespace {
 
-// A photograph-like test image: smooth gradients and blobs plus mild noise, seeded.
-Image synthetic(size_t w, size_t h, size_t channels, uint64_t seed) {
-  Rng rng(seed);
-  Image im(w, h, channels);
-  const double fx = 0.05 + 0.1 * rng.uniform(), fy = 0.05 + 0.1 * rng.uniform(), ph = 6.3 * rng.uniform();
-  for (size_t y = 0; y < h; ++y)
-    for (size_t x = 0; x < w; ++x)
-      for (size_t c = 0; c < channels; ++c) {
-        double v = 128 + 70 * std::sin(fx * x + ph + c) * std::cos(fy * y + 0.5 * c) + 8 * rng.normal();
-        if (c == 3 || (channels == 2 && c == 1)) v = 255.0 * x / std::max<size_t>(1, w - 1);  // alpha ramp
-        im.at(y, x, c) = static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L));
-      }
-  return im;
-}
+using testing_image::synthetic;
 
+// The tiny model every tokenizer/codec test uses, trained once at build time by
+// make_test_model.cpp from image_fixture.h's recipe (DeterministicAndSavedModelsAgree retrains it).
 const ImageTokenizer& small_model() {
-  static const ImageTokenizer model = [] {
-    std::vector<Image> train;
-    for (uint64_t s = 0; s < 6; ++s) train.push_back(synthetic(64, 48, 3, 100 + s));
-    ImageTrainOptions o;
-    o.patch = 4;
-    o.quantizer = "RVQ3x6";
-    o.iterations = 8;
-    o.threads = 2;
-    return ImageTokenizer::train(train, o);
-  }();
+  static const ImageTokenizer model = ImageTokenizer::load(VQ_IMAGE_TEST_MODEL);
   return model;
 }
 
@@ -259,14 +240,10 @@ TEST(ImageTokenizer, DeterministicAndSavedModelsAgree) {
   EXPECT_EQ(loaded.id(), m.id());
   const Image im = synthetic(30, 20, 3, 9);
   EXPECT_EQ(loaded.encode(im).tokens, m.encode(im).tokens);
-  std::vector<Image> train;
-  for (uint64_t s = 0; s < 6; ++s) train.push_back(synthetic(64, 48, 3, 100 + s));
-  ImageTrainOptions o;
-  o.patch = 4;
-  o.quantizer = "RVQ3x6";
-  o.iterations = 8;
-  o.threads = 2;
-  EXPECT_EQ(ImageTokenizer::train(train, o).id(), m.id()) << "same data, seed and threads: same model";
+  const ImageTokenizer trained =
+      ImageTokenizer::train(testing_image::tiny_model_images(), testing_image::tiny_model_options());
+  EXPECT_EQ(trained.id(), m.id()) << "same data, seed and threads: same model";
+  EXPECT_EQ(trained.encode(im).tokens, m.encode(im).tokens);
 }
 
 TEST(TokenCoding, EveryCodingRoundTrips) {
