@@ -29,9 +29,8 @@ namespace {
 constexpr int kRate = AudioModel::kSampleRate;
 using vq::testing_audio::test_signal;
 
-// The tiny model every codec test uses, trained once at build time by make_test_model.cpp from
-// the fixture's clips (tests/CMakeLists.txt); TrainingReproducesTheFixture checks it is what
-// training gives now.
+// The tiny model every codec test uses, trained once per library build by make_test_model.cpp
+// from the fixture's clips (tests/CMakeLists.txt).
 const AudioModel& tiny_model() {
   static const AudioModel model = AudioModel::load(VQ_AUDIO_TEST_MODEL);
   return model;
@@ -198,18 +197,22 @@ TEST(AudioIo, FuzzTruncationsAndFlips) {
   EXPECT_GT(ok, 0u);
 }
 
-// Training now gives the fixture's model. Not byte for byte: the k-means distances go through
-// BLAS, whose kernel (OPENBLAS_CORETYPE, CPU) may differ between the build and the test run, and
-// last-bit differences change the codebooks; the same layout and the same quality must not.
-TEST(AudioCodec, TrainingReproducesTheFixture) {
-  const AudioModel trained = AudioModel::train(testing_audio::tiny_model_clips(), testing_audio::tiny_model_options());
-  EXPECT_EQ(trained.describe(), tiny_model().describe());
+// Training (the fixture itself is trained at build time by make_test_model.cpp): a minimal model
+// trains to the layout asked for, twice to the same bytes, and codes better than its own
+// lowest rung at a higher one.
+TEST(AudioCodec, TrainingIsDeterministic) {
+  AudioTrainOptions o = testing_audio::tiny_model_options();
+  o.envelope_levels = 2;
+  o.region_levels = {1, 1, 1};
+  o.iterations = 2;
+  const std::vector<std::vector<float>> clips = {test_signal(11.0, 200), test_signal(11.0, 201)};
+  const AudioModel a = AudioModel::train(clips, o), b = AudioModel::train(clips, o);
+  EXPECT_EQ(a.describe(), "audio 24 kHz, 32 bands, envelope RVQ2x10, shapes RVQ1x8/RVQ1x8/RVQ1x8");
+  EXPECT_EQ(a.to_bytes(), b.to_bytes());
+  EXPECT_EQ(a.fingerprint(), b.fingerprint());
   const std::vector<float> x = test_signal(2.0, 91);
-  for (int bitrate : {3000, 12000}) {
-    const double a = log_mel_distance(x, decode(trained, encode(trained, x, kRate, bitrate)), kRate);
-    const double b = log_mel_distance(x, decode(tiny_model(), encode(tiny_model(), x, kRate, bitrate)), kRate);
-    EXPECT_NEAR(a, b, 0.1 * b) << bitrate;
-  }
+  EXPECT_LT(log_mel_distance(x, decode(a, encode(a, x, kRate, 6000)), kRate),
+            log_mel_distance(x, decode(a, encode(a, x, kRate, 1500)), kRate));
 }
 
 TEST(AudioCodec, StreamEqualsWholeFile) {
