@@ -98,10 +98,25 @@ class AudioModel {
   // Highest bitrate that still adds levels (all levels in use).
   int max_bitrate() const;
 
-  // One frame: coeffs (kHop) -> tokens (layout.bits.size()).
-  void encode_frame(const float* coeffs, const BitrateLayout& layout, uint16_t* tokens) const;
-  // tokens -> coeffs (kHop); frame_index seeds the noise filling.
-  void decode_frame(const uint16_t* tokens, const BitrateLayout& layout, uint64_t frame_index,
+  // The envelope is coded as the innovation over a prediction from the previous frame's DECODED
+  // envelope (so encoder and decoder stay in step at every bitrate): per band b, with the frame's
+  // levels relative to its gain, prediction = mean_b + alpha_b·(previous_b − mean_b). The state
+  // (bands() floats, the previous frame's decoded relative levels) starts as envelope_state() at
+  // every stream start. A model without prediction (chunk AEPR absent) has mean = alpha = 0.
+  std::vector<float> envelope_state() const { return envelope_mean_; }
+
+  // One frame: coeffs (kHop) -> tokens (layout.bits.size()); state as above, updated.
+  void encode_frame(const float* coeffs, const BitrateLayout& layout, float* state, uint16_t* tokens) const;
+  // The two halves of encode_frame: the envelope (sequential: it reads and updates state) writes
+  // the gain and envelope tokens and the decoded log2 band levels env (bands()); the shapes
+  // (independent per frame given env) write the rest.
+  void encode_envelope(const float* coeffs, const BitrateLayout& layout, float* state, uint16_t* tokens,
+                       float* env) const;
+  void encode_shapes(const float* coeffs, const BitrateLayout& layout, const float* env, uint16_t* tokens) const;
+  // Decoded log2 band levels env (bands()) of a frame's tokens; reads and updates state.
+  void decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* state, float* env) const;
+  // tokens + their decoded envelope -> coeffs (kHop); frame_index seeds the noise filling.
+  void decode_frame(const uint16_t* tokens, const BitrateLayout& layout, const float* env, uint64_t frame_index,
                     float* coeffs) const;
 
   std::string describe() const;  // "audio 24 kHz, 28 bands, envelope RVQ4x10, shapes RVQ6x8/RVQ4x8/RVQ3x8"
@@ -116,14 +131,16 @@ class AudioModel {
   // encode_frame and requires the stored tokens: codebooks that a buggy writer or a changed
   // encoder would make give other tokens fail at load, for the cost of encoding 4 frames.
   std::vector<uint8_t> self_test_payload() const;
+  float predicted(const float* state, size_t b) const {
+    return envelope_mean_[b] + envelope_alpha_[b] * (state[b] - envelope_mean_[b]);
+  }
   void check_self_test(ByteReader r, const std::string& name) const;
-  // Decoded log2 band levels (bands()) of a frame's tokens.
-  void decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* env) const;
 
   std::vector<size_t> band_edges_;
   std::vector<size_t> region_first_;          // first sub-vector of each region, plus subvectors()
   std::vector<float> envelope_weights_;       // H diagonal (B)
   std::shared_ptr<const CodebookQuantizer> envelope_;
+  std::vector<float> envelope_mean_, envelope_alpha_;  // prediction (B each, chunk AEPR)
   std::vector<std::shared_ptr<const CodebookQuantizer>> shapes_;  // one per region
   std::vector<std::vector<float>> residual_energy_;  // per region: mean error per coefficient after a levels (a = 0..L)
   // Derived: envelope books whitened by sqrt(H) (so greedy search is plain L2).
@@ -182,6 +199,7 @@ class StreamEncoder {
   size_t total_ = 0;               // samples pushed
   size_t frames_done_ = 0;
   bool finished_ = false;
+  std::vector<float> state_;       // envelope prediction state
   std::vector<uint16_t> ready_;
   std::unique_ptr<Mdct> mdct_;
 };
@@ -200,6 +218,7 @@ class StreamDecoder {
   BitrateLayout layout_;
   std::vector<float> overlap_;  // second half of the previous frame's output
   uint64_t frames_ = 0;
+  std::vector<float> state_;    // envelope prediction state
   std::vector<float> ready_;
   std::unique_ptr<Mdct> mdct_;
 };
