@@ -257,6 +257,32 @@ TEST(AudioCodec, StreamEqualsWholeFile) {
   }
 }
 
+// The envelope is predicted from the previous frame's decoded envelope: the encoder's own
+// reconstruction must equal the decoder's frame by frame (bit for bit, or the two drift apart),
+// and the state must matter (a frame coded from the reset state gets other tokens somewhere).
+TEST(AudioCodec, EnvelopePredictionKeepsEncoderAndDecoderInStep) {
+  const AudioModel& model = tiny_model();
+  const Matrix frames = Mdct(AudioModel::kHop).analyze(test_signal(2.0, 61));
+  for (int bitrate : {1500, 6000, 24000}) {
+    const BitrateLayout layout = model.layout(bitrate);
+    const size_t m = layout.bits.size(), nb = model.bands();
+    std::vector<float> enc_state = model.envelope_state(), dec_state = model.envelope_state();
+    std::vector<float> enc_env(nb), dec_env(nb), fresh_env(nb);
+    std::vector<uint16_t> tokens(m), fresh(m);
+    size_t differ = 0;
+    for (size_t t = 0; t < frames.rows(); ++t) {
+      model.encode_envelope(frames.row_ptr(t), layout, enc_state.data(), tokens.data(), enc_env.data());
+      model.decode_envelope(tokens.data(), layout, dec_state.data(), dec_env.data());
+      ASSERT_EQ(enc_env, dec_env) << "bitrate " << bitrate << " frame " << t;
+      ASSERT_EQ(enc_state, dec_state) << "bitrate " << bitrate << " frame " << t;
+      std::vector<float> reset = model.envelope_state();
+      model.encode_envelope(frames.row_ptr(t), layout, reset.data(), fresh.data(), fresh_env.data());
+      differ += !std::equal(tokens.begin() + 1, tokens.begin() + 1 + long(layout.envelope_levels), fresh.begin() + 1);
+    }
+    EXPECT_GT(differ, frames.rows() / 4) << "bitrate " << bitrate << ": the prediction state is not used";
+  }
+}
+
 TEST(AudioCodec, LadderIsMonotoneInQuality) {
   const AudioModel& model = tiny_model();
   const std::vector<float> x = test_signal(3.0, 77);  // not in the training clips
@@ -347,6 +373,16 @@ TEST(AudioCodec, SelfTestCatchesCodebooksTheCrcCannot) {
   try {
     (void)AudioModel::from_bytes(bad, "negated");
     ADD_FAILURE() << "a model with a negated codebook loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("self-test failed"), std::string::npos) << e.what();
+  }
+  // Envelope prediction switched off (AEPR zeroed, still well-formed): another codec, caught too.
+  const std::vector<uint8_t> unpredicted = rewrite(bytes, [](const std::string& type, std::vector<uint8_t>& p) {
+    if (type == "AEPR") std::fill(p.begin(), p.end(), uint8_t(0));
+  });
+  try {
+    (void)AudioModel::from_bytes(unpredicted, "unpredicted");
+    ADD_FAILURE() << "a model with its envelope prediction zeroed loaded";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("self-test failed"), std::string::npos) << e.what();
   }
