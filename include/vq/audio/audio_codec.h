@@ -6,7 +6,9 @@
 //   2. Envelope: e_b = ½·log2(mean of X_k² over band b + 1e-10) for B = 32 mel-spaced bands (at
 //      least 4 coefficients wide). A 6-bit frame gain ĝ (the H-weighted mean of e_b, uniform
 //      steps of 0.375 in log2 from −18.5: silence and any loudness stay representable) is sent
-//      first; e − ĝ is quantized by a residual quantizer (RVQ<Le>x10) under
+//      first; e − ĝ minus its prediction from the previous frame's decoded e − ĝ (per band,
+//      mean + α_b·(previous − mean); see envelope_state) is quantized by a residual quantizer
+//      (RVQ<Le>x10) under
 //      the diagonal Metric H_b = (mel bands band b spans): an error of δ in e_b moves the log-mel
 //      spectrum by δ in that many of the 80 mel bands, so H makes the codebooks spend where the
 //      log-mel distance looks.
@@ -25,13 +27,13 @@
 // the gain, Le envelope levels (2 below 60 bits, 3 below 120, 5 below 240, 10 below
 // 480, else all of the model's) and the first S shape steps that
 // fit. Tokens of a frame: [gain][Le envelope codes][S shape codes in step order]. A lower
-// bitrate's gain and envelope columns are the higher one's with the last envelope columns
-// dropped; its shape codes are not exactly a prefix, because shapes are normalised by the
-// envelope decoded at that bitrate (on the demo sample 73 % of the 12 kbps shape codes equal the
-// 24 kbps ones at the same step).
+// bitrate's gain column is the higher one's; its envelope and shape codes are not a prefix of
+// the higher one's, because the envelope is predicted from the envelope decoded at that bitrate
+// and the shapes are normalised by it.
 //
-// Encoding is frame-independent and every frame's arithmetic is the same whatever the batch,
-// so the streaming encoder gives exactly the whole-file tokens.
+// The envelope is coded in frame order (its prediction state runs from the stream start); the
+// shapes are frame-independent given the decoded envelope. Every frame's arithmetic is the same
+// whatever the batch, so the streaming encoder gives exactly the whole-file tokens.
 #pragma once
 
 #include <memory>
