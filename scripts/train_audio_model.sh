@@ -8,7 +8,8 @@
 # Split (training files never evaluated on):
 #   train: ktuberling every language except en, drascula track1..track24
 #   eval:  ktuberling en (72 words), drascula track25..track31  (scripts/bench_audio.sh)
-# Deterministic: fixed package versions, sorted file order, seed 1234, one training thread.
+# Deterministic: fixed package versions, sorted file order, seed 1234, one training thread, one
+# BLAS kernel (run on 2026-11-23, it rewrote the then-shipped model byte for byte; ~6–9 min).
 #
 # usage: scripts/train_audio_model.sh [BUILD_DIR]   (needs apt-get download, i.e. network to Debian)
 set -euo pipefail
@@ -47,7 +48,9 @@ for i in $(seq 1 31); do
   if [ "$i" -le 24 ]; then ln -s "$music/track$i.ogg" "$work/train/music_track$i.ogg"; else ln -s "$music/track$i.ogg" "$work/eval/music/"; fi
 done
 
-OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$vq" audio train "$work/train" -o "$root/models/audio_default.vqc" \
+# The BLAS kernel is pinned too: k-means distances go through sgemm, and another kernel (OpenBLAS
+# picks one per CPU) changes last bits and so the codebooks. Haswell needs AVX2.
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} "$vq" audio train "$work/train" -o "$root/models/audio_default.vqc" \
   --seed 1234 --threads 1
 
 # The demo sample: four held-out English words (ktuberling-data, GPL-2+), mono 16-bit FLAC.

@@ -29,6 +29,7 @@ constexpr size_t kRegionFirst[] = {0, 10, 25, AudioModel::kHop / AudioModel::kSu
 // from kGainMin (2^-18.5: below any recording's noise floor; digital silence clamps here).
 constexpr float kGainMin = -18.5f;
 constexpr float kGainStep = 0.375f;
+constexpr double kPredictionShrink = 0.8;
 // The shape steps go to the sub-vector with the most training error removed per bit, weighted by
 // (mel bands per Hz)^kAllocationPower. Power 1 is the plain mel density; with an oracle (exact
 // band energies, noise shapes) the log-mel cost of noise-filling a sub-vector fell ~65× from
@@ -175,6 +176,10 @@ void AudioModel::prepare() {
     for (size_t k = band_edges_[b]; k < band_edges_[b + 1]; ++k) band_of_coeff_[k] = uint16_t(b);
   envelope_weights_ = mel_weights(band_edges_);
   VQ_CHECK(envelope_ && envelope_->dim() == bands(), "audio model: envelope quantizer missing");
+  if (envelope_mean_.empty()) envelope_mean_.assign(bands(), 0.f);
+  if (envelope_alpha_.empty()) envelope_alpha_.assign(bands(), 0.f);
+  VQ_CHECK(envelope_mean_.size() == bands() && envelope_alpha_.size() == bands(),
+           "audio model: envelope prediction has the wrong band count");
 
   envelope_white_.clear();
   envelope_white_norms_.clear();
@@ -259,7 +264,15 @@ int AudioModel::max_bitrate() const {
                        frame_rate()));
 }
 
-void AudioModel::encode_frame(const float* coeffs, const BitrateLayout& layout, uint16_t* tokens) const {
+void AudioModel::encode_frame(const float* coeffs, const BitrateLayout& layout, float* state,
+                              uint16_t* tokens) const {
+  float env[kHop];
+  encode_envelope(coeffs, layout, state, tokens, env);
+  encode_shapes(coeffs, layout, env, tokens);
+}
+
+void AudioModel::encode_envelope(const float* coeffs, const BitrateLayout& layout, float* state, uint16_t* tokens,
+                                 float* decoded_env) const {
   const size_t nb = bands();
   float env[kHop];  // nb <= kHop
   double g = 0, hsum = 0;
@@ -273,7 +286,8 @@ void AudioModel::encode_frame(const float* coeffs, const BitrateLayout& layout, 
   }
   tokens[0] = gain_index(float(g / hsum));
   const float g_hat = gain_value(tokens[0]);
-  for (size_t b = 0; b < nb; ++b) env[b] = (env[b] - g_hat) * std::sqrt(envelope_weights_[b]);
+  for (size_t b = 0; b < nb; ++b)
+    env[b] = (env[b] - g_hat - predicted(state, b)) * std::sqrt(envelope_weights_[b]);
   static_assert(kEnvelopeBits >= kShapeBits, "scratch holds the larger book");
   float scratch[size_t{1} << kEnvelopeBits];
   for (size_t l = 0; l < layout.envelope_levels; ++l) {
@@ -282,10 +296,14 @@ void AudioModel::encode_frame(const float* coeffs, const BitrateLayout& layout, 
     for (size_t b = 0; b < nb; ++b) env[b] -= e(best, b);
     tokens[1 + l] = uint16_t(best);
   }
+  decode_envelope(tokens, layout, state, decoded_env);
+}
 
+void AudioModel::encode_shapes(const float* coeffs, const BitrateLayout& layout, const float* decoded_env,
+                               uint16_t* tokens) const {
+  const size_t nb = bands();
+  float scratch[size_t{1} << kShapeBits];
   // Shapes are normalised by the envelope the decoder will see.
-  float decoded_env[kHop];
-  decode_envelope(tokens, layout, decoded_env);
   float gain[kHop];
   for (size_t b = 0; b < nb; ++b) gain[b] = std::exp2(-decoded_env[b]);
 
@@ -320,19 +338,23 @@ uint16_t AudioModel::gain_index(float g) {
 
 float AudioModel::gain_value(uint16_t index) { return kGainMin + kGainStep * float(index); }
 
-void AudioModel::decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* env) const {
+void AudioModel::decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* state,
+                                 float* env) const {
   const size_t nb = bands();
-  std::fill(env, env + nb, gain_value(tokens[0]));
+  for (size_t b = 0; b < nb; ++b) env[b] = predicted(state, b);
   for (size_t l = 0; l < layout.envelope_levels; ++l) {
     const float* e = envelope_->books()[l].entry(tokens[1 + l]);
     for (size_t b = 0; b < nb; ++b) env[b] += e[b];
   }
+  const float g = gain_value(tokens[0]);
+  for (size_t b = 0; b < nb; ++b) {
+    state[b] = env[b];
+    env[b] += g;
+  }
 }
 
-void AudioModel::decode_frame(const uint16_t* tokens, const BitrateLayout& layout, uint64_t frame_index,
-                              float* coeffs) const {
-  float decoded_env[kHop];
-  decode_envelope(tokens, layout, decoded_env);
+void AudioModel::decode_frame(const uint16_t* tokens, const BitrateLayout& layout, const float* decoded_env,
+                              uint64_t frame_index, float* coeffs) const {
   std::fill(coeffs, coeffs + kHop, 0.f);
   for (size_t s = 0; s < layout.shape_steps; ++s) {
     const size_t j = steps_[s];
@@ -399,13 +421,37 @@ AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const
   const size_t keep = std::min(total, options.max_frames);
   VQ_CHECK(keep >= (size_t{1} << kEnvelopeBits), "audio train: ", total, " frames (",
            double(total) / frame_rate(), " s) are too few; need at least ", size_t{1} << kEnvelopeBits);
-  Matrix frames(keep, kHop);
+  // Log2 band levels relative to the quantized frame gain (the H-weighted mean level), as the
+  // envelope quantizer sees them (loudness-free); returns the gain.
+  const std::vector<float> hw = mel_weights(m.band_edges_);
+  const double hsum = std::accumulate(hw.begin(), hw.end(), 0.0);
+  auto relative_levels = [&](const float* c, float* out) {
+    double g = 0;
+    for (size_t b = 0; b < nb; ++b) {
+      double p = 0;
+      for (size_t k = m.band_edges_[b]; k < m.band_edges_[b + 1]; ++k) p += double(c[k]) * c[k];
+      out[b] = static_cast<float>(0.5 * std::log2(p / double(m.band_edges_[b + 1] - m.band_edges_[b]) + kEnergyFloor));
+      g += hw[b] * out[b];
+    }
+    const float gain = gain_value(gain_index(float(g / hsum)));
+    for (size_t b = 0; b < nb; ++b) out[b] -= gain;
+    return gain;
+  };
+  // Each picked frame with its relative levels and its predecessor's (prediction, open loop).
+  Matrix frames(keep, kHop), env(keep, nb), prev(keep, nb);
+  std::vector<float> gains(keep);
+  std::vector<uint8_t> has_prev(keep, 0);
   {
     size_t i = 0, seen = 0;
     for (const Matrix& f : per_clip)
       for (size_t t = 0; t < f.rows(); ++t, ++seen)
         if (i < keep && seen * keep / total == i) {  // evenly spaced picks
           std::copy(f.row_ptr(t), f.row_ptr(t) + kHop, frames.row_ptr(i));
+          gains[i] = relative_levels(f.row_ptr(t), env.row_ptr(i));
+          if (t > 0) {
+            relative_levels(f.row_ptr(t - 1), prev.row_ptr(i));
+            has_prev[i] = 1;
+          }
           ++i;
         }
     VQ_CHECK(i == keep, "audio train: internal frame subsampling error");
@@ -421,24 +467,31 @@ AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const
     };
   };
 
-  // Envelope.
-  Matrix env(keep, nb);
+  // Envelope prediction: per band the mean and the least-squares first-order coefficient over
+  // consecutive frames, shrunk by kPredictionShrink because the decoder predicts from its own
+  // quantized levels (closed loop), which are noisier than the true ones the fit sees. The
+  // quantizer then learns the innovation: levels minus prediction.
+  m.envelope_mean_.assign(nb, 0.f);
+  m.envelope_alpha_.assign(nb, 0.f);
+  for (size_t b = 0; b < nb; ++b) {
+    double mean = 0;
+    for (size_t i = 0; i < keep; ++i) mean += env(i, b);
+    mean /= double(keep);
+    double xy = 0, yy = 0;
+    for (size_t i = 0; i < keep; ++i)
+      if (has_prev[i]) {
+        xy += (env(i, b) - mean) * (prev(i, b) - mean);
+        yy += (prev(i, b) - mean) * (prev(i, b) - mean);
+      }
+    m.envelope_mean_[b] = float(mean);
+    m.envelope_alpha_[b] = float(std::clamp(yy > 0 ? kPredictionShrink * xy / yy : 0.0, 0.0, 0.95));
+  }
+  Matrix predicted_env(keep, nb);
   for (size_t i = 0; i < keep; ++i)
     for (size_t b = 0; b < nb; ++b) {
-      double p = 0;
-      for (size_t k = m.band_edges_[b]; k < m.band_edges_[b + 1]; ++k) p += double(frames(i, k)) * frames(i, k);
-      env(i, b) = static_cast<float>(0.5 * std::log2(p / double(m.band_edges_[b + 1] - m.band_edges_[b]) + kEnergyFloor));
+      predicted_env(i, b) = has_prev[i] ? m.predicted(prev.row_ptr(i), b) : m.envelope_mean_[b];
+      env(i, b) -= predicted_env(i, b);
     }
-  // The envelope quantizer sees levels relative to the quantized frame gain (loudness-free).
-  const std::vector<float> hw = mel_weights(m.band_edges_);
-  const double hsum = std::accumulate(hw.begin(), hw.end(), 0.0);
-  std::vector<float> gains(keep);
-  for (size_t i = 0; i < keep; ++i) {
-    double g = 0;
-    for (size_t b = 0; b < nb; ++b) g += hw[b] * env(i, b);
-    gains[i] = gain_value(gain_index(float(g / hsum)));
-    for (size_t b = 0; b < nb; ++b) env(i, b) -= gains[i];
-  }
   TrainOptions to;
   to.seed = options.seed;
   to.threads = options.threads;
@@ -454,7 +507,9 @@ AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const
   m.shapes_.clear();
   m.residual_energy_.clear();
   const Codes env_codes = m.envelope_->encode(env.view());
-  const Matrix env_hat = m.envelope_->decode(env_codes);
+  Matrix env_hat = m.envelope_->decode(env_codes);
+  for (size_t i = 0; i < keep; ++i)
+    for (size_t b = 0; b < nb; ++b) env_hat(i, b) += predicted_env(i, b);
   std::vector<uint16_t> band_of(kHop);
   for (size_t b = 0; b < nb; ++b)
     for (size_t k = m.band_edges_[b]; k < m.band_edges_[b + 1]; ++k) band_of[k] = uint16_t(b);
@@ -523,6 +578,10 @@ std::vector<uint8_t> AudioModel::to_bytes() const {
     w.f32s(c);
   }
   out.add("ARES", w.take());
+  ByteWriter p;
+  p.f32s(envelope_mean_);
+  p.f32s(envelope_alpha_);
+  out.add("AEPR", p.take());
   out.add("ATST", self_test_payload());
   return out.to_bytes();
 }
@@ -537,15 +596,19 @@ std::vector<uint8_t> AudioModel::self_test_payload() const {
   for (size_t c = 0; c < kSelfTestCandidates && kept < kSelfTestFrames; ++c) {
     for (size_t i = 0; i < m; ++i) probe[i] = uint16_t(rng.below(uint64_t{1} << full.bits[i]));
     probe[0] = uint16_t((1 << kGainBits) / 2 + rng.below(1 << (kGainBits - 2)));  // an ordinary loudness
-    decode_frame(probe.data(), full, c, coeffs.data());
-    encode_frame(coeffs.data(), full, got.data());
+    std::vector<float> state = envelope_state(), env(bands());
+    decode_envelope(probe.data(), full, state.data(), env.data());
+    decode_frame(probe.data(), full, env.data(), c, coeffs.data());
+    state = envelope_state();
+    encode_frame(coeffs.data(), full, state.data(), got.data());
     bool stable = true;
     for (int k = 0; k < 4 && stable; ++k) {
       Rng dir(kSelfTestSeed + 1 + c * 2 + size_t(k / 2));
       const float sign = (k % 2) ? -1.f : 1.f;
       for (size_t i = 0; i < kHop; ++i)
         nudged[i] = coeffs[i] * (1 + sign * kSelfTestNudge * float(2 * dir.uniform() - 1));
-      encode_frame(nudged.data(), full, again.data());
+      state = envelope_state();
+      encode_frame(nudged.data(), full, state.data(), again.data());
       stable = again == got;
     }
     if (!stable) continue;
@@ -574,7 +637,8 @@ void AudioModel::check_self_test(ByteReader r, const std::string& name) const {
   for (size_t t = 0; t < n; ++t) {
     for (size_t i = 0; i < kHop; ++i)
       VQ_CHECK(std::isfinite(frames[t * kHop + i]), name, ": chunk ATST: non-finite coefficient");
-    encode_frame(frames.data() + t * kHop, full, got.data());
+    std::vector<float> state = envelope_state();
+    encode_frame(frames.data() + t * kHop, full, state.data(), got.data());
     for (size_t i = 0; i < m; ++i)
       VQ_CHECK(got[i] == tokens[t * m + i], name, ": audio model self-test failed: frame ", t, " token ", i,
                " encodes to ", got[i], " but the file says ", tokens[t * m + i],
@@ -614,6 +678,15 @@ AudioModel AudioModel::from_bytes(Span<const uint8_t> bytes, const std::string& 
       VQ_CHECK(std::isfinite(v) && v >= 0, name, ": bad residual energy in chunk ARES");
   }
   r.expect_end();
+  if (in.count("AEPR") > 0) {
+    ByteReader p = in.chunk("AEPR");
+    m.envelope_mean_ = p.f32s(m.band_edges_.size() - 1);
+    m.envelope_alpha_ = p.f32s(m.band_edges_.size() - 1);
+    p.expect_end();
+    for (size_t b = 0; b < m.envelope_mean_.size(); ++b)
+      VQ_CHECK(std::isfinite(m.envelope_mean_[b]) && std::abs(m.envelope_alpha_[b]) <= 1, name,
+               ": chunk AEPR: bad envelope prediction for band ", b);
+  }
   for (size_t f : m.region_first_) VQ_CHECK(f <= m.subvectors(), name, ": bad audio.regions");
   for (size_t e : m.band_edges_) VQ_CHECK(e <= kHop, name, ": bad audio.band_edges");
   m.prepare();

@@ -25,9 +25,15 @@ EncodedAudio encode(const AudioModel& model, Span<const float> mono, int source_
   Mdct mdct(AudioModel::kHop);
   const Matrix frames = mdct.analyze(x);
   out.tokens = Codes(frames.rows(), layout.bits);
+  // The envelopes in order (each predicts from the previous one), then the shapes in parallel.
+  Matrix env(frames.rows(), model.bands());
+  std::vector<float> state = model.envelope_state();
+  for (size_t t = 0; t < frames.rows(); ++t)
+    model.encode_envelope(frames.row_ptr(t), layout, state.data(), out.tokens.row(t), env.row_ptr(t));
   const long n = long(frames.rows());
 #pragma omp parallel for schedule(static)
-  for (long t = 0; t < n; ++t) model.encode_frame(frames.row_ptr(size_t(t)), layout, out.tokens.row(size_t(t)));
+  for (long t = 0; t < n; ++t)
+    model.encode_shapes(frames.row_ptr(size_t(t)), layout, env.row_ptr(size_t(t)), out.tokens.row(size_t(t)));
   return out;
 }
 
@@ -38,11 +44,15 @@ std::vector<float> decode_model_rate(const AudioModel& model, const EncodedAudio
   VQ_CHECK(encoded.tokens.n == (encoded.samples + AudioModel::kHop - 1) / AudioModel::kHop + 1,
            "audio decode: ", encoded.tokens.n, " frames do not describe ", encoded.samples, " samples");
   encoded.tokens.validate();
-  Matrix frames(encoded.tokens.n, AudioModel::kHop);
+  Matrix frames(encoded.tokens.n, AudioModel::kHop), env(encoded.tokens.n, model.bands());
+  std::vector<float> state = model.envelope_state();
+  for (size_t t = 0; t < frames.rows(); ++t)
+    model.decode_envelope(encoded.tokens.row(t), layout, state.data(), env.row_ptr(t));
   const long n = long(frames.rows());
 #pragma omp parallel for schedule(static)
   for (long t = 0; t < n; ++t)
-    model.decode_frame(encoded.tokens.row(size_t(t)), layout, uint64_t(t), frames.row_ptr(size_t(t)));
+    model.decode_frame(encoded.tokens.row(size_t(t)), layout, env.row_ptr(size_t(t)), uint64_t(t),
+                       frames.row_ptr(size_t(t)));
   Mdct mdct(AudioModel::kHop);
   return mdct.synthesize(frames.view(), encoded.samples);
 }
@@ -103,7 +113,7 @@ EncodedAudio read_encoded(const ContainerReader& in) {
 
 StreamEncoder::StreamEncoder(const AudioModel& model, int bitrate)
     : model_(model), layout_(model.layout(bitrate)), window_(2 * AudioModel::kHop, 0.f),
-      filled_(AudioModel::kHop), mdct_(std::make_unique<Mdct>(AudioModel::kHop)) {}
+      filled_(AudioModel::kHop), state_(model.envelope_state()), mdct_(std::make_unique<Mdct>(AudioModel::kHop)) {}
 
 void StreamEncoder::encode_ready() {
   const size_t n = AudioModel::kHop;
@@ -111,7 +121,7 @@ void StreamEncoder::encode_ready() {
   std::vector<float> coeffs(n);
   mdct_->forward(window_.data(), coeffs.data());
   ready_.resize(ready_.size() + m);
-  model_.encode_frame(coeffs.data(), layout_, ready_.data() + ready_.size() - m);
+  model_.encode_frame(coeffs.data(), layout_, state_.data(), ready_.data() + ready_.size() - m);
   std::copy(window_.begin() + long(n), window_.end(), window_.begin());
   filled_ = n;
   ++frames_done_;
@@ -154,7 +164,7 @@ Codes StreamEncoder::pull() {
 }
 
 StreamDecoder::StreamDecoder(const AudioModel& model, int bitrate)
-    : model_(model), layout_(model.layout(bitrate)), overlap_(AudioModel::kHop, 0.f),
+    : model_(model), layout_(model.layout(bitrate)), overlap_(AudioModel::kHop, 0.f), state_(model.envelope_state()),
       mdct_(std::make_unique<Mdct>(AudioModel::kHop)) {}
 
 StreamDecoder::~StreamDecoder() = default;
@@ -164,9 +174,10 @@ void StreamDecoder::push(const Codes& frames) {
            " codebooks, this bitrate's layout has ", layout_.bits.size());
   frames.validate();
   const size_t n = AudioModel::kHop;
-  std::vector<float> coeffs(n), buf(2 * n);
+  std::vector<float> coeffs(n), buf(2 * n), env(model_.bands());
   for (size_t t = 0; t < frames.n; ++t, ++frames_) {
-    model_.decode_frame(frames.row(t), layout_, frames_, coeffs.data());
+    model_.decode_envelope(frames.row(t), layout_, state_.data(), env.data());
+    model_.decode_frame(frames.row(t), layout_, env.data(), frames_, coeffs.data());
     mdct_->inverse(coeffs.data(), buf.data());
     if (frames_ > 0)
       for (size_t i = 0; i < n; ++i) ready_.push_back(overlap_[i] + buf[i]);

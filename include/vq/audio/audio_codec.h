@@ -6,7 +6,9 @@
 //   2. Envelope: e_b = ½·log2(mean of X_k² over band b + 1e-10) for B = 32 mel-spaced bands (at
 //      least 4 coefficients wide). A 6-bit frame gain ĝ (the H-weighted mean of e_b, uniform
 //      steps of 0.375 in log2 from −18.5: silence and any loudness stay representable) is sent
-//      first; e − ĝ is quantized by a residual quantizer (RVQ<Le>x10) under
+//      first; e − ĝ minus its prediction from the previous frame's decoded e − ĝ (per band,
+//      mean + α_b·(previous − mean); see envelope_state) is quantized by a residual quantizer
+//      (RVQ<Le>x10) under
 //      the diagonal Metric H_b = (mel bands band b spans): an error of δ in e_b moves the log-mel
 //      spectrum by δ in that many of the 80 mel bands, so H makes the codebooks spend where the
 //      log-mel distance looks.
@@ -24,11 +26,14 @@
 // weighted by its mel density (mel bands per Hz ∝ 1/(700 + f)) cubed. A bitrate of R bits/frame uses
 // the gain, Le envelope levels (2 below 60 bits, 3 below 120, 5 below 240, 10 below
 // 480, else all of the model's) and the first S shape steps that
-// fit. Tokens of a frame: [gain][Le envelope codes][S shape codes in step order], so a lower
-// bitrate's tokens are the higher one's with the last envelope and the last shape columns dropped.
+// fit. Tokens of a frame: [gain][Le envelope codes][S shape codes in step order]. A lower
+// bitrate's gain column is the higher one's; its envelope and shape codes are not a prefix of
+// the higher one's, because the envelope is predicted from the envelope decoded at that bitrate
+// and the shapes are normalised by it.
 //
-// Encoding is frame-independent and every frame's arithmetic is the same whatever the batch,
-// so the streaming encoder gives exactly the whole-file tokens.
+// The envelope is coded in frame order (its prediction state runs from the stream start); the
+// shapes are frame-independent given the decoded envelope. Every frame's arithmetic is the same
+// whatever the batch, so the streaming encoder gives exactly the whole-file tokens.
 #pragma once
 
 #include <memory>
@@ -95,10 +100,25 @@ class AudioModel {
   // Highest bitrate that still adds levels (all levels in use).
   int max_bitrate() const;
 
-  // One frame: coeffs (kHop) -> tokens (layout.bits.size()).
-  void encode_frame(const float* coeffs, const BitrateLayout& layout, uint16_t* tokens) const;
-  // tokens -> coeffs (kHop); frame_index seeds the noise filling.
-  void decode_frame(const uint16_t* tokens, const BitrateLayout& layout, uint64_t frame_index,
+  // The envelope is coded as the innovation over a prediction from the previous frame's DECODED
+  // envelope (so encoder and decoder stay in step at every bitrate): per band b, with the frame's
+  // levels relative to its gain, prediction = mean_b + alpha_b·(previous_b − mean_b). The state
+  // (bands() floats, the previous frame's decoded relative levels) starts as envelope_state() at
+  // every stream start. A model without prediction (chunk AEPR absent) has mean = alpha = 0.
+  std::vector<float> envelope_state() const { return envelope_mean_; }
+
+  // One frame: coeffs (kHop) -> tokens (layout.bits.size()); state as above, updated.
+  void encode_frame(const float* coeffs, const BitrateLayout& layout, float* state, uint16_t* tokens) const;
+  // The two halves of encode_frame: the envelope (sequential: it reads and updates state) writes
+  // the gain and envelope tokens and the decoded log2 band levels env (bands()); the shapes
+  // (independent per frame given env) write the rest.
+  void encode_envelope(const float* coeffs, const BitrateLayout& layout, float* state, uint16_t* tokens,
+                       float* env) const;
+  void encode_shapes(const float* coeffs, const BitrateLayout& layout, const float* env, uint16_t* tokens) const;
+  // Decoded log2 band levels env (bands()) of a frame's tokens; reads and updates state.
+  void decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* state, float* env) const;
+  // tokens + their decoded envelope -> coeffs (kHop); frame_index seeds the noise filling.
+  void decode_frame(const uint16_t* tokens, const BitrateLayout& layout, const float* env, uint64_t frame_index,
                     float* coeffs) const;
 
   std::string describe() const;  // "audio 24 kHz, 28 bands, envelope RVQ4x10, shapes RVQ6x8/RVQ4x8/RVQ3x8"
@@ -113,14 +133,16 @@ class AudioModel {
   // encode_frame and requires the stored tokens: codebooks that a buggy writer or a changed
   // encoder would make give other tokens fail at load, for the cost of encoding 4 frames.
   std::vector<uint8_t> self_test_payload() const;
+  float predicted(const float* state, size_t b) const {
+    return envelope_mean_[b] + envelope_alpha_[b] * (state[b] - envelope_mean_[b]);
+  }
   void check_self_test(ByteReader r, const std::string& name) const;
-  // Decoded log2 band levels (bands()) of a frame's tokens.
-  void decode_envelope(const uint16_t* tokens, const BitrateLayout& layout, float* env) const;
 
   std::vector<size_t> band_edges_;
   std::vector<size_t> region_first_;          // first sub-vector of each region, plus subvectors()
   std::vector<float> envelope_weights_;       // H diagonal (B)
   std::shared_ptr<const CodebookQuantizer> envelope_;
+  std::vector<float> envelope_mean_, envelope_alpha_;  // prediction (B each, chunk AEPR)
   std::vector<std::shared_ptr<const CodebookQuantizer>> shapes_;  // one per region
   std::vector<std::vector<float>> residual_energy_;  // per region: mean error per coefficient after a levels (a = 0..L)
   // Derived: envelope books whitened by sqrt(H) (so greedy search is plain L2).
@@ -179,6 +201,7 @@ class StreamEncoder {
   size_t total_ = 0;               // samples pushed
   size_t frames_done_ = 0;
   bool finished_ = false;
+  std::vector<float> state_;       // envelope prediction state
   std::vector<uint16_t> ready_;
   std::unique_ptr<Mdct> mdct_;
 };
@@ -197,6 +220,7 @@ class StreamDecoder {
   BitrateLayout layout_;
   std::vector<float> overlap_;  // second half of the previous frame's output
   uint64_t frames_ = 0;
+  std::vector<float> state_;    // envelope prediction state
   std::vector<float> ready_;
   std::unique_ptr<Mdct> mdct_;
 };
