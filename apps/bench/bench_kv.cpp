@@ -70,6 +70,19 @@ std::vector<idx_t> exact_topk(const float* q, const Matrix& keys, size_t h, size
   return ids;
 }
 
+// The exact fp32 reference of the throughput tables: one sgemv over the first n cached keys per
+// query, then the same top-K selection as ours (partial sort). sc and ids hold n entries.
+void exact_scan_topk(const Matrix& keys, size_t n, const float* queries, size_t nq, size_t K,
+                     std::vector<float>& sc, std::vector<idx_t>& ids) {
+  const size_t d = keys.cols();
+  for (size_t i = 0; i < nq; ++i) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n), int(d), 1.f, keys.data(), int(d), queries + i * d, 1, 0.f,
+                sc.data(), 1);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::nth_element(ids.begin(), ids.begin() + K, ids.end(), [&](idx_t a, idx_t b) { return sc[a] > sc[b]; });
+  }
+}
+
 double overlap(std::vector<idx_t> a, std::vector<idx_t> b) {
   std::sort(a.begin(), a.end());
   std::sort(b.begin(), b.end());
@@ -272,8 +285,9 @@ void throughput(double scale) {
               "%zu queries, median of 5 runs; recall@64 against the exact fp32 top-64.\n\n", nq);
   std::printf("| tokens | method | bytes/key | Mtokens/s | speed-up vs fp32 | recall@64 |\n|---|---|---|---|---|---|\n");
   const testdata::KVSample s = testdata::kv_sample(nmax + nq, 1, 1, d, 99, true);
-  const MatrixView<const float> fitk = s.keys.view().rows_slice(0, 8192);
-  const MatrixView<const float> fitq = s.queries.view().rows_slice(0, 8192);
+  const size_t nfit = std::min<size_t>(8192, nmax);  // VQ_BENCH_SCALE may shrink the cache below it
+  const MatrixView<const float> fitk = s.keys.view().rows_slice(0, nfit);
+  const MatrixView<const float> fitq = s.queries.view().rows_slice(0, nfit);
   struct Ours {
     std::string name, spec;
     std::unique_ptr<KVCache> cache;
@@ -304,10 +318,10 @@ void throughput(double scale) {
     pcfg.rope = RopeMode::kPreRope;
     pcfg.rope_window = w;
     pre_caches.push_back(std::make_unique<KVCache>(pcfg));
-    pre_caches.back()->fit(pre_keys.view().rows_slice(0, 8192), fitq);
+    pre_caches.back()->fit(pre_keys.view().rows_slice(0, nfit), fitq);
   }
   faiss::IndexPQFastScan fs(d, 64, 4, faiss::METRIC_INNER_PRODUCT);
-  fs.train(8192, fitk.data());
+  fs.train(faiss::Index::idx_t(nfit), fitk.data());
   size_t have = 0;
   for (size_t n : sizes) {
     n = std::min(n, nmax);
@@ -320,17 +334,9 @@ void throughput(double scale) {
     const float* q0 = s.queries.row_ptr(nmax);
     std::vector<std::vector<idx_t>> truth(nq);
     for (size_t i = 0; i < nq; ++i) truth[i] = exact_topk(q0 + i * d, s.keys, 0, d, n, K);
-    // Exact fp32: sgemv over the cache, then the same top-k selection as ours (partial sort).
     std::vector<float> sc(n);
     std::vector<idx_t> ids(n);
-    auto fp32 = [&] {
-      for (size_t i = 0; i < nq; ++i) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n), int(d), 1.f, s.keys.data(), int(d), q0 + i * d, 1, 0.f,
-                    sc.data(), 1);
-        std::iota(ids.begin(), ids.end(), 0);
-        std::nth_element(ids.begin(), ids.begin() + K, ids.end(), [&](idx_t a, idx_t b) { return sc[a] > sc[b]; });
-      }
-    };
+    auto fp32 = [&] { exact_scan_topk(s.keys, n, q0, nq, K, sc, ids); };
     auto gemv_only = [&] {
       for (size_t i = 0; i < nq; ++i)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n), int(d), 1.f, s.keys.data(), int(d), q0 + i * d, 1, 0.f,
@@ -406,6 +412,7 @@ void throughput(double scale) {
 void throughput_head64(double scale) {
   constexpr size_t d = 64, K = 64, nq = 8;
   const size_t n = size_t(131072 * scale);
+  const size_t nfit = std::min<size_t>(8192, n);
   std::printf("\n### Scan throughput at head_dim 64, 16 bytes/key (the real model's shape), one core\n\n");
   std::printf("Synthetic post-RoPE keys (kv_sample), %zu tokens, one KV head, top-%zu of %zu queries, median of 3 runs; "
               "pre-RoPE rows cache the same keys rotated back to position 0 (exact scores equal the post-RoPE "
@@ -420,14 +427,7 @@ void throughput_head64(double scale) {
   for (size_t i = 0; i < nq; ++i) truth[i] = exact_topk(q0 + i * d, s.keys, 0, d, n, K);
   std::vector<float> sc(n);
   std::vector<idx_t> ids(n);
-  auto fp32 = [&] {
-    for (size_t i = 0; i < nq; ++i) {
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n), int(d), 1.f, s.keys.data(), int(d), q0 + i * d, 1, 0.f,
-                  sc.data(), 1);
-      std::iota(ids.begin(), ids.end(), 0);
-      std::nth_element(ids.begin(), ids.begin() + K, ids.end(), [&](idx_t a, idx_t b) { return sc[a] > sc[b]; });
-    }
-  };
+  auto fp32 = [&] { exact_scan_topk(s.keys, n, q0, nq, K, sc, ids); };
   fp32();
   const double t_fp32 = bench::median(bench::time_runs(3, fp32));
   auto row = [&](const std::string& name, double bytes, double t, double rec) {
@@ -456,7 +456,7 @@ void throughput_head64(double scale) {
     cfg.rope = c.rope;
     if (pre) cfg.rope_window = c.window;
     KVCache cache(cfg);
-    cache.fit(keys.view().rows_slice(0, 8192), s.queries.view().rows_slice(0, 8192));
+    cache.fit(keys.view().rows_slice(0, nfit), s.queries.view().rows_slice(0, nfit));
     cache.append(keys.view().rows_slice(0, n), s.values.view().rows_slice(0, n));
     double rec = 0;
     for (size_t i = 0; i < nq; ++i) rec += overlap(truth[i], cache.topk(MatrixView<const float>(q0 + i * d, 1, d), K));

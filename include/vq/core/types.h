@@ -40,12 +40,17 @@ class MatrixView {
   T* row_ptr(size_t i) const { return data_ + i * stride_; }
   Span<T> row(size_t i) const { return {data_ + i * stride_, cols_}; }
   T& operator()(size_t i, size_t j) const { return data_[i * stride_ + j]; }
-  // Rows [begin, begin + count).
+  // Rows [begin, begin + count). Checked: a slice past the end is a caller's bug that would
+  // otherwise read out of bounds far from where it was made.
   MatrixView rows_slice(size_t begin, size_t count) const {
+    VQ_CHECK(begin <= rows_ && count <= rows_ - begin, "rows_slice(", begin, ", ", count, ") of a view with ",
+             rows_, " rows");
     return {data_ + begin * stride_, count, cols_, stride_};
   }
-  // Columns [begin, begin + count) of every row.
+  // Columns [begin, begin + count) of every row (checked like rows_slice).
   MatrixView cols_slice(size_t begin, size_t count) const {
+    VQ_CHECK(begin <= cols_ && count <= cols_ - begin, "cols_slice(", begin, ", ", count, ") of a view with ",
+             cols_, " columns");
     return {data_ + begin, rows_, count, stride_};
   }
 
