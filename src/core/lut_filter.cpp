@@ -1,6 +1,7 @@
 #include "core/lut_filter.h"
 
 #include <cfloat>
+#include <cstring>
 #include <cmath>
 #include <type_traits>
 
@@ -46,23 +47,34 @@ size_t block_bytes(BlockLayout layout, size_t books) {
 // rounded to nearest: each entry is off by at most scale / 2.
 namespace {
 
-// Smallest and largest of v[0..n), n >= 1, with 8 independent lanes so the compiler can use
-// vector min/max (a single running min is an ordered reduction it must keep scalar).
+// Smallest and largest of v[0..n), n >= 1. Tables are rebuilt per query (per window with
+// windowed RoPE), so this runs often: eight lanes as a GCC vector type, because GCC keeps a
+// float min/max reduction scalar (in order) even with independent lane arrays.
 void min_max(const float* v, size_t n, float& lo, float& hi) {
-  float l[8], h[8];
-  for (size_t i = 0; i < 8; ++i) l[i] = h[i] = v[0];
+  typedef float f8 __attribute__((vector_size(32)));
   size_t e = 0;
-  for (; e + 8 <= n; e += 8)
-    for (size_t i = 0; i < 8; ++i) {
-      l[i] = v[e + i] < l[i] ? v[e + i] : l[i];
-      h[i] = v[e + i] > h[i] ? v[e + i] : h[i];
+  float l = v[0], h = v[0];
+  if (n >= 8) {
+    f8 vl, vh;
+    std::memcpy(&vl, v, sizeof vl);
+    vh = vl;
+    for (e = 8; e + 8 <= n; e += 8) {
+      f8 x;
+      std::memcpy(&x, v + e, sizeof x);
+      vl = x < vl ? x : vl;
+      vh = x > vh ? x : vh;
     }
-  for (; e < n; ++e) {
-    l[0] = v[e] < l[0] ? v[e] : l[0];
-    h[0] = v[e] > h[0] ? v[e] : h[0];
+    for (int i = 0; i < 8; ++i) {
+      l = std::min(l, vl[i]);
+      h = std::max(h, vh[i]);
+    }
   }
-  lo = *std::min_element(l, l + 8);
-  hi = *std::max_element(h, h + 8);
+  for (; e < n; ++e) {
+    l = std::min(l, v[e]);
+    h = std::max(h, v[e]);
+  }
+  lo = l;
+  hi = h;
 }
 
 }  // namespace
