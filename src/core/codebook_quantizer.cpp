@@ -81,6 +81,27 @@ bool CodebookQuantizer::books_disjoint() const {
   return true;
 }
 
+namespace {
+
+// out row i = q_i · every entry of a book given transposed (dim × K), accumulated one query
+// dimension at a time (the kernel keeps tiles of 32 entries in registers; same bits).
+void book_products(const float* queries, size_t n, size_t query_stride, const float* transposed, size_t dim,
+                   size_t K, float* out, size_t out_stride) {
+  if (K % 32 == 0) return kernels::transposed_products(queries, n, query_stride, transposed, dim, K, out, out_stride);
+  for (size_t i = 0; i < n; ++i) {
+    const float* q = queries + i * query_stride;
+    float* t = out + i * out_stride;
+    std::fill(t, t + K, 0.f);
+    for (size_t j = 0; j < dim; ++j) {
+      const float qj = q[j];
+      const float* col = transposed + j * K;
+      for (size_t k = 0; k < K; ++k) t[k] += qj * col[k];
+    }
+  }
+}
+
+}  // namespace
+
 LookupTable CodebookQuantizer::lookup_tables(Span<const float> query, SearchMetric metric) const {
   check_trained("lookup_tables");
   VQ_CHECK(query.size() == dim_, describe(), "::lookup_tables: query has ", query.size(),
@@ -99,13 +120,7 @@ LookupTable CodebookQuantizer::lookup_tables(Span<const float> query, SearchMetr
     const size_t K = b.size();
     const float* q = query.data() + b.offset;
     float* t = lut.values.data() + lut.offsets[m];
-    // t = q·C_m for every entry, accumulated one query dimension at a time.
-    std::fill(t, t + K, 0.f);
-    for (size_t j = 0; j < b.dim; ++j) {
-      const float qj = q[j];
-      const float* col = transposed_[m].data() + j * K;
-      for (size_t k = 0; k < K; ++k) t[k] += qj * col[k];
-    }
+    book_products(q, 1, 0, transposed_[m].data(), b.dim, K, t, 0);
     if (exact_l2) {  // ||q_m − c||² = ||q_m||² − 2 q_m·c + ||c||²
       const float qn = kernels::dot(q, q, b.dim);
       const float* norms = entry_norms_[m].data();
@@ -119,6 +134,18 @@ LookupTable CodebookQuantizer::lookup_tables(Span<const float> query, SearchMetr
     lut.add_norms = true;
   }
   return lut;
+}
+
+void CodebookQuantizer::inner_product_tables(const float* queries, size_t n, size_t query_stride, float* out,
+                                             size_t out_stride) const {
+  check_trained("inner_product_tables");
+  size_t offset = 0;
+  for (size_t m = 0; m < books_.size(); ++m) {
+    const Codebook& b = books_[m];
+    book_products(queries + b.offset, n, query_stride, transposed_[m].data(), b.dim, b.size(), out + offset,
+                  out_stride);
+    offset += b.size();
+  }
 }
 
 std::vector<float> CodebookQuantizer::decoded_norms(const Codes& codes) const {

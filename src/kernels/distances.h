@@ -16,6 +16,15 @@ namespace vq::kernels {
 float l2sqr(const float* a, const float* b, size_t d);
 float dot(const float* a, const float* b, size_t d);
 
+// Products of n queries (query_stride floats apart, dim values each) with the K columns of t
+// (dim × K row-major, e.g. a codebook transposed): out[i·out_stride + k] = Σ_j q_i[j]·t[j·K + k],
+// summed in ascending j like a plain loop `o[k] += q[j] * t[j·K + k]` over j, so both give
+// the same bits. K a multiple of 32. Each tile of 64 (or 32) columns is accumulated in
+// registers over all of dim: many short tables (one per RoPE window) without a pass through
+// memory per j.
+void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t, size_t dim,
+                         size_t K, float* out, size_t out_stride);
+
 // norms[i] = ||x_i||², norms.size() == x.rows().
 void row_norms(MatrixView<const float> x, Span<float> norms);
 

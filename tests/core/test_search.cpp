@@ -13,6 +13,7 @@
 #include <string>
 
 #include "test_data.h"
+#include "vq/core/factory.h"
 #include "vq/core/product_quantizer.h"
 #include "vq/core/residual_quantizer.h"
 
@@ -245,6 +246,27 @@ TEST(SearchFiltered8, EqualsFloatScanExactly) {
           }
         }
       }
+    }
+  }
+}
+
+TEST(LookupTables, BatchedInnerProductTablesEqualOneQueryAtATime) {
+  // Books of 256, 32, 16 and 4 entries (register tiles of 64 and 32, the per-query path below),
+  // over disjoint and shared dimensions: every batched table is the single-query table's bits.
+  for (const char* spec : {"PQ8x8", "RVQ3x5", "GRVQ2x2x4", "PQ4x2"}) {
+    SCOPED_TRACE(spec);
+    std::unique_ptr<Quantizer> q = make_quantizer(spec, kDim);
+    TrainOptions opt;
+    opt.iterations = 4;
+    q->train(testdata::clustered(2000, kDim, 3), opt);
+    const auto& cq = dynamic_cast<const CodebookQuantizer&>(*q);
+    const Matrix queries = testdata::clustered(5, kDim, 4);
+    const size_t total = cq.lookup_tables(queries.view().row(0), SearchMetric::kInnerProduct).values.size();
+    std::vector<float> batched(queries.rows() * total);
+    cq.inner_product_tables(queries.data(), queries.rows(), kDim, batched.data(), total);
+    for (size_t i = 0; i < queries.rows(); ++i) {
+      const LookupTable one = cq.lookup_tables(queries.view().row(i), SearchMetric::kInnerProduct);
+      EXPECT_EQ(std::vector<float>(batched.begin() + i * total, batched.begin() + (i + 1) * total), one.values);
     }
   }
 }

@@ -42,6 +42,13 @@ class CodebookQuantizer : public Quantizer {
   bool has_lookup_tables() const override { return true; }
   LookupTable lookup_tables(Span<const float> query, SearchMetric metric) const override;
 
+  // Inner-product tables of n queries at once (rows query_stride floats apart): out row i (out_stride
+  // floats apart) holds what lookup_tables(q_i, kInnerProduct).values holds, bit for bit. For
+  // many tables of one quantizer, e.g. one per RoPE window: each tile of entries stays in
+  // registers over a book's dimensions instead of going through memory per dimension.
+  void inner_product_tables(const float* queries, size_t n, size_t query_stride, float* out,
+                            size_t out_stride) const;
+
   // Chunks "MTRC" (metric) and "BOOK" (all books: count, then offset, dim, bits, entries each).
   void save_state(ContainerWriter& out) const override;
   void load_state(const ContainerReader& in) override;
