@@ -12,7 +12,8 @@
 //     top-64 from codes vs the exact fp32 scan (cblas_sgemv over the cache) vs FAISS
 //     IndexPQFastScan (PQ64x4, inner product), medians of 5 runs, with each method's recall@64.
 //  4. Scan throughput at the real model's head_dim 64 and 16 bytes/key, 128k tokens: RVQ16x8 and
-//     PQ16x8, post-RoPE and pre-RoPE windows 64/256/1024, vs the exact fp32 scan (argv[2] =
+//     PQ16x8, post-RoPE and pre-RoPE windows 64/256/1024, and split codes (L windowed RVQ
+//     levels + a post-RoPE residual RVQ, "RVQ2x8+RVQ14x8"), vs the exact fp32 scan (argv[2] =
 //     "throughput-head64" runs this section alone).
 #include <cblas.h>
 #include <faiss/IndexPQFastScan.h>
@@ -113,6 +114,13 @@ std::vector<double> attention(const float* q, const Layer& L, size_t h, const st
   return out;
 }
 
+// "A+B": key quantizer A and post-RoPE residual quantizer B (a split code); "A": A alone.
+void set_key_quantizers(KVCacheConfig& cfg, const std::string& spec) {
+  const size_t plus = spec.find('+');
+  cfg.key_quantizer = spec.substr(0, plus);
+  cfg.key_residual_quantizer = plus == std::string::npos ? std::string() : spec.substr(plus + 1);
+}
+
 struct Config {
   std::string name, spec;
   bool query_aware;
@@ -138,7 +146,7 @@ Accuracy evaluate(const std::vector<Layer>& layers, const Config& c, size_t step
     KVCacheConfig cfg;
     cfg.kv_heads = L.kv_heads;
     cfg.head_dim = L.d;
-    cfg.key_quantizer = oracle ? "SQ8" : c.spec;
+    set_key_quantizers(cfg, oracle ? "SQ8" : c.spec);
     cfg.rope_style = L.style;
     cfg.query_aware = c.query_aware;
     cfg.rope = c.rope;
@@ -441,17 +449,26 @@ void throughput_head64(double scale) {
     RopeMode rope;
     size_t window;
   };
-  const Case cases[] = {{"RVQ16x8", RopeMode::kPostRope, 0},  {"RVQ16x8", RopeMode::kPreRope, 1024},
-                        {"RVQ16x8", RopeMode::kPreRope, 256}, {"RVQ16x8", RopeMode::kPreRope, 64},
-                        {"PQ16x8", RopeMode::kPostRope, 0},   {"PQ16x8", RopeMode::kPreRope, 1024},
-                        {"PQ16x8", RopeMode::kPreRope, 256},  {"PQ16x8", RopeMode::kPreRope, 64}};
+  const Case cases[] = {{"RVQ16x8", RopeMode::kPostRope, 0},
+                        {"RVQ16x8", RopeMode::kPreRope, 1024},
+                        {"RVQ16x8", RopeMode::kPreRope, 256},
+                        {"RVQ16x8", RopeMode::kPreRope, 64},
+                        {"RVQ1x8+RVQ15x8", RopeMode::kPreRope, 1024},
+                        {"RVQ2x8+RVQ14x8", RopeMode::kPreRope, 1024},
+                        {"RVQ4x8+RVQ12x8", RopeMode::kPreRope, 1024},
+                        {"RVQ1x8+RVQ15x8", RopeMode::kPreRope, 256},
+                        {"RVQ2x8+RVQ14x8", RopeMode::kPreRope, 256},
+                        {"PQ16x8", RopeMode::kPostRope, 0},
+                        {"PQ16x8", RopeMode::kPreRope, 1024},
+                        {"PQ16x8", RopeMode::kPreRope, 256},
+                        {"PQ16x8", RopeMode::kPreRope, 64}};
   for (const Case& c : cases) {
     const bool pre = c.rope == RopeMode::kPreRope;
     const Matrix& keys = pre ? pre_keys : s.keys;
     KVCacheConfig cfg;
     cfg.kv_heads = 1;
     cfg.head_dim = d;
-    cfg.key_quantizer = c.spec;
+    set_key_quantizers(cfg, c.spec);
     cfg.train_iterations = 10;
     cfg.rope = c.rope;
     if (pre) cfg.rope_window = c.window;
@@ -509,6 +526,16 @@ int main(int argc, char** argv) {
           cfgs.push_back({std::string(aware ? "query-aware " : "keys-only ") + spec + ", pre-RoPE keys, window " +
                               std::to_string(w), spec, aware, RopeMode::kPreRope, w});
     cfgs.push_back({"keys-only " + m8 + "r8, pre-RoPE keys, window 64", m8 + "r8", false, RopeMode::kPreRope, 64});
+    // Split codes: L windowed RVQ levels, the other books code the post-RoPE residual.
+    const size_t books = real[0].d / 4;
+    for (size_t w : {64, 256, 1024})
+      for (size_t L : {1, 2, 4}) {
+        if (w == 64 && L != 2) continue;
+        const std::string spec = "RVQ" + std::to_string(L) + "x8+RVQ" + std::to_string(books - L) + "x8";
+        for (bool aware : {true, false})
+          cfgs.push_back({std::string(aware ? "query-aware " : "keys-only ") + spec + " (split), pre-RoPE keys, window " +
+                              std::to_string(w), spec, aware, RopeMode::kPreRope, w});
+      }
     channel_table(real);
     accuracy_table(("Real keys/queries: " + dir).c_str(), real, cfgs, 64);
     // Optional re-ranking: candidates from the codes, final order from the cold store's exact

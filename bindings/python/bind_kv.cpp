@@ -57,11 +57,13 @@ std::unique_ptr<kv::KVCache> make_cache(size_t kv_heads, size_t head_dim, const 
                                         const std::optional<std::string>& value_q, bool query_aware,
                                         const std::optional<std::string>& cold, const std::string& rope,
                                         size_t rope_window, double rope_base, const std::string& rope_style,
-                                        size_t page_tokens, int iters, uint64_t seed) {
+                                        size_t page_tokens, int iters, uint64_t seed,
+                                        const std::optional<std::string>& key_residual_q) {
   kv::KVCacheConfig c;
   c.kv_heads = kv_heads;
   c.head_dim = head_dim;
   c.key_quantizer = key_q;
+  c.key_residual_quantizer = key_residual_q.value_or("");
   c.value_quantizer = value_q.value_or("");
   c.query_aware = query_aware;
   if (rope != "post" && rope != "pre") throw pyb::value_error("rope: expected 'post' or 'pre', got '" + rope + "'");
@@ -94,16 +96,20 @@ void bind_kv(pyb::module_& m) {
 
 KVCache(kv_heads=8, head_dim=128, key_quantizer="PQ32x8", value_quantizer=None, query_aware=True,
         cold_store="memory", rope="post", rope_window=256, rope_base=10000.0, rope_style="half",
-        page_tokens=4096, iters=20, seed=1234)
+        page_tokens=4096, iters=20, seed=1234, key_residual_quantizer=None)
 
 cold_store: "memory", "mmap:<path>" or None (attend() then uses decoded keys and needs a
 value_quantizer). rope="pre": keys are appended before RoPE, coded at their offset in their window and
-scored exactly (q·R(t)k̂) with one table per rope_window positions. Readers (scores/topk/attend) may run in other threads during append().)doc")
+scored exactly (q·R(t)k̂) with one table per rope_window positions. key_residual_quantizer (rope="pre"
+only): a split code — key_quantizer codes the window-relative key coarsely (e.g. "RVQ2x8"), this one
+the post-RoPE rest (e.g. "RVQ14x8"), so only the first quantizer's tables are built per window.
+Readers (scores/topk/attend) may run in other threads during append().)doc")
       .def(pyb::init(&make_cache), pyb::arg("kv_heads") = 8, pyb::arg("head_dim") = 128,
            pyb::arg("key_quantizer") = "PQ32x8", pyb::arg("value_quantizer") = pyb::none(),
            pyb::arg("query_aware") = true, pyb::arg("cold_store") = "memory", pyb::arg("rope") = "post",
            pyb::arg("rope_window") = 256, pyb::arg("rope_base") = 10000.0, pyb::arg("rope_style") = "half",
-           pyb::arg("page_tokens") = 4096, pyb::arg("iters") = 20, pyb::arg("seed") = 1234)
+           pyb::arg("page_tokens") = 4096, pyb::arg("iters") = 20, pyb::arg("seed") = 1234,
+           pyb::arg("key_residual_quantizer") = pyb::none())
       .def("fit",
            [](KVCache& c, const pyb::handle& keys, const pyb::handle& queries, const pyb::handle& values) {
              const size_t H = c.config().kv_heads, d = c.config().head_dim;

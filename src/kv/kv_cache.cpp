@@ -3,8 +3,6 @@
 // layout and the one-writer / many-readers contract.
 #include "vq/kv/kv_cache.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -54,15 +52,54 @@ Matrix column_block(MatrixView<const float> x, size_t c0, size_t d) {
   return out;
 }
 
-// Pre-RoPE keys are stored rotated to their offset in their window, R(t mod W) k (see the
-// header); rows of x are positions first, first + 1, ...; sign −1 undoes it.
-Matrix window_relative(MatrixView<const float> x, size_t first, const KVCacheConfig& cfg, double sign) {
+// The RoPE angle a pre-RoPE key at position t = w·W + o gets: its offset in its window, o (how
+// keys are coded, see the header), its window's start, w·W (how a windowed code meets the
+// post-RoPE frame), or its position t.
+enum class Turn { kOffset, kWindowStart, kPosition };
+
+size_t turn_of(size_t t, size_t W, Turn turn) {
+  switch (turn) {
+    case Turn::kOffset: return t % W;
+    case Turn::kWindowStart: return t / W * W;
+    case Turn::kPosition: break;
+  }
+  return t;
+}
+
+// Rows of x (one or more heads of head_dim) rotated by sign × their turn; row i of x is at
+// position pos(i).
+template <class Position>
+Matrix rotated_at(MatrixView<const float> x, Position pos, const KVCacheConfig& cfg, Turn turn, double sign) {
   Matrix out(x.rows(), x.cols());
   for (size_t i = 0; i < x.rows(); ++i) {
     std::memcpy(out.row_ptr(i), x.row_ptr(i), x.cols() * 4);
-    const double offset = sign * double((first + i) % cfg.rope_window);
+    const double angle = sign * double(turn_of(pos(i), cfg.rope_window, turn));
     for (size_t c = 0; c < x.cols(); c += cfg.head_dim)
-      apply_rope(out.row_ptr(i) + c, cfg.head_dim, offset, cfg.rope_base, cfg.rope_style);
+      apply_rope(out.row_ptr(i) + c, cfg.head_dim, angle, cfg.rope_base, cfg.rope_style);
+  }
+  return out;
+}
+
+// Rows at consecutive positions first, first + 1, ...
+Matrix rotated(MatrixView<const float> x, size_t first, const KVCacheConfig& cfg, Turn turn, double sign) {
+  return rotated_at(x, [first](size_t i) { return first + i; }, cfg, turn, sign);
+}
+
+// Columns [m0, m0 + count) of codes.
+Codes code_columns(const Codes& c, size_t m0, size_t count) {
+  Codes out(c.n, std::vector<uint8_t>(c.bits.begin() + m0, c.bits.begin() + m0 + count));
+  for (size_t i = 0; i < c.n; ++i) std::copy(c.row(i) + m0, c.row(i) + m0 + count, out.row(i));
+  return out;
+}
+
+// Row i of a followed by row i of b.
+Codes code_concat(const Codes& a, const Codes& b) {
+  std::vector<uint8_t> bits = a.bits;
+  bits.insert(bits.end(), b.bits.begin(), b.bits.end());
+  Codes out(a.n, std::move(bits));
+  for (size_t i = 0; i < a.n; ++i) {
+    std::copy(a.row(i), a.row(i) + a.num_books(), out.row(i));
+    std::copy(b.row(i), b.row(i) + b.num_books(), out.row(i) + a.num_books());
   }
   return out;
 }
@@ -76,16 +113,21 @@ namespace {
 // callers walk windows in increasing order, so it is advanced by one fixed rotation R(−W) per
 // window (two multiply-adds per pair in double) instead of cos/sin of every angle: table
 // building, not the scan, bounds the windowed throughput. For codebook quantizers (PQ, RVQ) the
-// tables of kChunk consecutive windows are built in one sgemm per book (the rotated queries
-// stacked as rows times the book's entries) instead of one matrix-vector pass per window.
+// tables of kChunk consecutive windows are built together (CodebookQuantizer::
+// inner_product_tables: the rotated queries stacked, each tile of entries in registers).
+// With a split code the residual quantizer's table (of the query itself) is built once and
+// follows the windowed books' in every window's table.
 class HeadTables {
  public:
   static constexpr size_t kChunk = 16;  // windows per batched table build
 
-  // tokens: the cache size scored (bounds the batched builds to its windows).
-  HeadTables(const KVCacheConfig& cfg, const Quantizer& q, const float* query, size_t tokens)
+  // tokens: the cache size scored (bounds the batched builds to its windows); residual: the
+  // post-RoPE residual quantizer of a split code, or null.
+  HeadTables(const KVCacheConfig& cfg, const Quantizer& q, const Quantizer* residual, const float* query,
+             size_t tokens)
       : cfg_(cfg), q_(q), cq_(dynamic_cast<const CodebookQuantizer*>(&q)), query_(query, query + cfg.head_dim) {
     if (cfg_.rope == RopeMode::kPostRope) return;
+    if (residual) fixed_ = residual->lookup_tables(query_, SearchMetric::kInnerProduct);
     windows_ = tokens / cfg_.rope_window + 1;
     const size_t half = cfg_.head_dim / 2;
     step_.resize(half);
@@ -104,21 +146,32 @@ class HeadTables {
   // start, R(−w·W) q, meets keys stored as R(t − w·W) k_pre, so the score is exactly q·R(t)k̂.
   LookupTable tables(size_t w) {
     if (cfg_.rope == RopeMode::kPostRope) return q_.lookup_tables(query_, SearchMetric::kInnerProduct);
+    LookupTable lut;
     if (!cq_) {
       rotate_to(w);
       const std::vector<float> r(rotated_.begin(), rotated_.end());
-      return q_.lookup_tables(r, SearchMetric::kInnerProduct);
+      lut = q_.lookup_tables(r, SearchMetric::kInnerProduct);
+    } else {
+      if (w < first_ || w >= first_ + count_) build_chunk(w, std::min(kChunk, std::max(windows_, w + 1) - w));
+      lut.metric = SearchMetric::kInnerProduct;
+      lut.offsets = offsets_;
+      const float* row = chunk_.data() + (w - first_) * offsets_.back();
+      lut.values.assign(row, row + offsets_.back());
     }
-    if (w < first_ || w >= first_ + count_) build_chunk(w, std::min(kChunk, std::max(windows_, w + 1) - w));
-    LookupTable lut;
-    lut.metric = SearchMetric::kInnerProduct;
-    lut.offsets = offsets_;
-    const float* row = chunk_.data() + (w - first_) * offsets_.back();
-    lut.values.assign(row, row + offsets_.back());
+    append_fixed(lut);
     return lut;
   }
 
  private:
+  // The residual's books after the windowed ones (nothing without a split code).
+  void append_fixed(LookupTable& lut) const {
+    if (fixed_.offsets.empty()) return;
+    const uint32_t base = lut.offsets.back();
+    for (size_t m = 1; m < fixed_.offsets.size(); ++m) lut.offsets.push_back(base + fixed_.offsets[m]);
+    lut.values.insert(lut.values.end(), fixed_.values.begin(), fixed_.values.end());
+    lut.bias += fixed_.bias;
+  }
+
   // rotated_ = R(−w·W) q.
   void rotate_to(size_t w) {
     if (w < at_) {  // walking back: restart from the query itself
@@ -150,12 +203,7 @@ class HeadTables {
     }
     const size_t total = offsets_.back();
     chunk_.resize(count * total);
-    for (size_t m = 0; m < books.size(); ++m) {
-      const Codebook& b = books[m];
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(count), int(b.size()), int(b.dim), 1.f,
-                  qs.data() + b.offset, int(d), b.entries.data(), int(b.dim), 0.f, chunk_.data() + offsets_[m],
-                  int(total));
-    }
+    cq_->inner_product_tables(qs.data(), count, d, chunk_.data(), total);
     first_ = w;
     count_ = count;
   }
@@ -164,6 +212,7 @@ class HeadTables {
   const Quantizer& q_;
   const CodebookQuantizer* cq_;  // null: tables window by window through q_
   std::vector<float> query_;
+  LookupTable fixed_;                            // the residual quantizer's table, if any
   std::vector<std::pair<double, double>> step_;  // cos, sin of −θ_j·W per pair
   std::vector<double> rotated_;                  // R(−at_·W) q
   size_t at_ = 0;
@@ -176,12 +225,14 @@ class HeadTables {
 }  // namespace
 
 struct KVCache::Impl {
-  size_t H = 0, d = 0, M = 0;  // KV heads, head dim, key books
+  size_t H = 0, d = 0, M = 0;  // KV heads, head dim, key books (with the residual's)
+  size_t M1 = 0;               // books of the key quantizer (the first M1 of each code row)
+  std::vector<uint8_t> key_bits;  // bits of all M key books
   BlockLayout layout = BlockLayout::kBlocked8;
   size_t bv = 0;               // tokens per block
   size_t block_bytes = 0;      // bytes of one head's block
   size_t page_blocks = 0;      // blocks per head per page
-  std::vector<std::unique_ptr<Quantizer>> keyq, valq;
+  std::vector<std::unique_ptr<Quantizer>> keyq, keyr, valq;  // keyr: split code residuals, or empty
   size_t Mv = 0, vwidth = 0;   // value books, bytes per value code (1 or 2)
   std::unique_ptr<detail::PageList> key_pages, value_pages;
 
@@ -215,7 +266,7 @@ struct KVCache::Impl {
   }
   // Key codes of head h for tokens ids (all < snap.size).
   Codes key_codes(const Snapshot& snap, size_t h, const std::vector<idx_t>& ids) const {
-    Codes c(ids.size(), keyq[h]->book_bits());
+    Codes c(ids.size(), key_bits);
     const size_t full = snap.size / bv * bv;
     for (size_t i = 0; i < ids.size(); ++i) {
       const auto t = static_cast<size_t>(ids[i]);
@@ -231,6 +282,18 @@ struct KVCache::Impl {
   }
   std::vector<idx_t> head_topk(const KVCacheConfig& cfg, const Snapshot& snap, size_t h,
                                const float* query, size_t k) const;
+  const Quantizer* residual(size_t h) const { return keyr.empty() ? nullptr : keyr[h].get(); }
+  HeadTables tables(const KVCacheConfig& cfg, size_t h, const float* query, size_t tokens) const {
+    return HeadTables(cfg, *keyq[h], residual(h), query, tokens);
+  }
+  // Codes of head h's keys (rows of head_dim at positions first, first + 1, ..., as appended:
+  // pre-RoPE keys are coded window-relative, and with a split code the residual follows).
+  Codes encode_keys(const KVCacheConfig& cfg, size_t h, MatrixView<const float> keys, size_t first) const;
+  // The post-RoPE residual a split code's second quantizer sees: R(t)k − R(w·W)â.
+  Matrix split_residual(const KVCacheConfig& cfg, size_t h, MatrixView<const float> keys, const Codes& coarse,
+                        size_t first) const;
+  // Keys decoded from codes c of tokens ids, in the frame queries meet (post-RoPE).
+  Matrix decode_positioned(const KVCacheConfig& cfg, size_t h, const Codes& c, const std::vector<idx_t>& ids) const;
   // ids.size() × d keys of head h at their positions (what a post-RoPE query meets): from the
   // cold store when there is one, else decoded from the codes.
   Matrix positioned_keys(const KVCacheConfig& cfg, const ColdStore* cold, const Snapshot& snap, size_t h,
@@ -239,16 +302,43 @@ struct KVCache::Impl {
 
 Matrix KVCache::Impl::positioned_keys(const KVCacheConfig& cfg, const ColdStore* cold, const Snapshot& snap,
                                       size_t h, const std::vector<idx_t>& ids) const {
-  Matrix keys = cold ? Matrix(ids.size(), d) : keyq[h]->decode(key_codes(snap, h, ids));
+  if (!cold) return decode_positioned(cfg, h, key_codes(snap, h, ids), ids);
+  Matrix keys(ids.size(), d);
   for (size_t i = 0; i < ids.size(); ++i) {
     const auto t = static_cast<size_t>(ids[i]);
-    if (cold) std::memcpy(keys.row_ptr(i), cold->key(t) + h * d, d * 4);
-    // Pre-RoPE: the cold key is at position 0, a decoded one at its window offset.
-    if (cfg.rope == RopeMode::kPreRope)
-      apply_rope(keys.row_ptr(i), d, double(cold ? t : t / cfg.rope_window * cfg.rope_window), cfg.rope_base,
-                 cfg.rope_style);
+    std::memcpy(keys.row_ptr(i), cold->key(t) + h * d, d * 4);
+    // Pre-RoPE: the cold key is at position 0.
+    if (cfg.rope == RopeMode::kPreRope) apply_rope(keys.row_ptr(i), d, double(t), cfg.rope_base, cfg.rope_style);
   }
   return keys;
+}
+
+Matrix KVCache::Impl::decode_positioned(const KVCacheConfig& cfg, size_t h, const Codes& c,
+                                        const std::vector<idx_t>& ids) const {
+  if (cfg.rope == RopeMode::kPostRope) return keyq[h]->decode(c);
+  // A windowed code decodes at its window offset: R(w·W) turns it to the position.
+  const auto pos = [&ids](size_t i) { return static_cast<size_t>(ids[i]); };
+  Matrix keys = rotated_at(keyq[h]->decode(code_columns(c, 0, M1)).view(), pos, cfg, Turn::kWindowStart, 1.0);
+  if (const Quantizer* r = residual(h)) {
+    const Matrix rhat = r->decode(code_columns(c, M1, M - M1));
+    for (size_t i = 0; i < keys.rows() * keys.cols(); ++i) keys.data()[i] += rhat.data()[i];
+  }
+  return keys;
+}
+
+Matrix KVCache::Impl::split_residual(const KVCacheConfig& cfg, size_t h, MatrixView<const float> keys,
+                                     const Codes& coarse, size_t first) const {
+  Matrix r = rotated(keys, first, cfg, Turn::kPosition, 1.0);
+  const Matrix a = rotated(keyq[h]->decode(coarse).view(), first, cfg, Turn::kWindowStart, 1.0);
+  for (size_t i = 0; i < r.rows() * r.cols(); ++i) r.data()[i] -= a.data()[i];
+  return r;
+}
+
+Codes KVCache::Impl::encode_keys(const KVCacheConfig& cfg, size_t h, MatrixView<const float> keys, size_t first) const {
+  if (cfg.rope == RopeMode::kPostRope) return keyq[h]->encode(keys);
+  const Codes coarse = keyq[h]->encode(rotated(keys, first, cfg, Turn::kOffset, 1.0).view());
+  const Quantizer* r = residual(h);
+  return r ? code_concat(coarse, r->encode(split_residual(cfg, h, keys, coarse, first).view())) : coarse;
 }
 
 KVCache::KVCache(KVCacheConfig config, std::unique_ptr<ColdStore> cold)
@@ -267,24 +357,34 @@ KVCache::KVCache(KVCacheConfig config, std::unique_ptr<ColdStore> cold)
   if (cold_)
     VQ_CHECK(cold_->row_floats() == s.H * s.d, "KVCache: cold store rows have ",
              cold_->row_floats(), " floats, kv_heads × head_dim = ", s.H * s.d);
+  const bool split = !config_.key_residual_quantizer.empty();
+  VQ_CHECK(!split || config_.rope == RopeMode::kPreRope, "KVCache: key_residual_quantizer ",
+           config_.key_residual_quantizer, " splits windowed pre-RoPE codes; it needs rope = pre-RoPE");
   for (size_t h = 0; h < s.H; ++h) {
     s.keyq.push_back(make_quantizer(config_.key_quantizer, s.d));
+    if (split) s.keyr.push_back(make_quantizer(config_.key_residual_quantizer, s.d));
     if (!config_.value_quantizer.empty())
       s.valq.push_back(make_quantizer(config_.value_quantizer, s.d));
   }
-  const Quantizer& kq = *s.keyq[0];
-  VQ_CHECK(kq.has_lookup_tables(), "KVCache: key quantizer ", config_.key_quantizer,
-           " has no lookup tables (per-group scalar scales?); use PQ, RVQ or per-channel SQ");
-  const std::vector<uint8_t> bits = kq.book_bits();
-  s.M = bits.size();
-  const uint8_t widest = *std::max_element(bits.begin(), bits.end());
-  VQ_CHECK(widest <= 8, "KVCache: key quantizer ", config_.key_quantizer, " has ", int(widest),
-           "-bit books; the cache scans codes of at most 8 bits");
+  for (const Quantizer* kq : {static_cast<const Quantizer*>(s.keyq[0].get()), s.residual(0)}) {
+    if (!kq) continue;
+    VQ_CHECK(kq->has_lookup_tables(), "KVCache: key quantizer ", kq->describe(),
+             " has no lookup tables (per-group scalar scales?); use PQ, RVQ or per-channel SQ");
+    const std::vector<uint8_t> b = kq->book_bits();
+    const uint8_t widest = *std::max_element(b.begin(), b.end());
+    VQ_CHECK(widest <= 8, "KVCache: key quantizer ", kq->describe(), " has ", int(widest),
+             "-bit books; the cache scans codes of at most 8 bits");
+    s.key_bits.insert(s.key_bits.end(), b.begin(), b.end());
+  }
+  s.M1 = s.keyq[0]->book_bits().size();
+  s.M = s.key_bits.size();
+  const uint8_t widest = *std::max_element(s.key_bits.begin(), s.key_bits.end());
   if (widest <= 4 && kernels::packed4_books(s.M) <= 256) {
     s.layout = BlockLayout::kPacked4;
   } else {
     VQ_CHECK(s.M <= kernels::kMaxBooks8, "KVCache: key quantizer ", config_.key_quantizer,
-             " has ", s.M, " books of 8 bits; at most ", kernels::kMaxBooks8, " are supported");
+             split ? " + " + config_.key_residual_quantizer : std::string(), " has ", s.M,
+             " books of 8 bits; at most ", kernels::kMaxBooks8, " are supported");
     s.layout = BlockLayout::kBlocked8;
   }
   s.bv = vq::detail::block_vectors(s.layout);
@@ -305,6 +405,11 @@ KVCache::~KVCache() = default;
 const Quantizer& KVCache::key_quantizer(size_t kv_head) const {
   VQ_CHECK(kv_head < impl_->H, "KVCache: KV head ", kv_head, " out of range (", impl_->H, ")");
   return *impl_->keyq[kv_head];
+}
+
+const Quantizer* KVCache::key_residual_quantizer(size_t kv_head) const {
+  VQ_CHECK(kv_head < impl_->H, "KVCache: KV head ", kv_head, " out of range (", impl_->H, ")");
+  return impl_->residual(kv_head);
 }
 
 const Quantizer* KVCache::value_quantizer(size_t kv_head) const {
@@ -339,32 +444,45 @@ void KVCache::fit(MatrixView<const float> keys, MatrixView<const float> queries,
   const size_t Hq = queries.cols() / s.d, group = Hq / s.H;
   const bool pre = config_.rope == RopeMode::kPreRope;
   const size_t W = config_.rope_window;
-  Matrix rel;  // pre-RoPE: the prefill keys as they are stored, R(t mod W) k
-  if (pre) rel = window_relative(keys, 0, config_, 1.0);
-  const MatrixView<const float> train_keys = pre ? rel.view() : keys;
   for (size_t h = 0; h < s.H; ++h) {
-    TrainOptions opt;
-    opt.seed = config_.seed + 7919 * h;
-    opt.iterations = config_.train_iterations;
-    opt.threads = config_.threads;
-    if (config_.query_aware) {
-      // H = E[q qᵀ] over the group's query heads. Pre-RoPE: the query a key at position s
-      // meets is R(−W·⌊s/W⌋) q (its window's table); each query t is paired with a
-      // deterministic pseudo-random earlier key position s <= t.
+    // H = E[q qᵀ] over the group's query heads. A windowed code meets R(−W·⌊s/W⌋) q for a key
+    // at position s (its window's table); each query t is paired with a deterministic
+    // pseudo-random earlier key position s <= t. A post-RoPE code meets q itself.
+    const auto query_metric = [&](bool windowed) {
       Matrix samples(T * group, s.d);
       for (size_t t = 0; t < T; ++t)
         for (size_t g = 0; g < group; ++g) {
           float* dst = samples.row_ptr(t * group + g);
           std::memcpy(dst, queries.row_ptr(t) + (h * group + g) * s.d, s.d * 4);
-          if (pre) {
+          if (windowed) {
             const size_t pos = (t * 2654435761u + g) % (t + 1);
             apply_rope(dst, s.d, -double(pos / W * W), config_.rope_base, config_.rope_style);
           }
         }
       // A small damping keeps H positive definite when queries span few directions.
-      opt.metric = Metric::from_samples(samples.view(), 1e-3f);
+      return Metric::from_samples(samples.view(), 1e-3f);
+    };
+    TrainOptions opt;
+    opt.seed = config_.seed + 7919 * h;
+    opt.iterations = config_.train_iterations;
+    opt.threads = config_.threads;
+    if (config_.query_aware) opt.metric = query_metric(pre);
+    const Matrix head_keys = column_block(keys, h * s.d, s.d);
+    if (!pre) {
+      s.keyq[h]->train(head_keys.view(), opt);
+    } else {  // pre-RoPE keys are coded as they are stored, R(t mod W) k
+      const Matrix rel = rotated(head_keys.view(), 0, config_, Turn::kOffset, 1.0);
+      s.keyq[h]->train(rel.view(), opt);
+      if (!s.keyr.empty()) {
+        TrainOptions ropt;
+        ropt.seed = opt.seed + 2;
+        ropt.iterations = opt.iterations;
+        ropt.threads = opt.threads;
+        if (config_.query_aware) ropt.metric = query_metric(false);
+        const Codes coarse = s.keyq[h]->encode(rel.view());
+        s.keyr[h]->train(s.split_residual(config_, h, head_keys.view(), coarse, 0).view(), ropt);
+      }
     }
-    s.keyq[h]->train(column_block(train_keys, h * s.d, s.d).view(), opt);
     if (!s.valq.empty()) {
       TrainOptions vopt;
       vopt.seed = opt.seed + 1;
@@ -390,11 +508,8 @@ void KVCache::append(MatrixView<const float> keys, MatrixView<const float> value
 
   // Encode everything first: a bad input throws before anything is stored.
   const size_t size0 = s.published;
-  Matrix rel;
-  if (config_.rope == RopeMode::kPreRope) rel = window_relative(keys, size0, config_, 1.0);
-  const MatrixView<const float> coded = config_.rope == RopeMode::kPreRope ? rel.view() : keys;
   std::vector<Codes> kc(s.H), vc(s.valq.size());
-  for (size_t h = 0; h < s.H; ++h) kc[h] = s.keyq[h]->encode(coded.cols_slice(h * s.d, s.d));
+  for (size_t h = 0; h < s.H; ++h) kc[h] = s.encode_keys(config_, h, keys.cols_slice(h * s.d, s.d), size0);
   for (size_t h = 0; h < s.valq.size(); ++h) vc[h] = s.valq[h]->encode(values.cols_slice(h * s.d, s.d));
 
   const size_t total = size0 + n, bv = s.bv;
@@ -478,7 +593,7 @@ Matrix KVCache::scores(MatrixView<const float> query) const {
   std::vector<uint8_t> rows(bv * s.M);
   for (size_t qh = 0; qh < q_heads_; ++qh) {
     const size_t h = qh / group;
-    HeadTables ht(config_, *s.keyq[h], query.row_ptr(qh), n);
+    HeadTables ht = s.tables(config_, h, query.row_ptr(qh), n);
     float* o = out.row_ptr(qh);
     const size_t W = ht.window();
     LookupTable lut;
@@ -546,7 +661,7 @@ std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snap
                                             size_t h, const float* query, size_t k) const {
   const Impl& s = *this;
   const size_t n = snap.size, nfull = n / bv;
-  HeadTables ht(cfg, *s.keyq[h], query, n);
+  HeadTables ht = s.tables(cfg, h, query, n);
   const size_t W = ht.window();
   TopK heap(k);
   QueryTables t;
@@ -649,9 +764,9 @@ Matrix KVCache::decoded_keys(size_t kv_head) const {
   std::vector<idx_t> ids(snap.size);
   for (size_t t = 0; t < snap.size; ++t) ids[t] = static_cast<idx_t>(t);
   if (snap.size == 0) return Matrix(0, impl_->d);
-  const Matrix dec = impl_->keyq[kv_head]->decode(impl_->key_codes(snap, kv_head, ids));
+  const Matrix dec = impl_->decode_positioned(config_, kv_head, impl_->key_codes(snap, kv_head, ids), ids);
   if (config_.rope == RopeMode::kPostRope) return dec;
-  return window_relative(dec.view(), 0, config_, -1.0);
+  return rotated(dec.view(), 0, config_, Turn::kPosition, -1.0);
 }
 
 KVBytes KVCache::bytes() const {

@@ -277,14 +277,18 @@ TEST(KVCache, PreRopeWindowedScores) {
   // stored at their window offset, so scores are the exact RoPE scores of the decoded keys.
   // 1100 tokens = 18 windows: codebook quantizers build the tables of 16 windows in one batch,
   // so this crosses a batch boundary; RVQ's books span the whole head, PQ's are disjoint.
+  // Split codes: a windowed coarse code and a post-RoPE residual (8-bit after 4-bit books too).
   const size_t T = 1200, n = 1100;
   const auto pre = testdata::kv_sample(T, kH, kHq, kD, 17, false);
   Matrix q_post = pre.queries;
   for (size_t t = 0; t < T; ++t)
     for (size_t h = 0; h < kHq; ++h) apply_rope(q_post.row_ptr(t) + h * kD, kD, double(t));
-  for (const char* spec : {"PQ16x8", "RVQ4x8"}) {
-    SCOPED_TRACE(spec);
+  const std::pair<const char*, const char*> specs[] = {
+      {"PQ16x8", ""}, {"RVQ4x8", ""}, {"RVQ1x8", "RVQ3x8"}, {"RVQ2x4", "PQ16x8"}};
+  for (const auto& [spec, residual] : specs) {
+    SCOPED_TRACE(std::string(spec) + " + " + residual);
     KVCacheConfig c = config(spec);
+    c.key_residual_quantizer = residual;
     c.rope = RopeMode::kPreRope;
     c.rope_window = 64;
     KVCache cache(c, make_memory_cold_store(kH * kD));
@@ -312,10 +316,42 @@ TEST(KVCache, PreRopeWindowedScores) {
   }
 }
 
+TEST(KVCache, SplitCodeResidualCutsKeyError) {
+  // The post-RoPE residual quantizer codes what the windowed code leaves: the decoded keys of
+  // RVQ1x8 + RVQ3x8 are closer to the true keys than RVQ1x8's alone, and about as close as an
+  // all-windowed RVQ4x8 (same bytes).
+  const size_t n = 600;
+  const auto pre = testdata::kv_sample(n, kH, kHq, kD, 29, false);
+  auto key_error = [&](const char* spec, const char* residual) {
+    KVCacheConfig c = config(spec, false);
+    c.key_residual_quantizer = residual;
+    c.rope = RopeMode::kPreRope;
+    c.rope_window = 128;
+    KVCache cache(c);
+    cache.fit(pre.keys, pre.queries);
+    cache.append(rows(pre.keys, 0, n), rows(pre.values, 0, n));
+    EXPECT_EQ(cache.key_residual_quantizer(0) != nullptr, *residual != 0);
+    double e = 0;
+    for (size_t h = 0; h < kH; ++h) {
+      const Matrix kh = cache.decoded_keys(h);
+      for (size_t t = 0; t < n; ++t)
+        for (size_t j = 0; j < kD; ++j) e += std::pow(double(kh(t, j)) - pre.keys(t, h * kD + j), 2);
+    }
+    return e;
+  };
+  const double coarse = key_error("RVQ1x8", ""), split = key_error("RVQ1x8", "RVQ3x8"),
+               windowed = key_error("RVQ4x8", "");
+  EXPECT_LT(split, 0.5 * coarse) << split << " vs " << coarse;
+  EXPECT_LT(split, 1.25 * windowed) << split << " vs " << windowed;
+}
+
 TEST(KVCache, PreRopeAttendFromDecodedKeysAndValues) {
   // Without a cold store, exact attention uses the decoded keys at their true positions.
   const auto pre = testdata::kv_sample(600, kH, kHq, kD, 21, false);
+  for (const char* residual : {"", "PQ8x8"}) {
+  SCOPED_TRACE(residual);
   KVCacheConfig c = config("PQ16x8");
+  c.key_residual_quantizer = residual;
   c.rope = RopeMode::kPreRope;
   c.rope_window = 128;
   c.value_quantizer = "PQ16x8";
@@ -336,6 +372,7 @@ TEST(KVCache, PreRopeAttendFromDecodedKeysAndValues) {
   }
   const Matrix q = query_of(pre, 500);
   expect_near_matrix(cache.attend(q, n, 0, 0), dense_attention(q, keys, values, n, true), 1e-5);
+  }
 }
 
 TEST(KVCache, RerankedTopKIsExactOverTheCandidates) {
@@ -434,6 +471,10 @@ TEST(KVCache, BytesPerToken) {
   EXPECT_EQ(v.bytes().key_codes, 8 * 64.0);
   EXPECT_EQ(v.bytes().value_codes, 8 * 4.0);
   EXPECT_EQ(v.bytes().cold, 8 * 128 * 8.0);
+  c.rope = RopeMode::kPreRope;  // a split code stores both quantizers' codes
+  c.key_quantizer = "RVQ2x8";
+  c.key_residual_quantizer = "RVQ14x8";
+  EXPECT_EQ(KVCache(c).bytes().key_codes, 8 * 16.0);
 }
 
 TEST(KVCache, RejectsBadInput) {
@@ -450,6 +491,14 @@ TEST(KVCache, RejectsBadInput) {
   bad.rope_window = 100;
   EXPECT_THROW(KVCache{bad}, Error);
   EXPECT_THROW(KVCache(config("PQ16x8"), make_memory_cold_store(7)), Error);
+  bad = config("RVQ2x8");
+  bad.key_residual_quantizer = "RVQ14x8";
+  EXPECT_THROW(KVCache{bad}, Error);  // a split code needs pre-RoPE keys
+  bad.rope = RopeMode::kPreRope;
+  bad.key_residual_quantizer = "RVQ2x10";
+  EXPECT_THROW(KVCache{bad}, Error);  // 10-bit residual books
+  bad.key_residual_quantizer = "SQ4g32";
+  EXPECT_THROW(KVCache{bad}, Error);  // no lookup tables
 
   KVCache cache(config("PQ16x8"), make_memory_cold_store(kH * kD));
   EXPECT_THROW(cache.append(rows(s.keys, 0, 4), rows(s.values, 0, 4)), Error);  // not fitted

@@ -135,3 +135,29 @@ def test_topk_reranked_is_exact_over_all_candidates(filled):
         np.testing.assert_array_equal(idx[qh], np.lexsort((np.arange(500), -exact))[:16])
     with pytest.raises(vq.VQError):
         c.topk_reranked(q, 16, 8)
+
+
+def rope_half(x, pos, base=10000.0):
+    """RoPE with rotate-half pairing (j, j + d/2): rows of x at positions pos."""
+    half = x.shape[1] // 2
+    ang = pos[:, None] * base ** (-2.0 * np.arange(half) / x.shape[1])
+    x0, x1 = x[:, :half], x[:, half:]
+    return np.concatenate([x0 * np.cos(ang) - x1 * np.sin(ang), x0 * np.sin(ang) + x1 * np.cos(ang)], axis=1)
+
+
+def test_split_code_scores_are_exact_rope_scores():
+    # Pre-RoPE keys, a windowed RVQ1x8 and a post-RoPE residual RVQ3x8: scores are q·R(t)k̂.
+    keys, queries, values = sample(700, 3)
+    c = vq.KVCache(kv_heads=H, head_dim=D, key_quantizer="RVQ1x8", key_residual_quantizer="RVQ3x8",
+                   rope="pre", rope_window=64, page_tokens=128, iters=4)
+    c.fit(keys[:600], queries[:600])
+    c.append(keys[:600], values[:600])
+    assert c.bytes_per_token() == H * 4
+    q = queries[650]
+    s = c.scores(q)
+    pos = np.arange(600, dtype=np.float64)
+    for qh in range(HQ):
+        k_hat = rope_half(c.decoded_keys(qh // (HQ // H)).astype(np.float64), pos)
+        np.testing.assert_allclose(s[qh], k_hat @ q[qh], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="pre-RoPE"):
+        vq.KVCache(kv_heads=H, head_dim=D, key_quantizer="RVQ1x8", key_residual_quantizer="RVQ3x8")

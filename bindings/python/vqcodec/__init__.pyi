@@ -83,7 +83,8 @@ class KVCache:
                  value_quantizer: Optional[str] = ..., query_aware: bool = ...,
                  cold_store: Optional[str] = ..., rope: str = ..., rope_window: int = ...,
                  rope_base: float = ..., rope_style: str = ..., page_tokens: int = ...,
-                 iters: int = ..., seed: int = ...) -> None: ...
+                 iters: int = ..., seed: int = ...,
+                 key_residual_quantizer: Optional[str] = ...) -> None: ...
     def fit(self, keys: np.ndarray, queries: np.ndarray, values: Optional[np.ndarray] = ...) -> None:
         """keys (T, kv_heads, head_dim), queries (T, q_heads, head_dim)[, values like keys]."""
     def append(self, keys: np.ndarray, values: np.ndarray) -> None:

@@ -34,6 +34,13 @@
 //              one inside it (post-RoPE keys drift out of the trained distribution as positions
 //              grow). Smaller W keeps more structure but builds more tables per query.
 //              Exact attention rotates the cold pre-RoPE key to its position t.
+//              Split code (key_residual_quantizer): table building is what windows cost, so
+//              the key quantizer may code only the window-relative key's coarse part, a =
+//              Q(R(o)k), and a second quantizer the rest in the frame queries meet, r =
+//              R(t)k − R(w·W)â (post-RoPE). Decoded, R(t)k̂ = R(w·W)â + r̂, and the score is
+//              (R(−w·W)q)·â + q·r̂: per window only the first quantizer's tables are built;
+//              the residual's table is built once per query. On the tiny LM a 2-level
+//              windowed RVQ keeps most of the all-windowed recall (BENCHMARKS.md, "KV cache").
 //
 // Storage. Key codes live in pages of page_tokens tokens that are allocated as the cache
 // grows and never move or get copied. Within a page, each KV head's codes are in the blocked
@@ -75,6 +82,9 @@ struct KVCacheConfig {
   bool query_aware = true;       // H = E[qqᵀ] per KV head; false: H = I
   RopeMode rope = RopeMode::kPostRope;
   size_t rope_window = 256;      // kPreRope: positions per shared table, a multiple of 64
+  // kPreRope only, optional: codes what key_quantizer leaves, post-RoPE (the split code
+  // above); its books follow the key quantizer's in every code row.
+  std::string key_residual_quantizer;
   double rope_base = 10000.0;
   RopeStyle rope_style = RopeStyle::kHalf;  // which dimensions RoPE pairs (rope.h)
   size_t page_tokens = 4096;     // tokens per code page, a multiple of 64
@@ -105,6 +115,7 @@ class KVCache {
   size_t q_heads() const { return q_heads_; }  // 0 until fit()
   bool is_fitted() const { return q_heads_ != 0; }
   const Quantizer& key_quantizer(size_t kv_head) const;
+  const Quantizer* key_residual_quantizer(size_t kv_head) const;  // null without one
   const Quantizer* value_quantizer(size_t kv_head) const;  // null without one
   const ColdStore* cold_store() const { return cold_.get(); }
 
