@@ -241,13 +241,19 @@ BitrateLayout AudioModel::layout(int bitrate) const {
   const size_t env_max = envelope_->num_books();
   BitrateLayout out;
   out.bitrate = bitrate;
-  // Envelope levels per rung, measured on the held-out files with the 12-level default model and
-  // the band-normalising decoder (decode_frame): at 12 kbps 6 / 8 / 10 levels gave speech
-  // 0.130 / 0.119 / 0.116 and music_t29 0.211 / 0.194 / 0.190; at 24 kbps 8 / 10 / 12 levels gave
-  // speech 0.090 / 0.079 / 0.072 and music_t27 0.198 / 0.184 / 0.173. The envelope fixes each
-  // band's energy exactly, so its precision is worth more than shape steps; the top rung (and
-  // anything above) uses every level the model has.
-  const size_t want = budget < 60 ? 2 : budget < 120 ? 3 : budget < 240 ? 5 : budget < 480 ? 10 : env_max;
+  // Envelope levels per rung (log-mel on speech_en / music_t25 / t27 / t29 of scripts/bench_audio.sh,
+  // 16-level model with envelope prediction): at 12 kbps 6 / 7 / 8 / 10 / 12 levels gave speech
+  // 0.105 / 0.102 / 0.100 / 0.102 / 0.105 and music_t27 0.265 / 0.262 / 0.267 / 0.280 / 0.294; at
+  // 24 kbps 10 / 11 / 12 / 14 / 16 levels gave speech 0.060 / 0.058 / 0.057 / 0.057 / 0.059 and
+  // music_t25 0.099 / 0.097 / 0.096 / 0.099 / 0.103. Predicted from the previous frame, the
+  // envelope leaves a small innovation, so past a few levels shape steps are worth more. Rates
+  // above 36 kbps (and the model's self-test, at its full rate) use every level the model has.
+  const size_t want = budget < 60    ? 2
+                      : budget < 120 ? 3
+                      : budget < 240 ? 5
+                      : budget < 480 ? 8
+                      : budget < 720 ? 12
+                                     : env_max;
   out.envelope_levels = std::min(env_max, want);
   size_t left = budget - std::min(budget, kGainBits + out.envelope_levels * kEnvelopeBits);
   out.shape_steps = std::min(steps_.size(), left / kShapeBits);

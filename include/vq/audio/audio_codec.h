@@ -24,9 +24,8 @@
 // Bitrate ladder (EnCodec-style, one model): the model orders all shape levels once, greedily:
 // the next step is the level of the sub-vector that removes the most training error per bit,
 // weighted by its mel density (mel bands per Hz ∝ 1/(700 + f)) cubed. A bitrate of R bits/frame uses
-// the gain, Le envelope levels (2 below 60 bits, 3 below 120, 5 below 240, 10 below
-// 480, else all of the model's) and the first S shape steps that
-// fit. Tokens of a frame: [gain][Le envelope codes][S shape codes in step order]. A lower
+// the gain, Le envelope levels (2 below 60 bits, 3 below 120, 5 below 240, 8 below 480,
+// 12 below 720, else all of the model's) and the first S shape steps that fit. Tokens of a frame: [gain][Le envelope codes][S shape codes in step order]. A lower
 // bitrate's gain column is the higher one's; its envelope and shape codes are not a prefix of
 // the higher one's, because the envelope is predicted from the envelope decoded at that bitrate
 // and the shapes are normalised by it.
