@@ -100,7 +100,10 @@ void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t) {
   // Rows of 16 entries (packed4, books padded to even) or 256 entries (blocked8).
   const bool packed = layout == BlockLayout::kPacked4;
   const size_t row = packed ? 16 : 256;
-  t.qtable.assign(packed ? kernels::packed4_block_bytes(M) : M * row, 0);
+  // Padding (entries past a book's size) is zeroed once: tables are rebuilt into the same
+  // QueryTables per window, and only entries are rewritten.
+  const size_t bytes = packed ? kernels::packed4_block_bytes(M) : M * row;
+  if (t.qtable.size() != bytes) t.qtable.assign(bytes, 0);
   // Multiply by the inverse scale and round half up by truncation (every value is >= lo[m]):
   // branch-free and vectorisable, since tables are rebuilt per query (per window with windowed
   // RoPE). Each level is within 0.5 (+ a few float ulps of 255) of the exact quotient; the

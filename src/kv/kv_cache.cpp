@@ -162,6 +162,21 @@ class HeadTables {
     return lut;
   }
 
+  // tables(w) in minimizing form (negated) into lut, for the filtered scan; lut is what the
+  // previous call filled (or empty). With batched windowed tables it keeps the residual's books
+  // and only the windowed books are rewritten: per window that is all that changes.
+  void minimizing_tables(size_t w, LookupTable& lut) {
+    const bool primed = !offsets_.empty() && lut.num_books() == offsets_.size() - 1 + fixed_.num_books() &&
+                        lut.values.size() == offsets_.back() + fixed_.values.size();
+    if (!cq_ || cfg_.rope == RopeMode::kPostRope || !primed) {
+      lut = vq::detail::minimizing(tables(w));
+      return;
+    }
+    if (w < first_ || w >= first_ + count_) build_chunk(w, std::min(kChunk, std::max(windows_, w + 1) - w));
+    const float* row = chunk_.data() + (w - first_) * offsets_.back();
+    for (size_t i = 0; i < offsets_.back(); ++i) lut.values[i] = -row[i];
+  }
+
  private:
   // The residual's books after the windowed ones (nothing without a split code).
   void append_fixed(LookupTable& lut) const {
@@ -671,7 +686,7 @@ std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snap
     size_t end = std::min(nfull, (b / s.page_blocks + 1) * s.page_blocks);
     if (W != std::numeric_limits<size_t>::max()) end = std::min(end, (w + 1) * W / bv);
     if (b == 0 || token % W == 0) {
-      t.lut = vq::detail::minimizing(ht.tables(w));
+      ht.minimizing_tables(w, t.lut);
       VQ_CHECK(!t.lut.add_norms, "KVCache: inner-product tables must not need norms");
       vq::detail::quantize_tables(s.layout, 0.f, t);
     }
