@@ -152,10 +152,9 @@ class HeadTables {
       const std::vector<float> r(rotated_.begin(), rotated_.end());
       lut = q_.lookup_tables(r, SearchMetric::kInnerProduct);
     } else {
-      if (w < first_ || w >= first_ + count_) build_chunk(w, std::min(kChunk, std::max(windows_, w + 1) - w));
+      const float* row = chunk_row(w);
       lut.metric = SearchMetric::kInnerProduct;
       lut.offsets = offsets_;
-      const float* row = chunk_.data() + (w - first_) * offsets_.back();
       lut.values.assign(row, row + offsets_.back());
     }
     append_fixed(lut);
@@ -172,12 +171,17 @@ class HeadTables {
       lut = vq::detail::minimizing(tables(w));
       return;
     }
-    if (w < first_ || w >= first_ + count_) build_chunk(w, std::min(kChunk, std::max(windows_, w + 1) - w));
-    const float* row = chunk_.data() + (w - first_) * offsets_.back();
+    const float* row = chunk_row(w);
     for (size_t i = 0; i < offsets_.back(); ++i) lut.values[i] = -row[i];
   }
 
  private:
+  // The windowed books' tables of window w (offsets_.back() floats), building its chunk if needed.
+  const float* chunk_row(size_t w) {
+    if (w < first_ || w >= first_ + count_) build_chunk(w, std::min(kChunk, std::max(windows_, w + 1) - w));
+    return chunk_.data() + (w - first_) * offsets_.back();
+  }
+
   // The residual's books after the windowed ones (nothing without a split code).
   void append_fixed(LookupTable& lut) const {
     if (fixed_.offsets.empty()) return;
