@@ -84,7 +84,7 @@ bool CodebookQuantizer::books_disjoint() const {
 namespace {
 
 // out row i = q_i · every entry of a book given transposed (dim × K), accumulated one query
-// dimension at a time (the kernel keeps tiles of 32 entries in registers; same bits).
+// dimension at a time (the kernel keeps tiles of 64 or 32 entries in registers; same bits).
 void book_products(const float* queries, size_t n, size_t query_stride, const float* transposed, size_t dim,
                    size_t K, float* out, size_t out_stride) {
   if (K % 32 == 0) return kernels::transposed_products(queries, n, query_stride, transposed, dim, K, out, out_stride);
