@@ -79,46 +79,74 @@ void min_max(const float* v, size_t n, float& lo, float& hi) {
 
 }  // namespace
 
+namespace {
+
+// Rows of 16 entries (packed4, books padded to even) or 256 entries (blocked8).
+size_t table_row(BlockLayout layout) { return layout == BlockLayout::kPacked4 ? 16 : 256; }
+
+// Book m's uint8 table from its float table at t.scale: multiply by the inverse scale and round
+// half up by truncation (every value is >= lo[m]), branch-free and vectorisable, since tables
+// are rebuilt per query (per window with windowed RoPE). Each level is within 0.5 (+ a few
+// float ulps of 255) of the exact quotient; the slack's 0.01·scale per bound covers the ulps.
+void quantize_book(BlockLayout layout, size_t m, QueryTables& t) {
+  const LookupTable& lut = t.lut;
+  const float inv = static_cast<float>(1.0 / t.scale);
+  const float* v = lut.values.data() + lut.offsets[m];
+  uint8_t* q = t.qtable.data() + m * table_row(layout);
+  const size_t n = lut.offsets[m + 1] - lut.offsets[m];
+  const float low = t.lo[m];
+  for (size_t e = 0; e < n; ++e) {
+    const int level = static_cast<int>((v[e] - low) * inv + 0.5f);
+    q[e] = static_cast<uint8_t>(level < 255 ? level : 255);
+  }
+}
+
+// t.base and t.slack from t.lo / t.hi / t.scale: rounding of the tables, plus float rounding
+// of the exact score (M + 2 additions, each off by at most FLT_EPSILON/2 of a partial sum
+// bounded by `magnitude`), generously.
+void set_bounds(QueryTables& t) {
+  const size_t M = t.lo.size();
+  double magnitude = std::abs(double(t.lut.bias)) + t.max_norm;
+  t.base = t.lut.bias;
+  for (size_t m = 0; m < M; ++m) {
+    magnitude += std::max(std::abs(double(t.lo[m])), std::abs(double(t.hi[m])));
+    t.base += t.lo[m];
+  }
+  t.slack = t.scale * (0.5 * double(M) + 0.01) + 2.0 * double(M + 2) * FLT_EPSILON * magnitude;
+}
+
+}  // namespace
+
 void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t) {
   const LookupTable& lut = t.lut;
   const size_t M = lut.num_books();
-  std::vector<float> lo(M), hi(M);
-  double range = 0, magnitude = std::abs(double(lut.bias));
-  t.base = 0;
+  t.lo.resize(M);
+  t.hi.resize(M);
+  t.max_norm = max_norm;
+  double range = 0;
   for (size_t m = 0; m < M; ++m) {
-    min_max(lut.values.data() + lut.offsets[m], lut.offsets[m + 1] - lut.offsets[m], lo[m], hi[m]);
-    range = std::max(range, double(hi[m]) - lo[m]);
-    magnitude += std::max(std::abs(double(lo[m])), std::abs(double(hi[m])));
-    t.base += lo[m];
+    min_max(lut.values.data() + lut.offsets[m], lut.offsets[m + 1] - lut.offsets[m], t.lo[m], t.hi[m]);
+    range = std::max(range, double(t.hi[m]) - t.lo[m]);
   }
-  t.base += lut.bias;
   t.scale = range > 0 ? range / 255.0 : 1.0;
-  magnitude += max_norm;
-  // Rounding of the tables, plus float rounding of the exact score (M + 2 additions, each
-  // off by at most FLT_EPSILON/2 of a partial sum bounded by `magnitude`), generously.
-  t.slack = t.scale * (0.5 * double(M) + 0.01) + 2.0 * double(M + 2) * FLT_EPSILON * magnitude;
-  // Rows of 16 entries (packed4, books padded to even) or 256 entries (blocked8).
-  const bool packed = layout == BlockLayout::kPacked4;
-  const size_t row = packed ? 16 : 256;
+  set_bounds(t);
   // Padding (entries past a book's size) is zeroed once: tables are rebuilt into the same
   // QueryTables per window, and only entries are rewritten.
-  const size_t bytes = packed ? kernels::packed4_block_bytes(M) : M * row;
+  const size_t bytes = layout == BlockLayout::kPacked4 ? kernels::packed4_block_bytes(M) : M * table_row(layout);
   if (t.qtable.size() != bytes) t.qtable.assign(bytes, 0);
-  // Multiply by the inverse scale and round half up by truncation (every value is >= lo[m]):
-  // branch-free and vectorisable, since tables are rebuilt per query (per window with windowed
-  // RoPE). Each level is within 0.5 (+ a few float ulps of 255) of the exact quotient; the
-  // slack's 0.01·scale per bound covers the ulps.
-  const float inv = static_cast<float>(1.0 / t.scale);
-  for (size_t m = 0; m < M; ++m) {
-    const float* v = lut.values.data() + lut.offsets[m];
-    uint8_t* q = t.qtable.data() + m * row;
-    const size_t n = lut.offsets[m + 1] - lut.offsets[m];
-    const float low = lo[m];
-    for (size_t e = 0; e < n; ++e) {
-      const int level = static_cast<int>((v[e] - low) * inv + 0.5f);
-      q[e] = static_cast<uint8_t>(level < 255 ? level : 255);
-    }
+  for (size_t m = 0; m < M; ++m) quantize_book(layout, m, t);
+}
+
+void requantize_leading_books(BlockLayout layout, size_t changed, QueryTables& t) {
+  const LookupTable& lut = t.lut;
+  double range = 0;
+  for (size_t m = 0; m < changed; ++m) {
+    min_max(lut.values.data() + lut.offsets[m], lut.offsets[m + 1] - lut.offsets[m], t.lo[m], t.hi[m]);
+    range = std::max(range, double(t.hi[m]) - t.lo[m]);
   }
+  if (range > t.scale * 255.0) return quantize_tables(layout, t.max_norm, t);
+  set_bounds(t);
+  for (size_t m = 0; m < changed; ++m) quantize_book(layout, m, t);
 }
 
 namespace {

@@ -83,11 +83,19 @@ struct QueryTables {
   // exact score lies within base + scale · s ± slack (+ its norm, if stored).
   std::vector<uint8_t> qtable;
   double base = 0, scale = 1, slack = 0;
+  std::vector<float> lo, hi;  // each book's smallest and largest float entry
+  float max_norm = 0;
 };
 
 // Fills t.qtable / base / scale / slack from t.lut (already in minimizing form) for layout.
 // max_norm: the largest stored norm when scores add norms, else 0 (bounds float rounding).
 void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t);
+
+// After the float tables of books [0, changed) of t.lut were rewritten (the other books as
+// quantize_tables last saw them): re-quantizes only those books while the scale still covers
+// their range, else everything. For tables that change a few books at a time (one table per
+// RoPE window, the rest shared), the scale is then the running maximum over the windows.
+void requantize_leading_books(BlockLayout layout, size_t changed, QueryTables& t);
 
 // A run of contiguous blocks of one layout.
 struct BlockRange {

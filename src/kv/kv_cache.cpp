@@ -163,16 +163,18 @@ class HeadTables {
 
   // tables(w) in minimizing form (negated) into lut, for the filtered scan; lut is what the
   // previous call filled (or empty). With batched windowed tables it keeps the residual's books
-  // and only the windowed books are rewritten: per window that is all that changes.
-  void minimizing_tables(size_t w, LookupTable& lut) {
+  // and only the windowed books are rewritten: per window that is all that changes. Returns
+  // how many leading books were rewritten (all of them when the whole table was).
+  size_t minimizing_tables(size_t w, LookupTable& lut) {
     const bool primed = !offsets_.empty() && lut.num_books() == offsets_.size() - 1 + fixed_.num_books() &&
                         lut.values.size() == offsets_.back() + fixed_.values.size();
     if (!cq_ || cfg_.rope == RopeMode::kPostRope || !primed) {
       lut = vq::detail::minimizing(tables(w));
-      return;
+      return lut.num_books();
     }
     const float* row = chunk_row(w);
     for (size_t i = 0; i < offsets_.back(); ++i) lut.values[i] = -row[i];
+    return offsets_.size() - 1;
   }
 
  private:
@@ -690,9 +692,12 @@ std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snap
     size_t end = std::min(nfull, (b / s.page_blocks + 1) * s.page_blocks);
     if (W != std::numeric_limits<size_t>::max()) end = std::min(end, (w + 1) * W / bv);
     if (b == 0 || token % W == 0) {
-      ht.minimizing_tables(w, t.lut);
+      const size_t changed = ht.minimizing_tables(w, t.lut);
       VQ_CHECK(!t.lut.add_norms, "KVCache: inner-product tables must not need norms");
-      vq::detail::quantize_tables(s.layout, 0.f, t);
+      if (changed == t.lut.num_books())
+        vq::detail::quantize_tables(s.layout, 0.f, t);
+      else
+        vq::detail::requantize_leading_books(s.layout, changed, t);
     }
     vq::detail::BlockRange r;
     r.blocks = s.block(h, b);
