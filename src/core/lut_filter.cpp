@@ -1,8 +1,8 @@
 #include "core/lut_filter.h"
 
 #include <cfloat>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 
 namespace vq::detail {
@@ -76,10 +76,6 @@ void min_max(const float* v, size_t n, float& lo, float& hi) {
   lo = l;
   hi = h;
 }
-
-}  // namespace
-
-namespace {
 
 // Rows of 16 entries (packed4, books padded to even) or 256 entries (blocked8).
 size_t table_row(BlockLayout layout) { return layout == BlockLayout::kPacked4 ? 16 : 256; }
