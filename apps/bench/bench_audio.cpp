@@ -116,8 +116,8 @@ int main(int argc, char** argv) {
                     bitrate / 1000.0, bytes * 8 / seconds / 1000, log_mel_distance(x, y, kRate), snr_db(x, y),
                     seconds / bench::median(te), seconds / bench::median(td));
         if (bitrate < 6000) continue;  // below Opus's range
-        // Opus at the asked rate; its file (Ogg pages, headers) comes out 5-20 % above it, so
-        // also once asked for less, to land at our real rate: the equal-bytes comparison.
+        // Opus at the asked rate, then (its file lands above it) once more asked for less, at
+        // our file's real rate: the equal-bytes comparison.
         const double ours_kbps = bytes * 8 / seconds / 1000;
         const std::string stem = work + "/" + name + "_" + std::to_string(bitrate);
         const auto opus_row = [&](double asked_kbps, const char* label) {
