@@ -11,6 +11,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "core/residual_beam.h"
 #include "kernels/distances.h"
 #include "util/atomic_file.h"
 #include "vq/core/factory.h"
@@ -18,6 +19,12 @@
 #include "vq/core/rng.h"
 
 namespace vq::audio {
+
+struct AudioModel::SearchBooks {
+  std::vector<detail::WhitenedBook> envelope;
+  std::vector<std::vector<detail::WhitenedBook>> shapes;  // [region][level]
+};
+
 namespace {
 
 constexpr size_t kBands = 32;
@@ -30,6 +37,14 @@ constexpr size_t kRegionFirst[] = {0, 10, 25, AudioModel::kHop / AudioModel::kSu
 constexpr float kGainMin = -18.5f;
 constexpr float kGainStep = 0.375f;
 constexpr double kPredictionShrink = 0.8;
+// Beam widths of the encoder's residual searches (1 = greedy). Log-mel at 6 / 12 / 24 kbps on
+// the signals that chose the ladder (scripts/bench_audio.sh), greedy -> shape beam 4 + envelope
+// beam 4 -> 4 + 8 -> 8 + 8: speech 0.1398 / 0.0999 / 0.0572 -> 0.1367 / 0.0967 / 0.0536 ->
+// 0.1366 / 0.0961 / 0.0532 -> 0.1366 / 0.0959 / 0.0530; music_t27 0.3673 / 0.2670 / 0.1509 ->
+// 0.3634 / – / 0.1439 -> 0.3632 / 0.2616 / 0.1432 -> 0.3632 / 0.2614 / 0.1424. Encoding at
+// 6 kbps on one core: ~420x real time greedy, ~190x at 4 + 4, ~140x at 4 + 8, ~115x at 8 + 8.
+constexpr size_t kEnvelopeBeam = 8;
+constexpr size_t kShapeBeam = 4;
 // The shape steps go to the sub-vector with the most training error removed per bit, weighted by
 // (mel bands per Hz)^kAllocationPower. Power 1 is the plain mel density; with an oracle (exact
 // band energies, noise shapes) the log-mel cost of noise-filling a sub-vector fell ~65× from
@@ -76,8 +91,8 @@ std::vector<float> mel_weights(const std::vector<size_t>& edges) {
 }
 
 // Index of the entry of e (K × d) nearest to r in L2: argmin ||c||² − 2 r·c (||r||² is common to
-// all). One sgemv of the same shape for every frame, so a frame's result does not depend on what
-// else is encoded (stream == whole file). scratch: K floats.
+// all); one sgemv. Training's greedy error curve uses it (the encoder searches with beams, through
+// detail::residual_encode). scratch: K floats.
 size_t nearest_entry(const Matrix& e, const std::vector<float>& norms, const float* r, float* scratch) {
   const size_t k = e.rows(), d = e.cols();
   cblas_sgemv(CblasRowMajor, CblasNoTrans, int(k), int(d), 1.f, e.data(), int(d), r, 1, 0.f, scratch, 1);
@@ -181,21 +196,10 @@ void AudioModel::prepare() {
   VQ_CHECK(envelope_mean_.size() == bands() && envelope_alpha_.size() == bands(),
            "audio model: envelope prediction has the wrong band count");
 
-  envelope_white_.clear();
-  envelope_white_norms_.clear();
-  for (const Codebook& book : envelope_->books()) {
-    Matrix w(book.entries.rows(), bands());
-    for (size_t k = 0; k < w.rows(); ++k)
-      for (size_t b = 0; b < bands(); ++b) w(k, b) = book.entries(k, b) * std::sqrt(envelope_weights_[b]);
-    envelope_white_norms_.push_back(squared_norms(w));
-    envelope_white_.push_back(std::move(w));
-  }
-
-  shape_norms_.clear();
-  for (const auto& q : shapes_) {
-    shape_norms_.emplace_back();
-    for (const Codebook& b : q->books()) shape_norms_.back().push_back(squared_norms(b.entries));
-  }
+  auto search = std::make_shared<SearchBooks>();
+  search->envelope = detail::whiten_books(envelope_->books(), Metric::diagonal(envelope_weights_));
+  for (const auto& q : shapes_) search->shapes.push_back(detail::whiten_books(q->books(), Metric::identity()));
+  search_ = std::move(search);
 
   // The shape steps: greedy over (sub-vector, next level) by mel-weighted error removed.
   VQ_CHECK(region_first_.size() == shapes_.size() + 1 && region_first_.front() == 0 &&
@@ -294,43 +298,35 @@ void AudioModel::encode_envelope(const float* coeffs, const BitrateLayout& layou
   const float g_hat = gain_value(tokens[0]);
   for (size_t b = 0; b < nb; ++b)
     env[b] = (env[b] - g_hat - predicted(state, b)) * std::sqrt(envelope_weights_[b]);
-  static_assert(kEnvelopeBits >= kShapeBits, "scratch holds the larger book");
-  float scratch[size_t{1} << kEnvelopeBits];
-  for (size_t l = 0; l < layout.envelope_levels; ++l) {
-    const Matrix& e = envelope_white_[l];
-    const size_t best = nearest_entry(e, envelope_white_norms_[l], env, scratch);
-    for (size_t b = 0; b < nb; ++b) env[b] -= e(best, b);
-    tokens[1 + l] = uint16_t(best);
-  }
+  const size_t le = layout.envelope_levels;
+  if (le > 0)
+    detail::residual_encode(MatrixView<const float>(env, 1, nb), std::span(search_->envelope).first(le),
+                            Metric::identity(), kEnvelopeBeam, MatrixView<uint16_t>(tokens + 1, 1, le), 1);
   decode_envelope(tokens, layout, state, decoded_env);
 }
 
 void AudioModel::encode_shapes(const float* coeffs, const BitrateLayout& layout, const float* decoded_env,
                                uint16_t* tokens) const {
   const size_t nb = bands();
-  float scratch[size_t{1} << kShapeBits];
   // Shapes are normalised by the envelope the decoder will see.
   float gain[kHop];
   for (size_t b = 0; b < nb; ++b) gain[b] = std::exp2(-decoded_env[b]);
 
-  // Each sub-vector's codes, level by level, then scattered to the step order.
-  uint16_t codes[kHop / kSubvector][16];
-  float residual[kSubvector];
+  float normalised[kHop];
+  for (size_t k = 0; k < kHop; ++k) normalised[k] = coeffs[k] * gain[band_of_coeff_[k]];
+  // Each sub-vector's codes, then scattered to the step order. A run of neighbouring sub-vectors
+  // with the same level count (the allocation makes these long) is one search.
+  constexpr size_t kMaxLevels = 16;
+  uint16_t codes[kHop / kSubvector][kMaxLevels];
   for (size_t r = 0; r < shapes_.size(); ++r) {
-    const auto& rb = shapes_[r]->books();
-    for (size_t j = region_first_[r]; j < region_first_[r + 1]; ++j) {
+    const std::span<const detail::WhitenedBook> books = search_->shapes[r];
+    for (size_t j = region_first_[r], end; j < region_first_[r + 1]; j = end) {
       const size_t levels = layout.levels[j];
+      for (end = j + 1; end < region_first_[r + 1] && layout.levels[end] == levels;) ++end;
       if (levels == 0) continue;
-      for (size_t i = 0; i < kSubvector; ++i) {
-        const size_t k = j * kSubvector + i;
-        residual[i] = coeffs[k] * gain[band_of_coeff_[k]];
-      }
-      for (size_t l = 0; l < levels; ++l) {
-        const Matrix& e = rb[l].entries;
-        const size_t best = nearest_entry(e, shape_norms_[r][l], residual, scratch);
-        for (size_t i = 0; i < kSubvector; ++i) residual[i] -= e(best, i);
-        codes[j][l] = uint16_t(best);
-      }
+      detail::residual_encode(MatrixView<const float>(normalised + j * kSubvector, end - j, kSubvector),
+                              books.first(levels), Metric::identity(), kShapeBeam,
+                              MatrixView<uint16_t>(codes[j], end - j, levels, kMaxLevels), 1);
     }
   }
   for (size_t s = 0; s < layout.shape_steps; ++s)
@@ -536,7 +532,8 @@ AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const
     auto q = make_quantizer(detail::concat("RVQ", options.region_levels[r], "x", kShapeBits), kSubvector);
     q->train(sub.view(), so);
     auto cb = as_codebooks(std::move(q), kSubvector, kShapeBits, "audio train");
-    // Mean squared error per coefficient after a = 0..L levels (greedy, as the encoder does).
+    // Mean squared error per coefficient after a = 0..L levels, greedy: the allocation's estimate
+    // of what each level is worth (the encoder's beam search does a little better).
     const size_t levels = cb->num_books();
     std::vector<double> err(levels + 1, 0.0);
     const size_t stride = std::max<size_t>(1, sub.rows() / 50000);

@@ -144,10 +144,10 @@ class AudioModel {
   std::vector<float> envelope_mean_, envelope_alpha_;  // prediction (B each, chunk AEPR)
   std::vector<std::shared_ptr<const CodebookQuantizer>> shapes_;  // one per region
   std::vector<std::vector<float>> residual_energy_;  // per region: mean error per coefficient after a levels (a = 0..L)
-  // Derived: envelope books whitened by sqrt(H) (so greedy search is plain L2).
-  std::vector<Matrix> envelope_white_;
-  std::vector<std::vector<float>> envelope_white_norms_;
-  std::vector<std::vector<std::vector<float>>> shape_norms_;  // [region][level]: ||entry||²
+  // Derived: the books as the encoder's beam search reads them (envelope whitened by sqrt(H), so
+  // its error is plain L2; shapes per region), defined in audio_codec.cpp.
+  struct SearchBooks;
+  std::shared_ptr<const SearchBooks> search_;
   std::vector<uint16_t> band_of_coeff_;        // kHop
   std::vector<uint16_t> steps_;               // shape steps: the sub-vector of each, in order
   std::vector<uint16_t> step_level_;          // its level (0-based)
