@@ -183,11 +183,19 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--calib-tokens", type=int, default=4096)
     ap.add_argument("--qk-tokens", type=int, default=8192)
+    ap.add_argument("--d-model", type=int, default=Config.d_model,
+                    help="model width (a multiple of 128): heads of 64, half as many KV heads, SwiGLU width 8/3 of it")
     args = ap.parse_args()
+    if args.d_model % 128:
+        sys.exit("--d-model must be a multiple of 128")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     cfg = Config()
     cfg.context = args.context
+    cfg.d_model = args.d_model
+    cfg.q_heads = args.d_model // cfg.head_dim
+    cfg.kv_heads = cfg.q_heads // 2
+    cfg.hidden = (args.d_model * 8 // 3 + 15) // 16 * 16
     os.makedirs(os.path.join(args.out, "calib"), exist_ok=True)
     os.makedirs(os.path.join(args.out, "qk"), exist_ok=True)
     os.makedirs(os.path.join(args.out, "layers"), exist_ok=True)

@@ -38,6 +38,8 @@ struct CompressOptions {
   size_t aq_beam = 8;             // beam width of the AQ encoder's first (residual) search
   int aq_passes = 3;              // coordinate-descent passes after it (stops early when stable)
   size_t aq_train_vectors = 65536;// groups sampled to train each row group's codebooks
+  int aq_rounds = 2;              // AQ: rounds of (encode the rows, then update the codebooks under H)
+  int aq_codebook_iterations = 16;// AQ: conjugate-gradient steps per codebook update (0: no update)
   int cdq_sweeps = 1;             // CDQ: updates per row = sweeps · cols (stops when none helps)
   ProgressCallback progress;      // stage "encode" per block of columns
 };
