@@ -108,8 +108,8 @@ TEST(WeightCompress, CoordinateDescentNeverLosesToGptq) {
   }
 }
 
-// AQLM's alternation: the least-squares codebook update keeps the codes and lowers the error
-// under H (with and without calibration, and with row groups); a second round of encoding and
+// AQLM's alternation: the least-squares update of books and row scales keeps the codes and lowers
+// the error under H (with and without calibration, and with row groups); a second round of encoding and
 // updating lowers it further.
 TEST(WeightCompress, CodebookUpdateLowersTheErrorUnderH) {
   const Matrix w = layer_weight(64, 256, 8);
@@ -124,7 +124,7 @@ TEST(WeightCompress, CodebookUpdateLowersTheErrorUnderH) {
       const CompressedMatrix a = compress(w.view(), hs, scheme, codes_only);
       const CompressedMatrix b = compress(w.view(), hs, scheme, one_round);
       const CompressedMatrix c = compress(w.view(), hs, scheme, two_rounds);
-      EXPECT_EQ(a.codes, b.codes) << scheme << " the update changes books, not codes";
+      EXPECT_EQ(a.codes, b.codes) << scheme << " the update changes books and scales, not codes";
       EXPECT_NE(a.codebooks, b.codebooks) << scheme;
       const double ea = relative_error(w.view(), a.decode().view(), hs);
       const double eb = relative_error(w.view(), b.decode().view(), hs);
@@ -134,6 +134,7 @@ TEST(WeightCompress, CodebookUpdateLowersTheErrorUnderH) {
       EXPECT_LT(eb, (calibrated ? 0.97 : 1.0) * ea) << scheme << (calibrated ? " under H" : " identity");
       EXPECT_LT(ec, eb) << scheme << (calibrated ? " under H" : " identity");
       for (float v : c.codebooks) EXPECT_EQ(v, half_to_float(float_to_half(v)));
+      for (float v : c.scales) EXPECT_EQ(v, half_to_float(float_to_half(v)));
     }
 }
 
