@@ -429,7 +429,8 @@ CompressedMatrix compress_aq(MatrixView<const float> w, const PreparedHessian& h
                  }
                },
                o.progress);
-    if (o.aq_codebook_iterations > 0) refit_books_and_scales(original.view(), h, o.aq_codebook_iterations, o.threads, out);
+    if (o.aq_codebook_iterations > 0)
+      refit_books_and_scales(original.view(), h, o.aq_codebook_iterations, o.threads, out);
   }
   return out;
 }
