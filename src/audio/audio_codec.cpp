@@ -3,7 +3,6 @@
 // decode_frame, which do the same arithmetic for a frame whatever else is being encoded.
 #include "vq/audio/audio_codec.h"
 
-#include <cblas.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -12,7 +11,6 @@
 #include <sstream>
 
 #include "core/residual_beam.h"
-#include "kernels/distances.h"
 #include "util/atomic_file.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
@@ -88,30 +86,6 @@ std::vector<float> mel_weights(const std::vector<size_t>& edges) {
     w[b] = static_cast<float>(80.0 * (slaney_mel(double(edges[b + 1]) * kCoeffHz) -
                                       slaney_mel(double(edges[b]) * kCoeffHz)) / top);
   return w;
-}
-
-// Index of the entry of e (K × d) nearest to r in L2: argmin ||c||² − 2 r·c (||r||² is common to
-// all); one sgemv. Training's greedy error curve uses it (the encoder searches with beams, through
-// detail::residual_encode). scratch: K floats.
-size_t nearest_entry(const Matrix& e, const std::vector<float>& norms, const float* r, float* scratch) {
-  const size_t k = e.rows(), d = e.cols();
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, int(k), int(d), 1.f, e.data(), int(d), r, 1, 0.f, scratch, 1);
-  size_t best = 0;
-  float best_score = INFINITY;
-  for (size_t c = 0; c < k; ++c) {
-    const float score = norms[c] - 2 * scratch[c];
-    if (score < best_score) {
-      best_score = score;
-      best = c;
-    }
-  }
-  return best;
-}
-
-std::vector<float> squared_norms(const Matrix& m) {
-  std::vector<float> n(m.rows());
-  for (size_t k = 0; k < m.rows(); ++k) n[k] = kernels::dot(m.row_ptr(k), m.row_ptr(k), m.cols());
-  return n;
 }
 
 // Splitmix-style hash of (frame, coefficient) to a uniform value in [-√3, √3) (unit variance):
@@ -536,21 +510,19 @@ AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const
     // of what each level is worth (the encoder's beam search does a little better).
     const size_t levels = cb->num_books();
     std::vector<double> err(levels + 1, 0.0);
-    const size_t stride = std::max<size_t>(1, sub.rows() / 50000);
-    size_t used = 0;
-    std::vector<std::vector<float>> norms;
-    for (const Codebook& b : cb->books()) norms.push_back(squared_norms(b.entries));
-    std::vector<float> scratch(size_t{1} << kShapeBits);
-    for (size_t i = 0; i < sub.rows(); i += stride, ++used) {
-      float res[kSubvector];
-      std::copy(sub.row_ptr(i), sub.row_ptr(i) + kSubvector, res);
-      err[0] += kernels::dot(res, res, kSubvector);
-      for (size_t l = 0; l < levels; ++l) {
-        const Matrix& e = cb->books()[l].entries;
-        const size_t best = nearest_entry(e, norms[l], res, scratch.data());
-        for (size_t qd = 0; qd < kSubvector; ++qd) res[qd] -= e(best, qd);
-        err[l + 1] += kernels::dot(res, res, kSubvector);
-      }
+    const size_t stride = std::max<size_t>(1, sub.rows() / 50000), used = (sub.rows() + stride - 1) / stride;
+    const MatrixView<const float> picked(sub.data(), used, kSubvector, stride * kSubvector);
+    const std::vector<detail::WhitenedBook> books = detail::whiten_books(cb->books(), Metric::identity());
+    detail::BeamBatch cur, next;
+    detail::beam_start(picked, levels, cur);
+    auto summed_error = [](const detail::BeamBatch& b) {
+      return std::accumulate(b.errors.begin(), b.errors.end(), 0.0);
+    };
+    err[0] = summed_error(cur);
+    for (size_t l = 0; l < levels; ++l) {
+      detail::beam_step(cur, books[l], l, 1, next);
+      std::swap(cur, next);
+      err[l + 1] = summed_error(cur);
     }
     std::vector<float> curve(levels + 1);
     for (size_t a = 0; a <= levels; ++a) curve[a] = static_cast<float>(err[a] / double(used * kSubvector));
