@@ -76,7 +76,7 @@ void write_tokens_npy(const std::string& path, const TokenGrid& g) {
 }
 
 struct EncodeSummary {
-  size_t fixed_bytes = 0, coded_bytes = 0;
+  size_t fixed_bytes = 0, coded_bytes = 0, refinement_bytes = 0;
   TokenCoding coding = TokenCoding::kFixed;
 };
 
@@ -105,6 +105,8 @@ EncodeSummary write_file(const std::string& path, const EncodedImage& e, const s
   write_encoded_image(out, e, s.coding);
   out.write(path);
   s.coded_bytes = encode_tokens(e.grid, s.coding).size();
+  if (!e.refinement.empty())
+    s.refinement_bytes = encode_refinement(e.refinement, e.grid.rows, e.grid.cols, e.grid.patch).size();
   return s;
 }
 
@@ -115,7 +117,7 @@ size_t used_tokens(const TokenGrid& g) {
   return n;
 }
 
-void print_rates(const TokenGrid& g, const EncodeSummary& s, const std::string& path) {
+void print_rates(const TokenGrid& g, const EncodeSummary& s, const std::string& path, float step) {
   const double px = double(g.width) * g.height;
   if (g.adaptive())
     std::printf("tokens           %zu × %zu patches of %zu px, adaptive depth 1..%zu (mean %.2f) = %zu tokens of %d bits\n",
@@ -129,10 +131,18 @@ void print_rates(const TokenGrid& g, const EncodeSummary& s, const std::string& 
   std::printf("rate             %s, %.4f bpp %s (%zu bytes); file %.4f bpp (%ju bytes)\n", fixed,
               8.0 * s.coded_bytes / px, token_coding_name(s.coding), s.coded_bytes,
               8.0 * double(fs::file_size(path)) / px, static_cast<uintmax_t>(fs::file_size(path)));
+  if (s.refinement_bytes > 0)
+    std::printf("refinement       scalar, step %g: %.4f bpp (%zu bytes), in the file's rate\n", double(step),
+                8.0 * s.refinement_bytes / px, s.refinement_bytes);
 }
 
 // The adaptive-depth setting `vq demo` shows (per-pixel gain a level must bring, see encode_adaptive).
 constexpr float kDemoMinGain = 4.f;
+// Token levels under a scalar refinement unless --levels says otherwise: one level is the best
+// prediction per bit (session 5's prototype: 2 or 4 levels were 0.1–0.5 dB worse above 0.5 bpp).
+constexpr size_t kRefinedLevels = 1;
+// The refinement steps `vq demo` shows (about 0.3, 0.6 and 1 bpp on the demo photograph).
+constexpr float kDemoSteps[] = {40.f, 20.f, 12.f};
 
 class ImageCodec final : public MediaCodec {
  public:
@@ -150,6 +160,12 @@ class ImageCodec final : public MediaCodec {
                       "Images: rate-adaptive depth — a patch stops before a level that lowers its weighted error "
                       "by less than this per pixel (luma MSE units; larger: smaller file). Off when < 0")
         ->capture_default_str();
+    encode.add_option("--step", step_,
+                      "Images: codec mode — after the tokens (1 level unless --levels), every residual DCT "
+                      "coefficient is quantized with this step (8-bit units) and entropy coded; smaller: better "
+                      "quality, bigger file (≈ 40: 0.3 bpp, 12: 1 bpp on photographs). 0: tokens only")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     encode.add_option("--coding", coding_, "Images: token coding auto | fixed | zstd | arithmetic (auto: smallest)")
         ->check(CLI::IsMember({"auto", "fixed", "zstd", "arithmetic"}))
         ->capture_default_str();
@@ -161,7 +177,11 @@ class ImageCodec final : public MediaCodec {
     const std::string model_path = r.model.empty() ? default_model_path() : r.model;
     const ImageTokenizer model = ImageTokenizer::load(model_path);
     const std::string location = r.model.empty() ? kDefaultModel : fs::absolute(r.model).string();
-    const EncodedImage e = encode_image(image, model, levels_, location, min_gain_);
+    ImageEncodeOptions o;
+    o.levels = step_ > 0.f && levels_ == 0 ? kRefinedLevels : levels_;
+    o.min_gain = min_gain_;
+    o.step = step_;
+    const EncodedImage e = encode_image(image, model, o, location);
     const EncodeSummary s = write_file(r.output, e, coding_);
     if (!r.tokens.empty()) write_tokens_npy(r.tokens, e.grid);
     const double took = seconds_since(t0);
@@ -173,7 +193,7 @@ class ImageCodec final : public MediaCodec {
                                 : " (alpha kept losslessly)");
     std::printf("model            %s (%s, %zu-px patches, id %s)\n", model_path.c_str(),
                 model.quantizer().describe().c_str(), model.patch(), model.id().c_str());
-    print_rates(e.grid, s, r.output);
+    print_rates(e.grid, s, r.output, step_);
     std::printf("quality          PSNR %.2f dB, SSIM %.4f\n", psnr(image, decoded), ssim(image, decoded));
     std::printf("saved            %s%s%s (%.3f s)\n", r.output.c_str(), r.tokens.empty() ? "" : " and ",
                 r.tokens.c_str(), took);
@@ -212,6 +232,9 @@ class ImageCodec final : public MediaCodec {
     std::printf("token coding     %s: %.4f bpp", in.meta_at("image.token_coding").c_str(), 8.0 * in.payload("ITOK").size() / px);
     if (!g.adaptive()) std::printf(" (fixed-length: %.4f bpp)", 8.0 * encode_tokens(g, TokenCoding::kFixed).size() / px);
     std::printf("\n");
+    if (!e.refinement.empty())
+      std::printf("refinement       scalar, step %g: %.4f bpp\n", double(e.refinement.step),
+                  8.0 * in.payload("IREF").size() / px);
     std::printf("model            %s (id %s)\n", e.model_location.c_str(), e.model_id.c_str());
   }
 
@@ -259,26 +282,35 @@ class ImageCodec final : public MediaCodec {
     const std::string png = (fs::path(c.out_dir) / "image_demo_decoded.png").string();
     std::printf("\nimage demo       %s (%zu×%zu) with %s (%s)\n", photo.c_str(), image.width, image.height,
                 model_path.c_str(), model.quantizer().describe().c_str());
-    // Depths 1, 2, 4, ... and the full stack: one model, levels dropped.
-    std::vector<size_t> depths;
-    for (size_t l = 1; l < model.levels(); l *= 2) depths.push_back(l);
-    depths.push_back(model.levels());
-    // Then rate-adaptive depth (if the model supports it): min gain 4 per pixel.
-    const bool adaptive = model.supports_adaptive();
-    for (size_t k = 0; k < depths.size() + (adaptive ? 1 : 0); ++k) {
-      const bool last = k == depths.size();
-      const size_t levels = last ? model.levels() : depths[k];
-      const EncodedImage e = encode_image(image, model, levels, kDefaultModel, last ? kDemoMinGain : -1.f);
+    struct Setting {
+      std::string label;
+      ImageEncodeOptions options;
+    };
+    std::vector<Setting> settings;
+    // Depths 1, 2, 4, ... and the full stack: one model, levels dropped (fixed-length tokens).
+    for (size_t l = 1;; l = std::min(2 * l, model.levels())) {
+      settings.push_back({"levels " + std::to_string(l), {l, -1.f, 0.f}});
+      if (l == model.levels()) break;
+    }
+    // Rate-adaptive depth (if the model supports it), then the codec mode: tokens + refinement.
+    if (model.supports_adaptive())
+      settings.push_back({"min gain " + std::to_string(int(kDemoMinGain)), {model.levels(), kDemoMinGain, 0.f}});
+    for (float step : kDemoSteps)
+      settings.push_back({"step " + std::to_string(int(step)), {kRefinedLevels, -1.f, step}});
+    const double px = double(image.width) * image.height;
+    for (const Setting& st : settings) {
+      const EncodedImage e = encode_image(image, model, st.options, kDefaultModel);
       const EncodeSummary s = write_file(out, e, "auto");
       // Decode from the file, as vq decode would.
       const Image decoded = decode_image(read_encoded_image(ContainerReader::from_file(out)), model);
-      const double px = double(image.width) * image.height;
-      char what[32], fixed[32] = "   –           ";
-      std::snprintf(what, sizeof what, last ? "min gain %g" : "levels %g", last ? double(kDemoMinGain) : double(levels));
-      if (!last) std::snprintf(fixed, sizeof fixed, "%.3f bpp fixed", 8.0 * s.fixed_bytes / px);
-      std::printf("  %-14s %6zu tokens  %s  %.3f bpp %-10s  PSNR %.2f dB  SSIM %.4f\n", what, used_tokens(e.grid),
-                  fixed, 8.0 * s.coded_bytes / px, token_coding_name(s.coding), psnr(image, decoded), ssim(image, decoded));
-      if (levels == model.levels() && !last) write_png(png, decoded);
+      char fixed[32] = "   –           ";
+      if (!e.grid.adaptive() && e.refinement.empty())
+        std::snprintf(fixed, sizeof fixed, "%.3f bpp fixed", 8.0 * s.fixed_bytes / px);
+      const std::string coding = std::string(token_coding_name(s.coding)) + (e.refinement.empty() ? "" : "+scalar");
+      std::printf("  %-14s %6zu tokens  %s  %.3f bpp %-17s  PSNR %.2f dB  SSIM %.4f\n", st.label.c_str(),
+                  used_tokens(e.grid), fixed, 8.0 * double(s.coded_bytes + s.refinement_bytes) / px, coding.c_str(),
+                  psnr(image, decoded), ssim(image, decoded));
+      if (st.options.levels == model.levels() && st.options.min_gain < 0.f) write_png(png, decoded);
     }
     std::printf("files            %s\n                 %s\n", out.c_str(), png.c_str());
   }
@@ -315,6 +347,7 @@ class ImageCodec final : public MediaCodec {
 
   size_t levels_ = 0;
   float min_gain_ = -1.f;
+  float step_ = 0.f;
   std::string coding_ = "auto";
   std::string train_dir_, train_out_;
   ImageTrainOptions train_;

@@ -108,22 +108,25 @@ void bind_image(pyb::module_& m) {
       .def(
           "encode",
           [](const ImageTokenizer& t, const pyb::object& img, size_t levels, pyb::object min_gain,
-             const std::string& coding) {
+             const std::string& coding, pyb::object step) {
             const Image im = to_image(img);
             std::vector<uint8_t> bytes;
             {
-              const float gain = min_gain.is_none() ? -1.f : min_gain.cast<float>();
-              VQ_CHECK(min_gain.is_none() || gain >= 0.f, "encode: min_gain must be >= 0 or None");
+              image::ImageEncodeOptions o;
+              o.levels = levels;
+              o.min_gain = min_gain.is_none() ? -1.f : min_gain.cast<float>();
+              VQ_CHECK(min_gain.is_none() || o.min_gain >= 0.f, "encode: min_gain must be >= 0 or None");
+              o.step = step.is_none() ? 0.f : step.cast<float>();
+              VQ_CHECK(step.is_none() || o.step > 0.f, "encode: step must be > 0 or None");
               pyb::gil_scoped_release release;
               ContainerWriter w;
-              write_encoded_image(w, image::encode_image(im, t, levels, "python", gain),
-                                  image::parse_token_coding(coding));
+              write_encoded_image(w, image::encode_image(im, t, o, "python"), image::parse_token_coding(coding));
               bytes = w.to_bytes();
             }
             return pyb::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
           },
           pyb::arg("image"), pyb::arg("levels") = 0, pyb::arg("min_gain") = pyb::none(),
-          pyb::arg("coding") = "arithmetic")
+          pyb::arg("coding") = "arithmetic", pyb::arg("step") = pyb::none())
       .def(
           "decode",
           [](const ImageTokenizer& t, const pyb::bytes& data) {

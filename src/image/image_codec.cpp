@@ -3,9 +3,13 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
+#include "image/range_coder.h"
 #include "vq/core/bitpack.h"
 #include "vq/image/image_codec.h"
 
@@ -15,6 +19,9 @@ namespace {
 constexpr const char* kKind = "image";
 constexpr int kZstdLevel = 9;
 constexpr size_t kMaxTokensPerPatch = 1024;
+using detail::kProbInit;
+using detail::RangeDecoder;
+using detail::RangeEncoder;
 
 // ---- zstd ----------------------------------------------------------------------------------
 
@@ -38,91 +45,6 @@ std::vector<uint8_t> zstd_decompress(Span<const uint8_t> in, size_t expected, co
            ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output");
   return out;
 }
-
-// ---- adaptive binary range coder (the LZMA scheme) -----------------------------------------
-
-constexpr int kProbBits = 11, kMoveBits = 5;
-constexpr uint16_t kProbInit = 1 << (kProbBits - 1);
-constexpr uint32_t kTop = 1u << 24;
-
-class RangeEncoder {
- public:
-  void bit(uint16_t& prob, unsigned b) {
-    const uint32_t bound = (range_ >> kProbBits) * prob;
-    if (b == 0) {
-      range_ = bound;
-      prob = uint16_t(prob + (((1 << kProbBits) - prob) >> kMoveBits));
-    } else {
-      low_ += bound;
-      range_ -= bound;
-      prob = uint16_t(prob - (prob >> kMoveBits));
-    }
-    while (range_ < kTop) {
-      range_ <<= 8;
-      shift_low();
-    }
-  }
-  std::vector<uint8_t> finish() {
-    for (int i = 0; i < 5; ++i) shift_low();
-    return std::move(out_);
-  }
-
- private:
-  // Emits the top byte of low, resolving a pending carry through the run of 0xFF bytes held back.
-  void shift_low() {
-    if (uint32_t(low_) < 0xFF000000u || (low_ >> 32) != 0) {
-      const uint8_t carry = uint8_t(low_ >> 32);
-      uint8_t temp = cache_;
-      do {
-        out_.push_back(uint8_t(temp + carry));
-        temp = 0xFF;
-      } while (--cache_size_ != 0);
-      cache_ = uint8_t(low_ >> 24);
-    }
-    ++cache_size_;
-    low_ = (low_ & 0x00FFFFFFu) << 8;
-  }
-  uint64_t low_ = 0;
-  uint32_t range_ = 0xFFFFFFFFu;
-  uint8_t cache_ = 0;
-  uint64_t cache_size_ = 1;
-  std::vector<uint8_t> out_;
-};
-
-// Reads past the end as zero bytes: the symbol count is fixed by the metadata, so a truncated
-// stream decodes to (wrong but in-range) tokens in bounded time; the CRC has already vouched
-// for the bytes that are there.
-class RangeDecoder {
- public:
-  explicit RangeDecoder(Span<const uint8_t> in) : in_(in) {
-    for (int i = 0; i < 5; ++i) code_ = (code_ << 8) | next();
-  }
-  unsigned bit(uint16_t& prob) {
-    const uint32_t bound = (range_ >> kProbBits) * prob;
-    unsigned b;
-    if (code_ < bound) {
-      range_ = bound;
-      prob = uint16_t(prob + (((1 << kProbBits) - prob) >> kMoveBits));
-      b = 0;
-    } else {
-      code_ -= bound;
-      range_ -= bound;
-      prob = uint16_t(prob - (prob >> kMoveBits));
-      b = 1;
-    }
-    while (range_ < kTop) {
-      range_ <<= 8;
-      code_ = (code_ << 8) | next();
-    }
-    return b;
-  }
-
- private:
-  uint32_t next() { return pos_ < in_.size() ? in_[pos_++] : 0u; }
-  Span<const uint8_t> in_;
-  size_t pos_ = 0;
-  uint32_t range_ = 0xFFFFFFFFu, code_ = 0;
-};
 
 // The token model, shared by encoder and decoder so they cannot drift apart. Patches in raster
 // order; per patch, level by level:
@@ -327,11 +249,14 @@ void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g
   g.validate(what.c_str());
 }
 
-EncodedImage encode_image(const Image& image, const ImageTokenizer& model, size_t levels,
-                          const std::string& model_location, float min_gain) {
+EncodedImage encode_image(const Image& image, const ImageTokenizer& model, const ImageEncodeOptions& o,
+                          const std::string& model_location) {
   image.validate("encode_image");
+  VQ_CHECK(o.step == 0.f || (std::isfinite(o.step) && o.step >= kMinRefinementStep), "encode_image: refinement step "
+           "must be 0 (none) or >= ", kMinRefinementStep, ", got ", o.step);
   EncodedImage e;
-  e.grid = min_gain >= 0.f ? model.encode_adaptive(image, min_gain, levels) : model.encode(image, levels);
+  e.grid = o.min_gain >= 0.f ? model.encode_adaptive(image, o.min_gain, o.levels) : model.encode(image, o.levels);
+  if (o.step > 0.f) e.refinement = model.refine(image, e.grid, o.step);
   e.source_channels = image.channels;
   if (image.has_alpha()) {
     const Image a = alpha_plane(image);
@@ -365,6 +290,13 @@ void write_encoded_image(ContainerWriter& out, const EncodedImage& e, TokenCodin
   out.set_meta("image.token_coding", token_coding_name(coding));
   out.set_meta("image.depth", g.adaptive() ? "adaptive" : "fixed");
   out.add("ITOK", encode_tokens(g, coding));
+  if (!e.refinement.empty()) {
+    char step[32];
+    std::snprintf(step, sizeof step, "%.9g", double(e.refinement.step));
+    out.set_meta("image.refinement", "scalar");
+    out.set_meta("image.refinement_step", step);
+    out.add("IREF", encode_refinement(e.refinement, g.rows, g.cols, g.patch));
+  }
   if (!e.alpha.empty()) {
     ByteWriter w;
     w.u64(e.alpha.size());
@@ -403,6 +335,20 @@ EncodedImage read_encoded_image(const ContainerReader& in) {
            "' is not fixed or adaptive");
   if (depth == "adaptive") g.depth.assign(g.rows * g.cols, static_cast<uint16_t>(g.levels));
   decode_tokens(in.payload("ITOK"), coding, g);
+  const std::string refinement = in.meta_or("image.refinement", "none");
+  VQ_CHECK(refinement == "none" || refinement == "scalar", in.name(), ": image.refinement = '", refinement,
+           "' is not none or scalar");
+  VQ_CHECK((refinement == "scalar") == in.has("IREF"), in.name(), ": image.refinement = ", refinement,
+           in.has("IREF") ? " but an IREF chunk is present" : " but no IREF chunk");
+  if (refinement == "scalar") {
+    const std::string& text = in.meta_at("image.refinement_step");
+    char* end = nullptr;
+    e.refinement.step = std::strtof(text.c_str(), &end);
+    VQ_CHECK(!text.empty() && end == text.c_str() + text.size() && std::isfinite(e.refinement.step) &&
+             e.refinement.step >= kMinRefinementStep, in.name(), ": image.refinement_step = '", text,
+             "' is not a step >= ", kMinRefinementStep);
+    decode_refinement(in.payload("IREF"), g.rows, g.cols, g.patch, e.refinement);
+  }
   const bool wants_alpha = e.source_channels == 2 || e.source_channels == 4;
   VQ_CHECK(wants_alpha == in.has("ALPH"), in.name(), ": image.channels = ", e.source_channels,
            wants_alpha ? " but no ALPH chunk" : " but an ALPH chunk is present");
@@ -419,7 +365,7 @@ EncodedImage read_encoded_image(const ContainerReader& in) {
 Image decode_image(const EncodedImage& e, const ImageTokenizer& model) {
   VQ_CHECK(e.model_id == model.id(), "decode_image: the tokens were made by model ", e.model_id,
            " (", e.model_location, "), not by this model (", model.id(), ")");
-  Image colour = model.decode(e.grid);
+  Image colour = model.decode(e.grid, e.refinement.empty() ? nullptr : &e.refinement);
   if (e.alpha.empty()) return colour;
   Image out(colour.width, colour.height, colour.channels + 1);
   const size_t c = colour.channels;

@@ -321,28 +321,66 @@ TokenGrid ImageTokenizer::encode_greedy(const Image& image, size_t levels, float
   return g;
 }
 
-Image ImageTokenizer::decode(const TokenGrid& grid) const {
-  grid.validate("ImageTokenizer::decode");
-  VQ_CHECK(grid.patch == patch() && grid.groups == groups_ && grid.bits == bits_ && grid.levels <= levels_,
-           "ImageTokenizer::decode: tokens for patch ", grid.patch, ", ", grid.groups, " groups, ",
-           int(grid.bits), " bits, ", grid.levels, " levels do not fit this model (patch ", patch(),
-           ", ", groups_, " groups, ", int(bits_), " bits, ", levels_, " levels)");
+void ImageTokenizer::check_grid(const TokenGrid& grid, const char* who) const {
+  grid.validate(who);
+  VQ_CHECK(grid.patch == patch() && grid.groups == groups_ && grid.bits == bits_ && grid.levels <= levels_, who,
+           ": tokens for patch ", grid.patch, ", ", grid.groups, " groups, ", int(grid.bits), " bits, ", grid.levels,
+           " levels do not fit this model (patch ", patch(), ", ", groups_, " groups, ", int(bits_), " bits, ",
+           levels_, " levels)");
+}
+
+void ImageTokenizer::add_tokens(const TokenGrid& grid, size_t first, MatrixView<float> coefs) const {
   const auto& books = dynamic_cast<const CodebookQuantizer&>(*quantizer_).books();
-  const size_t tp = grid.tokens_per_patch(), d = transform_.dim();
+  const size_t tp = grid.tokens_per_patch();
+  for (size_t q = 0; q < coefs.rows(); ++q) {
+    float* o = coefs.row_ptr(q);
+    const uint16_t* t = &grid.tokens[(first + q) * tp];
+    const size_t used = grid.patch_depth(first + q) * grid.groups;
+    for (size_t s = 0; s < used; ++s) {
+      const Codebook& b = books[slot_to_book_[s]];
+      const float* e = b.entry(t[s]);
+      for (size_t j = 0; j < b.dim; ++j) o[b.offset + j] += e[j];
+    }
+  }
+}
+
+Refinement ImageTokenizer::refine(const Image& image, const TokenGrid& grid, float step) const {
+  image.validate("ImageTokenizer::refine");
+  check_grid(grid, "ImageTokenizer::refine");
+  VQ_CHECK(grid.width == image.width && grid.height == image.height, "ImageTokenizer::refine: a grid of a ",
+           grid.width, "×", grid.height, " image for a ", image.width, "×", image.height, " one");
+  const size_t d = transform_.dim(), pp = patch() * patch();
+  Refinement r(step, grid.rows * grid.cols, d);
+  vq::detail::for_each_batch(r.patches, kBatch, 0, [&](size_t begin, size_t count) {
+    Matrix coefs(count, d), coarse(count, d);
+    transform_.forward_patches(image, begin, coefs.view());
+    add_tokens(grid, begin, coarse.view());
+    for (size_t i = 0; i < count; ++i) {
+      float* x = coefs.row_ptr(i);
+      const float* c = coarse.row_ptr(i);
+      // A grey source decodes to luma only: its chroma error costs nothing, so it gets no levels.
+      for (size_t j = 0; j < d; ++j) x[j] = grid.grey && j >= pp ? 0.f : x[j] - c[j];
+    }
+    r.quantize(coefs.view(), begin);
+  });
+  return r;
+}
+
+// Batches as in encode: coefficients of kBatch patches at a time, summed and inverted in cache.
+Image ImageTokenizer::decode(const TokenGrid& grid, const Refinement* refinement) const {
+  check_grid(grid, "ImageTokenizer::decode");
+  const size_t d = transform_.dim();
+  if (refinement) {
+    refinement->validate("ImageTokenizer::decode");
+    VQ_CHECK(refinement->patches == grid.rows * grid.cols && refinement->dim == d, "ImageTokenizer::decode: a "
+             "refinement of ", refinement->patches, " × ", refinement->dim, " levels for ", grid.rows * grid.cols,
+             " patches × ", d);
+  }
   Image out(grid.width, grid.height, grid.grey ? 1 : 3);
-  // Batches as in encode: coefficients of kBatch patches at a time, summed and inverted in cache.
   vq::detail::for_each_batch(grid.rows * grid.cols, kBatch, 0, [&](size_t begin, size_t count) {
     Matrix coefs(count, d);
-    for (size_t q = 0; q < count; ++q) {
-      float* o = coefs.row_ptr(q);
-      const uint16_t* t = &grid.tokens[(begin + q) * tp];
-      const size_t used = grid.patch_depth(begin + q) * grid.groups;
-      for (size_t s = 0; s < used; ++s) {
-        const Codebook& b = books[slot_to_book_[s]];
-        const float* e = b.entry(t[s]);
-        for (size_t j = 0; j < b.dim; ++j) o[b.offset + j] += e[j];
-      }
-    }
+    add_tokens(grid, begin, coefs.view());
+    if (refinement) refinement->add_to(coefs.view(), begin);
     transform_.inverse_patches(coefs.view(), begin, out);
   });
   return out;

@@ -208,4 +208,11 @@ std::vector<float> PatchTransform::weights(float chroma_weight, float high_frequ
   return h;
 }
 
+std::array<float, 3> PatchTransform::rgb_error_weights() {
+  const auto& m = ycc_to_rgb().m;
+  std::array<float, 3> w{};
+  for (int c = 0; c < 3; ++c) w[c] = m[0][c] * m[0][c] + m[1][c] * m[1][c] + m[2][c] * m[2][c];
+  return w;
+}
+
 }  // namespace vq::image

@@ -64,7 +64,7 @@ TEST(ImageTokenizer, OddSizesGreyAndAlpha) {
   const ImageTokenizer& m = small_model();
   for (size_t channels : {1, 2, 3, 4}) {
     const Image im = synthetic(37, 23, channels, channels);
-    const EncodedImage e = encode_image(im, m, 0, "test");
+    const EncodedImage e = encode_image(im, m, {}, "test");
     EXPECT_EQ(e.grid.rows, 6u);
     EXPECT_EQ(e.grid.cols, 10u);
     EXPECT_EQ(e.grid.token_count(), 6u * 10u * 3u);
@@ -80,7 +80,7 @@ TEST(ImageTokenizer, OddSizesGreyAndAlpha) {
   // A fully opaque alpha channel is dropped.
   Image opaque = synthetic(9, 9, 4, 5);
   for (size_t i = 0; i < opaque.pixel_count(); ++i) opaque.pixels[i * 4 + 3] = 255;
-  EXPECT_EQ(decode_image(encode_image(opaque, m, 0, "test"), m).channels, 3u);
+  EXPECT_EQ(decode_image(encode_image(opaque, m, {}, "test"), m).channels, 3u);
 }
 
 TEST(ImageTokenizer, LevelsTradeTokensForQuality) {
@@ -322,13 +322,13 @@ TEST(TokenCoding, AdaptiveDepthRoundTripsExactly) {
 
 std::vector<uint8_t> encoded_file(const Image& im, TokenCoding c, float min_gain = -1.f) {
   ContainerWriter w;
-  write_encoded_image(w, encode_image(im, small_model(), 0, "test", min_gain), c);
+  write_encoded_image(w, encode_image(im, small_model(), {0, min_gain}, "test"), c);
   return w.to_bytes();
 }
 
 TEST(EncodedImage, AdaptiveDepthFileRoundTrip) {
   const Image im = synthetic(37, 29, 4, 6);
-  const EncodedImage e = encode_image(im, small_model(), 0, "test", 2.f);
+  const EncodedImage e = encode_image(im, small_model(), {0, 2.f}, "test");
   const std::vector<uint8_t> bytes = encoded_file(im, TokenCoding::kArithmetic, 2.f);
   EXPECT_EQ(encoded_file(im, TokenCoding::kArithmetic, 2.f), bytes) << "deterministic bytes";
   const EncodedImage back = read_encoded_image(ContainerReader::from_bytes(bytes));
@@ -342,7 +342,7 @@ TEST(EncodedImage, AdaptiveDepthFileRoundTrip) {
   }
   // A file claiming adaptive depth for a fixed-coded payload, or an unknown depth mode, is refused.
   ContainerWriter w;
-  write_encoded_image(w, encode_image(im, small_model(), 0, "test"), TokenCoding::kFixed);
+  write_encoded_image(w, encode_image(im, small_model(), {}, "test"), TokenCoding::kFixed);
   w.set_meta("image.depth", "adaptive");
   EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(w.to_bytes())), Error);
   w.set_meta("image.depth", "sometimes");
@@ -351,13 +351,78 @@ TEST(EncodedImage, AdaptiveDepthFileRoundTrip) {
 
 TEST(EncodedImage, FileRoundTripInEveryCoding) {
   const Image im = synthetic(21, 13, 4, 8);
-  const Image direct = decode_image(encode_image(im, small_model(), 0, "test"), small_model());
+  const Image direct = decode_image(encode_image(im, small_model(), {}, "test"), small_model());
   for (TokenCoding c : {TokenCoding::kFixed, TokenCoding::kZstd, TokenCoding::kArithmetic}) {
     const std::vector<uint8_t> bytes = encoded_file(im, c);
     const EncodedImage e = read_encoded_image(ContainerReader::from_bytes(bytes));
     EXPECT_EQ(decode_image(e, small_model()).pixels, direct.pixels) << token_coding_name(c);
     EXPECT_EQ(encoded_file(im, c), bytes) << "deterministic bytes";
   }
+}
+
+// Codec mode: a scalar refinement on the first token level(s). Finer steps raise the quality
+// (to near lossless at step 1) for more bytes; the file round trip is exact; grey sources get no
+// chroma levels; it combines with adaptive depth; a lying or corrupt file is refused.
+TEST(EncodedImage, RefinementRaisesQualityAndRoundTrips) {
+  const ImageTokenizer& m = small_model();
+  const Image im = synthetic(37, 29, 4, 12);
+  double previous_psnr = psnr(im, decode_image(encode_image(im, m, {1}, "test"), m));
+  size_t previous_bytes = 0;
+  for (float step : {32.f, 8.f, 1.f}) {
+    const EncodedImage e = encode_image(im, m, {1, -1.f, step}, "test");
+    ASSERT_FALSE(e.refinement.empty());
+    ContainerWriter w;
+    write_encoded_image(w, e, TokenCoding::kArithmetic);
+    const std::vector<uint8_t> bytes = w.to_bytes();
+    const EncodedImage back = read_encoded_image(ContainerReader::from_bytes(bytes));
+    EXPECT_EQ(back.refinement.step, step);
+    EXPECT_EQ(back.refinement.levels, e.refinement.levels);
+    const Image d = decode_image(back, m);
+    EXPECT_EQ(d.pixels, decode_image(e, m).pixels);
+    EXPECT_EQ(alpha_plane(d).pixels, alpha_plane(im).pixels);
+    const double q = psnr(im, d);
+    EXPECT_GT(q, previous_psnr) << "step " << step;
+    EXPECT_GT(bytes.size(), previous_bytes) << "step " << step;
+    previous_psnr = q, previous_bytes = bytes.size();
+    for (size_t n = 0; n < bytes.size(); n += 7) {
+      const std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + long(n));
+      EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(cut)), Error) << "truncated at " << n;
+    }
+  }
+  // |error| <= 0.6 step per coefficient plus the final rounding to 8 bits.
+  EXPECT_GT(previous_psnr, 48.0);
+
+  const Image grey = synthetic(20, 19, 1, 3);
+  const EncodedImage g = encode_image(grey, m, {1, -1.f, 2.f}, "test");
+  const size_t pp = m.patch() * m.patch();
+  for (size_t i = 0; i < g.refinement.patches; ++i)
+    for (size_t j = pp; j < g.refinement.dim; ++j) ASSERT_EQ(g.refinement.levels[i * g.refinement.dim + j], 0);
+  const Image gd = decode_image(g, m);
+  EXPECT_EQ(gd.channels, 1u);
+  EXPECT_GT(psnr(grey, gd), 44.0);
+
+  const EncodedImage a = encode_image(im, m, {0, 2.f, 4.f}, "test");
+  EXPECT_TRUE(a.grid.adaptive());
+  EXPECT_GT(psnr(im, decode_image(a, m)), psnr(im, decode_image(encode_image(im, m, {0, 2.f}, "test"), m)));
+
+  EXPECT_THROW(encode_image(im, m, {1, -1.f, 0.1f}, "test"), Error);
+  EXPECT_THROW(encode_image(im, m, {1, -1.f, -2.f}, "test"), Error);
+  ContainerWriter w;
+  write_encoded_image(w, encode_image(im, m, {1, -1.f, 8.f}, "test"), TokenCoding::kArithmetic);
+  for (const char* bad_step : {"abc", "0.1", "", "8x", "nan"}) {
+    w.set_meta("image.refinement_step", bad_step);
+    EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(w.to_bytes())), Error) << bad_step;
+  }
+  w.set_meta("image.refinement_step", "8");
+  w.set_meta("image.refinement", "none");
+  EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(w.to_bytes())), Error) << "IREF without the key";
+  w.set_meta("image.refinement", "vector");
+  EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(w.to_bytes())), Error) << "unknown refinement";
+  ContainerWriter plain;
+  write_encoded_image(plain, encode_image(im, m, {1}, "test"), TokenCoding::kArithmetic);
+  plain.set_meta("image.refinement", "scalar");
+  plain.set_meta("image.refinement_step", "8");
+  EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(plain.to_bytes())), Error) << "key without IREF";
 }
 
 // Every truncation and a few hundred byte flips: a clear vq::Error or (for flips the CRC cannot
@@ -382,7 +447,7 @@ TEST(EncodedImage, TruncatedAndCorruptFilesAreRejected) {
   }
   // Metadata that lies about the shape is caught before decoding.
   ContainerWriter w;
-  EncodedImage e = encode_image(synthetic(8, 8, 3, 1), small_model(), 0, "test");
+  EncodedImage e = encode_image(synthetic(8, 8, 3, 1), small_model(), {}, "test");
   write_encoded_image(w, e, TokenCoding::kFixed);
   w.set_meta("image.width", "9");
   EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(w.to_bytes())), Error);

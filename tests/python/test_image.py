@@ -48,6 +48,17 @@ def test_from_tokens_equals_decoding_every_coding(model, photo):
         np.testing.assert_array_equal(model.decode(data), direct)
 
 
+def test_refinement_step(model, photo):
+    tokens_only = model.encode(photo, levels=1)
+    coarse, fine = model.encode(photo, levels=1, step=24.0), model.encode(photo, levels=1, step=4.0)
+    assert fine == model.encode(photo, levels=1, step=4.0)
+    assert len(tokens_only) < len(coarse) < len(fine)
+    assert psnr(photo, model.decode(tokens_only)) < psnr(photo, model.decode(coarse)) < psnr(photo, model.decode(fine))
+    assert psnr(photo, model.decode(fine)) > 40
+    with pytest.raises(ValueError):
+        model.encode(photo, step=-1.0)
+
+
 def test_adaptive_depth(model, photo):
     fine, coarse = model.encode(photo, min_gain=1.0), model.encode(photo, min_gain=16.0)
     assert fine == model.encode(photo, min_gain=1.0)

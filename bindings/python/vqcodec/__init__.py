@@ -254,6 +254,7 @@ KVCache = _ext.KVCache
 #   t = m.tokens(img, levels=4)                      # fixed-length token grid
 #   rec = m.from_tokens(t, width, height)            # (H, W, 3) uint8
 #   data = m.encode(img, min_gain=4.0)               # bytes of an encoded .vqc (adaptive depth)
+#   data = m.encode(img, levels=1, step=12.0)        # 1 token level + scalar refinement (codec mode)
 #   rec = m.decode(data)                             # as `vq decode` would
 #   img = vq.read_image("photo.jpg"); vq.write_png("out.png", rec)
 

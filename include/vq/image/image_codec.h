@@ -20,6 +20,10 @@
 //               bit tree per slot (level, group) — the model is spelled out in image_codec.cpp;
 //               for adaptive depth a "goes on to the next level" flag before each level >= 1
 //               (a 0 is the patch's stop symbol)
+// Chunk "IREF" (only when "image.refinement" = "scalar"; files without the key have none): the
+// scalar refinement's levels (refinement.h), coded as refinement.cpp describes, with its luma step
+// in "image.refinement_step" (a decimal float, written with 9 significant digits so it reads back
+// exactly).
 // Chunk "ALPH" (only for sources with alpha): u64 length + zstd frame of the width·height alpha
 // bytes — alpha is kept losslessly.
 #pragma once
@@ -45,17 +49,23 @@ void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g
 
 struct EncodedImage {
   TokenGrid grid;
+  Refinement refinement;       // empty: tokens only
   size_t source_channels = 3;
   std::vector<uint8_t> alpha;  // width·height bytes when the source had alpha, else empty
   std::string model_id;        // ImageTokenizer::id() of the model that made the tokens
   std::string model_location;  // where that model was read from (a path, or "default")
 };
 
-// Tokens of image under model (levels: 0 = all), alpha kept when the image has it.
-// min_gain >= 0: rate-adaptive depth (ImageTokenizer::encode_adaptive), stored with arithmetic
-// coding only; < 0: every patch gets `levels` levels.
-EncodedImage encode_image(const Image& image, const ImageTokenizer& model, size_t levels,
-                          const std::string& model_location, float min_gain = -1.f);
+struct ImageEncodeOptions {
+  size_t levels = 0;     // token levels, 1..the model's (0: all)
+  float min_gain = -1.f;  // >= 0: rate-adaptive depth (ImageTokenizer::encode_adaptive), stored
+                          // with arithmetic coding only; < 0: every patch gets `levels` levels
+  float step = 0.f;       // > 0: a scalar refinement with this luma step on top of the tokens
+};
+
+// Tokens of image under model (and its refinement), alpha kept when the image has it.
+EncodedImage encode_image(const Image& image, const ImageTokenizer& model, const ImageEncodeOptions& options,
+                          const std::string& model_location);
 
 // Fills the metadata and chunks of an encoded image file with the tokens in `coding`.
 void write_encoded_image(ContainerWriter& out, const EncodedImage& image, TokenCoding coding);

@@ -31,6 +31,7 @@
 #include "vq/core/quantizer.h"
 #include "vq/image/image.h"
 #include "vq/image/patch_transform.h"
+#include "vq/image/refinement.h"
 
 namespace vq::image {
 
@@ -116,9 +117,14 @@ class ImageTokenizer {
   TokenGrid encode_adaptive(const Image& image, float min_gain, size_t levels = 0) const;
   // Whether encode_adaptive works with this model (an RVQ with beam width 1).
   bool supports_adaptive() const { return greedy_ != nullptr; }
+  // The scalar refinement (refinement.h) of a grid of this image: the image's patch
+  // coefficients minus the grid's reconstruction, quantized with luma step `step`. Grey
+  // sources get no chroma levels.
+  Refinement refine(const Image& image, const TokenGrid& grid, float step) const;
   // grid: patch and groups must match the model and grid.levels <= levels(). Returns RGB, or
-  // grey when grid.grey. Each patch sums its own depth's levels.
-  Image decode(const TokenGrid& grid) const;
+  // grey when grid.grey. Each patch sums its own depth's levels, plus the refinement's
+  // dequantized levels when one is given (it must cover the grid).
+  Image decode(const TokenGrid& grid, const Refinement* refinement = nullptr) const;
 
  private:
   ImageTokenizer(size_t patch, std::unique_ptr<Quantizer> q, float chroma, float high);
@@ -133,6 +139,9 @@ class ImageTokenizer {
   struct Greedy;
   std::shared_ptr<const Greedy> greedy_;
   TokenGrid empty_grid(const Image& image, size_t levels) const;
+  void check_grid(const TokenGrid& grid, const char* who) const;
+  // coefs (patches first .. first + rows − 1) += the grid's token reconstruction.
+  void add_tokens(const TokenGrid& grid, size_t first, MatrixView<float> coefs) const;
   // The greedy level-by-level search; min_gain < 0: no early stop.
   TokenGrid encode_greedy(const Image& image, size_t levels, float min_gain) const;
   std::string id_;

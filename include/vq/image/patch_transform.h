@@ -19,6 +19,7 @@
 // Patches are ordered row-major over the grid: patch (r, c) is row r * cols + c.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -58,6 +59,12 @@ class PatchTransform {
   // high_frequency_weight at the highest frequency (u + v = 2(p − 1)).
   // chroma_weight > 0, 0 < high_frequency_weight <= 1 (1: flat, the pixel-MSE metric).
   std::vector<float> weights(float chroma_weight, float high_frequency_weight) const;
+
+  // Diagonal u + v of the i-th coefficient of a block (0 = DC .. 2(p − 1)).
+  size_t diagonal(size_t i) const { return order_[i] / p_ + order_[i] % p_; }
+  // Squared RGB error of a unit error in Y, Cb, Cr (the squared column norms of the inverse
+  // colour matrix: 3, 3.26, 2.48): what each channel's error costs in RGB PSNR.
+  static std::array<float, 3> rgb_error_weights();
 
  private:
   size_t p_;

@@ -1,0 +1,211 @@
+// Scalar refinement: quantization and the context model of its arithmetic coding.
+//
+// The coded stream visits patches in raster order and, per patch, the Y, Cb and Cr blocks of p²
+// levels in PatchTransform's diagonal order (low frequencies first). Per block:
+//   1. "coded": does the block hold a nonzero level? Context: channel × how many of the left
+//      and upper neighbours' same-channel blocks are coded (0..2).
+//   2. if coded, `last`, the position of its last nonzero level, through a bit tree of
+//      ceil(log2 p²) bits per (channel, coded neighbours) — what JPEG's end-of-block does.
+//   3. for k = 0 .. last: "nonzero" (implied at k = last), context channel × k × how many of
+//      the two neighbours are nonzero at k (0..2) × how many of this block's levels k−1, k−2 are
+//      nonzero (0..2). Then for a nonzero level its magnitude m: flags "m > 1", "m > 2", ...
+//      up to "m > 15" (context channel × frequency band × the neighbours' magnitude at k
+//      (0, 1–2, ≥3) × the flag's index, capped at 3), then m − 15 as an order-0 Exp-Golomb code
+//      in equiprobable bits, then the sign, equiprobable.
+// Images are smooth across patches and a residual's energy falls with frequency, so the
+// neighbour and frequency contexts are where the bits are saved; all contexts adapt as the
+// image is coded (no trained statistics needed).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
+
+#include "image/range_coder.h"
+#include "vq/image/patch_transform.h"
+#include "vq/image/refinement.h"
+
+namespace vq::image {
+namespace {
+
+constexpr unsigned kUnaryFlags = 15;  // magnitudes up to 15 in unary flags, the rest escaped
+constexpr size_t kBands = 6;          // frequency bands: diagonals 0, 1, .., 4, >= 5
+constexpr size_t kFlagContexts = 4;   // unary flag index, capped
+constexpr unsigned kMaxEscapeBits = 16;
+
+size_t bits_for(size_t values) {
+  size_t b = 0;
+  while ((size_t{1} << b) < values) ++b;
+  return b;
+}
+
+class Model {
+ public:
+  explicit Model(size_t patch)
+      : pp_(patch * patch), last_bits_(bits_for(pp_)), band_(pp_),
+        coded_(3 * 3, detail::kProbInit), last_(3 * 3 * (size_t{1} << last_bits_), detail::kProbInit),
+        nonzero_(3 * pp_ * 9, detail::kProbInit), magnitude_(3 * kBands * 3 * kFlagContexts, detail::kProbInit) {
+    const PatchTransform t(patch);
+    for (size_t k = 0; k < pp_; ++k) band_[k] = std::min(t.diagonal(k), kBands - 1);
+  }
+
+  // Codes the levels of a rows × cols grid through `c` (encoder: c.bit(prob, b) codes b and
+  // returns it; decoder: decodes and returns a bit, ignoring b; bypass likewise). Decoding
+  // fills r.levels in the order the contexts need them.
+  template <class Coder, class Levels>
+  void code(Coder& c, Levels& levels, size_t rows, size_t cols) {
+    constexpr bool decoding = !std::is_const_v<std::remove_reference_t<decltype(levels[0])>>;
+    const size_t dim = 3 * pp_;
+    std::vector<int16_t> last_of(rows * cols * 3, -1);  // last nonzero of each block, −1: none
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t col = 0; col < cols; ++col) {
+        const size_t i = r * cols + col;
+        for (size_t ch = 0; ch < 3; ++ch) {
+          auto* q = &levels[i * dim + ch * pp_];
+          const int16_t* left = col > 0 ? &levels[(i - 1) * dim + ch * pp_] : nullptr;
+          const int16_t* above = r > 0 ? &levels[(i - cols) * dim + ch * pp_] : nullptr;
+          const size_t neighbours = size_t(left && last_of[(i - 1) * 3 + ch] >= 0) +
+                                    size_t(above && last_of[(i - cols) * 3 + ch] >= 0);
+          int last = -1;
+          if constexpr (!decoding)
+            for (size_t k = pp_; k-- > 0;)
+              if (q[k] != 0) {
+                last = int(k);
+                break;
+              }
+          if (!c.bit(coded_[ch * 3 + neighbours], unsigned(last >= 0))) continue;
+          uint16_t* tree = &last_[(ch * 3 + neighbours) << last_bits_];
+          size_t node = 1;
+          for (size_t b = last_bits_; b-- > 0;) node = 2 * node + c.bit(tree[node], (unsigned(last) >> b) & 1u);
+          last = int(node - (size_t{1} << last_bits_));
+          VQ_CHECK(size_t(last) < pp_, "refinement: corrupt data (last level ", last, " of ", pp_, ")");
+          last_of[i * 3 + ch] = int16_t(last);
+          for (size_t k = 0; k <= size_t(last); ++k) {
+            const size_t near = size_t(left && left[k] != 0) + size_t(above && above[k] != 0);
+            const size_t prev = size_t(k >= 1 && q[k - 1] != 0) + size_t(k >= 2 && q[k - 2] != 0);
+            if (k < size_t(last) && !c.bit(nonzero_[((ch * pp_ + k) * 3 + near) * 3 + prev], unsigned(q[k] != 0)))
+              continue;
+            const int around = (left ? std::abs(left[k]) : 0) + (above ? std::abs(above[k]) : 0);
+            const size_t mctx = ((ch * kBands + band_[k]) * 3 + (around == 0 ? 0 : around <= 2 ? 1 : 2)) * kFlagContexts;
+            const unsigned m = unsigned(std::abs(int(q[k])));
+            unsigned got = 1;
+            while (got <= kUnaryFlags && c.bit(magnitude_[mctx + std::min<size_t>(got - 1, kFlagContexts - 1)],
+                                               unsigned(m > got)))
+              ++got;
+            if (got > kUnaryFlags) got += escape(c, m - kUnaryFlags - 1);
+            const unsigned negative = c.bypass(unsigned(q[k] < 0));
+            if constexpr (decoding) {
+              VQ_CHECK(got <= 32767, "refinement: corrupt data (level ", got, ")");
+              q[k] = int16_t(negative ? -int(got) : int(got));
+            }
+          }
+        }
+      }
+  }
+
+ private:
+  // Order-0 Exp-Golomb code of v in equiprobable bits: n = floor(log2(v + 1)) ones, a zero,
+  // then the n low bits of v + 1.
+  template <class Coder>
+  unsigned escape(Coder& c, unsigned v) {
+    const unsigned x = v + 1;
+    unsigned n = 0;
+    while (c.bypass(unsigned((x >> (n + 1)) != 0))) {
+      VQ_CHECK(++n <= kMaxEscapeBits, "refinement: corrupt data (escape longer than ", kMaxEscapeBits, " bits)");
+    }
+    unsigned out = 1;
+    for (unsigned b = n; b-- > 0;) out = (out << 1) | c.bypass((x >> b) & 1u);
+    return out - 1;
+  }
+
+  size_t pp_, last_bits_;
+  std::vector<size_t> band_;
+  std::vector<uint16_t> coded_, last_, nonzero_, magnitude_;
+};
+
+struct EncodingCoder {
+  detail::RangeEncoder rc;
+  unsigned bit(uint16_t& p, unsigned b) { return rc.bit(p, b), b; }
+  unsigned bypass(unsigned b) { return rc.bypass(b), b; }
+};
+
+struct DecodingCoder {
+  detail::RangeDecoder rc;
+  unsigned bit(uint16_t& p, unsigned) { return rc.bit(p); }
+  unsigned bypass(unsigned) { return rc.bypass(); }
+};
+
+}  // namespace
+
+Refinement::Refinement(float s, size_t n, size_t d) : step(s), patches(n), dim(d), levels(n * d, 0) {
+  validate("Refinement");
+}
+
+float Refinement::channel_step(size_t c) const {
+  static const std::array<float, 3> w = PatchTransform::rgb_error_weights();
+  return step * std::sqrt(w[0] / w[c]);
+}
+
+void Refinement::validate(const char* who) const {
+  VQ_CHECK(std::isfinite(step) && step >= kMinRefinementStep, who, ": refinement step must be >= ",
+           kMinRefinementStep, ", got ", step);
+  VQ_CHECK(dim % 3 == 0 && dim > 0, who, ": refinement of ", dim, " coefficients per patch (not 3p²)");
+  VQ_CHECK(levels.size() == patches * dim, who, ": ", levels.size(), " refinement levels for ", patches,
+           " patches × ", dim);
+}
+
+void Refinement::quantize(MatrixView<const float> residual, size_t first) {
+  VQ_CHECK(residual.cols() == dim && first + residual.rows() <= patches, "Refinement::quantize: rows ", first,
+           "..", first + residual.rows(), " × ", residual.cols(), " outside ", patches, " × ", dim);
+  const size_t pp = dim / 3;
+  for (size_t i = 0; i < residual.rows(); ++i) {
+    const float* x = residual.row_ptr(i);
+    int16_t* q = &levels[(first + i) * dim];
+    for (size_t ch = 0; ch < 3; ++ch) {
+      const float inv = 1.f / channel_step(ch);
+      for (size_t j = ch * pp; j < (ch + 1) * pp; ++j) {
+        // Clamped to int16: reached only by patches of p > 16 far from their tokens at the
+        // smallest steps, where the error it leaves is still below one step per pixel.
+        const float m = std::min(std::floor(std::abs(x[j]) * inv + kRoundingOffset), 32767.f);
+        q[j] = int16_t(x[j] < 0 ? -m : m);
+      }
+    }
+  }
+}
+
+void Refinement::add_to(MatrixView<float> coefs, size_t first) const {
+  VQ_CHECK(coefs.cols() == dim && first + coefs.rows() <= patches, "Refinement::add_to: rows outside the grid");
+  const size_t pp = dim / 3;
+  for (size_t i = 0; i < coefs.rows(); ++i) {
+    float* x = coefs.row_ptr(i);
+    const int16_t* q = &levels[(first + i) * dim];
+    for (size_t ch = 0; ch < 3; ++ch) {
+      const float s = channel_step(ch);
+      for (size_t j = ch * pp; j < (ch + 1) * pp; ++j) x[j] += float(q[j]) * s;
+    }
+  }
+}
+
+std::vector<uint8_t> encode_refinement(const Refinement& r, size_t rows, size_t cols, size_t patch) {
+  r.validate("encode_refinement");
+  VQ_CHECK(r.patches == rows * cols && r.dim == 3 * patch * patch, "encode_refinement: ", r.patches, " × ",
+           r.dim, " levels for a ", rows, " × ", cols, " grid of ", patch, "-pixel patches");
+  EncodingCoder c;
+  Model(patch).code(c, r.levels, rows, cols);
+  return c.rc.finish();
+}
+
+void decode_refinement(Span<const uint8_t> payload, size_t rows, size_t cols, size_t patch, Refinement& r) {
+  VQ_CHECK(patch >= 2 && patch <= 64, "decode_refinement: patch ", patch);
+  r.patches = rows * cols;
+  r.dim = 3 * patch * patch;
+  // Every block costs at least one "coded" decision (≥ 1/45 bit), so B bytes hold at most
+  // ~360·B blocks: a larger grid is corrupt metadata, caught before allocating for it.
+  VQ_CHECK(uint64_t(r.patches) * 3 <= (uint64_t(payload.size()) + 8) * 8 * 46, "refinement payload: ",
+           payload.size(), " bytes cannot hold ", r.patches, " patches");
+  r.levels.assign(r.patches * r.dim, 0);
+  r.validate("decode_refinement");
+  DecodingCoder c{detail::RangeDecoder(payload)};
+  Model(patch).code(c, r.levels, rows, cols);
+}
+
+}  // namespace vq::image
