@@ -2,10 +2,11 @@
 // held-out photographs, in one run; fixed-length token budgets; 1-megapixel encode/decode time
 // on one core.
 //
-//   bench_image MODEL.vqc EVAL_DIR [--levels-list 1,2,4,8]
+//   bench_image MODEL.vqc EVAL_DIR [--model16 M16.vqc] [--min-gains 128,64,..] [--steps 64,48,..]
+//               [--timing-only]
 //
 // For every photograph: our codec at every depth (bpp fixed-length and entropy coded, PSNR,
-// SSIM), cjpeg -quality {5..95} -optimize and cwebp -q {0..100} decoded by djpeg / dwebp. The
+// SSIM), with rate-adaptive depth, and in codec mode (1 token level + scalar refinement), cjpeg -quality {5..95} -optimize and cwebp -q {0..100} decoded by djpeg / dwebp. The
 // comparison at matched rate interpolates each reference's PSNR linearly in bpp at our rate.
 // Output: markdown tables on stdout (copied into BENCHMARKS.md).
 #include <omp.h>
@@ -121,7 +122,26 @@ Times timed(const std::function<void()>& fn) {
 // 1 MP on one core (OpenMP and OpenBLAS at one thread), median of 5, for each setting: encode =
 // transform + residual search + arithmetic coding of the tokens; decode = arithmetic decoding
 // + reconstruction. PNG reading/writing is not included.
-void timing(const ImageTokenizer& model, const std::string& photo, const std::vector<float>& min_gains) {
+// The codec mode's whole pipeline in memory: encode = encode_image (tokens + refinement) and the
+// file's bytes; decode = parsing them and decode_image.
+void timing_refined(const ImageTokenizer& model, const Image& mp, const std::vector<float>& steps) {
+  std::printf("\n| codec mode (1 token level + refinement) | bpp (file) | encode | decode |\n|---|---:|---:|---:|\n");
+  for (float step : steps) {
+    std::vector<uint8_t> bytes;
+    const Times enc = timed([&] {
+      ContainerWriter w;
+      write_encoded_image(w, encode_image(mp, model, {1, -1.f, step}, "bench"), TokenCoding::kArithmetic);
+      bytes = w.to_bytes();
+    });
+    const Times dec = timed([&] { (void)decode_image(read_encoded_image(ContainerReader::from_bytes(bytes)), model); });
+    std::printf("| step %g | %.3f | **%.0f** (%.0f) | **%.0f** (%.0f) |\n", double(step),
+                8.0 * double(bytes.size()) / double(mp.pixel_count()), enc.cpu * 1e3, enc.wall * 1e3, dec.cpu * 1e3,
+                dec.wall * 1e3);
+  }
+}
+
+void timing(const ImageTokenizer& model, const std::string& photo, const std::vector<float>& min_gains,
+            const std::vector<float>& steps) {
   omp_set_num_threads(1);
   const Image mp = tiled(read_image(photo), 1024, 1024);
   const Times tr = timed([&] { (void)model.transform().forward(mp); });
@@ -170,6 +190,7 @@ void timing(const ImageTokenizer& model, const std::string& photo, const std::ve
                 (search.cpu - tr.cpu) * 1e3, ent.cpu * 1e3, dec.cpu * 1e3, dec.wall * 1e3, entd.cpu * 1e3,
                 rec.cpu * 1e3);
   }
+  timing_refined(model, mp, steps);
 }
 
 }  // namespace
@@ -186,22 +207,24 @@ int main(int argc, char** argv) {
     bool timing_only = false;
     std::string model16_path;
     std::vector<float> min_gains = {128, 64, 32, 16, 8, 4, 2, 1};
+    std::vector<float> steps = {64, 48, 40, 32, 24, 20, 16, 12, 8};
     for (int i = 3; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--timing-only") {
         timing_only = true;
       } else if (a == "--model16" && i + 1 < argc) {
         model16_path = argv[++i];
-      } else if (a == "--min-gains" && i + 1 < argc) {
-        min_gains.clear();
+      } else if ((a == "--min-gains" || a == "--steps") && i + 1 < argc) {
+        std::vector<float>& values = a == "--steps" ? steps : min_gains;
+        values.clear();
         std::istringstream list(argv[++i]);
-        for (std::string t; std::getline(list, t, ',');) min_gains.push_back(std::stof(t));
+        for (std::string t; std::getline(list, t, ',');) values.push_back(std::stof(t));
       } else {
         VQ_THROW("bench_image: unknown argument ", a);
       }
     }
     if (timing_only) {
-      timing(model, photos.front(), {4});
+      timing(model, photos.front(), {4}, {40, 20, 12});
       return 0;
     }
     const std::string tmp = (fs::temp_directory_path() / ("bench_image_" + std::to_string(getpid()))).string();
@@ -250,6 +273,19 @@ int main(int argc, char** argv) {
                     fs::path(path).filename().c_str(), double(e), double(used) / double(g.depth.size()), used,
                     coded, psnr(img, dec), ssim(img, dec), j.psnr, j.ssim, w.psnr, w.ssim);
       }
+      // Codec mode: 1 token level + scalar refinement at each step. bpp: the whole .vqc file.
+      for (float step : steps) {
+        const EncodedImage e = encode_image(img, model, {1, -1.f, step}, "bench");
+        ContainerWriter w;
+        write_encoded_image(w, e, TokenCoding::kArithmetic);
+        const std::vector<uint8_t> bytes = w.to_bytes();
+        const Image dec = decode_image(read_encoded_image(ContainerReader::from_bytes(bytes)), model);
+        const double file = 8.0 * double(bytes.size()) / double(img.pixel_count());
+        const Point j = at_rate(jpeg, file), wp = at_rate(webp, file);
+        std::printf("| %s | 1 + refinement step %g | %zu | – | %.3f (file) | arithmetic+scalar | %.2f | %.4f | %.2f | %.4f | %.2f | %.4f |\n",
+                    fs::path(path).filename().c_str(), double(step), e.grid.token_count(), file, psnr(img, dec),
+                    ssim(img, dec), j.psnr, j.ssim, wp.psnr, wp.ssim);
+      }
       std::printf("| %s | JPEG q→(bpp, PSNR, SSIM) |", fs::path(path).filename().c_str());
       for (const Point& p : jpeg) std::printf(" (%.3f, %.2f, %.3f)", p.bpp, p.psnr, p.ssim);
       std::printf(" |\n| %s | WebP q→(bpp, PSNR, SSIM) |", fs::path(path).filename().c_str());
@@ -287,7 +323,7 @@ int main(int argc, char** argv) {
       }
     }
 
-    timing(model, photos.front(), {4});
+    timing(model, photos.front(), {4}, {40, 20, 12});
     fs::remove_all(tmp);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_image: %s\n", e.what());

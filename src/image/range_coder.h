@@ -18,15 +18,15 @@ constexpr uint32_t kTop = 1u << 24;
 
 class RangeEncoder {
  public:
-  void bit(uint16_t& prob, unsigned b) {
+  void bit(uint16_t& prob, unsigned b, int move = kMoveBits) {
     const uint32_t bound = (range_ >> kProbBits) * prob;
     if (b == 0) {
       range_ = bound;
-      prob = uint16_t(prob + (((1 << kProbBits) - prob) >> kMoveBits));
+      prob = uint16_t(prob + (((1 << kProbBits) - prob) >> move));
     } else {
       low_ += bound;
       range_ -= bound;
-      prob = uint16_t(prob - (prob >> kMoveBits));
+      prob = uint16_t(prob - (prob >> move));
     }
     while (range_ < kTop) {
       range_ <<= 8;
@@ -77,17 +77,17 @@ class RangeDecoder {
   explicit RangeDecoder(Span<const uint8_t> in) : in_(in) {
     for (int i = 0; i < 5; ++i) code_ = (code_ << 8) | next();
   }
-  unsigned bit(uint16_t& prob) {
+  unsigned bit(uint16_t& prob, int move = kMoveBits) {
     const uint32_t bound = (range_ >> kProbBits) * prob;
     unsigned b;
     if (code_ < bound) {
       range_ = bound;
-      prob = uint16_t(prob + (((1 << kProbBits) - prob) >> kMoveBits));
+      prob = uint16_t(prob + (((1 << kProbBits) - prob) >> move));
       b = 0;
     } else {
       code_ -= bound;
       range_ -= bound;
-      prob = uint16_t(prob - (prob >> kMoveBits));
+      prob = uint16_t(prob - (prob >> move));
       b = 1;
     }
     while (range_ < kTop) {

@@ -60,7 +60,8 @@ TEST(Refinement, QuantizerErrorIsBoundedByTheStep) {
   r.quantize(x.view(), 0);
   Matrix back(n, r.dim);
   r.add_to(back.view(), 0);
-  // floor(|x|/Δ + 0.4): the reconstruction is within (−0.4Δ, 0.6Δ] of |x|; the chroma steps are
+  // floor(|x|/Δ + 0.4): a nonzero reconstruction is within (−0.4Δ, 0.6Δ] of |x|; a zero one
+  // means |x| < 0.6Δ, or < 1.6Δ where the tail trimming dropped an AC ±1. The chroma steps are
   // scaled for equal RGB error per unit rate.
   const std::array<float, 3> w = PatchTransform::rgb_error_weights();
   for (size_t ch = 0; ch < 3; ++ch) {
@@ -68,12 +69,28 @@ TEST(Refinement, QuantizerErrorIsBoundedByTheStep) {
     EXPECT_NEAR(step * step * w[ch], 2.5f * 2.5f * w[0], 1e-3f) << "channel " << ch;
     for (size_t i = 0; i < n; ++i)
       for (size_t j = ch * pp; j < (ch + 1) * pp; ++j) {
-        const float err = std::abs(x(i, j)) - std::abs(back(i, j));
+        const float a = std::abs(x(i, j)), err = a - std::abs(back(i, j));
+        if (back(i, j) == 0.f) {
+          EXPECT_LT(a, (j == ch * pp ? 0.6f : 1.6f) * step + 1e-4f) << "DC is never trimmed";
+          continue;
+        }
         EXPECT_GT(err, -0.4f * step - 1e-4f);
         EXPECT_LE(err, 0.6f * step + 1e-4f);
-        EXPECT_TRUE(back(i, j) == 0.f || (back(i, j) > 0) == (x(i, j) > 0)) << "sign kept";
+        EXPECT_EQ(back(i, j) > 0, x(i, j) > 0) << "sign kept";
       }
   }
+  // A lone small AC level at the end of a block is not worth its bits; the same value as the
+  // block's DC, or as a large level, is kept.
+  Refinement t(1.f, 1, 3 * pp);
+  Matrix y(1, t.dim);
+  y(0, 0) = 10.f, y(0, 40) = 0.65f;  // luma: DC and a lone high-frequency ±1
+  y(0, pp) = 0.65f;                  // Cb: only a DC ±1
+  y(0, 2 * pp + 40) = 5.f;            // Cr: a large AC level
+  t.quantize(y.view(), 0);
+  EXPECT_EQ(t.levels[0], 10);
+  EXPECT_EQ(t.levels[40], 0);
+  EXPECT_EQ(t.levels[pp], 1);
+  EXPECT_NE(t.levels[2 * pp + 40], 0);
   EXPECT_NEAR(w[0], 3.f, 1e-5f);
   EXPECT_NEAR(w[1], 3.258f, 1e-3f);
   EXPECT_NEAR(w[2], 2.476f, 1e-3f);
