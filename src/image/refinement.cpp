@@ -55,11 +55,18 @@ size_t bits_for(size_t values) {
 class Model {
  public:
   explicit Model(size_t patch)
-      : pp_(patch * patch), last_bits_(bits_for(pp_)), band_(pp_),
-        coded_(3 * 3 * 2), last_(3 * 3 * (size_t{1} << last_bits_)), nonzero_(3 * pp_ * 9),
+      : pp_(patch * patch), last_bits_(bits_for(pp_)), band_(pp_), lower_(pp_),
+        coded_(3 * 3 * 2), last_(3 * 5 * (size_t{1} << last_bits_)), nonzero_(3 * pp_ * 9),
         magnitude_(3 * kBands * 3 * kFlagContexts) {
     const PatchTransform t(patch);
-    for (size_t k = 0; k < pp_; ++k) band_[k] = std::min(t.diagonal(k), kBands - 1);
+    std::vector<size_t> position(pp_);  // frequency u·p + v -> its index in the block
+    for (size_t k = 0; k < pp_; ++k) position[t.frequency(k)] = k;
+    for (size_t k = 0; k < pp_; ++k) {
+      const size_t u = t.frequency(k) / patch, v = t.frequency(k) % patch;
+      band_[k] = std::min(u + v, kBands - 1);
+      // The neighbours one step lower in each frequency come earlier in the diagonal order.
+      lower_[k] = {u > 0 ? int(position[(u - 1) * patch + v]) : -1, v > 0 ? int(position[u * patch + v - 1]) : -1};
+    }
   }
 
   // Codes the levels of a rows × cols grid through `c` (encoder: c.bit(prob, b) codes b and
@@ -90,7 +97,9 @@ class Model {
           // block is coded and which of its levels are nonzero.
           const int16_t* luma = ch > 0 && last_of[i * 3] >= 0 ? &levels[i * dim] : nullptr;
           if (!c.bit(coded_[(ch * 3 + neighbours) * 2 + size_t(luma != nullptr)], unsigned(last >= 0))) continue;
-          Context* tree = &last_[(ch * 3 + neighbours) << last_bits_];
+          const int reach = std::max(left ? last_of[(i - 1) * 3 + ch] : -1, above ? last_of[(i - cols) * 3 + ch] : -1);
+          const size_t reach_bucket = reach < 0 ? 0 : reach == 0 ? 1 : reach <= 2 ? 2 : reach <= 9 ? 3 : 4;
+          Context* tree = &last_[(ch * 5 + reach_bucket) << last_bits_];
           size_t node = 1;
           for (size_t b = last_bits_; b-- > 0;) node = 2 * node + c.bit(tree[node], (unsigned(last) >> b) & 1u);
           last = int(node - (size_t{1} << last_bits_));
@@ -98,7 +107,8 @@ class Model {
           last_of[i * 3 + ch] = int16_t(last);
           for (size_t k = 0; k <= size_t(last); ++k) {
             const size_t near = size_t(left && left[k] != 0) + size_t(above && above[k] != 0);
-            const size_t prev = size_t(k >= 1 && q[k - 1] != 0) + size_t(k >= 2 && q[k - 2] != 0);
+            const size_t prev = size_t(lower_[k][0] >= 0 && q[lower_[k][0]] != 0) +
+                                size_t(lower_[k][1] >= 0 && q[lower_[k][1]] != 0);
             if (k < size_t(last) && !c.bit(nonzero_[((ch * pp_ + k) * 3 + near) * 3 + prev], unsigned(q[k] != 0)))
               continue;
             const int around = (left ? std::abs(left[k]) : 0) + (above ? std::abs(above[k]) : 0);
@@ -136,6 +146,7 @@ class Model {
 
   size_t pp_, last_bits_;
   std::vector<size_t> band_;
+  std::vector<std::array<int, 2>> lower_;  // indices of (u − 1, v) and (u, v − 1), −1: none
   std::vector<Context> coded_, last_, nonzero_, magnitude_;
 };
 

@@ -60,8 +60,8 @@ class PatchTransform {
   // chroma_weight > 0, 0 < high_frequency_weight <= 1 (1: flat, the pixel-MSE metric).
   std::vector<float> weights(float chroma_weight, float high_frequency_weight) const;
 
-  // Diagonal u + v of the i-th coefficient of a block (0 = DC .. 2(p − 1)).
-  size_t diagonal(size_t i) const { return order_[i] / p_ + order_[i] % p_; }
+  // Frequency u·p + v (vertical u, horizontal v) of the i-th coefficient of a block.
+  size_t frequency(size_t i) const { return order_[i]; }
   // Squared RGB error of a unit error in Y, Cb, Cr (the squared column norms of the inverse
   // colour matrix: 3, 3.26, 2.48): what each channel's error costs in RGB PSNR.
   static std::array<float, 3> rgb_error_weights();
