@@ -344,6 +344,20 @@ void ImageTokenizer::add_tokens(const TokenGrid& grid, size_t first, MatrixView<
   }
 }
 
+std::vector<float> ImageTokenizer::coarse_dc(const TokenGrid& grid) const {
+  const auto& books = dynamic_cast<const CodebookQuantizer&>(*quantizer_).books();
+  const size_t n = grid.rows * grid.cols, tp = grid.tokens_per_patch(), pp = patch() * patch();
+  std::vector<float> dc(n * 3, 0.f);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t s = 0; s < grid.patch_depth(i) * grid.groups; ++s) {
+      const Codebook& b = books[slot_to_book_[s]];
+      const float* e = b.entry(grid.tokens[i * tp + s]);
+      for (size_t ch = 0; ch < 3; ++ch)
+        if (ch * pp >= b.offset && ch * pp < b.offset + b.dim) dc[i * 3 + ch] += e[ch * pp - b.offset];
+    }
+  return dc;
+}
+
 Refinement ImageTokenizer::refine(const Image& image, const TokenGrid& grid, float step) const {
   image.validate("ImageTokenizer::refine");
   check_grid(grid, "ImageTokenizer::refine");
@@ -351,6 +365,7 @@ Refinement ImageTokenizer::refine(const Image& image, const TokenGrid& grid, flo
            grid.width, "×", grid.height, " image for a ", image.width, "×", image.height, " one");
   const size_t d = transform_.dim(), pp = patch() * patch();
   Refinement r(step, grid.rows * grid.cols, d);
+  std::vector<float> source_dc(r.patches * 3);
   vq::detail::for_each_batch(r.patches, kBatch, 0, [&](size_t begin, size_t count) {
     Matrix coefs(count, d), coarse(count, d);
     transform_.forward_patches(image, begin, coefs.view());
@@ -358,11 +373,13 @@ Refinement ImageTokenizer::refine(const Image& image, const TokenGrid& grid, flo
     for (size_t i = 0; i < count; ++i) {
       float* x = coefs.row_ptr(i);
       const float* c = coarse.row_ptr(i);
+      for (size_t ch = 0; ch < 3; ++ch) source_dc[(begin + i) * 3 + ch] = x[ch * pp];
       // A grey source decodes to luma only: its chroma error costs nothing, so it gets no levels.
       for (size_t j = 0; j < d; ++j) x[j] = grid.grey && j >= pp ? 0.f : x[j] - c[j];
     }
     r.quantize(coefs.view(), begin);
   });
+  r.quantize_dc(source_dc, coarse_dc(grid), grid.cols, grid.grey);
   return r;
 }
 
@@ -370,17 +387,19 @@ Refinement ImageTokenizer::refine(const Image& image, const TokenGrid& grid, flo
 Image ImageTokenizer::decode(const TokenGrid& grid, const Refinement* refinement) const {
   check_grid(grid, "ImageTokenizer::decode");
   const size_t d = transform_.dim();
+  std::vector<float> dc;
   if (refinement) {
     refinement->validate("ImageTokenizer::decode");
     VQ_CHECK(refinement->patches == grid.rows * grid.cols && refinement->dim == d, "ImageTokenizer::decode: a "
              "refinement of ", refinement->patches, " × ", refinement->dim, " levels for ", grid.rows * grid.cols,
              " patches × ", d);
+    dc = refinement->reconstruct_dc(coarse_dc(grid), grid.cols);
   }
   Image out(grid.width, grid.height, grid.grey ? 1 : 3);
   vq::detail::for_each_batch(grid.rows * grid.cols, kBatch, 0, [&](size_t begin, size_t count) {
     Matrix coefs(count, d);
     add_tokens(grid, begin, coefs.view());
-    if (refinement) refinement->add_to(coefs.view(), begin);
+    if (refinement) refinement->add_to(coefs.view(), begin, dc);
     transform_.inverse_patches(coefs.view(), begin, out);
   });
   return out;

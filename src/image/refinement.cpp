@@ -208,6 +208,67 @@ void Refinement::validate(const char* who) const {
            " patches × ", dim);
 }
 
+namespace {
+
+// floor(|x| / step + offset) with x's sign, clamped to int16: the clamp is reached only by
+// patches of p > 16 far from their tokens at the smallest steps, where the error it leaves is
+// still below one step per pixel.
+int16_t quantize_value(float x, float inverse_step) {
+  const float m = std::min(std::floor(std::abs(x) * inverse_step + kRoundingOffset), 32767.f);
+  return int16_t(x < 0 ? -m : m);
+}
+
+float median3(float a, float b, float c) { return std::max(std::min(a, b), std::min(std::max(a, b), c)); }
+
+// Smooths the blend's weights where both predictors were exact (flat areas): in DC units, 1/p
+// of an 8-bit grey level's mean for p = 8.
+constexpr float kPredictorErrorFloor = 1.f;
+
+// The DC walk shared by encoder and decoder, patches in raster order, channels independent.
+// A patch's DC is predicted from two sources:
+//   - MED, the median of left, above and left + above − above-left of the neighbours'
+//     reconstructed DC (LOCO-I's predictor: follows gradients, snaps to edges), and
+//   - the tokens' own DC (the coarse VQ level's reconstruction),
+// blended with weights inversely proportional to how far each missed on the left and upper
+// neighbours. Smooth areas follow MED, textured ones the tokens. Measured on the held-out
+// photos at step 24–48 (open loop): chroma DC costs 0.4–1.7 bits/patch instead of 1.6–4.1 with
+// the tokens' DC alone; luma 1.0–2.3 instead of 1.8–2.9 (chelsea: level).
+// level(i, ch, prediction, step) returns patch i's DC level in channel ch (the encoder
+// quantizes and stores it, the decoder reads it); the result is every reconstructed DC.
+template <class Level>
+std::vector<float> walk_dc(const Refinement& r, Span<const float> coarse, size_t cols, Level&& level) {
+  const size_t n = r.patches;
+  VQ_CHECK(coarse.size() == n * 3 && cols > 0 && n % cols == 0, "refinement: ", coarse.size(),
+           " coarse DC values for ", n, " patches × 3 in rows of ", cols);
+  std::vector<float> recon(n * 3), med_miss(n * 3), coarse_miss(n * 3);
+  for (size_t i = 0; i < n; ++i) {
+    const bool has_left = i % cols > 0, has_above = i >= cols;
+    for (size_t ch = 0; ch < 3; ++ch) {
+      const size_t at = i * 3 + ch;
+      const float c0 = coarse[at];
+      float med = c0, prediction = c0;
+      if (has_left || has_above) {
+        const float left = recon[(has_left ? i - 1 : i - cols) * 3 + ch];
+        const float above = has_above ? recon[(i - cols) * 3 + ch] : left;
+        const float corner = has_left && has_above ? recon[(i - cols - 1) * 3 + ch] : has_left ? left : above;
+        med = median3(left, above, left + above - corner);
+        float sm = kPredictorErrorFloor, sc = kPredictorErrorFloor;
+        if (has_left) sm += med_miss[at - 3], sc += coarse_miss[at - 3];
+        if (has_above) sm += med_miss[at - cols * 3], sc += coarse_miss[at - cols * 3];
+        prediction = (med / sm + c0 / sc) / (1.f / sm + 1.f / sc);
+      }
+      const float step = r.channel_step(ch);
+      const float x = prediction + float(level(i, ch, prediction, step)) * step;
+      recon[at] = x;
+      med_miss[at] = std::abs(x - med);
+      coarse_miss[at] = std::abs(x - c0);
+    }
+  }
+  return recon;
+}
+
+}  // namespace
+
 void Refinement::quantize(MatrixView<const float> residual, size_t first) {
   VQ_CHECK(residual.cols() == dim && first + residual.rows() <= patches, "Refinement::quantize: rows ", first,
            "..", first + residual.rows(), " × ", residual.cols(), " outside ", patches, " × ", dim);
@@ -217,26 +278,40 @@ void Refinement::quantize(MatrixView<const float> residual, size_t first) {
     int16_t* q = &levels[(first + i) * dim];
     for (size_t ch = 0; ch < 3; ++ch) {
       const float inv = 1.f / channel_step(ch);
-      for (size_t j = ch * pp; j < (ch + 1) * pp; ++j) {
-        // Clamped to int16: reached only by patches of p > 16 far from their tokens at the
-        // smallest steps, where the error it leaves is still below one step per pixel.
-        const float m = std::min(std::floor(std::abs(x[j]) * inv + kRoundingOffset), 32767.f);
-        q[j] = int16_t(x[j] < 0 ? -m : m);
-      }
+      q[ch * pp] = 0;
+      for (size_t j = ch * pp + 1; j < (ch + 1) * pp; ++j) q[j] = quantize_value(x[j], inv);
       trim_tail(q + ch * pp, x + ch * pp, pp, channel_step(ch));
     }
   }
 }
 
-void Refinement::add_to(MatrixView<float> coefs, size_t first) const {
-  VQ_CHECK(coefs.cols() == dim && first + coefs.rows() <= patches, "Refinement::add_to: rows outside the grid");
+void Refinement::quantize_dc(Span<const float> source_dc, Span<const float> coarse_dc, size_t cols, bool luma_only) {
+  VQ_CHECK(source_dc.size() == patches * 3, "Refinement::quantize_dc: ", source_dc.size(), " DC values for ",
+           patches, " patches × 3");
+  const size_t pp = dim / 3;
+  walk_dc(*this, coarse_dc, cols, [&](size_t i, size_t ch, float prediction, float step) {
+    int16_t& q = levels[i * dim + ch * pp];
+    q = luma_only && ch > 0 ? 0 : quantize_value(source_dc[i * 3 + ch] - prediction, 1.f / step);
+    return q;
+  });
+}
+
+std::vector<float> Refinement::reconstruct_dc(Span<const float> coarse_dc, size_t cols) const {
+  const size_t pp = dim / 3;
+  return walk_dc(*this, coarse_dc, cols, [&](size_t i, size_t ch, float, float) { return levels[i * dim + ch * pp]; });
+}
+
+void Refinement::add_to(MatrixView<float> coefs, size_t first, Span<const float> dc) const {
+  VQ_CHECK(coefs.cols() == dim && first + coefs.rows() <= patches && dc.size() == patches * 3,
+           "Refinement::add_to: rows outside the grid or DC values missing");
   const size_t pp = dim / 3;
   for (size_t i = 0; i < coefs.rows(); ++i) {
     float* x = coefs.row_ptr(i);
     const int16_t* q = &levels[(first + i) * dim];
     for (size_t ch = 0; ch < 3; ++ch) {
       const float s = channel_step(ch);
-      for (size_t j = ch * pp; j < (ch + 1) * pp; ++j) x[j] += float(q[j]) * s;
+      x[ch * pp] = dc[(first + i) * 3 + ch];
+      for (size_t j = ch * pp + 1; j < (ch + 1) * pp; ++j) x[j] += float(q[j]) * s;
     }
   }
 }

@@ -50,43 +50,52 @@ TEST(Refinement, CodingRoundTripsExactly) {
   EXPECT_THROW(encode_refinement(zero, 64, 63, 8), Error);
 }
 
+// The residual x of 50 patches (a 10 × 5 grid) with zero tokens: AC levels from quantize, DC
+// levels from quantize_dc against its prediction, decoded through reconstruct_dc and add_to.
 TEST(Refinement, QuantizerErrorIsBoundedByTheStep) {
-  const size_t pp = 64, n = 50;
+  const size_t pp = 64, n = 50, cols = 10;
   Refinement r(2.5f, n, 3 * pp);
   Matrix x(n, r.dim);
   Rng rng(5);
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < r.dim; ++j) x(i, j) = float(30.0 * rng.normal());
+  std::vector<float> source_dc(n * 3), coarse_dc(n * 3, 0.f);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t ch = 0; ch < 3; ++ch) source_dc[i * 3 + ch] = x(i, ch * pp);
   r.quantize(x.view(), 0);
+  r.quantize_dc(source_dc, coarse_dc, cols, false);
   Matrix back(n, r.dim);
-  r.add_to(back.view(), 0);
-  // floor(|x|/Δ + 0.4): a nonzero reconstruction is within (−0.4Δ, 0.6Δ] of |x|; a zero one
-  // means |x| < 0.6Δ, or < 1.6Δ where the tail trimming dropped an AC ±1. The chroma steps are
-  // scaled for equal RGB error per unit rate.
+  r.add_to(back.view(), 0, r.reconstruct_dc(coarse_dc, cols));
+  // floor(|d|/Δ + 0.4): an AC reconstruction that is nonzero is within (−0.4Δ, 0.6Δ] of |x|; a
+  // zero one means |x| < 0.6Δ, or < 1.6Δ where the tail trimming dropped an AC ±1. A DC is
+  // within 0.6Δ of x whatever its prediction (the decoder repeats the encoder's closed loop).
+  // The chroma steps are scaled for equal RGB error per unit rate.
   const std::array<float, 3> w = PatchTransform::rgb_error_weights();
   for (size_t ch = 0; ch < 3; ++ch) {
     const float step = r.channel_step(ch);
     EXPECT_NEAR(step * step * w[ch], 2.5f * 2.5f * w[0], 1e-3f) << "channel " << ch;
-    for (size_t i = 0; i < n; ++i)
-      for (size_t j = ch * pp; j < (ch + 1) * pp; ++j) {
+    for (size_t i = 0; i < n; ++i) {
+      EXPECT_LE(std::abs(back(i, ch * pp) - x(i, ch * pp)), 0.6f * step + 1e-3f) << "DC of patch " << i;
+      for (size_t j = ch * pp + 1; j < (ch + 1) * pp; ++j) {
         const float a = std::abs(x(i, j)), err = a - std::abs(back(i, j));
         if (back(i, j) == 0.f) {
-          EXPECT_LT(a, (j == ch * pp ? 0.6f : 1.6f) * step + 1e-4f) << "DC is never trimmed";
+          EXPECT_LT(a, 1.6f * step + 1e-4f);
           continue;
         }
         EXPECT_GT(err, -0.4f * step - 1e-4f);
         EXPECT_LE(err, 0.6f * step + 1e-4f);
         EXPECT_EQ(back(i, j) > 0, x(i, j) > 0) << "sign kept";
       }
+    }
   }
-  // A lone small AC level at the end of a block is not worth its bits; the same value as the
-  // block's DC, or as a large level, is kept.
+  // A lone small AC level at the end of a block is not worth its bits; a large one is kept, and
+  // a DC ±1 is never trimmed.
   Refinement t(1.f, 1, 3 * pp);
   Matrix y(1, t.dim);
-  y(0, 0) = 10.f, y(0, 40) = 0.65f;  // luma: DC and a lone high-frequency ±1
-  y(0, pp) = 0.65f;                  // Cb: only a DC ±1
-  y(0, 2 * pp + 40) = 5.f;            // Cr: a large AC level
+  y(0, 40) = 0.65f;         // luma: a lone high-frequency ±1
+  y(0, 2 * pp + 40) = 5.f;  // Cr: a large AC level
   t.quantize(y.view(), 0);
+  t.quantize_dc(std::vector<float>{10.f, 0.65f, 0.f}, std::vector<float>{0.f, 0.f, 0.f}, 1, false);
   EXPECT_EQ(t.levels[0], 10);
   EXPECT_EQ(t.levels[40], 0);
   EXPECT_EQ(t.levels[pp], 1);
@@ -97,6 +106,35 @@ TEST(Refinement, QuantizerErrorIsBoundedByTheStep) {
   EXPECT_THROW(Refinement(0.1f, 1, 192), Error);
   EXPECT_THROW(Refinement(NAN, 1, 192), Error);
   EXPECT_THROW(r.quantize(x.view(), 1), Error);
+  EXPECT_THROW(r.quantize_dc(source_dc, coarse_dc, 7, false), Error) << "50 patches are not rows of 7";
+}
+
+// A smooth ramp of DC values whose tokens are off by ±20: predicted from the reconstructed
+// neighbours, most DC levels are small; against the tokens alone they would not be.
+TEST(Refinement, DcPredictionFollowsSmoothNeighbours) {
+  const size_t rows = 12, cols = 16, n = rows * cols;
+  Refinement r(4.f, n, 3 * 16);
+  std::vector<float> source(n * 3), coarse(n * 3);
+  Rng rng(8);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t ch = 0; ch < 3; ++ch) {
+      source[i * 3 + ch] = 100.f + 3.f * float(i % cols) + 2.f * float(i / cols) - 30.f * float(ch);
+      coarse[i * 3 + ch] = source[i * 3 + ch] + float(rng.uniform() * 40.0 - 20.0);
+    }
+  r.quantize_dc(source, coarse, cols, false);
+  size_t predicted = 0, against_tokens = 0;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t ch = 0; ch < 3; ++ch) {
+      predicted += size_t(std::abs(r.levels[i * r.dim + ch * 16]));
+      against_tokens += size_t(std::abs(std::floor(std::abs(source[i * 3 + ch] - coarse[i * 3 + ch]) /
+                                                   r.channel_step(ch) + kRoundingOffset)));
+    }
+  EXPECT_LT(predicted * 3, against_tokens);
+  const std::vector<float> back = r.reconstruct_dc(coarse, cols);
+  for (size_t i = 0; i < n * 3; ++i) EXPECT_LE(std::abs(back[i] - source[i]), 0.6f * r.channel_step(i % 3) + 1e-3f);
+  // Grey sources: no chroma DC levels.
+  r.quantize_dc(source, coarse, cols, true);
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(r.levels[i * r.dim + 16], 0);
 }
 
 // Truncations decode to in-range levels or a clear error; random bytes likewise; a payload too

@@ -142,6 +142,8 @@ class ImageTokenizer {
   void check_grid(const TokenGrid& grid, const char* who) const;
   // coefs (patches first .. first + rows − 1) += the grid's token reconstruction.
   void add_tokens(const TokenGrid& grid, size_t first, MatrixView<float> coefs) const;
+  // Each patch's Y, Cb, Cr DC coefficient in the grid's reconstruction (patches × 3).
+  std::vector<float> coarse_dc(const TokenGrid& grid) const;
   // The greedy level-by-level search; min_gain < 0: no early stop.
   TokenGrid encode_greedy(const Image& image, size_t levels, float min_gain) const;
   std::string id_;

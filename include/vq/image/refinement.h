@@ -9,6 +9,8 @@
 // token grid; the refinement is an extra chunk of the encoded file.
 //
 // Quantization: level q = sign(x) · floor(|x| / Δ_c + kRoundingOffset), reconstruction q · Δ_c,
+// where x is an AC coefficient's residual, or for DC the coefficient minus a prediction from the
+// neighbouring patches' reconstructed DC blended with the tokens' own DC;
 // where Δ_Y = step and the chroma steps are scaled so that a unit of rate lowers RGB squared
 // error equally in every channel (Δ_c = step · sqrt(w_Y / w_c), w from
 // PatchTransform::rgb_error_weights) — uniform steps across frequencies are what minimises MSE
@@ -38,10 +40,20 @@ struct Refinement {
   bool empty() const { return levels.empty(); }
   // Δ of channel c (0 Y, 1 Cb, 2 Cr).
   float channel_step(size_t c) const;
-  // Quantizes residual rows (patches first .. first + rows − 1, dim columns) into levels.
+  // AC levels: quantizes residual rows (patches first .. first + rows − 1, dim columns: the
+  // coefficients minus the tokens' reconstruction) and trims their tails; DC levels are left to
+  // quantize_dc.
   void quantize(MatrixView<const float> residual, size_t first);
-  // coefs (patches first .., dim columns) += the dequantized levels.
-  void add_to(MatrixView<float> coefs, size_t first) const;
+  // DC levels, in raster order over a grid `cols` patches wide: source_dc and coarse_dc
+  // (patches × 3: each channel's DC coefficient in the image and in the tokens' reconstruction).
+  // Each DC is coded against a prediction the decoder can repeat (predicted_dc in the .cpp);
+  // luma_only leaves the chroma DC levels 0 (grey sources).
+  void quantize_dc(Span<const float> source_dc, Span<const float> coarse_dc, size_t cols, bool luma_only);
+  // The decoder's side: every patch's reconstructed DC (patches × 3) from the tokens' coarse_dc.
+  std::vector<float> reconstruct_dc(Span<const float> coarse_dc, size_t cols) const;
+  // coefs (patches first .., dim columns, holding the tokens' reconstruction) += the dequantized
+  // AC levels; each channel's DC coefficient := dc (reconstruct_dc's result).
+  void add_to(MatrixView<float> coefs, size_t first, Span<const float> dc) const;
   // Throws unless the sizes agree and the step is valid.
   void validate(const char* who) const;
 };
