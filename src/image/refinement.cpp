@@ -55,8 +55,8 @@ size_t bits_for(size_t values) {
 class Model {
  public:
   explicit Model(size_t patch)
-      : pp_(patch * patch), last_bits_(bits_for(pp_)), band_(pp_), lower_(pp_),
-        coded_(3 * 3 * 2), last_(3 * 5 * (size_t{1} << last_bits_)), nonzero_(3 * pp_ * 9),
+      : pp_(patch * patch), last_bits_(bits_for(pp_ - 1)), band_(pp_), lower_(pp_),
+        coded_(3 * 3 * 2), dc_nonzero_(3 * 3 * 2), last_(3 * 5 * (size_t{1} << last_bits_)), nonzero_(3 * pp_ * 9),
         magnitude_(3 * kBands * 3 * kFlagContexts) {
     const PatchTransform t(patch);
     std::vector<size_t> position(pp_);  // frequency u·p + v -> its index in the block
@@ -84,52 +84,70 @@ class Model {
           auto* q = &levels[i * dim + ch * pp_];
           const int16_t* left = col > 0 ? &levels[(i - 1) * dim + ch * pp_] : nullptr;
           const int16_t* above = r > 0 ? &levels[(i - cols) * dim + ch * pp_] : nullptr;
-          const size_t neighbours = size_t(left && last_of[(i - 1) * 3 + ch] >= 0) +
-                                    size_t(above && last_of[(i - cols) * 3 + ch] >= 0);
+          // DC first, on its own: it is coded against a prediction (walk_dc), so a small DC level
+          // is common in blocks whose AC is empty, and folding it into `coded` / `last` would
+          // make every such block look busy.
+          const size_t near_dc = size_t(left && left[0] != 0) + size_t(above && above[0] != 0);
+          const size_t luma_dc = size_t(ch > 0 && levels[i * dim] != 0);
+          if (c.bit(dc_nonzero_[(ch * 3 + near_dc) * 2 + luma_dc], unsigned(q[0] != 0)))
+            magnitude(c, q[0], ((ch * kBands) * 3 + around_context(left, above, 0)) * kFlagContexts);
+          // Then the AC levels 1 .. last.
           int last = -1;
           if constexpr (!decoding)
-            for (size_t k = pp_; k-- > 0;)
+            for (size_t k = pp_; k-- > 1;)
               if (q[k] != 0) {
                 last = int(k);
                 break;
               }
           // Chroma follows luma: Y is coded first, so Cb and Cr see whether the same patch's Y
-          // block is coded and which of its levels are nonzero.
-          const int16_t* luma = ch > 0 && last_of[i * 3] >= 0 ? &levels[i * dim] : nullptr;
-          if (!c.bit(coded_[(ch * 3 + neighbours) * 2 + size_t(luma != nullptr)], unsigned(last >= 0))) continue;
+          // block has AC levels.
+          const size_t neighbours = size_t(left && last_of[(i - 1) * 3 + ch] >= 0) +
+                                    size_t(above && last_of[(i - cols) * 3 + ch] >= 0);
+          const size_t luma_coded = size_t(ch > 0 && last_of[i * 3] >= 0);
+          if (!c.bit(coded_[(ch * 3 + neighbours) * 2 + luma_coded], unsigned(last >= 0))) continue;
           const int reach = std::max(left ? last_of[(i - 1) * 3 + ch] : -1, above ? last_of[(i - cols) * 3 + ch] : -1);
-          const size_t reach_bucket = reach < 0 ? 0 : reach == 0 ? 1 : reach <= 2 ? 2 : reach <= 9 ? 3 : 4;
+          const size_t reach_bucket = reach < 0 ? 0 : reach <= 2 ? 1 : reach <= 5 ? 2 : reach <= 14 ? 3 : 4;
           Context* tree = &last_[(ch * 5 + reach_bucket) << last_bits_];
           size_t node = 1;
-          for (size_t b = last_bits_; b-- > 0;) node = 2 * node + c.bit(tree[node], (unsigned(last) >> b) & 1u);
-          last = int(node - (size_t{1} << last_bits_));
+          for (size_t b = last_bits_; b-- > 0;) node = 2 * node + c.bit(tree[node], (unsigned(last - 1) >> b) & 1u);
+          last = int(node - (size_t{1} << last_bits_)) + 1;
           VQ_CHECK(size_t(last) < pp_, "refinement: corrupt data (last level ", last, " of ", pp_, ")");
           last_of[i * 3 + ch] = int16_t(last);
-          for (size_t k = 0; k <= size_t(last); ++k) {
+          for (size_t k = 1; k <= size_t(last); ++k) {
             const size_t near = size_t(left && left[k] != 0) + size_t(above && above[k] != 0);
             const size_t prev = size_t(lower_[k][0] >= 0 && q[lower_[k][0]] != 0) +
                                 size_t(lower_[k][1] >= 0 && q[lower_[k][1]] != 0);
             if (k < size_t(last) && !c.bit(nonzero_[((ch * pp_ + k) * 3 + near) * 3 + prev], unsigned(q[k] != 0)))
               continue;
-            const int around = (left ? std::abs(left[k]) : 0) + (above ? std::abs(above[k]) : 0);
-            const size_t mctx = ((ch * kBands + band_[k]) * 3 + (around == 0 ? 0 : around <= 2 ? 1 : 2)) * kFlagContexts;
-            const unsigned m = unsigned(std::abs(int(q[k])));
-            unsigned got = 1;
-            while (got <= kUnaryFlags && c.bit(magnitude_[mctx + std::min<size_t>(got - 1, kFlagContexts - 1)],
-                                               unsigned(m > got)))
-              ++got;
-            if (got > kUnaryFlags) got += escape(c, m - kUnaryFlags - 1);
-            const unsigned negative = c.bypass(unsigned(q[k] < 0));
-            if constexpr (decoding) {
-              VQ_CHECK(got <= 32767, "refinement: corrupt data (level ", got, ")");
-              q[k] = int16_t(negative ? -int(got) : int(got));
-            }
+            magnitude(c, q[k], ((ch * kBands + band_[k]) * 3 + around_context(left, above, k)) * kFlagContexts);
           }
         }
       }
   }
 
  private:
+  // 0, 1 or 2 for the neighbours' summed magnitude at k: 0, 1–2, more.
+  static size_t around_context(const int16_t* left, const int16_t* above, size_t k) {
+    const int around = (left ? std::abs(left[k]) : 0) + (above ? std::abs(above[k]) : 0);
+    return around == 0 ? 0 : around <= 2 ? 1 : 2;
+  }
+
+  // A nonzero level's magnitude (unary flags in contexts mctx.., then the escape) and sign;
+  // decoding stores it in q.
+  template <class Coder, class Level>
+  void magnitude(Coder& c, Level& q, size_t mctx) {
+    const unsigned m = unsigned(std::abs(int(q)));
+    unsigned got = 1;
+    while (got <= kUnaryFlags && c.bit(magnitude_[mctx + std::min<size_t>(got - 1, kFlagContexts - 1)], unsigned(m > got)))
+      ++got;
+    if (got > kUnaryFlags) got += escape(c, m - kUnaryFlags - 1);
+    const unsigned negative = c.bypass(unsigned(q < 0));
+    if constexpr (!std::is_const_v<Level>) {
+      VQ_CHECK(got <= 32767, "refinement: corrupt data (level ", got, ")");
+      q = int16_t(negative ? -int(got) : int(got));
+    }
+  }
+
   // Order-0 Exp-Golomb code of v in equiprobable bits: n = floor(log2(v + 1)) ones, a zero,
   // then the n low bits of v + 1.
   template <class Coder>
@@ -147,7 +165,7 @@ class Model {
   size_t pp_, last_bits_;
   std::vector<size_t> band_;
   std::vector<std::array<int, 2>> lower_;  // indices of (u − 1, v) and (u, v − 1), −1: none
-  std::vector<Context> coded_, last_, nonzero_, magnitude_;
+  std::vector<Context> coded_, dc_nonzero_, last_, nonzero_, magnitude_;
 };
 
 struct EncodingCoder {
