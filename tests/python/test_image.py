@@ -105,3 +105,9 @@ def test_matches_the_cli(model, tmp_path):
     data = (tmp_path / "a.vqc").read_bytes()
     subprocess.run([cli, "decode", str(tmp_path / "a.vqc"), "-o", str(tmp_path / "a.png"), "--quiet"], check=True)
     np.testing.assert_array_equal(model.decode(data), vq.read_image(str(tmp_path / "a.png")))
+    # Codec mode: vq encode --step (1 token level) decodes like the Python encoding of the same settings.
+    subprocess.run([cli, "encode", str(PHOTO), "-o", str(tmp_path / "s.vqc"), "-m", str(MODEL), "--step", "20",
+                    "--quiet"], check=True)
+    subprocess.run([cli, "decode", str(tmp_path / "s.vqc"), "-o", str(tmp_path / "s.png"), "--quiet"], check=True)
+    np.testing.assert_array_equal(model.decode(model.encode(img, levels=1, step=20.0)),
+                                  vq.read_image(str(tmp_path / "s.png")))
