@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
     bool timing_only = false;
     std::string model16_path;
     std::vector<float> min_gains = {128, 64, 32, 16, 8, 4, 2, 1};
-    std::vector<float> steps = {128, 96, 64, 48, 40, 32, 24, 20, 16, 12, 8};
+    std::vector<float> steps = {256, 192, 128, 96, 64, 48, 40, 32, 24, 20, 16, 12, 8, 6, 4};
     for (int i = 3; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--timing-only") {

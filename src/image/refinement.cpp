@@ -1,17 +1,23 @@
-// Scalar refinement: quantization and the context model of its arithmetic coding.
+// Scalar refinement: quantization (AC in parallel batches, DC in a raster-order walk against a
+// prediction) and the context model of its arithmetic coding.
 //
 // The coded stream visits patches in raster order and, per patch, the Y, Cb and Cr blocks of p²
 // levels in PatchTransform's diagonal order (low frequencies first). Per block:
-//   1. "coded": does the block hold a nonzero level? Context: channel × how many of the left
-//      and upper neighbours' same-channel blocks are coded (0..2).
-//   2. if coded, `last`, the position of its last nonzero level, through a bit tree of
-//      ceil(log2 p²) bits per (channel, coded neighbours) — what JPEG's end-of-block does.
-//   3. for k = 0 .. last: "nonzero" (implied at k = last), context channel × k × how many of
-//      the two neighbours are nonzero at k (0..2) × how many of this block's levels k−1, k−2 are
-//      nonzero (0..2). Then for a nonzero level its magnitude m: flags "m > 1", "m > 2", ...
-//      up to "m > 15" (context channel × frequency band × the neighbours' magnitude at k
-//      (0, 1–2, ≥3) × the flag's index, capped at 3), then m − 15 as an order-0 Exp-Golomb code
-//      in equiprobable bits, then the sign, equiprobable.
+//   1. the DC level: "nonzero" (context: channel × how many of the left and upper neighbours'
+//      DC levels are nonzero × for chroma, whether this patch's Y DC is), then its magnitude and
+//      sign as in 4.
+//   2. "coded": does the block hold a nonzero AC level? Context: channel × how many of the two
+//      neighbours' blocks are coded × for chroma, whether this patch's Y block is.
+//   3. if coded, `last`, the position of its last nonzero AC level, through a bit tree of
+//      ceil(log2(p² − 1)) bits per (channel, how far the neighbours' last levels reach: 5
+//      buckets) — what JPEG's end-of-block does.
+//   4. for k = 1 .. last: "nonzero" (implied at k = last), context channel × k × how many of
+//      the two neighbours are nonzero at k (0..2) × how many of this block's levels one step
+//      lower in each frequency, (u − 1, v) and (u, v − 1), are nonzero (0..2). Then for a
+//      nonzero level its magnitude m: flags "m > 1", "m > 2", ... up to "m > 15" (context
+//      channel × frequency band × the neighbours' magnitude at k (0, 1–2, ≥3) × the flag's
+//      index, capped at 3), then m − 16 as an order-0 Exp-Golomb code in equiprobable bits,
+//      then the sign, equiprobable.
 // Images are smooth across patches and a residual's energy falls with frequency, so the
 // neighbour and frequency contexts are where the bits are saved; all contexts adapt as the
 // image is coded (no trained statistics needed).
