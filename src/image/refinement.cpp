@@ -313,9 +313,9 @@ void Refinement::quantize_dc(Span<const float> source_dc, Span<const float> coar
   VQ_CHECK(source_dc.size() == patches * 3, "Refinement::quantize_dc: ", source_dc.size(), " DC values for ",
            patches, " patches × 3");
   const size_t pp = dim / 3;
-  walk_dc(*this, coarse_dc, cols, [&](size_t i, size_t ch, float prediction, float step) {
+  walk_dc(*this, coarse_dc, cols, [&](size_t i, size_t ch, float prediction, float delta) {
     int16_t& q = levels[i * dim + ch * pp];
-    q = luma_only && ch > 0 ? 0 : quantize_value(source_dc[i * 3 + ch] - prediction, 1.f / step);
+    q = luma_only && ch > 0 ? 0 : quantize_value(source_dc[i * 3 + ch] - prediction, 1.f / delta);
     return q;
   });
 }
