@@ -166,6 +166,11 @@ class ImageCodec final : public MediaCodec {
                       "quality, bigger file (≈ 40: 0.3 bpp, 12: 1 bpp on photographs). 0: tokens only")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    encode.add_option("--bpp", bpp_,
+                      "Images: codec mode at a target rate — the finest --step whose whole file fits in this many "
+                      "bits per pixel (bisection, ~12 trial encodings). 0: off")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     encode.add_option("--coding", coding_, "Images: token coding auto | fixed | zstd | arithmetic (auto: smallest)")
         ->check(CLI::IsMember({"auto", "fixed", "zstd", "arithmetic"}))
         ->capture_default_str();
@@ -177,10 +182,13 @@ class ImageCodec final : public MediaCodec {
     const std::string model_path = r.model.empty() ? default_model_path() : r.model;
     const ImageTokenizer model = ImageTokenizer::load(model_path);
     const std::string location = r.model.empty() ? kDefaultModel : fs::absolute(r.model).string();
+    VQ_CHECK(step_ == 0.f || bpp_ == 0.0, "give --step or --bpp, not both");
+    const bool refined = step_ > 0.f || bpp_ > 0.0;
     ImageEncodeOptions o;
-    o.levels = step_ > 0.f && levels_ == 0 ? kRefinedLevels : levels_;
+    o.levels = refined && levels_ == 0 ? kRefinedLevels : levels_;
     o.min_gain = min_gain_;
     o.step = step_;
+    o.bpp = bpp_;
     const EncodedImage e = encode_image(image, model, o, location);
     const EncodeSummary s = write_file(r.output, e, coding_);
     if (!r.tokens.empty()) write_tokens_npy(r.tokens, e.grid);
@@ -193,7 +201,9 @@ class ImageCodec final : public MediaCodec {
                                 : " (alpha kept losslessly)");
     std::printf("model            %s (%s, %zu-px patches, id %s)\n", model_path.c_str(),
                 model.quantizer().describe().c_str(), model.patch(), model.id().c_str());
-    print_rates(e.grid, s, r.output, step_);
+    print_rates(e.grid, s, r.output, e.refinement.step);
+    if (bpp_ > 0.0 && 8.0 * double(fs::file_size(r.output)) > bpp_ * double(image.pixel_count()))
+      std::printf("note             --bpp %g is below what the tokens alone cost: this is the smallest file\n", bpp_);
     std::printf("quality          PSNR %.2f dB, SSIM %.4f\n", psnr(image, decoded), ssim(image, decoded));
     std::printf("saved            %s%s%s (%.3f s)\n", r.output.c_str(), r.tokens.empty() ? "" : " and ",
                 r.tokens.c_str(), took);
@@ -348,6 +358,7 @@ class ImageCodec final : public MediaCodec {
   size_t levels_ = 0;
   float min_gain_ = -1.f;
   float step_ = 0.f;
+  double bpp_ = 0.0;
   std::string coding_ = "auto";
   std::string train_dir_, train_out_;
   ImageTrainOptions train_;

@@ -108,7 +108,7 @@ void bind_image(pyb::module_& m) {
       .def(
           "encode",
           [](const ImageTokenizer& t, const pyb::object& img, size_t levels, pyb::object min_gain,
-             const std::string& coding, pyb::object step) {
+             const std::string& coding, pyb::object step, pyb::object bpp) {
             const Image im = to_image(img);
             std::vector<uint8_t> bytes;
             {
@@ -118,6 +118,9 @@ void bind_image(pyb::module_& m) {
               VQ_CHECK(min_gain.is_none() || o.min_gain >= 0.f, "encode: min_gain must be >= 0 or None");
               o.step = step.is_none() ? 0.f : step.cast<float>();
               VQ_CHECK(step.is_none() || o.step > 0.f, "encode: step must be > 0 or None");
+              o.bpp = bpp.is_none() ? 0.0 : bpp.cast<double>();
+              VQ_CHECK(bpp.is_none() || o.bpp > 0.0, "encode: bpp must be > 0 or None");
+              VQ_CHECK(step.is_none() || bpp.is_none(), "encode: give step or bpp, not both");
               pyb::gil_scoped_release release;
               ContainerWriter w;
               write_encoded_image(w, image::encode_image(im, t, o, "python"), image::parse_token_coding(coding));
@@ -126,7 +129,7 @@ void bind_image(pyb::module_& m) {
             return pyb::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
           },
           pyb::arg("image"), pyb::arg("levels") = 0, pyb::arg("min_gain") = pyb::none(),
-          pyb::arg("coding") = "arithmetic", pyb::arg("step") = pyb::none())
+          pyb::arg("coding") = "arithmetic", pyb::arg("step") = pyb::none(), pyb::arg("bpp") = pyb::none())
       .def(
           "decode",
           [](const ImageTokenizer& t, const pyb::bytes& data) {

@@ -249,14 +249,38 @@ void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g
   g.validate(what.c_str());
 }
 
+namespace {
+
+// The finest refinement step whose whole file (e as it stands, arithmetic-coded tokens) fits in
+// target_bpp. File size falls as the step grows (up to coding noise), so bisection on log(step):
+// 12 halvings of the 14-octave range put the step within 1 % of the boundary.
+float step_for_rate(const Image& image, const ImageTokenizer& model, EncodedImage& e, double target_bpp) {
+  const double budget = target_bpp * double(image.pixel_count()) / 8.0;
+  auto fits = [&](float step) {
+    e.refinement = model.refine(image, e.grid, step);
+    ContainerWriter out;
+    write_encoded_image(out, e, TokenCoding::kArithmetic);
+    return double(out.to_bytes().size()) <= budget;
+  };
+  if (fits(kMinRefinementStep)) return kMinRefinementStep;
+  double lo = std::log(double(kMinRefinementStep)), hi = std::log(double(kMaxRefinementStep));
+  for (int i = 0; i < 12; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (fits(float(std::exp(mid))) ? hi : lo) = mid;
+  }
+  return float(std::exp(hi));
+}
+
+}  // namespace
+
 EncodedImage encode_image(const Image& image, const ImageTokenizer& model, const ImageEncodeOptions& o,
                           const std::string& model_location) {
   image.validate("encode_image");
   VQ_CHECK(o.step == 0.f || (std::isfinite(o.step) && o.step >= kMinRefinementStep), "encode_image: refinement step "
            "must be 0 (none) or >= ", kMinRefinementStep, ", got ", o.step);
+  VQ_CHECK(o.bpp >= 0.0 && std::isfinite(o.bpp), "encode_image: target bpp must be >= 0, got ", o.bpp);
   EncodedImage e;
   e.grid = o.min_gain >= 0.f ? model.encode_adaptive(image, o.min_gain, o.levels) : model.encode(image, o.levels);
-  if (o.step > 0.f) e.refinement = model.refine(image, e.grid, o.step);
   e.source_channels = image.channels;
   if (image.has_alpha()) {
     const Image a = alpha_plane(image);
@@ -267,6 +291,8 @@ EncodedImage encode_image(const Image& image, const ImageTokenizer& model, const
   }
   e.model_id = model.id();
   e.model_location = model_location;
+  const float step = o.bpp > 0.0 ? step_for_rate(image, model, e, o.bpp) : o.step;
+  if (step > 0.f) e.refinement = model.refine(image, e.grid, step);
   return e;
 }
 

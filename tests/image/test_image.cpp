@@ -405,6 +405,23 @@ TEST(EncodedImage, RefinementRaisesQualityAndRoundTrips) {
   EXPECT_TRUE(a.grid.adaptive());
   EXPECT_GT(psnr(im, decode_image(a, m)), psnr(im, decode_image(encode_image(im, m, {0, 2.f}, "test"), m)));
 
+  // A target rate picks the finest step whose file fits it (to within the bisection's 1 %).
+  const Image big = synthetic(128, 96, 3, 21);
+  auto file_bytes = [&](const EncodedImage& e) {
+    ContainerWriter w;
+    write_encoded_image(w, e, TokenCoding::kArithmetic);
+    return double(w.to_bytes().size());
+  };
+  for (double bpp : {1.5, 3.0}) {
+    const EncodedImage e = encode_image(big, m, {1, -1.f, 0.f, bpp}, "test");
+    const double budget = bpp * double(big.pixel_count()) / 8.0;
+    EXPECT_LE(file_bytes(e), budget) << bpp;
+    EXPECT_GT(file_bytes(encode_image(big, m, {1, -1.f, 0.98f * e.refinement.step}, "test")), budget) << bpp;
+  }
+  // Below what the tokens alone cost: the coarsest step, the smallest file there is.
+  EXPECT_EQ(encode_image(big, m, {1, -1.f, 0.f, 0.01}, "test").refinement.step, kMaxRefinementStep);
+  EXPECT_THROW(encode_image(big, m, {1, -1.f, 0.f, -1.0}, "test"), Error);
+
   EXPECT_THROW(encode_image(im, m, {1, -1.f, 0.1f}, "test"), Error);
   EXPECT_THROW(encode_image(im, m, {1, -1.f, -2.f}, "test"), Error);
   ContainerWriter w;

@@ -57,6 +57,10 @@ def test_refinement_step(model, photo):
     assert psnr(photo, model.decode(fine)) > 40
     with pytest.raises(ValueError):
         model.encode(photo, step=-1.0)
+    sized = model.encode(photo, levels=1, bpp=2.0)
+    assert len(sized) * 8 <= 2.0 * photo.shape[0] * photo.shape[1]
+    with pytest.raises(ValueError):
+        model.encode(photo, step=4.0, bpp=1.0)
 
 
 def test_adaptive_depth(model, photo):

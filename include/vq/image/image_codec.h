@@ -61,6 +61,10 @@ struct ImageEncodeOptions {
   float min_gain = -1.f;  // >= 0: rate-adaptive depth (ImageTokenizer::encode_adaptive), stored
                           // with arithmetic coding only; < 0: every patch gets `levels` levels
   float step = 0.f;       // > 0: a scalar refinement with this luma step on top of the tokens
+  double bpp = 0.0;       // > 0: a refinement whose step is chosen for this rate (overrides step):
+                          // the finest step whose whole file (arithmetic-coded tokens) fits in
+                          // bpp bits per pixel, found by bisection on log(step) to within 1 %;
+                          // the coarsest step (kMaxRefinementStep) when nothing fits
 };
 
 // Tokens of image under model (and its refinement), alpha kept when the image has it.

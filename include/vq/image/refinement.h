@@ -29,6 +29,7 @@ namespace vq::image {
 // 0.4 was best of 0.3 / 0.4 / 0.5 in session 6's rate–PSNR measurement on the held-out photos.
 inline constexpr float kRoundingOffset = 0.4f;
 inline constexpr float kMinRefinementStep = 0.25f;  // keeps every level inside int16
+inline constexpr float kMaxRefinementStep = 4096.f;  // beyond every coefficient: levels all 0
 
 struct Refinement {
   float step = 0.f;              // luma step in 8-bit units, >= kMinRefinementStep
