@@ -365,7 +365,7 @@ Refinement ImageTokenizer::refine(const Image& image, const TokenGrid& grid, flo
            grid.width, "×", grid.height, " image for a ", image.width, "×", image.height, " one");
   const size_t d = transform_.dim(), pp = patch() * patch();
   Refinement r(step, grid.rows * grid.cols, d);
-  std::vector<float> source_dc(r.patches * 3);
+  std::vector<float> source_dc(r.patches * 3), token_dc(r.patches * 3);
   vq::detail::for_each_batch(r.patches, kBatch, 0, [&](size_t begin, size_t count) {
     Matrix coefs(count, d), coarse(count, d);
     transform_.forward_patches(image, begin, coefs.view());
@@ -373,13 +373,16 @@ Refinement ImageTokenizer::refine(const Image& image, const TokenGrid& grid, flo
     for (size_t i = 0; i < count; ++i) {
       float* x = coefs.row_ptr(i);
       const float* c = coarse.row_ptr(i);
-      for (size_t ch = 0; ch < 3; ++ch) source_dc[(begin + i) * 3 + ch] = x[ch * pp];
+      for (size_t ch = 0; ch < 3; ++ch) {
+        source_dc[(begin + i) * 3 + ch] = x[ch * pp];
+        token_dc[(begin + i) * 3 + ch] = c[ch * pp];
+      }
       // A grey source decodes to luma only: its chroma error costs nothing, so it gets no levels.
       for (size_t j = 0; j < d; ++j) x[j] = grid.grey && j >= pp ? 0.f : x[j] - c[j];
     }
     r.quantize(coefs.view(), begin);
   });
-  r.quantize_dc(source_dc, coarse_dc(grid), grid.cols, grid.grey);
+  r.quantize_dc(source_dc, token_dc, grid.cols, grid.grey);
   return r;
 }
 
