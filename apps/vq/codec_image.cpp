@@ -104,9 +104,10 @@ EncodeSummary write_file(const std::string& path, const EncodedImage& e, const s
   ContainerWriter out;
   write_encoded_image(out, e, s.coding);
   out.write(path);
-  s.coded_bytes = encode_tokens(e.grid, s.coding).size();
-  if (!e.refinement.empty())
-    s.refinement_bytes = encode_refinement(e.refinement, e.grid.rows, e.grid.cols, e.grid.patch).size();
+  // The payload sizes as stored, read back rather than coded a second time.
+  const ContainerReader written = ContainerReader::from_file(path);
+  s.coded_bytes = written.payload("ITOK").size();
+  if (written.has("IREF")) s.refinement_bytes = written.payload("IREF").size();
   return s;
 }
 
