@@ -51,5 +51,29 @@ TEST_F(WeightsCli, CompressDecompressRoundTrip) {
   EXPECT_NE(r.err.find("missing.safetensors"), std::string::npos) << r.err;
 }
 
+// --aq-rounds reaches the compressor: more rounds of AQLM's alternation give a lower error than
+// one (codes for fixed books only), and the option's range is checked.
+TEST_F(WeightsCli, AqRoundsLowerTheError) {
+  const Matrix w = testdata::gaussian(64, 64, 9);
+  weights::SafetensorsWriter in;
+  in.add_float("layer.weight", {64, 64}, {w.data(), w.rows() * w.cols()});
+  in.finish(path("in.safetensors"));
+  auto error_with = [&](int rounds) {
+    const std::string out = path("r" + std::to_string(rounds) + ".safetensors");
+    CliRun r = vq("weights compress " + path("in.safetensors") + " -o " + out + " --scheme AQ1x6g4 --aq-rounds " +
+                  std::to_string(rounds) + " --aq-beam 4 -q");
+    EXPECT_EQ(r.code, 0) << r.err;
+    r = vq("weights decompress " + out + " -o " + path("d.safetensors"));
+    EXPECT_EQ(r.code, 0) << r.err;
+    const std::vector<float> wd = weights::SafetensorsFile::open(path("d.safetensors")).read_float("layer.weight");
+    double err = 0;
+    for (size_t i = 0; i < wd.size(); ++i) err += (double(wd[i]) - w.data()[i]) * (double(wd[i]) - w.data()[i]);
+    return err;
+  };
+  EXPECT_LT(error_with(3), error_with(1));
+  EXPECT_EQ(vq("weights compress " + path("in.safetensors") + " -o " + path("x.safetensors") + " --aq-rounds 0").code,
+            2) << "a usage error";
+}
+
 }  // namespace
 }  // namespace vq
