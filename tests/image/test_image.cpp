@@ -112,7 +112,13 @@ TEST(ImageTokenizer, GreedySearchEqualsTheQuantizersCodes) {
   const TokenGrid one = m.encode(im);
   const TokenGrid adaptive_one = m.encode_adaptive(im, 2.f);
   const Image decoded_one = m.decode(adaptive_one);
+  const Refinement refined_one = m.refine(im, one, 3.f);
+  const Image refined_decoded_one = m.decode(one, &refined_one);
   omp_set_num_threads(std::max(2, threads));
+  // The refinement too: AC levels come from batches in parallel, the DC walk is sequential.
+  const Refinement refined = m.refine(im, one, 3.f);
+  EXPECT_EQ(refined.levels, refined_one.levels);
+  EXPECT_EQ(m.decode(one, &refined).pixels, refined_decoded_one.pixels);
   EXPECT_EQ(one.tokens, g.tokens);
   const TokenGrid adaptive = m.encode_adaptive(im, 2.f);
   EXPECT_EQ(adaptive.tokens, adaptive_one.tokens);
