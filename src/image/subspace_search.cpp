@@ -73,8 +73,8 @@ void SubspaceBooks::nearest(size_t level, MatrixView<const float> x, Span<int32_
   const Level& lv = levels_[level];
   const size_t K = lv.entries.rows(), r = dim(), h = lv.head, m = x.rows();
   VQ_CHECK(x.cols() == r && labels.size() == m && distances.size() == m, "SubspaceBooks::nearest: bad sizes");
-  tile.resize(kRows * K + K);
-  const Span<float> bounds(tile.data() + kRows * K, K);
+  tile.resize(kRows * K);
+  std::vector<int32_t> candidates(K);
   for (size_t r0 = 0; r0 < m; r0 += kRows) {
     const size_t rows = std::min(kRows, m - r0);
     // tile = ||c||² − 2 x_h·c_h (sgemm with beta = 1 over the norms, as kernels::nearest does).
@@ -89,18 +89,16 @@ void SubspaceBooks::nearest(size_t level, MatrixView<const float> x, Span<int32_
       // Smallest upper bound; the margin covers the float rounding of the head estimates.
       const float slack = 2.f * x_tail;
       const float* tn = lv.tail_norms.data();
-      float* lower = bounds.data();
       float upper = std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(min : upper)
-      for (size_t j = 0; j < K; ++j) {
-        upper = std::min(upper, t[j] + slack * tn[j]);
-        lower[j] = t[j] - slack * tn[j];
-      }
+      for (size_t j = 0; j < K; ++j) upper = std::min(upper, t[j] + slack * tn[j]);
       const float limit = upper + 1e-4f * (x_norm + std::abs(upper));
+      // Exact scores for the entries whose lower bound t − slack·tn is within the limit.
+      const size_t n_candidates = kernels::within_bound(t, tn, slack, limit, K, candidates.data());
       float best = std::numeric_limits<float>::infinity();
       int32_t best_j = 0;
-      for (size_t j = 0; j < K; ++j) {
-        if (lower[j] > limit) continue;
+      for (size_t c = 0; c < n_candidates; ++c) {
+        const size_t j = size_t(candidates[c]);
         const float exact = h == r ? t[j] : t[j] - 2.f * kernels::dot(xi + h, lv.entries.row_ptr(j) + h, r - h);
         if (exact < best) {
           best = exact;

@@ -1,9 +1,12 @@
 #include "kernels/distances.h"
 
+#include "kernels/lut_scan.h"
+
 #include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -114,6 +117,24 @@ void scan_tiles(MatrixView<const float> x, MatrixView<const float> c, Span<const
 }
 
 }  // namespace
+
+namespace detail {
+size_t within_bound_avx512(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out);
+}  // namespace detail
+
+size_t within_bound_ref(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out) {
+  size_t count = 0;
+  for (size_t j = 0; j < n; ++j)
+    if (std::fma(-slack, w[j], t[j]) <= limit) out[count++] = int32_t(j);
+  return count;
+}
+
+size_t within_bound(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (scan_level() == ScanLevel::kAvx512) return detail::within_bound_avx512(t, w, slack, limit, n, out);
+#endif
+  return within_bound_ref(t, w, slack, limit, n, out);
+}
 
 float l2sqr(const float* a, const float* b, size_t d) {
   float s = 0.f;

@@ -25,6 +25,13 @@ float dot(const float* a, const float* b, size_t d);
 void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t, size_t dim,
                          size_t K, float* out, size_t out_stride);
 
+// The indices j < n (ascending) with t[j] − slack·w[j] <= limit, written to out (n slots);
+// returns their count. A pruned search's candidate list: t the estimates, slack·w the bound
+// widths. AVX-512 (scan_level() == kAvx512) compares 16 at a time and compresses the passing
+// indices; _ref is the plain loop; both give the same list.
+size_t within_bound(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out);
+size_t within_bound_ref(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out);
+
 // norms[i] = ||x_i||², norms.size() == x.rows().
 void row_norms(MatrixView<const float> x, Span<float> norms);
 

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <vector>
 
 #include "kernels/distances.h"
 #include "test_data.h"
+#include "vq/core/rng.h"
 
 namespace vq {
 namespace {
@@ -169,6 +171,25 @@ TEST(Distances, BadArgumentsThrow) {
   EXPECT_THROW(kernels::nearest(x.view(), c.view(), Span<const float>(cn.data(), 1), labels, dist), Error);
   EXPECT_THROW(kernels::nearest_k(x.view(), c.view(), cn, 3, labels, dist), Error);
   EXPECT_THROW(kernels::nearest_k(x.view(), c.view(), cn, 2, labels, dist), Error);  // outputs too small
+}
+
+// The dispatched candidate list (AVX-512 where the CPU has it) equals the plain loop's, for
+// lengths around the 16-lane step, limits that pass none, some and all, and equal bounds.
+TEST(Distances, WithinBoundMatchesReference) {
+  Rng rng(4);
+  for (size_t n : {1, 15, 16, 17, 100, 256}) {
+    std::vector<float> t(n), w(n);
+    for (size_t j = 0; j < n; ++j) t[j] = float(rng.normal()), w[j] = float(std::abs(rng.normal()));
+    t[n / 2] = 0.25f, w[n / 2] = 0.f;  // a bound exactly at the limit passes
+    for (float limit : {-100.f, 0.25f, 0.f, 100.f}) {
+      std::vector<int32_t> a(n, -1), b(n, -1);
+      const size_t na = kernels::within_bound(t.data(), w.data(), 0.7f, limit, n, a.data());
+      const size_t nb = kernels::within_bound_ref(t.data(), w.data(), 0.7f, limit, n, b.data());
+      ASSERT_EQ(na, nb) << "n " << n << ", limit " << limit;
+      EXPECT_EQ(std::vector<int32_t>(a.begin(), a.begin() + long(na)), std::vector<int32_t>(b.begin(), b.begin() + long(nb)));
+      EXPECT_EQ(nb, limit == -100.f ? 0u : limit == 100.f ? n : nb);
+    }
+  }
 }
 
 }  // namespace
