@@ -8,13 +8,14 @@
 // arithmetic coder (src/image/refinement.cpp spells out the model). The tokens stay a valid
 // token grid; the refinement is an extra chunk of the encoded file.
 //
-// Quantization: level q = sign(x) · floor(|x| / Δ_c + kRoundingOffset), reconstruction q · Δ_c,
-// where x is an AC coefficient's residual, or for DC the coefficient minus a prediction from the
-// neighbouring patches' reconstructed DC blended with the tokens' own DC;
-// where Δ_Y = step and the chroma steps are scaled so that a unit of rate lowers RGB squared
-// error equally in every channel (Δ_c = step · sqrt(w_Y / w_c), w from
-// PatchTransform::rgb_error_weights) — uniform steps across frequencies are what minimises MSE
-// at a given entropy (reverse water-filling), unlike JPEG's perceptual tables.
+// Quantization: level q = sign(x) · floor(|x| / Δ_c + kRoundingOffset), reconstruction q · Δ_c.
+// x is an AC coefficient's residual (coefficient minus the tokens' reconstruction), or for DC
+// the coefficient minus a prediction from the neighbouring patches' reconstructed DC blended
+// with the tokens' own DC. Δ_Y = step, and the chroma steps are scaled so that a unit of rate
+// lowers RGB squared error equally in every channel (Δ_c = step · sqrt(w_Y / w_c), w from
+// PatchTransform::rgb_error_weights): uniform steps across frequencies are what minimises MSE
+// at a given entropy (reverse water-filling), unlike JPEG's perceptual tables. AC ±1 levels at
+// the end of a block are dropped where they cost more bits than they buy (refinement.cpp).
 #pragma once
 
 #include <cstdint>
