@@ -20,7 +20,9 @@
 //           by its minimum first) and summed in integers: several times faster on AVX-512 VBMI.
 //           The error of an output is at most row_scale · Σ_tiles 32 · s_tile / 2 (s_tile = the
 //           widest table range in the tile / 255); ≈ 1 % of ‖y‖ on random tables, ≤ 0.0014
-//           added to the output error of the tiny LM's real layers (BENCHMARKS.md).
+//           added to the output error of most of the tiny LM's real layers, but up to 4× the
+//           error on layers whose inputs have outlier channels (MLP down-projections,
+//           BENCHMARKS.md): use kFloat there.
 //           Results are identical at every SIMD level.
 #pragma once
 
