@@ -6,7 +6,8 @@
 //               [--timing-only]
 //
 // For every photograph: our codec at every depth (bpp fixed-length and entropy coded, PSNR,
-// SSIM), with rate-adaptive depth, and in codec mode (1 token level + scalar refinement), cjpeg -quality {5..95} -optimize and cwebp -q {0..100} decoded by djpeg / dwebp. The
+// SSIM), with rate-adaptive depth, and in codec mode (1 token level + scalar refinement);
+// cjpeg -quality {5..95} -optimize and cwebp -q {0..100} decoded by djpeg / dwebp. The
 // comparison at matched rate interpolates each reference's PSNR linearly in bpp at our rate.
 // Output: markdown tables on stdout (copied into BENCHMARKS.md).
 #include <omp.h>
@@ -122,18 +123,23 @@ Times timed(const std::function<void()>& fn) {
 // 1 MP on one core (OpenMP and OpenBLAS at one thread), median of 5, for each setting: encode =
 // transform + residual search + arithmetic coding of the tokens; decode = arithmetic decoding
 // + reconstruction. PNG reading/writing is not included.
-// The codec mode's whole pipeline in memory: encode = encode_image (tokens + refinement) and the
-// file's bytes; decode = parsing them and decode_image.
+// The codec mode's whole pipeline in memory: the .vqc file of 1 token level + a refinement at
+// `step`, and the image decoded from those bytes.
+std::vector<uint8_t> codec_file(const Image& img, const ImageTokenizer& model, float step) {
+  ContainerWriter w;
+  write_encoded_image(w, encode_image(img, model, {1, -1.f, step}, "bench"), TokenCoding::kArithmetic);
+  return w.to_bytes();
+}
+Image codec_decoded(const std::vector<uint8_t>& bytes, const ImageTokenizer& model) {
+  return decode_image(read_encoded_image(ContainerReader::from_bytes(bytes)), model);
+}
+
 void timing_refined(const ImageTokenizer& model, const Image& mp, const std::vector<float>& steps) {
   std::printf("\n| codec mode (1 token level + refinement) | bpp (file) | encode | decode |\n|---|---:|---:|---:|\n");
   for (float step : steps) {
     std::vector<uint8_t> bytes;
-    const Times enc = timed([&] {
-      ContainerWriter w;
-      write_encoded_image(w, encode_image(mp, model, {1, -1.f, step}, "bench"), TokenCoding::kArithmetic);
-      bytes = w.to_bytes();
-    });
-    const Times dec = timed([&] { (void)decode_image(read_encoded_image(ContainerReader::from_bytes(bytes)), model); });
+    const Times enc = timed([&] { bytes = codec_file(mp, model, step); });
+    const Times dec = timed([&] { (void)codec_decoded(bytes, model); });
     std::printf("| step %g | %.3f | **%.0f** (%.0f) | **%.0f** (%.0f) |\n", double(step),
                 8.0 * double(bytes.size()) / double(mp.pixel_count()), enc.cpu * 1e3, enc.wall * 1e3, dec.cpu * 1e3,
                 dec.wall * 1e3);
@@ -275,16 +281,13 @@ int main(int argc, char** argv) {
       }
       // Codec mode: 1 token level + scalar refinement at each step. bpp: the whole .vqc file.
       for (float step : steps) {
-        const EncodedImage e = encode_image(img, model, {1, -1.f, step}, "bench");
-        ContainerWriter w;
-        write_encoded_image(w, e, TokenCoding::kArithmetic);
-        const std::vector<uint8_t> bytes = w.to_bytes();
-        const Image dec = decode_image(read_encoded_image(ContainerReader::from_bytes(bytes)), model);
+        const std::vector<uint8_t> bytes = codec_file(img, model, step);
+        const Image dec = codec_decoded(bytes, model);
         const double file = 8.0 * double(bytes.size()) / double(img.pixel_count());
         const Point j = at_rate(jpeg, file), wp = at_rate(webp, file);
         std::printf("| %s | 1 + refinement step %g | %zu | – | %.3f (file) | arithmetic+scalar | %.2f | %.4f | %.2f | %.4f | %.2f | %.4f |\n",
-                    fs::path(path).filename().c_str(), double(step), e.grid.token_count(), file, psnr(img, dec),
-                    ssim(img, dec), j.psnr, j.ssim, wp.psnr, wp.ssim);
+                    fs::path(path).filename().c_str(), double(step), full.truncated(1).token_count(), file,
+                    psnr(img, dec), ssim(img, dec), j.psnr, j.ssim, wp.psnr, wp.ssim);
       }
       std::printf("| %s | JPEG q→(bpp, PSNR, SSIM) |", fs::path(path).filename().c_str());
       for (const Point& p : jpeg) std::printf(" (%.3f, %.2f, %.3f)", p.bpp, p.psnr, p.ssim);

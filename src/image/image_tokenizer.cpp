@@ -288,7 +288,7 @@ TokenGrid ImageTokenizer::encode_greedy(const Image& image, size_t levels, float
     Matrix res(count, r);
     for (size_t i = 0; i < count; ++i)
       for (size_t j = 0; j < r; ++j) res(i, j) = coefs(i, books.order()[j]);
-    std::vector<float> scratch;
+    detail::SubspaceScratch scratch;
     std::vector<uint32_t> active(count);
     std::iota(active.begin(), active.end(), uint32_t(begin));
     std::vector<int32_t> labels(count);

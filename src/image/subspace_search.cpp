@@ -69,12 +69,14 @@ SubspaceBooks::SubspaceBooks(std::span<const vq::detail::WhitenedBook> books) {
 }
 
 void SubspaceBooks::nearest(size_t level, MatrixView<const float> x, Span<int32_t> labels,
-                            Span<float> distances, std::vector<float>& tile) const {
+                            Span<float> distances, SubspaceScratch& scratch) const {
   const Level& lv = levels_[level];
   const size_t K = lv.entries.rows(), r = dim(), h = lv.head, m = x.rows();
   VQ_CHECK(x.cols() == r && labels.size() == m && distances.size() == m, "SubspaceBooks::nearest: bad sizes");
+  std::vector<float>& tile = scratch.tile;
+  std::vector<int32_t>& candidates = scratch.candidates;
   tile.resize(kRows * K);
-  std::vector<int32_t> candidates(K);
+  candidates.resize(K);
   for (size_t r0 = 0; r0 < m; r0 += kRows) {
     const size_t rows = std::min(kRows, m - r0);
     // tile = ||c||² − 2 x_h·c_h (sgemm with beta = 1 over the norms, as kernels::nearest does).

@@ -22,6 +22,13 @@
 
 namespace vq::image::detail {
 
+// Buffers nearest() reuses between calls (one per thread): the distance tile and the list of
+// entries to rescore.
+struct SubspaceScratch {
+  std::vector<float> tile;
+  std::vector<int32_t> candidates;
+};
+
 class SubspaceBooks {
  public:
   // books: the whitened books of an RVQ (all of dimension r).
@@ -35,9 +42,9 @@ class SubspaceBooks {
   size_t head(size_t level) const { return levels_[level].head; }
 
   // For every row of x (m × dim(), search order, any stride): the nearest entry of level l and
-  // its squared distance. scratch is reused between calls.
+  // its squared distance.
   void nearest(size_t level, MatrixView<const float> x, Span<int32_t> labels, Span<float> distances,
-               std::vector<float>& scratch) const;
+               SubspaceScratch& scratch) const;
 
  private:
   struct Level {

@@ -154,7 +154,8 @@ TEST(SubspaceSearch, MatchesBruteForce) {
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < r; ++j) xs(i, j) = x(i, sb.order()[j]);
   std::vector<int32_t> labels(n);
-  std::vector<float> dist(n), scratch;
+  std::vector<float> dist(n);
+  detail::SubspaceScratch scratch;
   size_t checked = 0;
   for (size_t l = 0; l < levels; ++l) {
     EXPECT_LT(sb.head(l), r) << "the test must exercise the bounds";
