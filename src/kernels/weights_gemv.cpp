@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 namespace vq::kernels {
 
@@ -40,10 +41,14 @@ void aq_float_u8(const AqFloatArgs& a) {
 
 void aq_int8_ref(const AqInt8Args& a) {
   for (size_t i = 0; i < kRowBlock; ++i) {
-    uint32_t s = 0;
-    for (size_t p = 0; p < a.positions; ++p) s += a.lut[p * a.stride + a.codes[p * kRowBlock + i]];
+    uint32_t narrow = 0, wide = 0;
+    for (size_t p = 0; p < a.positions; ++p) {
+      const uint32_t v = a.lut[p * a.stride + a.codes[p * kRowBlock + i]];
+      (a.wide >> p & 1 ? wide : narrow) += v;
+    }
     float& dst = a.acc[i];
-    dst = std::fma(a.scale, float(s), dst);  // the SIMD kernels' fused multiply-add: same bits
+    dst = std::fma(a.scale, float(narrow), dst);  // the SIMD kernels' fused multiply-adds: same bits
+    dst = std::fma(a.wide_scale, float(wide), dst);
   }
 }
 
@@ -52,9 +57,31 @@ void aq_int8(const AqInt8Args& a) {
   aq_int8_ref(a);
 }
 
-Int8Tile quantize_tile_ref(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
-  float lows[kMaxI8TilePositions], range = 0.f;
+Int8Tile choose_tile_scales(const float* ranges, size_t np) {
+  float sorted[kMaxI8TilePositions];
+  std::copy(ranges, ranges + np, sorted);
+  std::sort(sorted, sorted + np, std::greater<float>());
+  const float widest = np ? sorted[0] : 0.f;
+  // Threshold sorted[j]: the j tables above it are wide. Cost in units of 1/(12·255²).
+  float tau = widest;
+  double best = double(np) * widest * widest;
+  for (size_t j = 1; j < np; ++j) {
+    if (sorted[j] == sorted[j - 1]) continue;  // the same split as j − 1's threshold
+    const double c = double(j) * widest * widest + double(np - j) * sorted[j] * sorted[j];
+    if (c < best) {
+      best = c;
+      tau = sorted[j];
+    }
+  }
   Int8Tile out;
+  out.scale = tau > 0.f ? tau / 255.f : 1.f;
+  out.wide_scale = widest > 0.f ? widest / 255.f : 1.f;
+  for (size_t q = 0; q < np; ++q) out.wide |= uint64_t(ranges[q] > tau) << q;
+  return out;
+}
+
+Int8Tile quantize_tile_ref(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride) {
+  float lows[kMaxI8TilePositions], ranges[kMaxI8TilePositions] = {}, min_sum = 0.f;  // ({}: GCC 12 cannot see np <= 64)
   for (size_t q = 0; q < np; ++q) {
     float low = tab[q * K], high = low;
     for (size_t k = 1; k < K; ++k) {
@@ -62,14 +89,17 @@ Int8Tile quantize_tile_ref(const float* tab, size_t np, size_t K, uint8_t* dst, 
       high = std::max(high, tab[q * K + k]);
     }
     lows[q] = low;
-    range = std::max(range, high - low);
-    out.min_sum += low;
+    ranges[q] = high - low;
+    min_sum += low;
   }
-  out.scale = range > 0.f ? range / 255.f : 1.f;
-  const float inv = 1.f / out.scale;
-  for (size_t q = 0; q < np; ++q)
+  Int8Tile out = choose_tile_scales(ranges, np);
+  out.min_sum = min_sum;
+  const float inv[2] = {1.f / out.scale, 1.f / out.wide_scale};
+  for (size_t q = 0; q < np; ++q) {
+    const float iq = inv[out.wide >> q & 1];
     for (size_t k = 0; k < K; ++k)  // fused multiply-add as in the SIMD kernel; min() keeps the top at 255
-      dst[q * stride + k] = uint8_t(std::min(std::fma(tab[q * K + k] - lows[q], inv, 0.5f), 255.f));
+      dst[q * stride + k] = uint8_t(std::min(std::fma(tab[q * K + k] - lows[q], iq, 0.5f), 255.f));
+  }
   return out;
 }
 

@@ -18,12 +18,16 @@
 // Two table precisions:
 //   float  exact tables; the SIMD kernels gather 16 (8) rows' picks at once and sum over
 //          positions in the reference's order per row: bit-identical to the scalar reference.
-//   int8   per tile, every table is shifted by its minimum and quantised to uint8 with one scale
-//          for the tile:  q[p][k] = round((lut[p][k] − min_p) / s),  s = max_p range_p / 255.
-//          The kernel sums uint8 picks exactly in 16-bit integers (a tile has at most 256
-//          positions) and adds s · Σ to the float accumulator; Σ_p min_p is the same for every
+//   int8   per tile, every table is shifted by its minimum and quantised to uint8 with one of
+//          two scales:  q[p][k] = round((lut[p][k] − min_p) / s_p).  Tables wider than a
+//          threshold τ (the "wide" ones: input groups with outlier channels) share
+//          s_w = max_p range_p / 255, the others s = τ / 255; τ is the table range that
+//          minimises Σ_p s_p² (the picks' summed rounding variance), so one outlier table no
+//          longer coarsens the other tables of its tile. The kernel sums each class's uint8
+//          picks exactly in 16-bit integers (a tile has at most 64 positions) and adds
+//          s · Σ_narrow + s_w · Σ_wide to the float accumulator; Σ_p min_p is the same for every
 //          row and is added by the caller. Integer sums are exact, so every SIMD level returns
-//          the reference's bits; the error against float tables is at most s/2 per pick.
+//          the reference's bits; the error against float tables is at most s_p/2 per pick.
 //          AVX-512 VBMI: a 256-entry uint8 table is four registers, two vpermi2b + a blend
 //          look up 64 rows at once.
 //
@@ -42,8 +46,9 @@ namespace vq::kernels {
 
 inline constexpr size_t kMaxGemvBatch = 16;
 inline constexpr size_t kRowBlock = 64;
-// Positions per int8 tile at most: 16-bit sums of uint8 picks cannot overflow.
-inline constexpr size_t kMaxI8TilePositions = 256;
+// Positions per int8 tile at most: the bits of the wide-table mask (16-bit sums of 64 uint8
+// picks cannot overflow).
+inline constexpr size_t kMaxI8TilePositions = 64;
 
 // One (row block, tile) pair with float tables.
 struct AqFloatArgs {
@@ -64,17 +69,27 @@ struct AqInt8Args {
   size_t stride = 256;             // 64, 128 or 256: the table width, >= K
   size_t positions = 0;            // <= kMaxI8TilePositions
   const uint8_t* codes = nullptr;  // as in AqFloatArgs (one byte per code)
-  float scale = 0.f;               // s of this tile
-  float* acc = nullptr;            // 64 floats: acc[i] += s · Σ_p lut[p][code(i, p)]
+  float scale = 0.f;               // s of the tile's narrow tables
+  float wide_scale = 0.f;          // s_w of its wide tables
+  uint64_t wide = 0;               // bit p set: table p is wide
+  float* acc = nullptr;            // 64 floats: acc[i] += s · Σ_narrow p lut[p][code(i, p)], then
+                                   //            acc[i] += s_w · Σ_wide p (two fused multiply-adds)
 };
 void aq_int8(const AqInt8Args& a);
 void aq_int8_ref(const AqInt8Args& a);
 
-// Quantises one tile's np float tables of K entries (tab: np × K) to uint8 tables dst[q·stride + k]
-// (the scheme above; rounding half up), returning s and Σ_q min_q (summed in table order).
+// A quantised tile: the two scales (1 where a class's tables are constant), the wide tables' mask
+// and Σ_q min_q (summed in table order).
 struct Int8Tile {
-  float scale = 1.f, min_sum = 0.f;
+  float scale = 1.f, wide_scale = 1.f, min_sum = 0.f;
+  uint64_t wide = 0;
 };
+// The split of a tile whose np tables have these ranges (max − min): the threshold τ minimising
+// (#tables wider than τ) · max_range² + (#the others) · τ², over τ ∈ the ranges (ties: the larger τ).
+// Fills scale, wide_scale and wide.
+Int8Tile choose_tile_scales(const float* ranges, size_t np);
+// Quantises one tile's np float tables of K entries (tab: np × K) to uint8 tables dst[q·stride + k]
+// (the scheme above; rounding half up).
 Int8Tile quantize_tile_ref(const float* tab, size_t np, size_t K, uint8_t* dst, size_t stride);
 
 // Builds one int8 tile for one input and quantises it: the float tables of positions

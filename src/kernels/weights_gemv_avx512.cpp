@@ -61,13 +61,21 @@ VQ_AVX512 inline __m512i lookup64(const uint8_t* t, __m512i c) {
 
 template <int NT>
 VQ_AVX512 void aq_int8_tile(const AqInt8Args& a) {
-  // 16-bit sums: `even` word w holds row 2w, `odd` word w row 2w + 1.
+  // 16-bit sums per class c (0 narrow, 1 wide): even[c] word w holds row 2w, odd[c] row 2w + 1.
   const __m512i low_byte = _mm512_set1_epi16(0x00FF);
-  __m512i even = _mm512_setzero_si512(), odd = even;
+  __m512i even[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()}, odd[2] = {even[0], even[0]};
   for (size_t p = 0; p < a.positions; ++p) {
     const __m512i v = lookup64<NT>(a.lut + p * a.stride, _mm512_loadu_si512(a.codes + p * kRowBlock));
-    even = _mm512_add_epi16(even, _mm512_and_si512(v, low_byte));
-    odd = _mm512_add_epi16(odd, _mm512_srli_epi16(v, 8));
+    const __m512i lo = _mm512_and_si512(v, low_byte), hi = _mm512_srli_epi16(v, 8);
+    // (a branch, not an index, keeps the sums in registers; its pattern repeats for every row
+    // block of the tile)
+    if (a.wide >> p & 1) {
+      even[1] = _mm512_add_epi16(even[1], lo);
+      odd[1] = _mm512_add_epi16(odd[1], hi);
+    } else {
+      even[0] = _mm512_add_epi16(even[0], lo);
+      odd[0] = _mm512_add_epi16(odd[0], hi);
+    }
   }
   // Back to row order: row n is even[n/2] (n even) or odd[n/2] (n odd).
   alignas(64) uint16_t idx[2][32];
@@ -75,19 +83,22 @@ VQ_AVX512 void aq_int8_tile(const AqInt8Args& a) {
     idx[0][n] = uint16_t((n % 2 ? 32 : 0) + n / 2);
     idx[1][n] = uint16_t((n % 2 ? 32 : 0) + 16 + n / 2);
   }
-  const __m512 scale = _mm512_set1_ps(a.scale);
-  alignas(64) float sums[kRowBlock];
-  for (int h = 0; h < 2; ++h) {
-    const __m512i r = _mm512_permutex2var_epi16(even, _mm512_load_si512(idx[h]), odd);
-    // (maskz forms: GCC 12's plain forms pass an undefined source that -Wuninitialized flags)
-    const __mmask16 all = 0xFFFF;
-    const __m512 lo = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu16_epi32(all, _mm512_maskz_extracti64x4_epi64(0xF, r, 0)));
-    const __m512 hi = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu16_epi32(all, _mm512_maskz_extracti64x4_epi64(0xF, r, 1)));
-    _mm512_store_ps(sums + 32 * h, lo);
-    _mm512_store_ps(sums + 32 * h + 16, hi);
+  alignas(64) float sums[2][kRowBlock];
+  for (int c = 0; c < 2; ++c)
+    for (int h = 0; h < 2; ++h) {
+      const __m512i r = _mm512_permutex2var_epi16(even[c], _mm512_load_si512(idx[h]), odd[c]);
+      // (maskz forms: GCC 12's plain forms pass an undefined source that -Wuninitialized flags)
+      const __mmask16 all = 0xFFFF;
+      const __m512 lo = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu16_epi32(all, _mm512_maskz_extracti64x4_epi64(0xF, r, 0)));
+      const __m512 hi = _mm512_maskz_cvtepi32_ps(all, _mm512_maskz_cvtepu16_epi32(all, _mm512_maskz_extracti64x4_epi64(0xF, r, 1)));
+      _mm512_store_ps(sums[c] + 32 * h, lo);
+      _mm512_store_ps(sums[c] + 32 * h + 16, hi);
+    }
+  const __m512 scale = _mm512_set1_ps(a.scale), wide_scale = _mm512_set1_ps(a.wide_scale);
+  for (size_t q = 0; q < kRowBlock; q += 16) {
+    const __m512 acc = _mm512_fmadd_ps(scale, _mm512_load_ps(sums[0] + q), _mm512_loadu_ps(a.acc + q));
+    _mm512_storeu_ps(a.acc + q, _mm512_fmadd_ps(wide_scale, _mm512_load_ps(sums[1] + q), acc));
   }
-  for (size_t q = 0; q < kRowBlock; q += 16)
-    _mm512_storeu_ps(a.acc + q, _mm512_fmadd_ps(scale, _mm512_load_ps(sums + q), _mm512_loadu_ps(a.acc + q)));
 }
 
 }  // namespace
@@ -107,8 +118,7 @@ template <int NR>
 VQ_AVX512 Int8Tile build_tile(const Int8TileBuild& a) {
   constexpr size_t K = 16 * NR;
   const size_t M = a.books, g = a.group;
-  float lows[kMaxI8TilePositions], range = 0.f;
-  Int8Tile out;
+  float lows[kMaxI8TilePositions], ranges[kMaxI8TilePositions] = {}, min_sum = 0.f;  // ({}: GCC 12 cannot see np <= 64)
   for (size_t q = 0; q < a.positions; ++q) {
     const size_t p = a.p0 + q;
     const float* ct = a.trans + p % M * g * K;
@@ -127,13 +137,15 @@ VQ_AVX512 Int8Tile build_tile(const Int8TileBuild& a) {
     for (int r = 0; r < NR; ++r) _mm512_storeu_ps(a.tab + q * K + 16 * r, acc[r]);
     const float low = _mm512_reduce_min_ps(lo), high = _mm512_reduce_max_ps(hi);
     lows[q] = low;
-    range = std::max(range, high - low);
-    out.min_sum += low;
+    ranges[q] = high - low;
+    min_sum += low;
   }
-  out.scale = range > 0.f ? range / 255.f : 1.f;
-  const __m512 inv = _mm512_set1_ps(1.f / out.scale), half = _mm512_set1_ps(0.5f), top = _mm512_set1_ps(255.f);
+  Int8Tile out = choose_tile_scales(ranges, a.positions);
+  out.min_sum = min_sum;
+  const __m512 invs[2] = {_mm512_set1_ps(1.f / out.scale), _mm512_set1_ps(1.f / out.wide_scale)};
+  const __m512 half = _mm512_set1_ps(0.5f), top = _mm512_set1_ps(255.f);
   for (size_t q = 0; q < a.positions; ++q) {
-    const __m512 low = _mm512_set1_ps(lows[q]);
+    const __m512 low = _mm512_set1_ps(lows[q]), inv = invs[out.wide >> q & 1];
     for (size_t k = 0; k < K; k += 16) {
       const __m512 v = _mm512_min_ps(_mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(a.tab + q * K + k), low), inv, half), top);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(a.dst + q * a.stride + k), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));

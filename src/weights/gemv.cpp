@@ -112,6 +112,7 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
   const size_t P = cm.cols / g * M, cb = cm.code_bytes(), nblocks = blocks_.size();
   thread_local std::vector<float> block_acc, lut_storage, c_storage;
   thread_local std::vector<uint8_t> lut8_storage;
+  thread_local std::vector<kernels::Int8Tile> tile_storage;
   block_acc.assign(nblocks * kRowBlock * B, 0.f);
   // (thread_local storage is named through plain pointers below: inside the OpenMP regions the
   // name would denote each worker's own, empty, instance.)
@@ -162,15 +163,14 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
         }
       }
     } else {
-      // uint8 tables of every position and input: [b][p][stride], one scale per (b, tile).
+      // uint8 tables of every position and input: [b][p][stride], one quantised tile per (b, tile).
       constexpr size_t T = kInt8TilePositions;
       static_assert(T <= kernels::kMaxI8TilePositions && T == kLayoutTile);
       const size_t stride = K <= 64 ? 64 : K <= 128 ? 128 : 256, ntiles = (P + T - 1) / T;
       lut8_storage.resize(B * P * stride);  // entries k >= K of a table are never picked
-      lut_storage.resize(2 * B * ntiles);
+      tile_storage.resize(B * ntiles);
       uint8_t* const lut8 = lut8_storage.data();
-      float* const tile_scale = lut_storage.data();
-      float* const tile_min = tile_scale + B * ntiles;  // Σ of the tile's table minima
+      kernels::Int8Tile* const tiles = tile_storage.data();
 #pragma omp parallel
       {
         std::vector<float> tab(T * K);
@@ -188,9 +188,7 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
           tb.p0 = size_t(bt) % ntiles * T;
           tb.positions = std::min(T, P - tb.p0);
           tb.dst = lut8 + (b * P + tb.p0) * stride;
-          const kernels::Int8Tile q = kernels::build_int8_tile(tb);
-          tile_scale[bt] = q.scale;
-          tile_min[bt] = q.min_sum;
+          tiles[bt] = kernels::build_int8_tile(tb);
         }
         const auto [b0, b1] = thread_share(nb);
         for (size_t t = 0; t < ntiles; ++t) {
@@ -202,7 +200,10 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
             a.codes = cm.codes.data() + first + (blk - blk_begin - b0) * step;
             for (size_t b = 0; b < B; ++b) {
               a.lut = lut8 + (b * P + t * T) * stride;
-              a.scale = tile_scale[b * ntiles + t];
+              const kernels::Int8Tile& q = tiles[b * ntiles + t];
+              a.scale = q.scale;
+              a.wide_scale = q.wide_scale;
+              a.wide = q.wide;
               a.acc = bacc + (b * nblocks + blk) * kRowBlock;  // int8: input-major accumulators
               kernels::aq_int8(a);
             }
@@ -210,7 +211,7 @@ void GemvKernel::aq_product(const float* x, size_t B, std::vector<float>& acc) c
         }
       }
       for (size_t b = 0; b < B; ++b)  // in tile order: the same sum for any thread count
-        for (size_t t = 0; t < ntiles; ++t) c_sum[rg * B + b] += tile_min[b * ntiles + t];
+        for (size_t t = 0; t < ntiles; ++t) c_sum[rg * B + b] += tiles[b * ntiles + t].min_sum;
     }
     blk_begin = blk_end;
   }

@@ -121,6 +121,30 @@ TEST(ProductFromCodes, Int8TablesStayWithinTheirErrorBound) {
   }
 }
 
+// Inputs with outlier channels (one group in 16 a thousand times larger, as in an MLP
+// down-projection): the outlier groups' tables (2 of each tile's 32) take the wide scale, so the
+// other tables keep their resolution and the error is the wide tables' own rounding, ≈ 0.6 % of
+// ‖y‖ (a 256-entry table spans ≈ 5.5 of its standard deviations: 5.5 / 255 / √12). On one
+// scale per tile the 30 normal tables would round on the outliers' step too: ≈ √16 × that.
+TEST(ProductFromCodes, Int8TablesKeepTheirResolutionBesideOutlierInputs) {
+  const size_t rows = 128, cols = 1024;
+  const CompressedMatrix cm = random_aq("AQ2x8g8", rows, cols, 31);
+  Matrix x = testdata::gaussian(4, cols, 32);
+  for (size_t b = 0; b < 4; ++b)
+    for (size_t c = 0; c < cols; ++c)
+      if (c / 8 % 16 == 5) x(b, c) *= 1000.f;
+  Matrix y(4, rows), y8(4, rows);
+  GemvKernel(cm).matmul(x.view(), y.view());
+  GemvKernel(cm, LutPrecision::kInt8).matmul(x.view(), y8.view());
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < y.storage().size(); ++i) {
+    const double gap = double(y8.storage()[i]) - y.storage()[i];
+    err += gap * gap;
+    norm += double(y.storage()[i]) * y.storage()[i];
+  }
+  EXPECT_LT(std::sqrt(err / norm), 0.01);
+}
+
 TEST(ProductFromCodes, PreparedKernelRejectsWrongShapes) {
   const GemvKernel k(random_aq("AQ1x4g4", 8, 32, 1));
   std::vector<float> x(32), y(7);
@@ -172,7 +196,7 @@ TEST(AqGemvKernel, FloatTablesMatchTheReferenceBitForBit) {
 TEST(AqGemvKernel, Int8TablesMatchTheReferenceBitForBit) {
   Rng rng(6);
   for (size_t stride : {64, 128, 256}) {
-    for (size_t positions : {1, 7, 32, 256}) {
+    for (size_t positions : {1, 7, 32, 64}) {
         std::vector<uint8_t> lut(positions * stride), codes(positions * kernels::kRowBlock);
         for (uint8_t& v : lut) v = uint8_t(rng.below(256));
         for (uint8_t& c : codes) c = uint8_t(rng.below(stride));
@@ -182,6 +206,8 @@ TEST(AqGemvKernel, Int8TablesMatchTheReferenceBitForBit) {
         a.positions = positions;
         a.codes = codes.data();
         a.scale = 0.37f;
+        a.wide_scale = 41.3f;
+        a.wide = rng.next() & (positions == 64 ? ~uint64_t{0} : (uint64_t{1} << positions) - 1);
         std::vector<float> ref(kernels::kRowBlock, 0.5f), got = ref;
         a.acc = ref.data();
         kernels::aq_int8_ref(a);
@@ -228,6 +254,8 @@ TEST(AqGemvKernel, Int8TileBuildMatchesTheReference) {
           EXPECT_EQ(got_tab, ref_tab) << what;
           EXPECT_EQ(got, ref) << what;
           EXPECT_EQ(t.scale, r.scale) << what;
+          EXPECT_EQ(t.wide_scale, r.wide_scale) << what;
+          EXPECT_EQ(t.wide, r.wide) << what;
           EXPECT_EQ(t.min_sum, r.min_sum) << what;
           for (size_t q = 0; q < np; ++q) {
             const size_t p = p0 + q;
@@ -240,11 +268,58 @@ TEST(AqGemvKernel, Int8TileBuildMatchesTheReference) {
               EXPECT_NEAR(ref_tab[q * K + k], dot, 1e-6 * mag) << what;
             }
             const float low = *std::min_element(ref_tab.begin() + q * K, ref_tab.begin() + (q + 1) * K);
+            const float s = r.wide >> q & 1 ? r.wide_scale : r.scale;
             for (size_t k = 0; k < K; ++k)
-              EXPECT_LE(std::fabs(ref[q * stride + k] * r.scale - (ref_tab[q * K + k] - low)), 0.5f * r.scale * 1.0001f);
+              EXPECT_LE(std::fabs(ref[q * stride + k] * s - (ref_tab[q * K + k] - low)), 0.5f * s * 1.0001f);
           }
         }
       }
+    }
+  }
+}
+
+// The two-scale split: the threshold minimises (#wide) · widest² + (#narrow) · τ² (checked
+// against every cut of the sorted ranges), ties keep the larger threshold, equal ranges never
+// split, and a lone outlier is split off.
+TEST(AqGemvKernel, TileScaleSplitMinimisesTheRoundingVariance) {
+  auto cost = [](const std::vector<float>& r, const kernels::Int8Tile& t) {
+    double c = 0;
+    for (size_t q = 0; q < r.size(); ++q) {
+      const double s = t.wide >> q & 1 ? t.wide_scale : t.scale;
+      EXPECT_LE(r[q], s * 255.0 * 1.0001) << "table " << q << " does not fit its scale";
+      c += s * s;
+    }
+    return c;
+  };
+  const std::vector<float> equal(32, 2.f);
+  const kernels::Int8Tile e = kernels::choose_tile_scales(equal.data(), equal.size());
+  EXPECT_EQ(e.wide, 0u);
+  EXPECT_FLOAT_EQ(e.scale, 2.f / 255.f);
+  std::vector<float> outlier(32, 1.f);
+  outlier[9] = 100.f;
+  const kernels::Int8Tile o = kernels::choose_tile_scales(outlier.data(), outlier.size());
+  EXPECT_EQ(o.wide, uint64_t{1} << 9);
+  EXPECT_FLOAT_EQ(o.scale, 1.f / 255.f);
+  EXPECT_FLOAT_EQ(o.wide_scale, 100.f / 255.f);
+  const std::vector<float> zeros(5, 0.f);
+  const kernels::Int8Tile z = kernels::choose_tile_scales(zeros.data(), zeros.size());
+  EXPECT_EQ(z.wide, 0u);
+  EXPECT_EQ(z.scale, 1.f);
+  Rng rng(9);
+  for (size_t np : {1, 2, 17, 64}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> r(np);
+      for (float& v : r) v = float(std::exp(3.0 * rng.normal()));
+      const kernels::Int8Tile t = kernels::choose_tile_scales(r.data(), np);
+      double best = 1e300;  // every threshold in the set of ranges
+      for (float tau : r) {
+        kernels::Int8Tile c;
+        c.scale = tau / 255.f;
+        c.wide_scale = *std::max_element(r.begin(), r.end()) / 255.f;
+        for (size_t q = 0; q < np; ++q) c.wide |= uint64_t(r[q] > tau) << q;
+        best = std::min(best, cost(r, c));
+      }
+      EXPECT_LE(cost(r, t), best * (1 + 1e-6)) << "np " << np;
     }
   }
 }

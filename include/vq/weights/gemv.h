@@ -16,13 +16,14 @@
 // Table precision (AQ with b <= 8; 16-bit codes always use float tables):
 //   kFloat  exact: every row's picks summed in order, as the scalar reference kernel does (the
 //           SIMD kernels return its bits).
-//   kInt8   tables quantised to uint8 with one scale per tile of 32 tables (each table shifted
-//           by its minimum first) and summed in integers: several times faster on AVX-512 VBMI.
-//           The error of an output is at most row_scale · Σ_tiles 32 · s_tile / 2 (s_tile = the
-//           widest table range in the tile / 255); ≈ 1 % of ‖y‖ on random tables, ≤ 0.0014
-//           added to the output error of most of the tiny LM's real layers, but up to 4× the
-//           error on layers whose inputs have outlier channels (MLP down-projections,
-//           BENCHMARKS.md): use kFloat there.
+//   kInt8   tables quantised to uint8 (each table shifted by its minimum first) and summed in
+//           integers: several times faster on AVX-512 VBMI. A tile of 32 tables has two scales:
+//           its widest tables (input groups with outlier channels) share one, the rest another,
+//           split where the summed rounding variance is least, so outlier inputs no longer
+//           coarsen every table beside them. The error of an output is at most
+//           row_scale · Σ_tables s_table / 2 (s = the class's widest range / 255); ≈ 1 % of ‖y‖ on
+//           random tables, ≤ 0.0008 added to the output error of the tiny LMs' real layers,
+//           MLP down-projections with outlier inputs included (BENCHMARKS.md).
 //           Results are identical at every SIMD level.
 #pragma once
 
@@ -35,7 +36,7 @@ namespace vq::weights {
 
 enum class LutPrecision : uint8_t { kFloat, kInt8 };
 
-// Tables per int8 scale tile (the error bound above).
+// Tables per int8 tile (two scales each; the error bound above).
 inline constexpr size_t kInt8TilePositions = 32;
 
 // A compressed matrix prepared for repeated products (its own copy of what the kernels read).
