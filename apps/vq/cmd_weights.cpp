@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "cli.h"
@@ -44,83 +45,152 @@ std::string base_of(const std::string& name) {
   return name;
 }
 
+// Layer inputs for --calib: a directory of <tensor name>.npy, or one .safetensors file holding a
+// tensor per layer under the weight's name. Empty when the layer has none (H = I).
+class Calibration {
+ public:
+  explicit Calibration(const std::string& where) : where_(where) {
+    if (!where.empty() && std::filesystem::is_regular_file(where))
+      file_ = std::make_unique<weights::SafetensorsFile>(weights::SafetensorsFile::open(where));
+    else if (!where.empty())
+      VQ_CHECK(std::filesystem::is_directory(where), "--calib '", where, "' is neither a directory of .npy files nor a ",
+               ".safetensors file");
+  }
+  Matrix inputs(const std::string& layer, size_t cols) const {
+    Matrix x;
+    std::string source;
+    if (file_) {
+      if (!file_->contains(layer)) return x;
+      const weights::TensorInfo& t = file_->info(layer);
+      source = where_ + ":" + layer;
+      VQ_CHECK(t.shape.size() == 2, "calibration '", source, "' must be 2-D (tokens x in_features)");
+      const std::vector<float> v = file_->read_float(layer);
+      x = Matrix(t.shape[0], t.shape[1]);
+      std::copy(v.begin(), v.end(), x.data());
+    } else {
+      source = where_ + "/" + layer + ".npy";
+      if (where_.empty() || !std::filesystem::exists(source)) return x;
+      x = read_matrix_npy(source);
+    }
+    VQ_CHECK(x.cols() == cols, "calibration '", source, "' has ", x.cols(), " columns, layer '", layer, "' has ", cols,
+             " inputs");
+    return x;
+  }
+
+ private:
+  std::string where_;
+  std::unique_ptr<weights::SafetensorsFile> file_;
+};
+
+// The output is laid out before anything is compressed (each layer's tensors follow from its
+// scheme and shape), then written tensor by tensor: memory holds one layer at a time.
 void run_compress(const CompressArgs& a) {
-  using weights::DType;
   const weights::Scheme scheme = weights::Scheme::parse(a.scheme);
   const weights::SafetensorsFile in = weights::SafetensorsFile::open(a.input);
-  weights::SafetensorsWriter out;
-  for (const auto& [k, v] : in.metadata()) out.set_metadata(k, v);
-  std::vector<const weights::TensorInfo*> to_compress;
+  const Calibration calib(a.calib);
+  std::vector<weights::TensorSpec> specs;
+  std::map<std::string, std::string> metadata = in.metadata();
+  std::vector<bool> selected;
+  size_t layers = 0;
   for (const weights::TensorInfo& t : in.tensors()) {
-    const bool selected = t.shape.size() == 2 && is_float(t.dtype) && (a.include.empty() || matches(t.name, a.include)) &&
-                          !matches(t.name, a.exclude) && t.shape[1] % scheme.group == 0;
-    if (selected)
-      to_compress.push_back(&t);
-    else
-      out.add(t.name, t.dtype, t.shape, std::vector<uint8_t>(in.bytes(t.name).begin(), in.bytes(t.name).end()));
+    selected.push_back(t.shape.size() == 2 && is_float(t.dtype) && (a.include.empty() || matches(t.name, a.include)) &&
+                       !matches(t.name, a.exclude) && t.shape[1] % scheme.group == 0);
+    if (!selected.back()) {
+      specs.push_back({t.name, t.dtype, t.shape});
+      continue;
+    }
+    const weights::CompressedLayout l = weights::compressed_layout(base_of(t.name), scheme, t.shape[0], t.shape[1]);
+    specs.insert(specs.end(), l.tensors.begin(), l.tensors.end());
+    metadata.insert(l.metadata.begin(), l.metadata.end());
+    ++layers;
   }
-  VQ_CHECK(!to_compress.empty(), "vq weights compress: no 2-D float tensor of '", a.input, "' matches (in_features must be ",
+  VQ_CHECK(layers > 0, "vq weights compress: no 2-D float tensor of '", a.input, "' matches (in_features must be ",
            "a multiple of the group size ", scheme.group, ")");
+  weights::SafetensorsStreamWriter out(a.output, specs, metadata);
   weights::CompressOptions opt;
   opt.damp = a.damp;
   opt.aq_rounds = a.aq_rounds;
   opt.aq_beam = a.aq_beam;
   double total_bits = 0.0, total_weights = 0.0;
-  for (size_t i = 0; i < to_compress.size(); ++i) {
-    const weights::TensorInfo& t = *to_compress[i];
+  size_t done = 0;
+  for (size_t ti = 0; ti < in.tensors().size(); ++ti) {
+    const weights::TensorInfo& t = in.tensors()[ti];
+    if (!selected[ti]) {
+      out.write(t.name, in.bytes(t.name));  // straight from the mapped input
+      continue;
+    }
     const size_t rows = t.shape[0], cols = t.shape[1];
     const std::vector<float> w = in.read_float(t.name);
     const MatrixView<const float> wv(w.data(), rows, cols);
     std::vector<float> h;
     std::string calib_note = "no calibration (H = I)";
-    if (!a.calib.empty()) {
-      const std::string path = a.calib + "/" + t.name + ".npy";
-      if (std::filesystem::exists(path)) {
-        const Matrix x = read_matrix_npy(path);
-        VQ_CHECK(x.cols() == cols, "calibration '", path, "' has ", x.cols(), " columns, layer '", t.name, "' has ",
-                 cols, " inputs");
-        h = weights::hessian_from_inputs(x.view());
-        calib_note = std::to_string(x.rows()) + " calibration tokens";
-      }
+    if (const Matrix x = calib.inputs(t.name, cols); x.rows() > 0) {
+      h = weights::hessian_from_inputs(x.view());
+      calib_note = std::to_string(x.rows()) + " calibration tokens";
     }
     const auto t0 = std::chrono::steady_clock::now();
     const weights::CompressedMatrix cm = weights::compress(wv, h, scheme, opt);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const Matrix dec = cm.decode();
-    const double err = std::sqrt(weights::relative_error(wv, dec.view(), h));
+    const double err = std::sqrt(weights::relative_error(wv, cm.decode().view(), h));
     if (!a.quiet)
-      std::fprintf(stderr, "[%zu/%zu] %s %zux%zu %s: %.3f bits/weight, relative %s error %.4f, %.1f s (%s)\n", i + 1,
-                   to_compress.size(), t.name.c_str(), rows, cols, scheme.str().c_str(), cm.bits_per_weight(),
+      std::fprintf(stderr, "[%zu/%zu] %s %zux%zu %s: %.3f bits/weight, relative %s error %.4f, %.1f s (%s)\n", ++done,
+                   layers, t.name.c_str(), rows, cols, scheme.str().c_str(), cm.bits_per_weight(),
                    h.empty() ? "weight" : "output", err, secs, calib_note.c_str());
-    weights::write_compressed(out, base_of(t.name), cm);
+    const weights::CompressedLayout l = weights::compressed_layout(base_of(t.name), scheme, rows, cols);
+    const std::vector<std::vector<uint8_t>> bytes = weights::compressed_tensor_bytes(cm);
+    for (size_t k = 0; k < bytes.size(); ++k) out.write(l.tensors[k].name, bytes[k]);
     total_bits += cm.bits_per_weight() * double(rows * cols);
     total_weights += double(rows * cols);
   }
-  out.finish(a.output);
-  std::printf("compressed %zu layers, %.3f bits/weight overall -> %s\n", to_compress.size(), total_bits / total_weights,
+  out.finish();
+  std::printf("compressed %zu layers, %.3f bits/weight overall -> %s\n", layers, total_bits / total_weights,
               a.output.c_str());
 }
 
+// Each compressed layer becomes "<base>.weight" (F32) where its first tensor was; the rest is
+// copied. Planned first (every layer read and validated before the output is created), then
+// written one decoded layer at a time.
 void run_decompress(const std::string& input, const std::string& output, bool quiet) {
   const weights::SafetensorsFile in = weights::SafetensorsFile::open(input);
-  weights::SafetensorsWriter out;
-  std::vector<std::string> owned;  // tensors that belong to a compressed layer
   const std::vector<std::string> layers = weights::compressed_layers(in);
+  std::map<std::string, size_t> layer_of;  // compressed tensor name -> index in layers
+  std::vector<weights::TensorSpec> dense;  // per layer: its "<base>.weight"
   for (size_t i = 0; i < layers.size(); ++i) {
     const weights::CompressedMatrix cm = weights::read_compressed(in, layers[i]);
-    for (const std::string& n : weights::compressed_tensor_names(layers[i], cm)) owned.push_back(n);
-    const Matrix w = cm.decode();
-    out.add_float(layers[i] + ".weight", {cm.rows, cm.cols}, w.storage());
-    if (!quiet)
-      std::fprintf(stderr, "[%zu/%zu] %s %zux%zu %s\n", i + 1, layers.size(), layers[i].c_str(), cm.rows, cm.cols,
-                   cm.scheme.str().c_str());
+    for (const weights::TensorSpec& t : weights::compressed_layout(layers[i], cm.scheme, cm.rows, cm.cols).tensors)
+      layer_of[t.name] = i;
+    dense.push_back({layers[i] + ".weight", weights::DType::kF32, {cm.rows, cm.cols}});
   }
-  for (const weights::TensorInfo& t : in.tensors())
-    if (std::find(owned.begin(), owned.end(), t.name) == owned.end())
-      out.add(t.name, t.dtype, t.shape, std::vector<uint8_t>(in.bytes(t.name).begin(), in.bytes(t.name).end()));
+  std::vector<weights::TensorSpec> specs;
+  std::vector<bool> placed(layers.size(), false);
+  for (const weights::TensorInfo& t : in.tensors()) {
+    const auto it = layer_of.find(t.name);
+    if (it == layer_of.end())
+      specs.push_back({t.name, t.dtype, t.shape});
+    else if (!placed[it->second])
+      specs.push_back(dense[it->second]), placed[it->second] = true;
+  }
+  std::map<std::string, std::string> metadata;
   for (const auto& [k, v] : in.metadata())
-    if (k.rfind("vqcodec.", 0) != 0) out.set_metadata(k, v);
-  out.finish(output);
+    if (k.rfind("vqcodec.", 0) != 0) metadata[k] = v;
+  weights::SafetensorsStreamWriter out(output, specs, metadata);
+  std::fill(placed.begin(), placed.end(), false);
+  size_t done = 0;
+  for (const weights::TensorInfo& t : in.tensors()) {
+    const auto it = layer_of.find(t.name);
+    if (it == layer_of.end()) {
+      out.write(t.name, in.bytes(t.name));
+      continue;
+    }
+    if (placed[it->second]) continue;
+    placed[it->second] = true;
+    const weights::CompressedMatrix cm = weights::read_compressed(in, layers[it->second]);
+    out.write_float(dense[it->second].name, cm.decode().storage());
+    if (!quiet)
+      std::fprintf(stderr, "[%zu/%zu] %s %zux%zu %s\n", ++done, layers.size(), layers[it->second].c_str(), cm.rows,
+                   cm.cols, cm.scheme.str().c_str());
+  }
+  out.finish();
   std::printf("decompressed %zu layers -> %s\n", layers.size(), output.c_str());
 }
 
@@ -134,7 +204,7 @@ void add_weights_command(CLI::App& app) {
   c->add_option("input", ca->input, "Input .safetensors")->required();
   c->add_option("-o,--output", ca->output, "Output .safetensors")->required();
   c->add_option("--scheme", ca->scheme, "AQ<M>x<b>g<g>[r<R>], RTN<b>g<G>, GPTQ<b>g<G>, CDQ<b>g<G>")->capture_default_str();
-  c->add_option("--calib", ca->calib, "Directory of <tensor name>.npy layer inputs (rows = tokens)");
+  c->add_option("--calib", ca->calib, "Layer inputs (rows = tokens, columns = in_features): a directory of <tensor name>.npy, or a .safetensors file with one tensor per layer under the weight's name");
   c->add_option("--include", ca->include, "Only tensors matching this glob (repeatable)");
   c->add_option("--exclude", ca->exclude, "Skip tensors matching this glob (repeatable)");
   c->add_option("--damp", ca->damp, "Relative dampening of H")->capture_default_str();

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 namespace vq {
 namespace {
@@ -61,30 +62,57 @@ int write_all(int fd, Span<const uint8_t> bytes) {
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, Span<const uint8_t> bytes) {
-  VQ_CHECK(!path.empty(), "cannot write a file with an empty path");
-  std::string temp_path;
-  const int fd = open_temporary(path, temp_path);
-  const char* step = nullptr;
-  int err = write_all(fd, bytes);
-  if (err) step = "write";
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  VQ_CHECK(!path_.empty(), "cannot write a file with an empty path");
+  fd_ = open_temporary(path_, temp_path_);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(temp_path_.c_str());
+  }
+}
+
+void AtomicFileWriter::fail(const char* step, int err) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(temp_path_.c_str());
+  VQ_THROW("cannot write '", path_, "' (", step, " failed after ", written_, " bytes): ", system_error(err));
+}
+
+void AtomicFileWriter::write(Span<const uint8_t> bytes) {
+  VQ_CHECK(fd_ >= 0, "cannot write '", path_, "': the file was already committed or failed");
+  if (const int err = write_all(fd_, bytes)) fail("write", err);
+  written_ += bytes.size();
+}
+
+void AtomicFileWriter::commit() {
+  VQ_CHECK(fd_ >= 0, "cannot write '", path_, "': the file was already committed or failed");
   // fsync before rename: otherwise a crash shortly after can leave the new name pointing at an
   // empty or partial file on file systems that reorder metadata and data writes.
-  if (!err && ::fsync(fd) != 0) err = errno, step = "fsync";
-  if (::close(fd) != 0 && !err) err = errno, step = "close";
-  if (!err && ::rename(temp_path.c_str(), path.c_str()) != 0) err = errno, step = "rename";
+  if (::fsync(fd_) != 0) fail("fsync", errno);
+  const int fd = std::exchange(fd_, -1);
+  const char* step = "close";
+  int err = ::close(fd) != 0 ? errno : 0;
+  if (!err && ::rename(temp_path_.c_str(), path_.c_str()) != 0) err = errno, step = "rename";
   if (err) {
-    ::unlink(temp_path.c_str());
-    VQ_THROW("cannot write '", path, "' (", step, " failed after ", bytes.size(),
-             " bytes requested): ", system_error(err));
+    ::unlink(temp_path_.c_str());
+    VQ_THROW("cannot write '", path_, "' (", step, " failed after ", written_, " bytes): ", system_error(err));
   }
   // Persist the directory entry too. Best effort: some file systems refuse fsync on directories,
   // and the data itself is already safe under the final name.
-  const int dir_fd = ::open(split_path(path).first.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dir_fd = ::open(split_path(path_).first.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
     (void)::fsync(dir_fd);
     ::close(dir_fd);
   }
+}
+
+void write_file_atomic(const std::string& path, Span<const uint8_t> bytes) {
+  AtomicFileWriter out(path);
+  out.write(bytes);
+  out.commit();
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {

@@ -19,6 +19,27 @@ namespace vq {
 // error (strerror) on any failure, after removing the temporary file.
 void write_file_atomic(const std::string& path, Span<const uint8_t> bytes);
 
+// The same, for files written piece by piece (a checkpoint streamed layer by layer): write()
+// appends to the temporary, commit() flushes and renames it over path. A writer destroyed
+// without commit() (an exception on the way) removes the temporary, so path is untouched.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void write(Span<const uint8_t> bytes);  // throws vq::Error (e.g. a full disk) after removing the temporary
+  void commit();
+  uint64_t written() const { return written_; }
+
+ private:
+  [[noreturn]] void fail(const char* step, int err);
+  std::string path_, temp_path_;
+  int fd_ = -1;
+  uint64_t written_ = 0;
+};
+
 // Reads a whole regular file. Throws vq::Error naming the path when it is missing, unreadable,
 // not a regular file (a directory, a FIFO, a device) or changes size while being read. An empty
 // file is returned as an empty vector: the format reader decides whether that is an error.

@@ -71,38 +71,57 @@ Span<const uint8_t> tensor(const SafetensorsFile& f, const std::string& name, DT
 
 }  // namespace
 
-std::vector<std::string> compressed_tensor_names(const std::string& base, const CompressedMatrix& m) {
-  std::vector<std::string> names;
-  if (m.scheme.is_aq())
-    names = {base + ".codes", base + ".codebooks", base + ".scales"};
-  else
-    names = {base + ".qweight", base + ".scales", base + ".zeros"};
-  if (!m.row_order.empty()) {
-    names.push_back(base + ".row_order");
-    names.push_back(base + ".row_groups");
+CompressedLayout compressed_layout(const std::string& base, const Scheme& scheme, size_t rows, size_t cols) {
+  scheme.check_shape(rows, cols);
+  CompressedLayout out;
+  out.metadata[kSchemeKey + base] = scheme.str();
+  out.metadata[kShapeKey + base] = std::to_string(rows) + "," + std::to_string(cols);
+  const uint64_t r = rows, c = cols, g = scheme.group;
+  std::vector<TensorSpec>& t = out.tensors;
+  if (scheme.is_aq()) {
+    const uint64_t M = scheme.books, K = uint64_t{1} << scheme.bits;
+    t.push_back({base + ".codes", scheme.bits <= 8 ? DType::kI8 : DType::kI16, {r, c / g, M}});
+    t.push_back({base + ".codebooks", DType::kF16, {scheme.row_groups * M, K, 1, g}});
+    t.push_back({base + ".scales", DType::kF16, {r, 1, 1, 1}});
+    if (scheme.row_groups > 1) {
+      t.push_back({base + ".row_order", DType::kI32, {r}});
+      t.push_back({base + ".row_groups", DType::kI32, {scheme.row_groups + 1}});
+    }
+  } else {
+    t.push_back({base + ".qweight", DType::kU8, {r, (c * scheme.bits + 7) / 8}});
+    t.push_back({base + ".scales", DType::kF16, {r, c / g}});
+    t.push_back({base + ".zeros", DType::kU8, {r, c / g}});
   }
-  return names;
+  return out;
+}
+
+std::vector<std::vector<uint8_t>> compressed_tensor_bytes(const CompressedMatrix& m) {
+  m.validate();
+  const bool grouped = m.scheme.is_aq() && m.scheme.row_groups > 1;
+  VQ_CHECK(grouped || m.row_order.empty(), "compressed matrix: a row order needs a row-grouped AQ scheme, not ",
+           m.scheme.str());
+  std::vector<std::vector<uint8_t>> out;
+  if (m.scheme.is_aq())
+    out = {pack_aqlm_codes(m), to_f16(m.codebooks), to_f16(m.scales)};
+  else
+    out = {m.codes, to_f16(m.scales), m.zeros};
+  if (grouped) {
+    std::vector<uint32_t> order = m.row_order;
+    if (order.empty())  // (stored order = output order)
+      for (uint32_t r = 0; r < m.rows; ++r) order.push_back(r);
+    out.push_back(to_i32(order));
+    out.push_back(to_i32(m.group_begin));
+  }
+  return out;
 }
 
 void write_compressed(SafetensorsWriter& out, const std::string& base, const CompressedMatrix& m) {
-  m.validate();
-  out.set_metadata(kSchemeKey + base, m.scheme.str());
-  out.set_metadata(kShapeKey + base, std::to_string(m.rows) + "," + std::to_string(m.cols));
-  const uint64_t rows = m.rows, cols = m.cols;
-  if (m.scheme.is_aq()) {
-    const uint64_t g = m.scheme.group, M = m.scheme.books, K = uint64_t{1} << m.scheme.bits;
-    out.add(base + ".codes", m.code_bytes() == 1 ? DType::kI8 : DType::kI16, {rows, cols / g, M}, pack_aqlm_codes(m));
-    out.add(base + ".codebooks", DType::kF16, {m.scheme.row_groups * M, K, 1, g}, to_f16(m.codebooks));
-    out.add(base + ".scales", DType::kF16, {rows, 1, 1, 1}, to_f16(m.scales));
-  } else {
-    const uint64_t ng = cols / m.scheme.group;
-    out.add(base + ".qweight", DType::kU8, {rows, m.row_code_bytes()}, m.codes);
-    out.add(base + ".scales", DType::kF16, {rows, ng}, to_f16(m.scales));
-    out.add(base + ".zeros", DType::kU8, {rows, ng}, m.zeros);
-  }
-  if (!m.row_order.empty()) {
-    out.add(base + ".row_order", DType::kI32, {rows}, to_i32(m.row_order));
-    out.add(base + ".row_groups", DType::kI32, {m.group_begin.size()}, to_i32(m.group_begin));
+  const CompressedLayout layout = compressed_layout(base, m.scheme, m.rows, m.cols);
+  std::vector<std::vector<uint8_t>> bytes = compressed_tensor_bytes(m);
+  for (const auto& [k, v] : layout.metadata) out.set_metadata(k, v);
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const TensorSpec& t = layout.tensors[i];
+    out.add(t.name, t.dtype, t.shape, std::move(bytes[i]));
   }
 }
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "util/atomic_file.h"
@@ -196,13 +197,90 @@ std::vector<float> SafetensorsFile::read_float(const std::string& name) const {
   return out;
 }
 
+uint64_t TensorSpec::bytes() const {
+  uint64_t n = dtype_size(dtype);
+  for (uint64_t d : shape) {
+    VQ_CHECK(d == 0 || n <= std::numeric_limits<uint64_t>::max() / d, "safetensors writer: tensor '", name,
+             "' is too large");
+    n *= d;
+  }
+  return n;
+}
+
+namespace {
+
+// The header bytes (u64 length + JSON, padded with spaces so the data region is 8-byte
+// aligned) for tensors laid out back to back in order.
+std::vector<uint8_t> header_bytes(const std::vector<TensorSpec>& tensors, const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const TensorSpec& t : tensors) {
+    VQ_CHECK(!t.name.empty() && t.name != "__metadata__", "safetensors writer: invalid tensor name '", t.name, "'");
+    VQ_CHECK(!header.contains(t.name), "safetensors writer: duplicate tensor '", t.name, "'");
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes()}}};
+    offset += t.bytes();
+  }
+  std::string text = header.dump();
+  while ((8 + text.size()) % 8 != 0) text.push_back(' ');
+  std::vector<uint8_t> out(8 + text.size());
+  const uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i) out[size_t(i)] = uint8_t(n >> (8 * i));
+  std::memcpy(out.data() + 8, text.data(), text.size());
+  return out;
+}
+
+}  // namespace
+
+struct SafetensorsStreamWriter::Impl {
+  AtomicFileWriter file;
+  std::vector<TensorSpec> tensors;
+  size_t next = 0;
+  Impl(const std::string& path, std::vector<TensorSpec> t) : file(path), tensors(std::move(t)) {}
+};
+
+SafetensorsStreamWriter::SafetensorsStreamWriter(const std::string& path, std::vector<TensorSpec> tensors,
+                                                 const std::map<std::string, std::string>& metadata) {
+  const std::vector<uint8_t> header = header_bytes(tensors, metadata);  // validates before a file exists
+  impl_ = std::make_unique<Impl>(path, std::move(tensors));
+  impl_->file.write(header);
+}
+
+SafetensorsStreamWriter::~SafetensorsStreamWriter() = default;
+
+void SafetensorsStreamWriter::write(const std::string& name, Span<const uint8_t> bytes) {
+  Impl& w = *impl_;
+  VQ_CHECK(w.next < w.tensors.size(), "safetensors writer: tensor '", name, "' was not declared (all ",
+           w.tensors.size(), " are written)");
+  const TensorSpec& t = w.tensors[w.next];
+  VQ_CHECK(t.name == name, "safetensors writer: tensor '", name, "' written where '", t.name, "' was declared");
+  VQ_CHECK(bytes.size() == t.bytes(), "safetensors writer: tensor '", name, "' has ", bytes.size(),
+           " bytes, its shape needs ", t.bytes());
+  w.file.write(bytes);
+  ++w.next;
+}
+
+void SafetensorsStreamWriter::write_float(const std::string& name, Span<const float> values) {
+  VQ_CHECK(impl_->next < impl_->tensors.size() && impl_->tensors[impl_->next].dtype == DType::kF32,
+           "safetensors writer: tensor '", name, "' is not the next declared F32 tensor");
+  write(name, {reinterpret_cast<const uint8_t*>(values.data()), values.size() * sizeof(float)});
+}
+
+void SafetensorsStreamWriter::finish() {
+  VQ_CHECK(impl_->next == impl_->tensors.size(), "safetensors writer: ", impl_->tensors.size() - impl_->next,
+           " declared tensors were not written (next: '",
+           impl_->next < impl_->tensors.size() ? impl_->tensors[impl_->next].name : "", "')");
+  impl_->file.commit();
+}
+
 void SafetensorsWriter::add(const std::string& name, DType dtype, std::vector<uint64_t> shape, std::vector<uint8_t> bytes) {
   VQ_CHECK(!name.empty() && name != "__metadata__", "safetensors writer: invalid tensor name '", name, "'");
-  for (const Entry& e : entries_) VQ_CHECK(e.name != name, "safetensors writer: duplicate tensor '", name, "'");
-  uint64_t n = dtype_size(dtype);
-  for (uint64_t s : shape) n *= s;
-  VQ_CHECK(n == bytes.size(), "safetensors writer: tensor '", name, "' has ", bytes.size(), " bytes, shape needs ", n);
-  entries_.push_back({name, dtype, std::move(shape), std::move(bytes)});
+  for (const TensorSpec& t : specs_) VQ_CHECK(t.name != name, "safetensors writer: duplicate tensor '", name, "'");
+  TensorSpec spec{name, dtype, std::move(shape)};
+  VQ_CHECK(spec.bytes() == bytes.size(), "safetensors writer: tensor '", name, "' has ", bytes.size(),
+           " bytes, shape needs ", spec.bytes());
+  specs_.push_back(std::move(spec));
+  bytes_.push_back(std::move(bytes));
 }
 
 void SafetensorsWriter::add_float(const std::string& name, std::vector<uint64_t> shape, Span<const float> values) {
@@ -212,27 +290,15 @@ void SafetensorsWriter::add_float(const std::string& name, std::vector<uint64_t>
 }
 
 std::vector<uint8_t> SafetensorsWriter::to_bytes() const {
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata_.empty()) header["__metadata__"] = metadata_;
-  uint64_t offset = 0;
-  for (const Entry& e : entries_) {
-    header[e.name] = {{"dtype", dtype_name(e.dtype)}, {"shape", e.shape}, {"data_offsets", {offset, offset + e.bytes.size()}}};
-    offset += e.bytes.size();
-  }
-  std::string text = header.dump();
-  while ((8 + text.size()) % 8 != 0) text.push_back(' ');  // data region 8-byte aligned
-  std::vector<uint8_t> out(8 + text.size() + offset);
-  const uint64_t n = text.size();
-  for (int i = 0; i < 8; ++i) out[size_t(i)] = uint8_t(n >> (8 * i));
-  std::memcpy(out.data() + 8, text.data(), text.size());
-  size_t pos = 8 + text.size();
-  for (const Entry& e : entries_) {
-    if (!e.bytes.empty()) std::memcpy(out.data() + pos, e.bytes.data(), e.bytes.size());
-    pos += e.bytes.size();
-  }
+  std::vector<uint8_t> out = header_bytes(specs_, metadata_);
+  for (const std::vector<uint8_t>& b : bytes_) out.insert(out.end(), b.begin(), b.end());
   return out;
 }
 
-void SafetensorsWriter::finish(const std::string& path) const { write_file_atomic(path, to_bytes()); }
+void SafetensorsWriter::finish(const std::string& path) const {
+  SafetensorsStreamWriter out(path, specs_, metadata_);
+  for (size_t i = 0; i < specs_.size(); ++i) out.write(specs_[i].name, bytes_[i]);
+  out.finish();
+}
 
 }  // namespace vq::weights

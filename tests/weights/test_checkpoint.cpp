@@ -20,6 +20,16 @@ TEST(Checkpoint, RoundTripsEverySchemeKind) {
     const CompressedMatrix back = read_compressed(f, "model.layers.0.mlp");
     EXPECT_EQ(back.decode().storage(), cm.decode().storage()) << s;
     EXPECT_EQ(back.bits_per_weight(), cm.bits_per_weight());
+    // The layout planned from the scheme and shape alone (what the streaming CLI declares before
+    // compressing) is exactly what was written.
+    const CompressedLayout l = compressed_layout("model.layers.0.mlp", cm.scheme, 32, 64);
+    ASSERT_EQ(l.tensors.size(), f.tensors().size()) << s;
+    for (const TensorSpec& t : l.tensors) {
+      ASSERT_TRUE(f.contains(t.name)) << s << " " << t.name;
+      EXPECT_EQ(f.info(t.name).dtype, t.dtype) << s << " " << t.name;
+      EXPECT_EQ(f.info(t.name).shape, t.shape) << s << " " << t.name;
+    }
+    EXPECT_EQ(l.metadata, f.metadata()) << s;
   }
 }
 
@@ -80,6 +90,12 @@ TEST(Checkpoint, RejectsInconsistentLayers) {
     EXPECT_THROW(read_compressed(SafetensorsFile::from_bytes(bytes), "l"), Error);
   }
   EXPECT_THROW(read_compressed(SafetensorsFile::from_bytes(SafetensorsWriter().to_bytes()), "l"), Error);
+  {
+    CompressedMatrix permuted = cm;  // a row order the file layout of RTN4g32 has no place for
+    for (uint32_t r = 0; r < cm.rows; ++r) permuted.row_order.push_back(cm.rows - 1 - r);
+    SafetensorsWriter out;
+    EXPECT_THROW(write_compressed(out, "l", permuted), Error);
+  }
 }
 
 }  // namespace

@@ -1,8 +1,12 @@
 // safetensors: round trip, float conversions, and malformed files rejected with vq::Error.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "vq/core/npy.h"
 #include "vq/core/rng.h"
@@ -28,6 +32,11 @@ std::vector<uint8_t> sample_file() {
   return w.to_bytes();
 }
 
+std::vector<uint8_t> read_file_bytes_for_test(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 // A file with the given header text and data bytes.
 std::vector<uint8_t> raw(const std::string& header, size_t data_bytes) {
   std::vector<uint8_t> out(8 + header.size() + data_bytes, 0);
@@ -48,6 +57,62 @@ TEST(Safetensors, RoundTripsEveryDtype) {
   EXPECT_THROW(f.read_float("codes"), Error);
   EXPECT_THROW(f.info("missing"), Error);
   EXPECT_EQ(f.metadata().at("format"), "pt");
+}
+
+// The streaming writer: tensors written in the declared order land where the header says; any
+// departure from the declaration is an error that leaves neither the file nor a temporary.
+TEST(Safetensors, StreamWriterWritesDeclaredTensorsInOrder) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("vq_stream_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "s.safetensors").string();
+  const std::vector<TensorSpec> specs = {{"a", DType::kF32, {2, 2}}, {"b", DType::kU8, {3}}, {"empty", DType::kF16, {0}}};
+  const std::vector<float> a = {1.f, 2.f, 3.f, 4.f};
+  const std::vector<uint8_t> b = {7, 8, 9};
+  {
+    SafetensorsStreamWriter w(path, specs, {{"format", "pt"}});
+    w.write_float("a", a);
+    w.write("b", b);
+    w.write("empty", {});
+    w.finish();
+  }
+  const SafetensorsFile f = SafetensorsFile::open(path);
+  EXPECT_EQ(f.read_float("a"), a);
+  EXPECT_EQ(f.bytes("b")[2], 9);
+  EXPECT_EQ(f.info("empty").shape, (std::vector<uint64_t>{0}));
+  EXPECT_EQ(f.metadata().at("format"), "pt");
+  // The same tensors through the in-memory writer give the same bytes.
+  SafetensorsWriter m;
+  m.add_float("a", {2, 2}, a);
+  m.add("b", DType::kU8, {3}, b);
+  m.add("empty", DType::kF16, {0}, {});
+  m.set_metadata("format", "pt");
+  const std::vector<uint8_t> streamed = read_file_bytes_for_test(path);
+  EXPECT_EQ(streamed, m.to_bytes());
+
+  fs::remove(path);
+  auto expect_nothing_left = [&] { EXPECT_TRUE(fs::is_empty(dir)) << "a file or temporary was left behind"; };
+  {
+    SafetensorsStreamWriter w(path, specs, {});
+    EXPECT_THROW(w.write("b", b), Error);  // out of order
+  }
+  expect_nothing_left();
+  {
+    SafetensorsStreamWriter w(path, specs, {});
+    EXPECT_THROW(w.write("a", b), Error);  // wrong size
+  }
+  expect_nothing_left();
+  {
+    SafetensorsStreamWriter w(path, specs, {});
+    w.write_float("a", a);
+    EXPECT_THROW(w.write_float("b", a), Error);  // not F32
+    EXPECT_THROW(w.finish(), Error);             // b and empty missing
+  }
+  expect_nothing_left();
+  EXPECT_THROW(SafetensorsStreamWriter(path, {{"x", DType::kU8, {1}}, {"x", DType::kU8, {1}}}, {}), Error);
+  EXPECT_THROW(SafetensorsStreamWriter(path, {{"__metadata__", DType::kU8, {1}}}, {}), Error);
+  expect_nothing_left();
+  fs::remove_all(dir);
 }
 
 TEST(Safetensors, MapsFilesWrittenAtomically) {

@@ -17,6 +17,7 @@
 // Codes are stored in stored-row order. Readers validate the whole matrix (validate()).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,13 +26,22 @@
 
 namespace vq::weights {
 
+// What a layer compressed with `scheme` adds to a file, known before it is compressed (so a
+// SafetensorsStreamWriter can lay out the header first): its tensors in the order above and its
+// two metadata entries.
+struct CompressedLayout {
+  std::vector<TensorSpec> tensors;
+  std::map<std::string, std::string> metadata;
+};
+CompressedLayout compressed_layout(const std::string& base, const Scheme& scheme, size_t rows, size_t cols);
+// The bytes of each of compressed_layout(base, m.scheme, m.rows, m.cols).tensors, in order.
+std::vector<std::vector<uint8_t>> compressed_tensor_bytes(const CompressedMatrix& m);
+
 void write_compressed(SafetensorsWriter& out, const std::string& base, const CompressedMatrix& m);
 // Names <base> of every compressed layer recorded in the metadata.
 std::vector<std::string> compressed_layers(const SafetensorsFile& f);
 // Throws vq::Error when a tensor is missing, has the wrong dtype or shape, or the result is
 // inconsistent (code out of range, bad permutation, ...).
 CompressedMatrix read_compressed(const SafetensorsFile& f, const std::string& base);
-// The tensor names write_compressed() produces for base and m.
-std::vector<std::string> compressed_tensor_names(const std::string& base, const CompressedMatrix& m);
 
 }  // namespace vq::weights

@@ -61,10 +61,42 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-// Collects tensors and writes the file atomically (temporary file + rename) on finish().
+// A tensor to be written: its name, dtype and shape (hence its byte size).
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<uint64_t> shape;
+  uint64_t bytes() const;  // Π shape · dtype_size(dtype)
+};
+
+// Writes a file tensor by tensor in bounded memory. The header (every tensor's spec, hence its
+// offsets, and the metadata) is fixed when the writer is made; each tensor's bytes then go, in
+// the declared order, straight into a temporary file beside path, which finish() renames over
+// path. A writer destroyed before finish() (an error on the way) removes the temporary, so path
+// is never a partial file. Names are unique and not "__metadata__".
+class SafetensorsStreamWriter {
+ public:
+  SafetensorsStreamWriter(const std::string& path, std::vector<TensorSpec> tensors,
+                          const std::map<std::string, std::string>& metadata);
+  ~SafetensorsStreamWriter();
+  SafetensorsStreamWriter(const SafetensorsStreamWriter&) = delete;
+  SafetensorsStreamWriter& operator=(const SafetensorsStreamWriter&) = delete;
+
+  // The next declared tensor's bytes (its name is checked, and its size against its spec).
+  void write(const std::string& name, Span<const uint8_t> bytes);
+  void write_float(const std::string& name, Span<const float> values);  // for an F32 spec
+  void finish();  // throws unless every declared tensor was written
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Collects tensors in memory and writes them with a SafetensorsStreamWriter on finish() (small
+// files, tests).
 class SafetensorsWriter {
  public:
-  // bytes.size() must equal Π shape · dtype_size(dtype); names are unique and not "__metadata__".
+  // bytes.size() must equal spec.bytes(); names are unique and not "__metadata__".
   void add(const std::string& name, DType dtype, std::vector<uint64_t> shape, std::vector<uint8_t> bytes);
   void add_float(const std::string& name, std::vector<uint64_t> shape, Span<const float> values);  // as F32
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
@@ -72,13 +104,8 @@ class SafetensorsWriter {
   void finish(const std::string& path) const;
 
  private:
-  struct Entry {
-    std::string name;
-    DType dtype;
-    std::vector<uint64_t> shape;
-    std::vector<uint8_t> bytes;
-  };
-  std::vector<Entry> entries_;
+  std::vector<TensorSpec> specs_;
+  std::vector<std::vector<uint8_t>> bytes_;
   std::map<std::string, std::string> metadata_;
 };
 
