@@ -1,6 +1,6 @@
 // Weight compression: output error per scheme on calibrated layers, bits/weight, compression
 // time; GEMV/GEMM from codes against dense fp32 cblas_sgemv/sgemm and the memory-bandwidth
-// bound, one run. Usage: bench_weights [quality|speed|time|all|gemv-float|gemv-int8] [DIR [SCHEMES [FILTER]]]
+// bound, one run. Usage: bench_weights [quality|speed|time|gaussian|all|gemv-float|gemv-int8] [DIR [SCHEMES [FILTER]]]
 //   quality   per scheme ‖(W − Ŵ)Xᵀ‖/‖WXᵀ‖ on held-out inputs. With DIR (a model written by
 //             scripts/train_tiny_transformer.py: model.safetensors + calib/, or its layers/ folder)
 //             the layers are real; without it, synthetic LLM-like layers (stated in the output).
@@ -9,6 +9,9 @@
 //   speed     matvec / matmul(B = 16) on 4096×4096 and 11008×4096, 1 and 2 threads (random AQ
 //             codes: timing only; the int8 tables' deviation from float tables is printed).
 //   time      AQ2x8g8 compression of a 4096×4096 layer under H.
+//   gaussian  i.i.d. N(0, 1) weights, H = I: each scheme's relative MSE against Shannon's
+//             bound for a Gaussian source, 2^(−2R) at R = its bits/weight (no code of R bits
+//             per weight can go below it). `gaussian - SCHEMES` picks the schemes.
 //   gemv-float / gemv-int8   300 batch-1 AQ2x8g8 products on 4096×4096 (for perf record).
 #include <cblas.h>
 #include <omp.h>
@@ -289,6 +292,25 @@ void compress_time() {
   }
 }
 
+// Where the 2-bit-against-3-bit comparison stands on weights without structure: on a Gaussian
+// source no code, vector or scalar, beats the rate-distortion function D(R) = σ²·2^(−2R).
+void gaussian(const std::vector<std::string>& schemes) {
+  const size_t n = 1024;
+  const Matrix w = testdata::gaussian(n, n, 41);
+  const std::vector<float> identity;  // H = I
+  std::printf("## i.i.d. Gaussian weights %zux%zu, H = I, threads=%d\n\n", n, n, omp_get_max_threads());
+  std::printf("| scheme | bits/weight | relative MSE | Shannon bound 2^(-2R) at R = bits/weight | MSE / bound | compress s |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  for (const std::string& s : schemes) {
+    CompressedMatrix cm;
+    const double t = bench::median(bench::time_runs(1, [&] { cm = compress(w.view(), identity, s); }));
+    const double mse = relative_error(w.view(), cm.decode().view(), identity);
+    const double bound = std::exp2(-2.0 * cm.bits_per_weight());
+    std::printf("| %s | %.3f | %.4f | %.4f | %.2f | %.1f |\n", s.c_str(), cm.bits_per_weight(), mse, bound, mse / bound, t);
+    std::fflush(stdout);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -303,6 +325,7 @@ int main(int argc, char** argv) {
   }
   if (what == "quality" || what == "all") quality(dir, schemes, argc > 4 ? argv[4] : "");
   if (what == "time" || what == "all") compress_time();
+  if (what == "gaussian") gaussian(argc > 3 ? schemes : std::vector<std::string>{"RTN3g128", "GPTQ3g128", "CDQ3g128", "AQ2x8g8", "AQ1x8g4", "AQ2x4g4", "AQ4x4g8", "AQ3x8g8"});
   if (what == "speed" || what == "all") speed();
   if (what == "gemv-float") gemv_loop(LutPrecision::kFloat);
   if (what == "gemv-int8") gemv_loop(LutPrecision::kInt8);
