@@ -1,6 +1,7 @@
 // Weight compression: output error per scheme on calibrated layers, bits/weight, compression
 // time; GEMV/GEMM from codes against dense fp32 cblas_sgemv/sgemm and the memory-bandwidth
 // bound, one run. Usage: bench_weights [quality|speed|time|gaussian|all|gemv-float|gemv-int8] [DIR [SCHEMES [FILTER]]]
+//   [--no-act-order]  (anywhere: sweep in input order, CompressOptions::act_order = false)
 //   quality   per scheme ‖(W − Ŵ)Xᵀ‖/‖WXᵀ‖ on held-out inputs. With DIR (a model written by
 //             scripts/train_tiny_transformer.py: model.safetensors + calib/, or its layers/ folder)
 //             the layers are real; without it, synthetic LLM-like layers (stated in the output).
@@ -35,6 +36,9 @@ using namespace vq;
 using namespace vq::weights;
 
 namespace {
+
+// Options for every compression of the run (--no-act-order clears act_order).
+CompressOptions g_options;
 
 const char* kSchemes[] = {"RTN2g128", "RTN3g128", "RTN4g128", "GPTQ2g128", "GPTQ3g128", "GPTQ4g128",
                           "CDQ2g128", "CDQ3g128", "CDQ4g128", "AQ2x8g8", "AQ2x8g8r4", "AQ3x8g8", "AQ4x8g8"};
@@ -154,7 +158,7 @@ void quality(const std::string& dir, const std::vector<std::string>& schemes, co
       const Scheme sc = Scheme::parse(s);
       if (l.w.cols() % sc.group != 0) continue;
       CompressedMatrix cm;
-      const double t = bench::median(bench::time_runs(1, [&] { cm = compress(l.w.view(), h, sc); }));
+      const double t = bench::median(bench::time_runs(1, [&] { cm = compress(l.w.view(), h, sc, g_options); }));
       const Matrix d = cm.decode();
       // AQ: the same error when the product runs on int8 tables (GemvKernel, LutPrecision::kInt8).
       std::string int8_error = "";
@@ -285,7 +289,7 @@ void compress_time() {
   std::printf("## compression time, 4096x4096 under H, threads=%d\n\n", omp_get_max_threads());
   for (const char* s : {"AQ2x8g8", "GPTQ3g128", "RTN2g128"}) {
     CompressedMatrix cm;
-    const double t = bench::median(bench::time_runs(1, [&] { cm = compress(w.view(), h, s); }));
+    const double t = bench::median(bench::time_runs(1, [&] { cm = compress(w.view(), h, s, g_options); }));
     std::printf("| %s | %.1f s | %.3f bits/weight | rel. H-error %.4f |\n", s, t, cm.bits_per_weight(),
                 relative_error(w.view(), cm.decode().view(), h));
     std::fflush(stdout);
@@ -315,6 +319,13 @@ void gaussian(const std::vector<std::string>& schemes) {
 
 int main(int argc, char** argv) {
   bench::pin_openblas_single_thread();
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--no-act-order") == 0) {
+      g_options.act_order = false;
+      std::copy(argv + i + 1, argv + argc, argv + i);
+      --argc;
+      break;
+    }
   const std::string what = argc > 1 ? argv[1] : "all";
   const std::string dir = argc > 2 ? argv[2] : "";
   std::vector<std::string> schemes(std::begin(kSchemes), std::end(kSchemes));

@@ -23,6 +23,7 @@ struct CompressArgs {
   weights::CompressOptions defaults;
   int aq_rounds = defaults.aq_rounds;
   size_t aq_beam = defaults.aq_beam;
+  bool no_act_order = false;
   bool quiet = false;
 };
 
@@ -111,6 +112,7 @@ void run_compress(const CompressArgs& a) {
   opt.damp = a.damp;
   opt.aq_rounds = a.aq_rounds;
   opt.aq_beam = a.aq_beam;
+  opt.act_order = !a.no_act_order;
   double total_bits = 0.0, total_weights = 0.0;
   size_t done = 0;
   for (size_t ti = 0; ti < in.tensors().size(); ++ti) {
@@ -214,6 +216,9 @@ void add_weights_command(CLI::App& app) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   c->add_option("--aq-beam", ca->aq_beam, "AQ: beam width of the code search")->check(CLI::Range(1, 256))->capture_default_str();
+  c->add_flag("--no-act-order", ca->no_act_order,
+              "Sweep the input columns in their own order instead of by importance (GPTQ's desc_act, the default: "
+              "23-51 % lower GPTQ3 output error on the tiny LMs, BENCHMARKS.md)");
   c->add_flag("-q,--quiet", ca->quiet, "No per-layer lines");
   c->callback([ca] { run_compress(*ca); });
   auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();

@@ -74,7 +74,7 @@ void bind_weights(pyb::module_& m) {
   m.def(
       "compress_weights",
       [](const pyb::object& w, const pyb::object& h, const pyb::object& x, const std::string& scheme, float damp,
-         uint64_t seed) {
+         uint64_t seed, bool act_order) {
         const FloatArray wa = as_float_matrix(w, "W");
         const MatrixView<const float> wv = view_of(wa);
         std::vector<float> hv;
@@ -90,11 +90,12 @@ void bind_weights(pyb::module_& m) {
         weights::CompressOptions opt;
         opt.damp = damp;
         opt.seed = seed;
+        opt.act_order = act_order;
         pyb::gil_scoped_release release;
         return weights::compress(wv, hv, scheme, opt);
       },
       pyb::arg("W"), pyb::arg("H") = pyb::none(), pyb::arg("X") = pyb::none(), pyb::arg("scheme") = "AQ2x8g8",
-      pyb::arg("damp") = 0.01f, pyb::arg("seed") = 1234);
+      pyb::arg("damp") = 0.01f, pyb::arg("seed") = 1234, pyb::arg("act_order") = true);
 }
 
 }  // namespace vq::py

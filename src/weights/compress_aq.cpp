@@ -369,32 +369,41 @@ CompressedMatrix compress_aq(MatrixView<const float> w, const PreparedHessian& h
     out.codebooks.insert(out.codebooks.end(), books.begin(), books.end());
   }
 
-  // T_B = U_BB⁻¹ for every column block (g × g upper triangular; identity without calibration).
+  // The sweep visits the column groups in act order (by their H diagonal, largest first) on H
+  // permuted to match; codes are stored at the groups' own positions.
+  const std::vector<uint32_t> group_order = act_order(o.act_order ? h : PreparedHessian{cols, true, {}, {}}, g);
+  const PreparedHessian permuted = o.act_order && !h.identity ? permute_hessian(h, group_order, g) : PreparedHessian{};
+  const PreparedHessian& sweep_h = o.act_order && !h.identity ? permuted : h;
+
+  // T_B = U_BB⁻¹ for every block of the sweep (g × g upper triangular; identity without calibration).
   std::vector<float> t_mats(per_row * g * g, 0.f);
   for (size_t j = 0; j < per_row; ++j) {
     float* t = t_mats.data() + j * g * g;
     for (size_t c = 0; c < g; ++c) {  // column c of the inverse by back substitution
       for (size_t i = g; i-- > 0;) {
         double v = i == c ? 1.0 : 0.0;
-        for (size_t k = i + 1; k < g; ++k) v -= double(h.u_at(j * g + i, j * g + k)) * t[k * g + c];
-        t[i * g + c] = float(v / h.u_at(j * g + i, j * g + i));
+        for (size_t k = i + 1; k < g; ++k) v -= double(sweep_h.u_at(j * g + i, j * g + k)) * t[k * g + c];
+        t[i * g + c] = float(v / sweep_h.u_at(j * g + i, j * g + i));
       }
     }
   }
 
-  // AQLM's alternation: codes for the books (a GPTQ-style sweep, which overwrites its copy of the
-  // rows), then the books and scales for the codes (least squares under H, refit_books_and_scales).
-  const bool update = o.aq_rounds > 1 || o.aq_codebook_iterations > 0;
-  const Matrix original = update ? work : Matrix();
+  // AQLM's alternation: codes for the books (a GPTQ-style sweep over a column-permuted copy of the
+  // rows, which it overwrites), then the books and scales for the codes (least squares under H,
+  // refit_books_and_scales, in the input's column order).
+  Matrix swept(rows, cols);
   out.codes.assign(rows * out.row_code_bytes(), 0);
   const size_t cb = out.code_bytes();
   const size_t beam = std::max<size_t>(1, o.aq_beam);
   for (int round = 0; round < std::max(1, o.aq_rounds); ++round) {
-    if (round > 0) work = original;
-    gptq_sweep(work.view(), h, g, g, o.threads,
+    for (size_t i = 0; i < rows; ++i)
+      for (size_t jj = 0; jj < per_row; ++jj)
+        std::copy(work.row_ptr(i) + group_order[jj] * g, work.row_ptr(i) + group_order[jj] * g + g,
+                  swept.row_ptr(i) + jj * g);
+    gptq_sweep(swept.view(), sweep_h, g, g, o.threads,
                [&](size_t col0, MatrixView<float> part, size_t r0) {
-                 const size_t j = col0 / g;
-                 const float* t_mat = t_mats.data() + j * g * g;
+                 const size_t j = group_order[col0 / g];  // the group's own position
+                 const float* t_mat = t_mats.data() + col0 / g * g * g;
                  WhitenedBooks wb;
                  EncodeScratch scratch;
                  std::vector<float> x(g), t(g);
@@ -430,7 +439,7 @@ CompressedMatrix compress_aq(MatrixView<const float> w, const PreparedHessian& h
                },
                o.progress);
     if (o.aq_codebook_iterations > 0)
-      refit_books_and_scales(original.view(), h, o.aq_codebook_iterations, o.threads, out);
+      refit_books_and_scales(work.view(), h, o.aq_codebook_iterations, o.threads, out);
   }
   return out;
 }

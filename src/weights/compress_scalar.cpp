@@ -85,20 +85,31 @@ CompressedMatrix compress_scalar(MatrixView<const float> w, const PreparedHessia
   out.zeros.assign(rows * ng, 0);
   std::vector<uint8_t> q(rows * cols, 0);
 
-  Matrix work(rows, cols);
-  for (size_t r = 0; r < rows; ++r) std::copy(w.row_ptr(r), w.row_ptr(r) + cols, work.row_ptr(r));
   // RTN is the sweep without feedback: it never looks at H.
   const PreparedHessian identity{cols, true, {}, {}};
-  const PreparedHessian& sweep_h = s.kind == SchemeKind::kRTN ? identity : h;
-  gptq_sweep(work.view(), sweep_h, 1, G, o.threads,
+  const bool rtn = s.kind == SchemeKind::kRTN;
+  // Act order visits the columns by importance, so a group's columns are scattered over the
+  // sweep: its grid is fixed up front from the weights ("static groups"). In input order each
+  // grid is fitted when its group starts, on the weights with every earlier feedback applied.
+  const bool reorder = o.act_order && !rtn && !h.identity;
+  const std::vector<uint32_t> order = act_order(reorder ? h : identity, 1);
+  const PreparedHessian permuted = reorder ? permute_hessian(h, order, 1) : PreparedHessian{};
+  const PreparedHessian& sweep_h = rtn ? identity : reorder ? permuted : h;
+  Matrix work(rows, cols);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c) work(r, c) = w(r, order[c]);
+  if (reorder)
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t gi = 0; gi < ng; ++gi) fit_grid(w.row_ptr(r) + gi * G, G, maxq, out.scales[r * ng + gi], out.zeros[r * ng + gi]);
+  gptq_sweep(work.view(), sweep_h, 1, reorder ? 1 : G, o.threads,
              [&](size_t col, MatrixView<float> part, size_t r0) {
+               const size_t oc = order[col];
                for (size_t i = 0; i < part.rows(); ++i) {
-                 const size_t gi = (r0 + i) * ng + col / G;
-                 // Group parameters from the weights as they stand when the group starts, every
-                 // earlier column's feedback applied (the sweep's window is aligned to G).
-                 if (col % G == 0) fit_grid(part.row_ptr(i) + col, G, maxq, out.scales[gi], out.zeros[gi]);
+                 const size_t gi = (r0 + i) * ng + oc / G;
+                 // (the sweep's window is aligned to G in input order)
+                 if (!reorder && col % G == 0) fit_grid(part.row_ptr(i) + col, G, maxq, out.scales[gi], out.zeros[gi]);
                  const uint32_t qv = quantize_value(part(i, col), out.scales[gi], out.zeros[gi], maxq);
-                 q[(r0 + i) * cols + col] = uint8_t(qv);
+                 q[(r0 + i) * cols + oc] = uint8_t(qv);
                  part(i, col) = dequantize(qv, out.scales[gi], out.zeros[gi]);
                }
              },

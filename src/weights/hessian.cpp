@@ -5,11 +5,13 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 namespace vq::weights::detail {
 
-PreparedHessian prepare_hessian(Span<const float> h, size_t dim, float damp) {
+PreparedHessian prepare_hessian(Span<const float> h, size_t dim, float damp, bool factor) {
   PreparedHessian out;
   out.dim = dim;
   if (h.empty()) return out;
@@ -40,6 +42,16 @@ PreparedHessian prepare_hessian(Span<const float> h, size_t dim, float damp) {
     float& hii = out.h[i * dim + i];
     hii = hii == 0.f ? 1.f : float(hii + lambda);
   }
+  out.damp = damp;
+  out.lambda = lambda;
+  if (factor) factor_hessian(out);
+  return out;
+}
+
+void factor_hessian(PreparedHessian& out) {
+  const size_t dim = out.dim;
+  const float damp = out.damp;
+  const double lambda = out.lambda;
   // H = V Vᵀ with V upper triangular is the Cholesky factor of H with the index order reversed;
   // then H⁻¹ = V⁻ᵀV⁻¹ = UᵀU with U = V⁻¹. Done in double: U's small entries steer the feedback.
   Eigen::MatrixXd flipped(dim, dim);
@@ -60,6 +72,34 @@ PreparedHessian prepare_hessian(Span<const float> h, size_t dim, float damp) {
       VQ_CHECK(std::isfinite(v), "compress: H is numerically singular (damp = ", damp, "); raise the dampening");
       out.u[i * dim + j] = float(v);
     }
+}
+
+std::vector<uint32_t> act_order(const PreparedHessian& h, size_t block) {
+  const size_t blocks = h.dim / block;
+  std::vector<uint32_t> order(blocks);
+  std::iota(order.begin(), order.end(), 0u);
+  if (h.identity) return order;
+  std::vector<double> weight(blocks, 0.0);
+  for (size_t b = 0; b < blocks; ++b)
+    for (size_t t = 0; t < block; ++t) weight[b] += h.h[(b * block + t) * (h.dim + 1)];
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return weight[a] > weight[b]; });
+  return order;
+}
+
+PreparedHessian permute_hessian(const PreparedHessian& h, const std::vector<uint32_t>& order, size_t block) {
+  if (h.identity) return h;
+  const size_t dim = h.dim;
+  PreparedHessian out;
+  out.dim = dim;
+  out.identity = false;
+  out.damp = h.damp;
+  out.lambda = h.lambda;
+  out.h.resize(dim * dim);
+  for (size_t i = 0; i < dim; ++i) {
+    const size_t oi = order[i / block] * block + i % block;
+    for (size_t j = 0; j < dim; ++j) out.h[i * dim + j] = h.h[oi * dim + order[j / block] * block + j % block];
+  }
+  factor_hessian(out);
   return out;
 }
 

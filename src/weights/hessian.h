@@ -2,6 +2,7 @@
 // H⁻¹ = UᵀU (U upper triangular), the factor GPTQ-style error feedback needs (compress.h).
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "vq/core/types.h"
@@ -13,14 +14,28 @@ struct PreparedHessian {
   bool identity = true;   // no calibration: H = I, U = I, no error feedback
   std::vector<float> h;   // dampened H, dim × dim row-major (empty when identity)
   std::vector<float> u;   // U with H⁻¹ = UᵀU, upper triangular, dim × dim (empty when identity)
+  float damp = 0.f;       // the dampening applied (relative, and absolute: lambda), for messages
+  double lambda = 0.0;
 
   float h_at(size_t i, size_t j) const { return identity ? (i == j ? 1.f : 0.f) : h[i * dim + j]; }
   float u_at(size_t i, size_t j) const { return identity ? (i == j ? 1.f : 0.f) : u[i * dim + j]; }
 };
 
 // h: empty (identity) or dim × dim. Throws vq::Error for a wrong size, non-finite or
-// non-symmetric entries, a negative diagonal, or an H that is not positive definite after
-// dampening (the message names damp).
-PreparedHessian prepare_hessian(Span<const float> h, size_t dim, float damp);
+// non-symmetric entries, a negative diagonal, or (when factored) an H that is not positive
+// definite after dampening (the message names damp). factor = false leaves u empty, for callers
+// that only sweep a permuted copy (permute_hessian factors that).
+PreparedHessian prepare_hessian(Span<const float> h, size_t dim, float damp, bool factor = true);
+// Computes u from the (dampened) h of out.
+void factor_hessian(PreparedHessian& out);
+
+// GPTQ's act order ("desc_act"): the column blocks of `block` columns (dim % block == 0) sorted
+// by their share of diag(H), largest first (ties keep their order), so the sweep quantizes the
+// inputs that matter most while every other column is still free to absorb their error.
+// The identity order when H = I.
+std::vector<uint32_t> act_order(const PreparedHessian& h, size_t block);
+// h with rows and columns permuted block by block (new block i = old block order[i]), factored
+// again.
+PreparedHessian permute_hessian(const PreparedHessian& h, const std::vector<uint32_t>& order, size_t block);
 
 }  // namespace vq::weights::detail

@@ -54,8 +54,8 @@ TEST_F(WeightsCli, CompressDecompressRoundTrip) {
 }
 
 // --calib as a directory of .npy files and as one .safetensors file give the same layer, and it
-// differs from the uncalibrated one (H was used); tensors keep their input order around the
-// compressed layer's.
+// differs from the uncalibrated one (H was used) and from --no-act-order's; tensors keep their
+// input order around the compressed layer's.
 TEST_F(WeightsCli, CalibrationFromNpyOrSafetensors) {
   const Matrix w = testdata::gaussian(32, 64, 6);
   const Matrix x = testdata::correlated(256, 64, 7);
@@ -83,8 +83,10 @@ TEST_F(WeightsCli, CalibrationFromNpyOrSafetensors) {
     const Span<const uint8_t> b = f.bytes("layer.qweight");
     return std::vector<uint8_t>(b.begin(), b.end());
   };
+  const weights::SafetensorsFile in_order = compress("o.safetensors", " --calib " + path("calib") + " --no-act-order");
   EXPECT_EQ(q(from_npy), q(from_st));
   EXPECT_NE(q(from_npy), q(plain));
+  EXPECT_NE(q(from_npy), q(in_order)) << "--no-act-order reaches the compressor";
   std::vector<std::string> order;
   for (const weights::TensorInfo& t : from_st.tensors()) order.push_back(t.name);
   EXPECT_EQ(order, (std::vector<std::string>{"a.first", "layer.qweight", "layer.scales", "layer.zeros", "z.last"}));

@@ -224,13 +224,16 @@ GemvKernel = _ext.GemvKernel
 
 
 def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8g8", damp: float = 0.01,
-                     seed: int = 1234) -> CompressedMatrix:
+                     seed: int = 1234, act_order: bool = True) -> CompressedMatrix:
     """Compress a linear layer's weight W (out_features, in_features) under the calibration
     Hessian H (in_features, in_features), or H = XᵀX/n from layer inputs X (n, in_features), or
     the identity when neither is given. scheme: "AQ2x8g8", "AQ2x8g8r4", "RTN4g128",
-    "GPTQ3g128", "CDQ3g128", ... Returns an object with .decode() -> Ŵ, .matvec(x) -> Ŵx,
-    .matmul(X) -> XŴᵀ (computed from the codes), .bits_per_weight, .scheme, .shape."""
-    return _ext.compress_weights(W, H=H, X=X, scheme=str(scheme), damp=float(damp), seed=int(seed))
+    "GPTQ3g128", "CDQ3g128", ... act_order: GPTQ's desc_act (columns, or AQ's groups, swept by
+    diag(H), largest first; scalar grids fitted up front). Returns an object with .decode() -> Ŵ,
+    .matvec(x) -> Ŵx, .matmul(X) -> XŴᵀ (computed from the codes), .bits_per_weight, .scheme,
+    .shape."""
+    return _ext.compress_weights(W, H=H, X=X, scheme=str(scheme), damp=float(damp), seed=int(seed),
+                                 act_order=bool(act_order))
 # ---- KV cache (issue 7) ------------------------------------------------------------------------
 # KVCache is the C++ vq::kv::KVCache itself (no Python layer): one transformer layer's keys as
 # codes, scored through lookup tables, with exact attention over the retrieved tokens.

@@ -69,7 +69,8 @@ class CompressedMatrix:
     def matmul(self, X: np.ndarray) -> np.ndarray: ...   # (batch, in) -> (batch, out) = X Ŵᵀ
 
 def compress_weights(W: np.ndarray, H: Optional[np.ndarray] = ..., X: Optional[np.ndarray] = ...,
-                     scheme: str = ..., damp: float = ..., seed: int = ...) -> CompressedMatrix: ...
+                     scheme: str = ..., damp: float = ..., seed: int = ...,
+                     act_order: bool = ...) -> CompressedMatrix: ...
 
 class GemvKernel:
     def __init__(self, matrix: CompressedMatrix, precision: str = ...) -> None: ...  # "float" | "int8"

@@ -11,16 +11,21 @@
 // numerically singular H.
 //
 // How H enters (all schemes share one mechanism, GPTQ's): with H⁻¹ = UᵀU (U upper triangular),
-// input columns are quantized left to right, one block (1 column for scalar codes, g columns for
-// AQ) at a time; the block's error e = (w_B − ŵ_B)·U_BB⁻¹ is moved onto the columns not yet
-// quantized, W_rest −= e·U_B,rest. The cost a block's choice adds is then exactly ‖e‖², so AQ
-// encodes each g-column block in the whitened space x ↦ x·U_BB⁻¹ (beam search then coordinate
-// descent over the M books), and GPTQ rounds to the nearest grid point. CDQ then improves GPTQ's
-// integers by greedy coordinate descent on the full (w − ŵ)ᵀH(w − ŵ).
+// input columns are quantized one block (1 column for scalar codes, g columns for AQ) at a time;
+// the block's error e = (w_B − ŵ_B)·U_BB⁻¹ is moved onto the columns not yet quantized,
+// W_rest −= e·U_B,rest. The cost a block's choice adds is then exactly ‖e‖², so AQ encodes each
+// g-column block in the whitened space x ↦ x·U_BB⁻¹ (beam search then coordinate descent over
+// the M books), and GPTQ rounds to the nearest grid point. The blocks go in act order (GPTQ's
+// desc_act, the default): largest diag(H) first, on H permuted to match, so the inputs that
+// matter most are quantized while the rest can still absorb their error; scalar grids are then
+// fitted on the weights up front (static groups). act_order = false sweeps left to right and
+// fits each grid when its group starts. CDQ then improves GPTQ's integers by greedy coordinate
+// descent on the full (w − ŵ)ᵀH(w − ŵ).
 //
-// AQ codebooks are learned once per row group by the core AdditiveQuantizer on the scaled row
-// groups (weights: the row's scale² times the group's mean H diagonal), rounded to fp16, then
-// held fixed while the GPTQ-style pass encodes every row.
+// AQ codebooks start as the core AdditiveQuantizer's, learned per row group on the scaled row
+// groups (weights: the row's scale² times the group's mean H diagonal); then, as in AQLM, codes
+// and books alternate for aq_rounds rounds: the sweep encodes every row with the books fixed,
+// then books and row scales are re-fitted to the codes under the full H (fp16-rounded).
 #pragma once
 
 #include <optional>
@@ -41,6 +46,8 @@ struct CompressOptions {
   int aq_rounds = 2;              // AQ: rounds of (encode the rows, then update the codebooks under H)
   int aq_codebook_iterations = 16;// AQ: conjugate-gradient steps per codebook update (0: no update)
   int cdq_sweeps = 1;             // CDQ: updates per row = sweeps · cols (stops when none helps)
+  bool act_order = true;          // GPTQ's "desc_act": sweep the columns (AQ: groups) by diag(H), largest
+                                  // first; scalar grids are then fitted up front (static groups)
   ProgressCallback progress;      // stage "encode" per block of columns
 };
 

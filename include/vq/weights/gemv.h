@@ -22,7 +22,7 @@
 //           split where the summed rounding variance is least, so outlier inputs no longer
 //           coarsen every table beside them. The error of an output is at most
 //           row_scale · Σ_tables s_table / 2 (s = the class's widest range / 255); ≈ 1 % of ‖y‖ on
-//           random tables, ≤ 0.0008 added to the output error of the tiny LMs' real layers,
+//           random tables, ≤ 0.0011 added to the output error of the tiny LMs' real layers,
 //           MLP down-projections with outlier inputs included (BENCHMARKS.md).
 //           Results are identical at every SIMD level.
 #pragma once
