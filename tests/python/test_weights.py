@@ -133,6 +133,15 @@ def test_gptq_matches_numpy_reference(bits, act_order):
     assert abs(h_error(W, ours, Href) - h_error(W, ref, Href)) < 0.02 * h_error(W, ref, Href)
 
 
+def test_aq_options_reach_the_compressor():
+    W, X, H = layer(seed=8)
+    one = vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_rounds=1, aq_beam=2, threads=1)
+    more = vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_rounds=4, aq_beam=2, threads=1)
+    assert h_error(W, more.decode(), H) < h_error(W, one.decode(), H)
+    with pytest.raises(ValueError, match="aq_rounds"):
+        vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_rounds=0)
+
+
 @pytest.mark.parametrize("scheme", ["GPTQ2g16", "GPTQ3g16", "CDQ2g16"])
 def test_act_order_lowers_the_scalar_error_on_outlier_inputs(scheme):
     W, X, H = layer(seed=7)  # every 9th input channel 5x larger

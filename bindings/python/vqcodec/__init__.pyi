@@ -70,7 +70,8 @@ class CompressedMatrix:
 
 def compress_weights(W: np.ndarray, H: Optional[np.ndarray] = ..., X: Optional[np.ndarray] = ...,
                      scheme: str = ..., damp: float = ..., seed: int = ...,
-                     act_order: bool = ...) -> CompressedMatrix: ...
+                     act_order: bool = ..., aq_rounds: int = ..., aq_beam: int = ...,
+                     threads: Optional[int] = ...) -> CompressedMatrix: ...
 
 class GemvKernel:
     def __init__(self, matrix: CompressedMatrix, precision: str = ...) -> None: ...  # "float" | "int8"
