@@ -228,10 +228,14 @@ void add_weights_command(CLI::App& app) {
   d->add_option("-o,--output", *out, "Dense .safetensors")->required();
   d->add_flag("-q,--quiet", *quiet, "No per-layer lines");
   d->callback([in, out, quiet] { run_decompress(*in, *out, *quiet); });
-  cmd->footer(
+  const std::string examples =
       "Examples:\n"
       "  vq weights compress model.safetensors -o model.aq.safetensors --scheme AQ2x8g8 --calib calib/\n"
-      "  vq weights decompress model.aq.safetensors -o model.dense.safetensors");
+      "  vq weights compress model.safetensors -o model.cdq.safetensors --scheme CDQ2g128 --calib calib.safetensors \\\n"
+      "      --include 'model.layers.*' --exclude '*lm_head*'\n"
+      "  vq weights decompress model.aq.safetensors -o model.dense.safetensors\n"
+      "Which scheme suits which layer, and what each costs: docs/weights.md, BENCHMARKS.md.";
+  for (CLI::App* sub : {cmd, c, d}) sub->footer(examples);
 }
 
 }  // namespace vq::cli
