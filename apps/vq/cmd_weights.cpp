@@ -218,7 +218,7 @@ void add_weights_command(CLI::App& app) {
   c->add_option("--aq-beam", ca->aq_beam, "AQ: beam width of the code search")->check(CLI::Range(1, 256))->capture_default_str();
   c->add_flag("--no-act-order", ca->no_act_order,
               "Sweep the input columns in their own order instead of by importance (GPTQ's desc_act, the default: "
-              "23-51 % lower GPTQ3 output error on the tiny LMs, BENCHMARKS.md)");
+              "13-54 % lower GPTQ3 output error on the tiny LMs, BENCHMARKS.md)");
   c->add_flag("-q,--quiet", ca->quiet, "No per-layer lines");
   c->callback([ca] { run_compress(*ca); });
   auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
