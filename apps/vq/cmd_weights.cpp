@@ -23,6 +23,7 @@ struct CompressArgs {
   weights::CompressOptions defaults;
   int aq_rounds = defaults.aq_rounds;
   size_t aq_beam = defaults.aq_beam;
+  int aq_refine_passes = defaults.aq_refine_passes;
   bool no_act_order = false;
   bool quiet = false;
 };
@@ -112,6 +113,7 @@ void run_compress(const CompressArgs& a) {
   opt.damp = a.damp;
   opt.aq_rounds = a.aq_rounds;
   opt.aq_beam = a.aq_beam;
+  opt.aq_refine_passes = a.aq_refine_passes;
   opt.act_order = !a.no_act_order;
   double total_bits = 0.0, total_weights = 0.0;
   size_t done = 0;
@@ -216,6 +218,10 @@ void add_weights_command(CLI::App& app) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   c->add_option("--aq-beam", ca->aq_beam, "AQ: beam width of the code search")->check(CLI::Range(1, 256))->capture_default_str();
+  c->add_option("--aq-refine-passes", ca->aq_refine_passes,
+                "AQ: passes of coordinate descent on the codes under the full H after each sweep (0: none)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   c->add_flag("--no-act-order", ca->no_act_order,
               "Sweep the input columns in their own order instead of by importance (GPTQ's desc_act, the default: "
               "13-54 % lower GPTQ3 output error on the tiny LMs, BENCHMARKS.md)");

@@ -74,7 +74,7 @@ void bind_weights(pyb::module_& m) {
   m.def(
       "compress_weights",
       [](const pyb::object& w, const pyb::object& h, const pyb::object& x, const std::string& scheme, float damp,
-         uint64_t seed, bool act_order, int aq_rounds, size_t aq_beam, int threads) {
+         uint64_t seed, bool act_order, int aq_rounds, size_t aq_beam, int aq_refine_passes, int threads) {
         const FloatArray wa = as_float_matrix(w, "W");
         const MatrixView<const float> wv = view_of(wa);
         std::vector<float> hv;
@@ -95,6 +95,8 @@ void bind_weights(pyb::module_& m) {
         VQ_CHECK(aq_beam >= 1, "compress_weights: aq_beam must be >= 1, got ", aq_beam);
         opt.aq_rounds = aq_rounds;
         opt.aq_beam = aq_beam;
+        VQ_CHECK(aq_refine_passes >= 0, "compress_weights: aq_refine_passes must be >= 0, got ", aq_refine_passes);
+        opt.aq_refine_passes = aq_refine_passes;
         opt.threads = threads;
         pyb::gil_scoped_release release;
         return weights::compress(wv, hv, scheme, opt);
@@ -102,7 +104,7 @@ void bind_weights(pyb::module_& m) {
       pyb::arg("W"), pyb::arg("H") = pyb::none(), pyb::arg("X") = pyb::none(), pyb::arg("scheme") = "AQ2x8g8",
       pyb::arg("damp") = 0.01f, pyb::arg("seed") = 1234, pyb::arg("act_order") = true,
       pyb::arg("aq_rounds") = weights::CompressOptions{}.aq_rounds, pyb::arg("aq_beam") = weights::CompressOptions{}.aq_beam,
-      pyb::arg("threads") = 0);
+      pyb::arg("aq_refine_passes") = weights::CompressOptions{}.aq_refine_passes, pyb::arg("threads") = 0);
 }
 
 }  // namespace vq::py

@@ -138,6 +138,9 @@ def test_aq_options_reach_the_compressor():
     one = vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_rounds=1, aq_beam=2, threads=1)
     more = vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_rounds=4, aq_beam=2, threads=1)
     assert h_error(W, more.decode(), H) < h_error(W, one.decode(), H)
+    plain = vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_refine_passes=0)
+    refined = vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_refine_passes=3)
+    assert h_error(W, refined.decode(), H) < h_error(W, plain.decode(), H)
     with pytest.raises(ValueError, match="aq_rounds"):
         vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_rounds=0)
 

@@ -118,6 +118,8 @@ TEST(WeightCompress, CodebookUpdateLowersTheErrorUnderH) {
     for (const bool calibrated : {false, true}) {
       const Span<const float> hs = calibrated ? Span<const float>(h) : Span<const float>();
       CompressOptions codes_only, one_round, two_rounds;
+      // (the code refinement off: this is about the books; it has its own test below)
+      codes_only.aq_refine_passes = one_round.aq_refine_passes = two_rounds.aq_refine_passes = 0;
       codes_only.aq_rounds = one_round.aq_rounds = 1;
       codes_only.aq_codebook_iterations = 0;
       two_rounds.aq_rounds = 2;
@@ -136,6 +138,37 @@ TEST(WeightCompress, CodebookUpdateLowersTheErrorUnderH) {
       for (float v : c.codebooks) EXPECT_EQ(v, half_to_float(float_to_half(v)));
       for (float v : c.scales) EXPECT_EQ(v, half_to_float(float_to_half(v)));
     }
+}
+
+// The code refinement (coordinate descent on the codes under the full H after the sweep) only
+// takes moves that lower the objective, so with the books fixed it must lower the error; more
+// passes lower it further or leave it. Without calibration it does nothing (the sweep's
+// per-group search is then already exact).
+TEST(WeightCompress, CodeRefinementLowersTheErrorUnderH) {
+  const Matrix w = layer_weight(64, 256, 10);
+  const std::vector<float> h = layer_hessian(256, 11);
+  for (const char* scheme : {"AQ2x8g8", "AQ2x4g4r2", "AQ1x6g4"}) {
+    double last = 1e30;
+    CompressedMatrix first;
+    for (const int passes : {0, 1, 3}) {
+      CompressOptions o;
+      o.aq_rounds = 1;
+      o.aq_codebook_iterations = 0;  // books fixed: only the codes change
+      o.aq_refine_passes = passes;
+      const CompressedMatrix cm = compress(w.view(), h, scheme, o);
+      const double e = relative_error(w.view(), cm.decode().view(), h);
+      if (passes == 0)
+        first = cm;
+      else
+        EXPECT_EQ(cm.codebooks, first.codebooks) << scheme;
+      EXPECT_LT(e, passes == 1 ? 0.99 * last : last * (1 + 1e-6)) << scheme << " passes " << passes;
+      last = e;
+    }
+    CompressOptions none, three;
+    none.aq_refine_passes = 0;
+    three.aq_refine_passes = 3;
+    EXPECT_EQ(compress(w.view(), {}, scheme, none).codes, compress(w.view(), {}, scheme, three).codes) << scheme;
+  }
 }
 
 TEST(WeightCompress, RowGroupsStoreAPermutation) {

@@ -225,18 +225,22 @@ GemvKernel = _ext.GemvKernel
 
 def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8g8", damp: float = 0.01,
                      seed: int = 1234, act_order: bool = True, aq_rounds: int = 2,
-                     aq_beam: int = 8, threads: Optional[int] = None) -> CompressedMatrix:
+                     aq_beam: int = 8, aq_refine_passes: int = 3,
+                     threads: Optional[int] = None) -> CompressedMatrix:
     """Compress a linear layer's weight W (out_features, in_features) under the calibration
     Hessian H (in_features, in_features), or H = XᵀX/n from layer inputs X (n, in_features), or
     the identity when neither is given. scheme: "AQ2x8g8", "AQ2x8g8r4", "RTN4g128",
     "GPTQ3g128", "CDQ3g128", ... act_order: GPTQ's desc_act (columns, or AQ's groups, swept by
     diag(H), largest first; scalar grids fitted up front). aq_rounds / aq_beam: AQ's rounds of
     (encode, refit the books under H) and its search's beam width (more: slower, lower error).
+    aq_refine_passes: AQ's passes of coordinate descent on the codes under the full H after
+    each sweep (0: none).
     threads: None = OpenMP's default. Returns an object with .decode() -> Ŵ, .matvec(x) -> Ŵx,
     .matmul(X) -> XŴᵀ (computed from the codes), .bits_per_weight, .scheme, .shape."""
     return _ext.compress_weights(W, H=H, X=X, scheme=str(scheme), damp=float(damp), seed=int(seed),
                                  act_order=bool(act_order), aq_rounds=int(aq_rounds),
-                                 aq_beam=int(aq_beam), threads=0 if threads is None else int(threads))
+                                 aq_beam=int(aq_beam), aq_refine_passes=int(aq_refine_passes),
+                                 threads=0 if threads is None else int(threads))
 # ---- KV cache (issue 7) ------------------------------------------------------------------------
 # KVCache is the C++ vq::kv::KVCache itself (no Python layer): one transformer layer's keys as
 # codes, scored through lookup tables, with exact attention over the retrieved tokens.

@@ -71,6 +71,7 @@ class CompressedMatrix:
 def compress_weights(W: np.ndarray, H: Optional[np.ndarray] = ..., X: Optional[np.ndarray] = ...,
                      scheme: str = ..., damp: float = ..., seed: int = ...,
                      act_order: bool = ..., aq_rounds: int = ..., aq_beam: int = ...,
+                     aq_refine_passes: int = ...,
                      threads: Optional[int] = ...) -> CompressedMatrix: ...
 
 class GemvKernel:

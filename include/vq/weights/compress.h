@@ -25,7 +25,8 @@
 // AQ codebooks start as the core AdditiveQuantizer's, learned per row group on the scaled row
 // groups (weights: the row's scale² times the group's mean H diagonal); then, as in AQLM, codes
 // and books alternate for aq_rounds rounds: the sweep encodes every row with the books fixed,
-// then books and row scales are re-fitted to the codes under the full H (fp16-rounded).
+// coordinate descent refines those codes under the full H (aq_refine_passes), then books and
+// row scales are re-fitted to the codes under the full H (fp16-rounded).
 #pragma once
 
 #include <optional>
@@ -45,6 +46,8 @@ struct CompressOptions {
   size_t aq_train_vectors = 65536;// groups sampled to train each row group's codebooks
   int aq_rounds = 2;              // AQ: rounds of (encode the rows, then update the codebooks under H)
   int aq_codebook_iterations = 16;// AQ: conjugate-gradient steps per codebook update (0: no update)
+  int aq_refine_passes = 3;       // AQ: passes of coordinate descent on the codes under the full H
+                                  // after each sweep (CDQuant for additive codes; 0: none)
   int cdq_sweeps = 1;             // CDQ: updates per row = sweeps · cols (stops when none helps)
   bool act_order = true;          // GPTQ's "desc_act": sweep the columns (AQ: groups) by diag(H), largest
                                   // first; scalar grids are then fitted up front (static groups)
