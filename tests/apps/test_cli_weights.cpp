@@ -54,8 +54,8 @@ TEST_F(WeightsCli, CompressDecompressRoundTrip) {
 }
 
 // --calib as a directory of .npy files and as one .safetensors file give the same layer, and it
-// differs from the uncalibrated one (H was used) and from --no-act-order's; tensors keep their
-// input order around the compressed layer's.
+// differs from the uncalibrated one (H was used) and from --no-act-order's; --aq-refine-passes
+// reaches the compressor; tensors keep their input order around the compressed layer's.
 TEST_F(WeightsCli, CalibrationFromNpyOrSafetensors) {
   const Matrix w = testdata::gaussian(32, 64, 6);
   const Matrix x = testdata::correlated(256, 64, 7);
@@ -87,6 +87,16 @@ TEST_F(WeightsCli, CalibrationFromNpyOrSafetensors) {
   EXPECT_EQ(q(from_npy), q(from_st));
   EXPECT_NE(q(from_npy), q(plain));
   EXPECT_NE(q(from_npy), q(in_order)) << "--no-act-order reaches the compressor";
+  const auto aq_codes = [&](const std::string& out, const std::string& extra) {
+    const CliRun r = vq("weights compress " + path("in.safetensors") + " -o " + path(out) + " --scheme AQ1x6g4 -q" +
+                        " --calib " + path("calib") + extra);
+    EXPECT_EQ(r.code, 0) << r.err;
+    const weights::SafetensorsFile f = weights::SafetensorsFile::open(path(out));  // (the bytes live in its mapping)
+    const Span<const uint8_t> b = f.bytes("layer.codes");
+    return std::vector<uint8_t>(b.begin(), b.end());
+  };
+  EXPECT_NE(aq_codes("a.safetensors", ""), aq_codes("b.safetensors", " --aq-refine-passes 0"))
+      << "--aq-refine-passes reaches the compressor";
   std::vector<std::string> order;
   for (const weights::TensorInfo& t : from_st.tensors()) order.push_back(t.name);
   EXPECT_EQ(order, (std::vector<std::string>{"a.first", "layer.qweight", "layer.scales", "layer.zeros", "z.last"}));
