@@ -197,6 +197,34 @@ std::vector<float> train_codebooks(MatrixView<const float> w, const std::vector<
   return books;
 }
 
+// The row group of every stored row (out.group_begin as a lookup).
+std::vector<uint32_t> row_groups_of(const CompressedMatrix& out) {
+  std::vector<uint32_t> row_group(out.rows);
+  for (size_t rg = 0; rg + 1 < out.group_begin.size(); ++rg)
+    for (size_t r = out.group_begin[rg]; r < out.group_begin[rg + 1]; ++r) row_group[r] = uint32_t(rg);
+  return row_group;
+}
+
+// dst (rows × cols, stored row order) = each row's decoding, s_r · Σ_m books[entry], from the
+// codes of out and a codebook-space vector laid out as out.codebooks (the books themselves, or a
+// direction in their space).
+void decode_stored_rows(const CompressedMatrix& out, const std::vector<uint32_t>& row_group, const float* books,
+                        Matrix& dst, int threads) {
+  const size_t cols = out.cols, g = out.scheme.group, M = out.scheme.books, per_row = cols / g;
+  const size_t K = size_t{1} << out.scheme.bits, book_floats = out.codebook_floats();
+#pragma omp parallel for num_threads(threads)
+  for (size_t r = 0; r < out.rows; ++r) {
+    float* d = dst.row_ptr(r);
+    std::fill(d, d + cols, 0.f);
+    for (size_t j = 0; j < per_row; ++j)
+      for (size_t m = 0; m < M; ++m) {
+        const float* e = books + row_group[r] * book_floats + (m * K + out.aq_code(r, j, m)) * g;
+        for (size_t a = 0; a < g; ++a) d[j * g + a] += e[a];
+      }
+    for (size_t c = 0; c < cols; ++c) d[c] *= out.scales[r];
+  }
+}
+
 // AQLM's update for the codes found: the codebooks that minimise Σ_r (w_r − ŵ_r)ᵀ H (w_r − ŵ_r),
 // then the row scales that minimise it for those books. ŵ is linear in the books, so the first
 // is a least-squares problem, solved by Jacobi-preconditioned conjugate gradients (each step one
@@ -208,9 +236,7 @@ void refit_books_and_scales(MatrixView<const float> w, const PreparedHessian& h,
   const size_t rows = out.rows, cols = out.cols, g = out.scheme.group, M = out.scheme.books;
   const size_t K = size_t{1} << out.scheme.bits, per_row = cols / g, cb = out.code_bytes();
   const size_t book_floats = out.codebook_floats(), n = out.codebooks.size();
-  std::vector<uint32_t> row_group(rows);
-  for (size_t rg = 0; rg + 1 < out.group_begin.size(); ++rg)
-    for (size_t r = out.group_begin[rg]; r < out.group_begin[rg + 1]; ++r) row_group[r] = uint32_t(rg);
+  const std::vector<uint32_t> row_group = row_groups_of(out);
   // Offset in out.codebooks of the entry row r uses for column group j, book m.
   auto entry_at = [&](size_t r, size_t j, size_t m) {
     const uint8_t* c = out.codes.data() + (r * per_row * M + j * M + m) * cb;
@@ -219,20 +245,7 @@ void refit_books_and_scales(MatrixView<const float> w, const PreparedHessian& h,
   };
   const int nt = threads > 0 ? threads : omp_get_max_threads();
   Matrix decoded(rows, cols), product(rows, cols);
-  // decoded = s_r · Σ_m books[entry] (per row) for the codebook-space vector v.
-  auto decode = [&](const std::vector<float>& v) {
-#pragma omp parallel for num_threads(nt)
-    for (size_t r = 0; r < rows; ++r) {
-      float* d = decoded.row_ptr(r);
-      std::fill(d, d + cols, 0.f);
-      for (size_t j = 0; j < per_row; ++j)
-        for (size_t m = 0; m < M; ++m) {
-          const float* e = v.data() + entry_at(r, j, m);
-          for (size_t a = 0; a < g; ++a) d[j * g + a] += e[a];
-        }
-      for (size_t c = 0; c < cols; ++c) d[c] *= out.scales[r];
-    }
-  };
+  auto decode = [&](const std::vector<float>& v) { decode_stored_rows(out, row_group, v.data(), decoded, nt); };
   // m · H (m itself without calibration), in `product`.
   auto times_h = [&](const Matrix& m) -> const Matrix& {
     if (h.identity) return m;
@@ -350,17 +363,12 @@ void refine_codes(MatrixView<const float> w, const PreparedHessian& h, int passe
         }
   }
   // grad = (Ŵ − W)·H for every row at once (rows in working order, as the codes).
+  const int nt = threads > 0 ? threads : omp_get_max_threads();
+  const std::vector<uint32_t> row_group = row_groups_of(out);
   Matrix err(rows, cols);
-  for (size_t rg = 0; rg < groups; ++rg)
-    for (size_t r = out.group_begin[rg]; r < out.group_begin[rg + 1]; ++r)
-      for (size_t j = 0; j < per_row; ++j) {
-        float* d = err.row_ptr(r) + j * g;
-        for (size_t m = 0; m < M; ++m) {
-          const float* e = out.codebooks.data() + rg * book_floats + (m * K + out.aq_code(r, j, m)) * g;
-          for (size_t t = 0; t < g; ++t) d[t] += e[t];
-        }
-        for (size_t t = 0; t < g; ++t) d[t] = d[t] * out.scales[r] - w(r, j * g + t);
-      }
+  decode_stored_rows(out, row_group, out.codebooks.data(), err, nt);
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c) err(r, c) -= w(r, c);
   Matrix grad(rows, cols);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(cols), int(cols), 1.f, err.data(), int(cols),
               h.h.data(), int(cols), 0.f, grad.data(), int(cols));
@@ -368,7 +376,6 @@ void refine_codes(MatrixView<const float> w, const PreparedHessian& h, int passe
   // what a move's gradient update reads: 128 KiB for 4096 inputs, far from cache) is loaded once
   // for every row of the block that moved there.
   constexpr size_t kBlockRows = 32;
-  const int nt = threads > 0 ? threads : omp_get_max_threads();
   const auto nblocks = int64_t((rows + kBlockRows - 1) / kBlockRows);
 #pragma omp parallel num_threads(nt)
   {
@@ -383,8 +390,7 @@ void refine_codes(MatrixView<const float> w, const PreparedHessian& h, int passe
           for (size_t m = 0; m < M; ++m) {
             size_t moved = 0;
             for (size_t r = r0; r < r1; ++r) {
-              const size_t rg = size_t(std::upper_bound(out.group_begin.begin(), out.group_begin.end(), uint32_t(r)) -
-                                       out.group_begin.begin()) - 1;
+              const size_t rg = row_group[r];
               const float* books = out.codebooks.data() + rg * book_floats;
               const float sr = out.scales[r];
               const float* gr = grad.row_ptr(r);
