@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "cli.h"
 #include "vq/core/npy.h"
@@ -92,18 +93,18 @@ void run_compress(const CompressArgs& a) {
   const Calibration calib(a.calib);
   std::vector<weights::TensorSpec> specs;
   std::map<std::string, std::string> metadata = in.metadata();
-  std::vector<bool> selected;
+  std::vector<std::optional<weights::CompressedLayout>> plan;  // per input tensor: compressed into this
   size_t layers = 0;
   for (const weights::TensorInfo& t : in.tensors()) {
-    selected.push_back(t.shape.size() == 2 && is_float(t.dtype) && (a.include.empty() || matches(t.name, a.include)) &&
-                       !matches(t.name, a.exclude) && t.shape[1] % scheme.group == 0);
-    if (!selected.back()) {
+    std::optional<weights::CompressedLayout>& l = plan.emplace_back();
+    if (!(t.shape.size() == 2 && is_float(t.dtype) && (a.include.empty() || matches(t.name, a.include)) &&
+          !matches(t.name, a.exclude) && t.shape[1] % scheme.group == 0)) {
       specs.push_back({t.name, t.dtype, t.shape});
       continue;
     }
-    const weights::CompressedLayout l = weights::compressed_layout(base_of(t.name), scheme, t.shape[0], t.shape[1]);
-    specs.insert(specs.end(), l.tensors.begin(), l.tensors.end());
-    metadata.insert(l.metadata.begin(), l.metadata.end());
+    l = weights::compressed_layout(base_of(t.name), scheme, t.shape[0], t.shape[1]);
+    specs.insert(specs.end(), l->tensors.begin(), l->tensors.end());
+    metadata.insert(l->metadata.begin(), l->metadata.end());
     ++layers;
   }
   VQ_CHECK(layers > 0, "vq weights compress: no 2-D float tensor of '", a.input, "' matches (in_features must be ",
@@ -119,7 +120,7 @@ void run_compress(const CompressArgs& a) {
   size_t done = 0;
   for (size_t ti = 0; ti < in.tensors().size(); ++ti) {
     const weights::TensorInfo& t = in.tensors()[ti];
-    if (!selected[ti]) {
+    if (!plan[ti]) {
       out.write(t.name, in.bytes(t.name));  // straight from the mapped input
       continue;
     }
@@ -140,9 +141,8 @@ void run_compress(const CompressArgs& a) {
       std::fprintf(stderr, "[%zu/%zu] %s %zux%zu %s: %.3f bits/weight, relative %s error %.4f, %.1f s (%s)\n", ++done,
                    layers, t.name.c_str(), rows, cols, scheme.str().c_str(), cm.bits_per_weight(),
                    h.empty() ? "weight" : "output", err, secs, calib_note.c_str());
-    const weights::CompressedLayout l = weights::compressed_layout(base_of(t.name), scheme, rows, cols);
     const std::vector<std::vector<uint8_t>> bytes = weights::compressed_tensor_bytes(cm);
-    for (size_t k = 0; k < bytes.size(); ++k) out.write(l.tensors[k].name, bytes[k]);
+    for (size_t k = 0; k < bytes.size(); ++k) out.write(plan[ti]->tensors[k].name, bytes[k]);
     total_bits += cm.bits_per_weight() * double(rows * cols);
     total_weights += double(rows * cols);
   }

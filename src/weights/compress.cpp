@@ -28,7 +28,7 @@ CompressedMatrix compress(MatrixView<const float> w, Span<const float> h, const 
   for (size_t i = 0; i < w.rows(); ++i)
     for (size_t j = 0; j < w.cols(); ++j)
       VQ_CHECK(std::isfinite(w(i, j)), "compress: non-finite weight at row ", i, ", column ", j);
-  // With act order the sweeps factor H permuted (compressors.h), so the input order's factor
+  // With act order the sweeps factor H permuted (sweep_order, hessian.h), so the input order's factor
   // would go unused: for a 4096-wide layer it costs seconds. (RTN sweeps nothing under H; its
   // factor only keeps the promise that a bad H is rejected whatever the scheme.)
   const bool factor = !options.act_order || scheme.kind == SchemeKind::kRTN;

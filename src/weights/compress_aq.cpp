@@ -485,9 +485,9 @@ CompressedMatrix compress_aq(MatrixView<const float> w, const PreparedHessian& h
 
   // The sweep visits the column groups in act order (by their H diagonal, largest first) on H
   // permuted to match; codes are stored at the groups' own positions.
-  const std::vector<uint32_t> group_order = act_order(o.act_order ? h : PreparedHessian{cols, true, {}, {}}, g);
-  const PreparedHessian permuted = o.act_order && !h.identity ? permute_hessian(h, group_order, g) : PreparedHessian{};
-  const PreparedHessian& sweep_h = o.act_order && !h.identity ? permuted : h;
+  const SweepOrder plan = sweep_order(h, g, o.act_order);
+  const std::vector<uint32_t>& group_order = plan.order;
+  const PreparedHessian& sweep_h = plan.hessian(h);
 
   // T_B = U_BB⁻¹ for every block of the sweep (g × g upper triangular; identity without calibration).
   std::vector<float> t_mats(per_row * g * g, 0.f);

@@ -91,10 +91,10 @@ CompressedMatrix compress_scalar(MatrixView<const float> w, const PreparedHessia
   // Act order visits the columns by importance, so a group's columns are scattered over the
   // sweep: its grid is fixed up front from the weights ("static groups"). In input order each
   // grid is fitted when its group starts, on the weights with every earlier feedback applied.
-  const bool reorder = o.act_order && !rtn && !h.identity;
-  const std::vector<uint32_t> order = act_order(reorder ? h : identity, 1);
-  const PreparedHessian permuted = reorder ? permute_hessian(h, order, 1) : PreparedHessian{};
-  const PreparedHessian& sweep_h = rtn ? identity : reorder ? permuted : h;
+  const SweepOrder plan = sweep_order(h, 1, o.act_order && !rtn);
+  const std::vector<uint32_t>& order = plan.order;
+  const bool reorder = plan.reordered;
+  const PreparedHessian& sweep_h = rtn ? identity : plan.hessian(h);
   Matrix work(rows, cols);
   for (size_t r = 0; r < rows; ++r)
     for (size_t c = 0; c < cols; ++c) work(r, c) = w(r, order[c]);

@@ -74,32 +74,28 @@ void factor_hessian(PreparedHessian& out) {
     }
 }
 
-std::vector<uint32_t> act_order(const PreparedHessian& h, size_t block) {
-  const size_t blocks = h.dim / block;
-  std::vector<uint32_t> order(blocks);
-  std::iota(order.begin(), order.end(), 0u);
-  if (h.identity) return order;
+SweepOrder sweep_order(const PreparedHessian& h, size_t block, bool act_order) {
+  const size_t dim = h.dim, blocks = dim / block;
+  SweepOrder out;
+  out.order.resize(blocks);
+  std::iota(out.order.begin(), out.order.end(), 0u);
+  if (!act_order || h.identity) return out;
   std::vector<double> weight(blocks, 0.0);
   for (size_t b = 0; b < blocks; ++b)
-    for (size_t t = 0; t < block; ++t) weight[b] += h.h[(b * block + t) * (h.dim + 1)];
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return weight[a] > weight[b]; });
-  return order;
-}
-
-PreparedHessian permute_hessian(const PreparedHessian& h, const std::vector<uint32_t>& order, size_t block) {
-  if (h.identity) return h;
-  const size_t dim = h.dim;
-  PreparedHessian out;
-  out.dim = dim;
-  out.identity = false;
-  out.damp = h.damp;
-  out.lambda = h.lambda;
-  out.h.resize(dim * dim);
+    for (size_t t = 0; t < block; ++t) weight[b] += h.h[(b * block + t) * (dim + 1)];
+  std::stable_sort(out.order.begin(), out.order.end(), [&](uint32_t a, uint32_t b) { return weight[a] > weight[b]; });
+  out.reordered = true;
+  PreparedHessian& p = out.permuted;
+  p.dim = dim;
+  p.identity = false;
+  p.damp = h.damp;
+  p.lambda = h.lambda;
+  p.h.resize(dim * dim);
   for (size_t i = 0; i < dim; ++i) {
-    const size_t oi = order[i / block] * block + i % block;
-    for (size_t j = 0; j < dim; ++j) out.h[i * dim + j] = h.h[oi * dim + order[j / block] * block + j % block];
+    const size_t oi = out.order[i / block] * block + i % block;
+    for (size_t j = 0; j < dim; ++j) p.h[i * dim + j] = h.h[oi * dim + out.order[j / block] * block + j % block];
   }
-  factor_hessian(out);
+  factor_hessian(p);
   return out;
 }
 

@@ -24,18 +24,22 @@ struct PreparedHessian {
 // h: empty (identity) or dim × dim. Throws vq::Error for a wrong size, non-finite or
 // non-symmetric entries, a negative diagonal, or (when factored) an H that is not positive
 // definite after dampening (the message names damp). factor = false leaves u empty, for callers
-// that only sweep a permuted copy (permute_hessian factors that).
+// that only sweep a permuted copy (sweep_order factors that).
 PreparedHessian prepare_hessian(Span<const float> h, size_t dim, float damp, bool factor = true);
 // Computes u from the (dampened) h of out.
 void factor_hessian(PreparedHessian& out);
 
-// GPTQ's act order ("desc_act"): the column blocks of `block` columns (dim % block == 0) sorted
-// by their share of diag(H), largest first (ties keep their order), so the sweep quantizes the
-// inputs that matter most while every other column is still free to absorb their error.
-// The identity order when H = I.
-std::vector<uint32_t> act_order(const PreparedHessian& h, size_t block);
-// h with rows and columns permuted block by block (new block i = old block order[i]), factored
-// again.
-PreparedHessian permute_hessian(const PreparedHessian& h, const std::vector<uint32_t>& order, size_t block);
+// The order a GPTQ-style sweep visits the column blocks of `block` columns (dim % block == 0)
+// in, and the H it sweeps with. With act_order (GPTQ's "desc_act") and a calibration H: blocks by
+// their share of diag(H), largest first (ties keep their order), on H permuted to match and
+// factored, so the inputs that matter most are quantized while every other column can still
+// absorb their error. Otherwise the input order on h itself.
+struct SweepOrder {
+  std::vector<uint32_t> order;  // sweep block i is input block order[i]
+  bool reordered = false;
+  PreparedHessian permuted;     // H in the sweep's order (only when reordered)
+  const PreparedHessian& hessian(const PreparedHessian& h) const { return reordered ? permuted : h; }
+};
+SweepOrder sweep_order(const PreparedHessian& h, size_t block, bool act_order);
 
 }  // namespace vq::weights::detail
