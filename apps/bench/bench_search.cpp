@@ -8,7 +8,7 @@
 //
 //   PQ16x8  ours: ProductQuantizer(128, 16, 8) + CodeIndex (with AVX-512 VBMI: blocked 8-bit
 //           layout, uint8 tables permuted in registers, exact re-scoring of survivors; else
-//           uint8 rows and float tables, e.g. VQ_SIMD_LEVEL=avx2) vs faiss::IndexPQ(128, 16, 8)
+//           uint8 rows and float tables, e.g. VQ_SIMD=avx2) vs faiss::IndexPQ(128, 16, 8)
 //   PQ32x4  ours: ProductQuantizer(128, 32, 4) + CodeIndex (packed 4-bit layout, uint8 tables
 //           in registers, exact re-scoring of survivors) vs faiss::IndexPQFastScan(128, 32, 4)
 //           and faiss::IndexPQ(128, 32, 4)

@@ -130,7 +130,7 @@ CodeIndex::CodeIndex(std::shared_ptr<const Quantizer> quantizer, SearchMetric me
   if (widest <= 4 && kernels::packed4_books(books_) <= 256)
     layout_ = Layout::kPacked4;
   else if (widest <= 8 && books_ <= kernels::kMaxBooks8 &&
-           kernels::scan_level() == kernels::ScanLevel::kAvx512)
+           simd_level() == SimdLevel::kAvx512)
     layout_ = Layout::kBlocked8;
   else if (widest <= 8)
     layout_ = Layout::kU8;

@@ -1,6 +1,7 @@
 #include "kernels/distances.h"
 
-#include "kernels/lut_scan.h"
+#include "kernels/isa.h"
+#include "vq/core/simd.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -118,76 +119,62 @@ void scan_tiles(MatrixView<const float> x, MatrixView<const float> c, Span<const
 
 }  // namespace
 
-namespace detail {
-size_t within_bound_avx512(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out);
-}  // namespace detail
-
-size_t within_bound_ref(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out) {
-  size_t count = 0;
-  for (size_t j = 0; j < n; ++j)
-    if (std::fma(-slack, w[j], t[j]) <= limit) out[count++] = int32_t(j);
-  return count;
-}
-
-size_t within_bound(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out) {
-#if defined(__x86_64__) || defined(__i386__)
-  if (scan_level() == ScanLevel::kAvx512) return detail::within_bound_avx512(t, w, slack, limit, n, out);
-#endif
-  return within_bound_ref(t, w, slack, limit, n, out);
-}
-
-float l2sqr(const float* a, const float* b, size_t d) {
-  float s = 0.f;
-#pragma omp simd reduction(+ : s)
-  for (size_t j = 0; j < d; ++j) {
-    const float t = a[j] - b[j];
-    s += t * t;
-  }
-  return s;
-}
-
-float dot(const float* a, const float* b, size_t d) {
-  float s = 0.f;
-#pragma omp simd reduction(+ : s)
-  for (size_t j = 0; j < d; ++j) s += a[j] * b[j];
-  return s;
-}
+namespace scalar {
+inline constexpr size_t kFloatLanes = 4;  // SSE2, part of baseline x86-64
+#include "kernels/distances_loops.inc"
+}  // namespace scalar
 
 namespace {
 
-typedef float v8 __attribute__((vector_size(32)));
+// The entry points of one SIMD level, chosen once per process.
+struct Loops {
+  float (*dot)(const float*, const float*, size_t);
+  float (*l2sqr)(const float*, const float*, size_t);
+  size_t (*min_index)(const float*, size_t, float&);
+  void (*transposed_products)(const float*, size_t, size_t, const float*, size_t, size_t, float*, size_t);
+  size_t (*within_bound)(const float*, const float*, float, float, size_t, int32_t*);
+};
 
-// Columns [k0, k0 + 8·V) of transposed_products for every query. V accumulators of 8 floats:
-// enough independent sums to keep both FMA pipes busy (latency 4, V = 8 for 64 columns), few
-// enough to stay in registers with the loaded columns.
-template <int V>
-void product_tile(const float* queries, size_t n, size_t query_stride, const float* t, size_t dim, size_t K,
-                  size_t k0, float* out, size_t out_stride) {
-  for (size_t i = 0; i < n; ++i) {
-    const float* q = queries + i * query_stride;
-    v8 a[V] = {};
-    for (size_t j = 0; j < dim; ++j) {
-      const float* col = t + j * K + k0;
-      const float qj = q[j];
-#pragma GCC unroll 8
-      for (int v = 0; v < V; ++v) {
-        v8 c;
-        std::memcpy(&c, col + 8 * v, sizeof c);
-        a[v] += qj * c;
+#define VQ_LOOPS_OF(level) \
+  Loops { level::dot, level::l2sqr, level::min_index, level::transposed_products, level::within_bound_loop }
+
+const Loops& loops() {
+  static const Loops chosen = [] {
+#if VQ_ISA_X86
+    switch (simd_level()) {
+      case SimdLevel::kAvx512: {
+        Loops l = VQ_LOOPS_OF(avx512);
+        l.within_bound = avx512::within_bound;
+        return l;
       }
+      case SimdLevel::kAvx2: return VQ_LOOPS_OF(avx2);
+      case SimdLevel::kScalar: break;
     }
-    std::memcpy(out + i * out_stride + k0, a, sizeof a);
-  }
+#endif
+    return VQ_LOOPS_OF(scalar);
+  }();
+  return chosen;
 }
+#undef VQ_LOOPS_OF
 
 }  // namespace
+
+size_t within_bound_ref(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out) {
+  return scalar::within_bound_loop(t, w, slack, limit, n, out);
+}
+
+size_t within_bound(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out) {
+  return loops().within_bound(t, w, slack, limit, n, out);
+}
+
+float l2sqr(const float* a, const float* b, size_t d) { return loops().l2sqr(a, b, d); }
+
+float dot(const float* a, const float* b, size_t d) { return loops().dot(a, b, d); }
 
 void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t, size_t dim,
                          size_t K, float* out, size_t out_stride) {
   VQ_CHECK(K % 32 == 0, "transposed_products: K = ", K, " is not a multiple of 32");
-  size_t k0 = 0;
-  for (; k0 + 64 <= K; k0 += 64) product_tile<8>(queries, n, query_stride, t, dim, K, k0, out, out_stride);
-  if (k0 < K) product_tile<4>(queries, n, query_stride, t, dim, K, k0, out, out_stride);
+  loops().transposed_products(queries, n, query_stride, t, dim, K, out, out_stride);
 }
 
 void row_norms(MatrixView<const float> x, Span<float> norms) {
@@ -203,23 +190,12 @@ void nearest(MatrixView<const float> x, MatrixView<const float> c, Span<const fl
   struct Argmin {
     Span<int32_t> labels;
     Span<float> distances;
-    // Vectorised min, then the first index holding it (ties: lowest index). Both loops run on
-    // a tile row that is still in L1; a fused scalar argmin would not vectorise.
+    // The tile row's minimum and its first index (ties: lowest index), vectorised at the
+    // process's SIMD level while the row is still in L1.
     void consume(TopM best, const float* t, size_t cols, int32_t c0) const {
-      float mn = std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(min : mn)
-      for (size_t j = 0; j < cols; ++j) mn = std::min(mn, t[j]);
+      float mn;
+      const size_t j = loops().min_index(t, cols, mn);
       if (!(mn < best.val[0])) return;
-      // First index holding mn: locate its 16-wide chunk with a vectorised test, then scan it.
-      constexpr size_t kChunk = 16;
-      size_t j = 0;
-      for (; j + kChunk <= cols; j += kChunk) {
-        bool hit = false;
-#pragma omp simd reduction(| : hit)
-        for (size_t q = 0; q < kChunk; ++q) hit |= t[j + q] == mn;
-        if (hit) break;
-      }
-      while (t[j] != mn) ++j;
       best.val[0] = mn;
       best.idx[0] = c0 + static_cast<int32_t>(j);
     }

@@ -12,14 +12,15 @@
 
 namespace vq::kernels {
 
-// Squared L2 distance and dot product of two length-d vectors (vectorised).
+// Squared L2 distance and dot product of two length-d vectors: vectorised, summed in one fixed
+// order, so every SIMD level gives the same bits.
 float l2sqr(const float* a, const float* b, size_t d);
 float dot(const float* a, const float* b, size_t d);
 
 // Products of n queries (query_stride floats apart, dim values each) with the K columns of t
 // (dim × K row-major, e.g. a codebook transposed): out[i·out_stride + k] = Σ_j q_i[j]·t[j·K + k],
-// summed in ascending j like a plain loop `o[k] += q[j] * t[j·K + k]` over j, so both give
-// the same bits. K a multiple of 32. Each tile of 64 (or 32) columns is accumulated in
+// summed in ascending j like a plain loop `o[k] += q[j] * t[j·K + k]` over j (a multiply and
+// an add, not fused), so both give the same bits at every SIMD level. K a multiple of 32. Each tile of 64 (or 32) columns is accumulated in
 // registers over all of dim: many short tables (one per RoPE window) without a pass through
 // memory per j.
 void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t, size_t dim,
@@ -27,8 +28,8 @@ void transposed_products(const float* queries, size_t n, size_t query_stride, co
 
 // The indices j < n (ascending) with t[j] − slack·w[j] <= limit, written to out (n slots);
 // returns their count. A pruned search's candidate list: t the estimates, slack·w the bound
-// widths. AVX-512 (scan_level() == kAvx512) compares 16 at a time and compresses the passing
-// indices; _ref is the plain loop; both give the same list.
+// widths. AVX-512 compares 16 at a time and compresses the passing indices; _ref is the plain
+// loop; every level gives the same list.
 size_t within_bound(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out);
 size_t within_bound_ref(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out);
 
@@ -44,5 +45,26 @@ void nearest(MatrixView<const float> x, MatrixView<const float> c, Span<const fl
 // labels, distances: n × m row-major. m <= k.
 void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const float> c_norms,
                size_t m, Span<int32_t> labels, Span<float> distances, int threads = 0);
+
+// ---- per-level entry points -------------------------------------------------------------------
+// The functions above dispatch on simd_level() (vq/core/simd.h) to these, compiled from
+// distances_loops.inc once per level; tests call them directly to compare the levels.
+#define VQ_DISTANCE_LOOPS(level)                                                                    \
+  namespace level {                                                                                 \
+  float dot(const float* a, const float* b, size_t d);                                              \
+  float l2sqr(const float* a, const float* b, size_t d);                                            \
+  size_t min_index(const float* t, size_t n, float& min_out);                                       \
+  void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t,     \
+                           size_t dim, size_t K, float* out, size_t out_stride);                    \
+  size_t within_bound_loop(const float* t, const float* w, float slack, float limit, size_t n,      \
+                           int32_t* out);                                                           \
+  }
+VQ_DISTANCE_LOOPS(scalar)
+VQ_DISTANCE_LOOPS(avx2)
+VQ_DISTANCE_LOOPS(avx512)
+#undef VQ_DISTANCE_LOOPS
+namespace avx512 {
+size_t within_bound(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out);
+}
 
 }  // namespace vq::kernels

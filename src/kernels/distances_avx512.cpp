@@ -1,21 +1,25 @@
-// AVX-512 candidate selection for pruned searches (distances.h, within_bound). Only this
-// translation unit uses AVX-512 intrinsics; the code below the target pragma is compiled for
-// AVX-512F while the rest of the library keeps the baseline flags, and distances.cpp calls it
-// only after checking the CPU (scan_level()).
-#include "kernels/distances.h"
-
-#if defined(__x86_64__) || defined(__i386__)
+// AVX-512 build of the distance loops (distances_loops.inc, 16-float registers) and the
+// candidate selection of pruned searches (distances.h, within_bound) with compress stores.
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx512f")
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
 
-namespace vq::kernels::detail {
+#include "kernels/distances.h"
+#include "kernels/isa.h"
+
+#if VQ_ISA_X86
+VQ_ISA_AVX512_BEGIN
+namespace vq::kernels::avx512 {
+
+inline constexpr size_t kFloatLanes = 16;
+#include "kernels/distances_loops.inc"
 
 // 16 bounds per compare; the passing lanes' indices are packed into out by one compress store,
 // so the list costs no branch per entry (the scalar loop's unpredictable branch was a third of
 // the image tokenizer's search).
-size_t within_bound_avx512(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out) {
+size_t within_bound(const float* t, const float* w, float slack, float limit, size_t n, int32_t* out) {
   const __m512 vslack = _mm512_set1_ps(slack), vlimit = _mm512_set1_ps(limit);
   __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i sixteen = _mm512_set1_epi32(16);
@@ -31,7 +35,6 @@ size_t within_bound_avx512(const float* t, const float* w, float slack, float li
   return count;
 }
 
-}  // namespace vq::kernels::detail
-
-#pragma GCC pop_options
+}  // namespace vq::kernels::avx512
+VQ_ISA_END
 #endif

@@ -4,26 +4,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/isa.h"
+
 namespace vq::kernels {
 
 namespace {
-
-ScanLevel detect_level() {
-  ScanLevel level = ScanLevel::kScalar;
-#if defined(__x86_64__) || defined(__i386__)
-  if (__builtin_cpu_supports("avx2")) level = ScanLevel::kAvx2;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vbmi"))
-    level = ScanLevel::kAvx512;
-#endif
-  // VQ_SIMD_LEVEL caps the level so that whole-program runs (tests, benchmarks) can exercise
-  // the fallbacks on a CPU that has more.
-  if (const char* env = std::getenv("VQ_SIMD_LEVEL")) {
-    if (std::strcmp(env, "scalar") == 0) level = ScanLevel::kScalar;
-    if (std::strcmp(env, "avx2") == 0) level = std::min(level, ScanLevel::kAvx2);
-  }
-  return level;
-}
 
 // bias + Σ_m values[offsets[m] + code(m)] (+ norms[norm_index]): the one summation order every
 // float scan keeps (lut_scan.h).
@@ -116,17 +101,12 @@ bool uniform_256(const LutScanArgs& a) {
 
 }  // namespace
 
-ScanLevel scan_level() {
-  static const ScanLevel level = detect_level();
-  return level;
-}
-
 void lut_scan_u8_ref(const LutScanArgs& a, const uint8_t* codes, size_t n, float* out) {
   scan_rows(a, codes, 0, n, out);
 }
 
 void lut_scan_u8(const LutScanArgs& a, const uint8_t* codes, size_t n, float* out) {
-  if (scan_level() == ScanLevel::kScalar || a.books > 256) return lut_scan_u8_ref(a, codes, n, out);
+  if (simd_level() == SimdLevel::kScalar || a.books > 256) return lut_scan_u8_ref(a, codes, n, out);
   // Fixed book counts let the compiler unroll the book loop completely (16 and 32 books are
   // the common PQ configurations for 64..256-dimensional data).
   switch (a.books) {
@@ -139,7 +119,7 @@ void lut_scan_u8(const LutScanArgs& a, const uint8_t* codes, size_t n, float* ou
 
 void lut_scan_u8_multi(const LutScanArgs* args, size_t nargs, const uint8_t* codes, size_t n,
                        float* const* out) {
-  if (nargs == kMaxQueriesPerScan && scan_level() != ScanLevel::kScalar && uniform_256(args[0])) {
+  if (nargs == kMaxQueriesPerScan && simd_level() != SimdLevel::kScalar && uniform_256(args[0])) {
     switch (args[0].books) {
       case 8: return scan_u8_four_queries<8>(args, codes, 8, n, out);
       case 16: return scan_u8_four_queries<16>(args, codes, 16, n, out);
@@ -182,16 +162,18 @@ void filter_ref(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
 template <>
 void filter<Packed4>(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
                      const uint16_t* thresholds, uint32_t* masks) {
-  if (scan_level() >= ScanLevel::kAvx2)
-    return detail::lut4_filter_avx2(a, blocks, nblocks, thresholds, masks);
+#if VQ_ISA_X86
+  if (simd_level() >= SimdLevel::kAvx2) return avx2::lut4_filter(a, blocks, nblocks, thresholds, masks);
+#endif
   filter_ref<Packed4>(a, blocks, nblocks, thresholds, masks);
 }
 
 template <>
 void filter<Blocked8>(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
                       const uint16_t* thresholds, uint64_t* masks) {
-  if (scan_level() == ScanLevel::kAvx512)
-    return detail::lut8_filter_avx512(a, blocks, nblocks, thresholds, masks);
+#if VQ_ISA_X86
+  if (simd_level() == SimdLevel::kAvx512) return avx512::lut8_filter(a, blocks, nblocks, thresholds, masks);
+#endif
   filter_ref<Blocked8>(a, blocks, nblocks, thresholds, masks);
 }
 

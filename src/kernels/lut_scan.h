@@ -18,20 +18,16 @@
 // uint8 table is four 64-byte registers, and two AVX-512 VBMI byte permutes (vpermi2b over the
 // low 7 bits) plus a blend on bit 7 look up 64 codes at once.
 //
-// SIMD level: chosen once per process by scan_level(): the best the CPU supports (AVX-512 VBMI,
-// AVX2, scalar), capped by the environment variable VQ_SIMD_LEVEL=scalar|avx2 (tests run the
-// levels in separate processes; the _ref functions are the scalar references).
+// SIMD level: simd_level() (vq/core/simd.h), chosen once per process; tests run the levels in
+// separate processes (VQ_SIMD); the _ref functions are the scalar references.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "vq/core/simd.h"
+
 namespace vq::kernels {
-
-enum class ScanLevel : uint8_t { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
-
-// The level used by the dispatching entry points: min(CPU support, VQ_SIMD_LEVEL).
-ScanLevel scan_level();
 
 // Float tables of one query. values: offsets[M] floats; offsets: M + 1 entries.
 struct LutScanArgs {
@@ -151,13 +147,15 @@ void sums_ref(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks, u
 template <class L>
 float exact_score(const LutScanArgs& args, const uint8_t* block, size_t j);
 
-namespace detail {
-// AVX2 Packed4 filter (lut_scan_avx2.cpp); call only when the CPU supports AVX2.
-void lut4_filter_avx2(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks,
-                      const uint16_t* thresholds, uint32_t* masks);
-// AVX-512 VBMI Blocked8 filter (lut_scan_avx512.cpp); call only when the CPU supports it.
-void lut8_filter_avx512(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks,
-                        const uint16_t* thresholds, uint64_t* masks);
-}  // namespace detail
+// AVX2 Packed4 filter (lut_scan_avx2.cpp) and AVX-512 VBMI Blocked8 filter
+// (lut_scan_avx512.cpp), called by filter<L> when simd_level() allows.
+namespace avx2 {
+void lut4_filter(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks, const uint16_t* thresholds,
+                 uint32_t* masks);
+}  // namespace avx2
+namespace avx512 {
+void lut8_filter(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks, const uint16_t* thresholds,
+                 uint64_t* masks);
+}  // namespace avx512
 
 }  // namespace vq::kernels

@@ -1,17 +1,16 @@
 // AVX2 Packed4 filter: the shared loop of lut_filter_simd.h with 32-byte shuffles as lookups.
-// Only this translation unit uses AVX2 intrinsics; the code below the target pragma is compiled
-// for AVX2 while the rest of the library keeps the baseline flags, and lut_scan.cpp calls it
-// only after checking the CPU (scan_level()).
+// lut_scan.cpp calls it only when simd_level() allows AVX2.
 #include "kernels/lut_scan.h"
 
-#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx2")
-#include "kernels/lut_filter_simd.h"
+#include "kernels/isa.h"
 
-namespace vq::kernels::detail {
+#if VQ_ISA_X86
+VQ_ISA_AVX2_BEGIN
+namespace vq::kernels::avx2 {
+
+#include "kernels/lut_filter_simd.inc"
 
 namespace {
 
@@ -53,22 +52,11 @@ struct Avx2Packed4 {
 
 }  // namespace
 
-void lut4_filter_avx2(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
-                      const uint16_t* thresholds, uint32_t* masks) {
+void lut4_filter(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
+                 const uint16_t* thresholds, uint32_t* masks) {
   filter_blocks<Avx2Packed4>(a, blocks, nblocks, thresholds, masks);
 }
 
-}  // namespace vq::kernels::detail
-
-#pragma GCC pop_options
-
-#else
-
-namespace vq::kernels::detail {
-void lut4_filter_avx2(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
-                      const uint16_t* thresholds, uint32_t* masks) {
-  filter_ref<Packed4>(a, blocks, nblocks, thresholds, masks);
-}
-}  // namespace vq::kernels::detail
-
+}  // namespace vq::kernels::avx2
+VQ_ISA_END
 #endif

@@ -1,17 +1,16 @@
 // AVX-512 VBMI Blocked8 filter: the shared loop of lut_filter_simd.h with byte permutes over a
-// 256-entry table as lookups. Only this translation unit uses AVX-512 intrinsics; the code below
-// the target pragma is compiled for AVX-512 VBMI while the rest of the library keeps the
-// baseline flags, and lut_scan.cpp calls it only after checking the CPU (scan_level()).
+// 256-entry table as lookups. lut_scan.cpp calls it only when simd_level() allows AVX-512.
 #include "kernels/lut_scan.h"
 
-#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vbmi")
-#include "kernels/lut_filter_simd.h"
+#include "kernels/isa.h"
 
-namespace vq::kernels::detail {
+#if VQ_ISA_X86
+VQ_ISA_AVX512_BEGIN
+namespace vq::kernels::avx512 {
+
+#include "kernels/lut_filter_simd.inc"
 
 namespace {
 
@@ -44,22 +43,11 @@ struct Avx512Blocked8 {
 
 }  // namespace
 
-void lut8_filter_avx512(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
-                        const uint16_t* thresholds, uint64_t* masks) {
+void lut8_filter(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
+                 const uint16_t* thresholds, uint64_t* masks) {
   filter_blocks<Avx512Blocked8>(a, blocks, nblocks, thresholds, masks);
 }
 
-}  // namespace vq::kernels::detail
-
-#pragma GCC pop_options
-
-#else
-
-namespace vq::kernels::detail {
-void lut8_filter_avx512(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
-                        const uint16_t* thresholds, uint64_t* masks) {
-  filter_ref<Blocked8>(a, blocks, nblocks, thresholds, masks);
-}
-}  // namespace vq::kernels::detail
-
+}  // namespace vq::kernels::avx512
+VQ_ISA_END
 #endif

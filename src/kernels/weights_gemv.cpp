@@ -5,6 +5,9 @@
 #include <cstring>
 #include <functional>
 
+#include "kernels/isa.h"
+#include "vq/core/simd.h"
+
 namespace vq::kernels {
 
 namespace {
@@ -33,9 +36,11 @@ void aq_float_u8_ref(const AqFloatArgs& a) { aq_float_ref<1>(a); }
 void aq_float_u16_ref(const AqFloatArgs& a) { aq_float_ref<2>(a); }
 
 void aq_float_u8(const AqFloatArgs& a) {
-  const ScanLevel level = scan_level();
-  if (level == ScanLevel::kAvx512) return detail::aq_float_u8_avx512(a);
-  if (level == ScanLevel::kAvx2) return detail::aq_float_u8_avx2(a);
+#if VQ_ISA_X86
+  const SimdLevel level = simd_level();
+  if (level == SimdLevel::kAvx512) return avx512::aq_float_u8(a);
+  if (level == SimdLevel::kAvx2) return avx2::aq_float_u8(a);
+#endif
   aq_float_u8_ref(a);
 }
 
@@ -53,7 +58,9 @@ void aq_int8_ref(const AqInt8Args& a) {
 }
 
 void aq_int8(const AqInt8Args& a) {
-  if (scan_level() == ScanLevel::kAvx512) return detail::aq_int8_avx512(a);
+#if VQ_ISA_X86
+  if (simd_level() == SimdLevel::kAvx512) return avx512::aq_int8(a);
+#endif
   aq_int8_ref(a);
 }
 
@@ -118,7 +125,9 @@ Int8Tile build_int8_tile_ref(const Int8TileBuild& a) {
 }
 
 Int8Tile build_int8_tile(const Int8TileBuild& a) {
-  if (scan_level() == ScanLevel::kAvx512 && a.entries % 16 == 0 && a.entries <= 256) return detail::build_int8_tile_avx512(a);
+#if VQ_ISA_X86
+  if (simd_level() == SimdLevel::kAvx512 && a.entries % 16 == 0 && a.entries <= 256) return avx512::build_int8_tile(a);
+#endif
   return build_int8_tile_ref(a);
 }
 
@@ -147,9 +156,11 @@ void scalar_gemv_ref(const ScalarGemvArgs& a) {
 }
 
 void scalar_gemv(const ScalarGemvArgs& a) {
-  const ScanLevel level = scan_level();
-  if (level == ScanLevel::kAvx512 && a.group % 16 == 0) return detail::scalar_gemv_avx512(a);
-  if (level >= ScanLevel::kAvx2 && a.group % 8 == 0) return detail::scalar_gemv_avx2(a);
+#if VQ_ISA_X86
+  const SimdLevel level = simd_level();
+  if (level == SimdLevel::kAvx512 && a.group % 16 == 0) return avx512::scalar_gemv(a);
+  if (level >= SimdLevel::kAvx2 && a.group % 8 == 0) return avx2::scalar_gemv(a);
+#endif
   scalar_gemv_ref(a);
 }
 

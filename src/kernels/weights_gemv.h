@@ -126,13 +126,17 @@ inline constexpr size_t kScalarCodePadding = 16;
 void scalar_gemv(const ScalarGemvArgs& a);
 void scalar_gemv_ref(const ScalarGemvArgs& a);
 
-namespace detail {
-void aq_float_u8_avx2(const AqFloatArgs& a);
-void aq_float_u8_avx512(const AqFloatArgs& a);
-void aq_int8_avx512(const AqInt8Args& a);
-Int8Tile build_int8_tile_avx512(const Int8TileBuild& a);  // K % 16 == 0, K <= 256
-void scalar_gemv_avx2(const ScalarGemvArgs& a);    // group % 8 == 0
-void scalar_gemv_avx512(const ScalarGemvArgs& a);  // group % 16 == 0
-}  // namespace detail
+// The SIMD kernels (weights_gemv_avx2.cpp, weights_gemv_avx512.cpp), called by the functions
+// above when simd_level() allows.
+namespace avx2 {
+void aq_float_u8(const AqFloatArgs& a);
+void scalar_gemv(const ScalarGemvArgs& a);  // group % 8 == 0
+}  // namespace avx2
+namespace avx512 {
+void aq_float_u8(const AqFloatArgs& a);
+void aq_int8(const AqInt8Args& a);
+Int8Tile build_int8_tile(const Int8TileBuild& a);  // K % 16 == 0, K <= 256
+void scalar_gemv(const ScalarGemvArgs& a);         // group % 16 == 0
+}  // namespace avx512
 
 }  // namespace vq::kernels

@@ -1,19 +1,20 @@
 // AVX2 weight GEMV kernels (weights_gemv.h): float-table gathers over 8 rows and an
-// 8-codes-per-shuffle unpack for scalar codes. The functions carry target attributes; the
-// dispatchers call them only when scan_level() allows AVX2.
+// 8-codes-per-shuffle unpack for scalar codes. The dispatchers
+// call them only when simd_level() allows AVX2.
 #include "kernels/weights_gemv.h"
 
-#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
 #include <algorithm>
 
-namespace vq::kernels::detail {
+#include "kernels/isa.h"
 
-#define VQ_AVX2 __attribute__((target("avx2,fma")))
+#if VQ_ISA_X86
+VQ_ISA_AVX2_BEGIN
+namespace vq::kernels::avx2 {
 
 namespace {
-VQ_AVX2 inline float hsum(__m256 v) {
+inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -21,7 +22,7 @@ VQ_AVX2 inline float hsum(__m256 v) {
 }
 }  // namespace
 
-VQ_AVX2 void aq_float_u8_avx2(const AqFloatArgs& a) {
+void aq_float_u8(const AqFloatArgs& a) {
   const size_t B = a.batch, K = a.entries, P = a.positions;
   if (B == 1) {
     // Rows in two halves of 32 (8 accumulators each half would not fit 16 registers twice).
@@ -64,7 +65,7 @@ namespace {
 
 // Scalar codes, NB inputs at once: 8 codes per block of `bits` bytes (see the AVX-512 kernel).
 template <size_t NB>
-VQ_AVX2 void scalar_rows(const ScalarGemvArgs& a, size_t b0) {
+void scalar_rows(const ScalarGemvArgs& a, size_t b0) {
   const size_t G = a.group, ng = a.cols / G, bits = a.bits, B = a.batch;
   alignas(32) uint8_t shuf[32];
   alignas(32) int32_t shift[8];
@@ -106,19 +107,12 @@ VQ_AVX2 void scalar_rows(const ScalarGemvArgs& a, size_t b0) {
 
 }  // namespace
 
-VQ_AVX2 void scalar_gemv_avx2(const ScalarGemvArgs& a) {
+void scalar_gemv(const ScalarGemvArgs& a) {
   using Fn = void (*)(const ScalarGemvArgs&, size_t);
   static constexpr Fn by_width[] = {scalar_rows<1>, scalar_rows<2>, scalar_rows<3>, scalar_rows<4>};
   for (size_t b0 = 0; b0 < a.batch; b0 += 4) by_width[std::min<size_t>(4, a.batch - b0) - 1](a, b0);
 }
 
-#undef VQ_AVX2
-
-}  // namespace vq::kernels::detail
-
-#else
-namespace vq::kernels::detail {
-void aq_float_u8_avx2(const AqFloatArgs& a) { aq_float_u8_ref(a); }
-void scalar_gemv_avx2(const ScalarGemvArgs& a) { scalar_gemv_ref(a); }
-}  // namespace vq::kernels::detail
+}  // namespace vq::kernels::avx2
+VQ_ISA_END
 #endif

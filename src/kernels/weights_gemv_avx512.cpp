@@ -1,19 +1,20 @@
 // AVX-512 weight GEMV kernels (weights_gemv.h): float-table gathers over 16 rows, uint8-table
 // lookups over 64 rows with VBMI byte permutes, and a 16-codes-per-shuffle unpack for scalar
-// codes. Functions carry target attributes; the dispatchers call them only when scan_level()
-// reports AVX-512 (F, BW and VBMI).
+// codes. The dispatchers call them only when simd_level() reports
+// AVX-512.
 #include "kernels/weights_gemv.h"
 
-#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
 #include <algorithm>
 
-namespace vq::kernels::detail {
+#include "kernels/isa.h"
 
-#define VQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+#if VQ_ISA_X86
+VQ_ISA_AVX512_BEGIN
+namespace vq::kernels::avx512 {
 
-VQ_AVX512 void aq_float_u8_avx512(const AqFloatArgs& a) {
+void aq_float_u8(const AqFloatArgs& a) {
   const size_t B = a.batch, K = a.entries, P = a.positions;
   if (B == 1) {
     // Four gathers of 16 rows per position; each lane sums its row's picks in position order.
@@ -47,7 +48,7 @@ namespace {
 
 // 64 uint8 picks from tables of 64·NT entries (NT registers), one per row.
 template <int NT>
-VQ_AVX512 inline __m512i lookup64(const uint8_t* t, __m512i c) {
+inline __m512i lookup64(const uint8_t* t, __m512i c) {
   if constexpr (NT == 1) {
     return _mm512_permutexvar_epi8(c, _mm512_loadu_si512(t));
   } else if constexpr (NT == 2) {
@@ -60,7 +61,7 @@ VQ_AVX512 inline __m512i lookup64(const uint8_t* t, __m512i c) {
 }
 
 template <int NT>
-VQ_AVX512 void aq_int8_tile(const AqInt8Args& a) {
+void aq_int8_tile(const AqInt8Args& a) {
   // 16-bit sums per class c (0 narrow, 1 wide): even[c] word w holds row 2w, odd[c] row 2w + 1.
   const __m512i low_byte = _mm512_set1_epi16(0x00FF);
   __m512i even[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()}, odd[2] = {even[0], even[0]};
@@ -103,7 +104,7 @@ VQ_AVX512 void aq_int8_tile(const AqInt8Args& a) {
 
 }  // namespace
 
-VQ_AVX512 void aq_int8_avx512(const AqInt8Args& a) {
+void aq_int8(const AqInt8Args& a) {
   if (a.stride == 64) return aq_int8_tile<1>(a);
   if (a.stride == 128) return aq_int8_tile<2>(a);
   aq_int8_tile<4>(a);
@@ -115,7 +116,7 @@ namespace {
 // inputs (fused multiply-adds in t order, as the reference), its minimum and maximum taken in
 // registers, stored to the L1 scratch; then one quantising pass over the scratch.
 template <int NR>
-VQ_AVX512 Int8Tile build_tile(const Int8TileBuild& a) {
+Int8Tile build_tile(const Int8TileBuild& a) {
   constexpr size_t K = 16 * NR;
   const size_t M = a.books, g = a.group;
   float lows[kMaxI8TilePositions], ranges[kMaxI8TilePositions] = {}, min_sum = 0.f;  // ({}: GCC 12 cannot see np <= 64)
@@ -156,7 +157,7 @@ VQ_AVX512 Int8Tile build_tile(const Int8TileBuild& a) {
 
 }  // namespace
 
-VQ_AVX512 Int8Tile build_int8_tile_avx512(const Int8TileBuild& a) {
+Int8Tile build_int8_tile(const Int8TileBuild& a) {
   switch (a.entries) {
     case 16: return build_tile<1>(a);
     case 32: return build_tile<2>(a);
@@ -173,7 +174,7 @@ namespace {
 // one in-lane byte shuffle (each dword gets the two bytes holding its code), a per-lane shift
 // and a mask.
 template <size_t NB>
-VQ_AVX512 void scalar_rows(const ScalarGemvArgs& a, size_t b0) {
+void scalar_rows(const ScalarGemvArgs& a, size_t b0) {
   const size_t G = a.group, ng = a.cols / G, bits = a.bits, B = a.batch;
   alignas(64) uint8_t shuf[64];
   alignas(64) int32_t shift[16];
@@ -213,22 +214,13 @@ VQ_AVX512 void scalar_rows(const ScalarGemvArgs& a, size_t b0) {
 
 }  // namespace
 
-VQ_AVX512 void scalar_gemv_avx512(const ScalarGemvArgs& a) {
+void scalar_gemv(const ScalarGemvArgs& a) {
   using Fn = void (*)(const ScalarGemvArgs&, size_t);
   static constexpr Fn by_width[] = {scalar_rows<1>, scalar_rows<2>, scalar_rows<3>, scalar_rows<4>,
                                     scalar_rows<5>, scalar_rows<6>, scalar_rows<7>, scalar_rows<8>};
   for (size_t b0 = 0; b0 < a.batch; b0 += 8) by_width[std::min<size_t>(8, a.batch - b0) - 1](a, b0);
 }
 
-#undef VQ_AVX512
-
-}  // namespace vq::kernels::detail
-
-#else
-namespace vq::kernels::detail {
-void aq_float_u8_avx512(const AqFloatArgs& a) { aq_float_u8_ref(a); }
-void aq_int8_avx512(const AqInt8Args& a) { aq_int8_ref(a); }
-Int8Tile build_int8_tile_avx512(const Int8TileBuild& a) { return build_int8_tile_ref(a); }
-void scalar_gemv_avx512(const ScalarGemvArgs& a) { scalar_gemv_ref(a); }
-}  // namespace vq::kernels::detail
+}  // namespace vq::kernels::avx512
+VQ_ISA_END
 #endif

@@ -206,7 +206,7 @@ TEST_F(SearchApi, ThreadCountAndBatchingDoNotChangeResults) {
 // what the float scan of the free function returns: same ids, bit-identical distances, for
 // small and large k, both metrics, additive books with norms, and both threading strategies.
 // Enough vectors that the heap threshold tightens and most blocks are filtered out; duplicates
-// create exact ties. (Without AVX-512 VBMI, or under VQ_SIMD_LEVEL, this checks the uint8 path.)
+// create exact ties. (Without AVX-512 VBMI, or under VQ_SIMD=avx2, this checks the uint8 path.)
 TEST(SearchFiltered8, EqualsFloatScanExactly) {
   const std::vector<std::shared_ptr<const CodebookQuantizer>> quantizers = {
       trained(std::make_shared<ProductQuantizer>(kDim, 16, 8)),

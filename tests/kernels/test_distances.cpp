@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <vector>
 
 #include "kernels/distances.h"
 #include "test_data.h"
 #include "vq/core/rng.h"
+#include "vq/core/simd.h"
 
 namespace vq {
 namespace {
@@ -189,6 +191,63 @@ TEST(Distances, WithinBoundMatchesReference) {
       EXPECT_EQ(std::vector<int32_t>(a.begin(), a.begin() + long(na)), std::vector<int32_t>(b.begin(), b.begin() + long(nb)));
       EXPECT_EQ(nb, limit == -100.f ? 0u : limit == 100.f ? n : nb);
     }
+  }
+}
+
+// The per-level loops (distances_loops.inc) sum in one fixed order, so every SIMD level this CPU
+// has gives the scalar build's bits: dot and l2sqr at lengths around the 8- and 16-float steps,
+// the argmin of a tile (first index of the minimum, NaNs skipped), and the transposed products.
+TEST(Distances, EverySimdLevelGivesTheScalarBits) {
+  struct Level {
+    const char* name;
+    bool supported;
+    float (*dot)(const float*, const float*, size_t);
+    float (*l2sqr)(const float*, const float*, size_t);
+    size_t (*min_index)(const float*, size_t, float&);
+    void (*products)(const float*, size_t, size_t, const float*, size_t, size_t, float*, size_t);
+  };
+  const Level levels[] = {
+      {"avx2", simd_cpu_level() >= SimdLevel::kAvx2, kernels::avx2::dot, kernels::avx2::l2sqr,
+       kernels::avx2::min_index, kernels::avx2::transposed_products},
+      {"avx512", simd_cpu_level() >= SimdLevel::kAvx512, kernels::avx512::dot, kernels::avx512::l2sqr,
+       kernels::avx512::min_index, kernels::avx512::transposed_products}};
+  const Matrix a = testdata::gaussian(2, 300, 21);
+  for (size_t d : {0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 31, 32, 33, 100, 128, 300}) {
+    const float dot_ref = kernels::scalar::dot(a.row_ptr(0), a.row_ptr(1), d);
+    const float l2_ref = kernels::scalar::l2sqr(a.row_ptr(0), a.row_ptr(1), d);
+    for (const Level& l : levels) {
+      if (!l.supported) continue;
+      EXPECT_EQ(l.dot(a.row_ptr(0), a.row_ptr(1), d), dot_ref) << l.name << " d " << d;
+      EXPECT_EQ(l.l2sqr(a.row_ptr(0), a.row_ptr(1), d), l2_ref) << l.name << " d " << d;
+    }
+  }
+  Rng rng(3);
+  for (size_t n : {1, 3, 4, 15, 16, 17, 64, 255, 256}) {
+    std::vector<float> t(n);
+    for (float& v : t) v = float(rng.below(5));  // many ties: the first index must win
+    t[n / 2] = std::numeric_limits<float>::quiet_NaN();
+    float ref_min;
+    const size_t ref = kernels::scalar::min_index(t.data(), n, ref_min);
+    for (const Level& l : levels) {
+      if (!l.supported) continue;
+      float got_min;
+      EXPECT_EQ(l.min_index(t.data(), n, got_min), ref) << l.name << " n " << n;
+      EXPECT_EQ(got_min, ref_min) << l.name << " n " << n;
+    }
+  }
+  const Matrix q = testdata::gaussian(3, 40, 22), t = testdata::gaussian(40, 96, 23);
+  std::vector<float> ref(3 * 96), got(3 * 96);
+  kernels::scalar::transposed_products(q.data(), 3, 40, t.data(), 40, 96, ref.data(), 96);
+  for (size_t i = 0; i < 3; ++i)  // the plain loop's bits
+    for (size_t k = 0; k < 96; ++k) {
+      float s = 0.f;
+      for (size_t j = 0; j < 40; ++j) s += q(i, j) * t(j, k);
+      ASSERT_EQ(ref[i * 96 + k], s) << i << ", " << k;
+    }
+  for (const Level& l : levels) {
+    if (!l.supported) continue;
+    l.products(q.data(), 3, 40, t.data(), 40, 96, got.data(), 96);
+    EXPECT_EQ(got, ref) << l.name;
   }
 }
 

@@ -126,12 +126,10 @@ struct LayoutCase;
 template <>
 struct LayoutCase<Packed4> {
   static void set(uint8_t* block, size_t m, size_t j, uint8_t c) { packed4_set(block, m, j, c); }
-#if defined(__x86_64__)
-  static bool simd_supported() { return __builtin_cpu_supports("avx2"); }
-#endif
+  static bool simd_supported() { return simd_cpu_level() >= SimdLevel::kAvx2; }
   static void simd_filter(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
                           const uint16_t* thr, uint32_t* masks) {
-    detail::lut4_filter_avx2(a, blocks, nblocks, thr, masks);
+    avx2::lut4_filter(a, blocks, nblocks, thr, masks);
   }
   static constexpr int kBits = 4;
   static std::vector<size_t> layout_books() { return {1, 2, 5, 16, 32}; }
@@ -141,14 +139,10 @@ struct LayoutCase<Packed4> {
 template <>
 struct LayoutCase<Blocked8> {
   static void set(uint8_t* block, size_t m, size_t j, uint8_t c) { blocked8_set(block, m, j, c); }
-#if defined(__x86_64__)
-  static bool simd_supported() {
-    return __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
-  }
-#endif
+  static bool simd_supported() { return simd_cpu_level() >= SimdLevel::kAvx512; }
   static void simd_filter(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
                           const uint16_t* thr, uint64_t* masks) {
-    detail::lut8_filter_avx512(a, blocks, nblocks, thr, masks);
+    avx512::lut8_filter(a, blocks, nblocks, thr, masks);
   }
   static constexpr int kBits = 8;
   static std::vector<size_t> layout_books() { return {1, 3, 16, 33}; }
@@ -238,7 +232,7 @@ TYPED_TEST(BlockedLayout, SimdFilterEqualsReference) {
 }
 
 // 256 books of all-255 entries: the largest sum the index allows (65280) must not wrap, in the
-// dispatched filter (whatever VQ_SIMD_LEVEL selects) as in the reference.
+// dispatched filter (whatever VQ_SIMD selects) as in the reference.
 TYPED_TEST(BlockedLayout, SumsDoNotOverflowAtTheBookLimit) {
   using L = TypeParam;
   std::mt19937 rng(11);

@@ -152,9 +152,7 @@ TEST(ProductFromCodes, PreparedKernelRejectsWrongShapes) {
 }
 
 std::vector<std::pair<const char*, bool>> simd_levels() {
-  return {{"avx2", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")},
-          {"avx512", __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vbmi")}};
+  return {{"avx2", simd_cpu_level() >= SimdLevel::kAvx2}, {"avx512", simd_cpu_level() >= SimdLevel::kAvx512}};
 }
 
 // Float tables: every SIMD level sums each row's picks in the reference's order, so its bits
@@ -178,7 +176,7 @@ TEST(AqGemvKernel, FloatTablesMatchTheReferenceBitForBit) {
       a.acc = ref.data();
       kernels::aq_float_u8_ref(a);
       using Fn = void (*)(const kernels::AqFloatArgs&);
-      const Fn fns[] = {kernels::detail::aq_float_u8_avx2, kernels::detail::aq_float_u8_avx512};
+      const Fn fns[] = {kernels::avx2::aq_float_u8, kernels::avx512::aq_float_u8};
       for (size_t l = 0; l < 2; ++l) {
         if (!simd_levels()[l].second) continue;
         std::vector<float> got(ref.size(), 1.f);
@@ -359,7 +357,7 @@ TEST(ScalarGemvKernel, SimdLevelsMatchTheReference) {
         kernels::scalar_gemv_ref(a);
         const std::vector<double> refd(ref.begin(), ref.end());
         using Fn = void (*)(const kernels::ScalarGemvArgs&);
-        const Fn fns[] = {kernels::detail::scalar_gemv_avx2, kernels::detail::scalar_gemv_avx512};
+        const Fn fns[] = {kernels::avx2::scalar_gemv, kernels::avx512::scalar_gemv};
         for (size_t l = 0; l < 2; ++l) {
           if (!simd_levels()[l].second || group % (l == 0 ? 8 : 16) != 0) continue;
           std::vector<float> got(rows * batch, -1.f);
