@@ -5,9 +5,11 @@
 #include <memory>
 
 #include "cli.h"
+#include "vq/core/container.h"
 #include "vq/core/io.h"
 #include "vq/core/kmeans.h"
 #include "vq/core/matrix_io.h"
+#include "vq/core/simd.h"
 #include "vq/version.h"
 
 namespace vq::cli {
@@ -48,8 +50,8 @@ std::string describe_event(const ProgressEvent& e) {
 }  // namespace
 
 std::string version_string() {
-  return detail::concat(VQ_VERSION_MAJOR, ".", VQ_VERSION_MINOR, ".", VQ_VERSION_PATCH,
-                        " (container format ", kContainerVersion, ")");
+  return detail::concat(version(), " (container format ", kContainerVersion, ", SIMD ",
+                        simd_level_name(simd_level()), ")");
 }
 
 std::string base_name(const std::string& path) {

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "util/atomic_file.h"
+#include "vq/version.h"
 
 namespace vq {
 namespace {
@@ -216,6 +217,9 @@ void ByteReader::expect_end() const {
 }
 
 // ---- ContainerWriter ------------------------------------------------------------------------
+
+// Every file names the library version that wrote it (a caller may set another value).
+ContainerWriter::ContainerWriter() : meta_{{"vq.tool_version", VQ_VERSION_STRING}} {}
 
 void ContainerWriter::set_meta(std::string key, std::string value) {
   VQ_CHECK(!key.empty(), "container metadata: empty key");

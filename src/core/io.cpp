@@ -166,7 +166,6 @@ void write_quantizer(ContainerWriter& out, const Quantizer& q) {
   VQ_CHECK(q.is_trained(), "cannot save ", q.describe(), ": it is not trained");
   set_meta_checked(out, "quantizer.spec", q.describe());
   set_meta_checked(out, "quantizer.dim", std::to_string(q.dim()));
-  set_meta_checked(out, "vq.tool_version", VQ_VERSION_STRING);
   q.save_state(out);
 
   const Matrix samples = self_test_vectors(q);

@@ -11,6 +11,7 @@
 
 #include "util/atomic_file.h"
 #include "vq/core/container.h"
+#include "vq/version.h"
 
 namespace vq {
 namespace {
@@ -84,9 +85,11 @@ TEST(Container, ByteLayoutFollowsTheSpec) {
   w.set_meta("k", "v");
   w.add("ABCD", {0xAA});
   const std::vector<uint8_t> got = w.to_bytes();
-  // The META payload is a JSON object; nlohmann writes {"k":"v"} compactly.
-  EXPECT_EQ(got, hand_built({{"META", R"({"k":"v"})"}, {"ABCD", "\xAA"}, {"END ", ""}}));
-  EXPECT_EQ(got.size(), 16u + (16 + 9) + (16 + 1) + 16);
+  // The META payload is a JSON object, keys sorted; nlohmann writes it compactly. Every writer
+  // records the library version.
+  const std::string meta = R"({"k":"v","vq.tool_version":")" + std::string(VQ_VERSION_STRING) + R"("})";
+  EXPECT_EQ(got, hand_built({{"META", meta}, {"ABCD", "\xAA"}, {"END ", ""}}));
+  EXPECT_EQ(got.size(), 16u + (16 + meta.size()) + (16 + 1) + 16);
 }
 
 TEST(Container, RoundTripKeepsMetaChunksOrderAndOffsets) {

@@ -16,7 +16,8 @@
 //   3. The last chunk is "END " with L = 0. A file without it is truncated.
 //
 // Chunk "META" (exactly one, first): a JSON object of string → string (UTF-8), dotted keys:
-//   "vq.kind" (what the file holds: "quantizer", "codes", ...), "vq.tool_version",
+//   "vq.kind" (what the file holds: "quantizer", "codes", ...), "vq.tool_version" (the writing
+//   library's version, vq/version.h; set by the writer),
 //   "quantizer.spec" ("RVQ8x8b4"), "quantizer.dim", domain keys ("audio.sample_rate", ...).
 // Other chunks are defined by whoever writes them; their payloads are read through ByteReader,
 // which checks every length against the bytes remaining. Repeated types are allowed and keep
@@ -93,6 +94,7 @@ class ByteReader {
 
 class ContainerWriter {
  public:
+  ContainerWriter();  // metadata starts as {"vq.tool_version": VQ_VERSION_STRING}
   void set_meta(std::string key, std::string value);
   const Metadata& meta() const { return meta_; }
   // type: exactly four printable ASCII characters, not "META" or "END ".
