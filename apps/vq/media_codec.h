@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "vq/core/container.h"
+#include "vq/core/models.h"
 
 namespace vq::cli {
 
@@ -84,9 +85,5 @@ MediaCodec* codec_for_input(const std::string& path);
 MediaCodec* codec_for_kind(const std::string& kind);
 // path with its extension replaced: ("a/song.wav", ".vqc") -> "a/song.vqc".
 std::string replace_extension(const std::string& path, const std::string& extension);
-
-// Where bundled models and samples live: $VQ_MODELS_DIR when set, else the source tree's models/
-// (fixed at build time) — so build/apps/vq works from any directory without installing.
-std::string models_dir();
 
 }  // namespace vq::cli

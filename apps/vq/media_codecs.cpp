@@ -54,9 +54,4 @@ std::string replace_extension(const std::string& path, const std::string& extens
   return (has_ext ? path.substr(0, dot) : path) + extension;
 }
 
-std::string models_dir() {
-  if (const char* env = std::getenv("VQ_MODELS_DIR"); env && *env) return env;
-  return VQ_SOURCE_MODELS_DIR;
-}
-
 }  // namespace vq::cli
