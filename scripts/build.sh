@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures and builds vqcodec (Release, native SIMD) into ${VQ_BUILD_DIR:-build}.
+# Configures and builds vqcodec (Release, portable: baseline x86-64 with run-time SIMD dispatch)
+# into ${VQ_BUILD_DIR:-build}. Extra arguments go to CMake, e.g. -DVQ_NATIVE=ON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${VQ_BUILD_DIR:-build}

@@ -9,6 +9,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libzstd-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev python3-dev python3-numpy python3-pytest
+  python3-pip python3-setuptools python3-wheel python3-venv valgrind
   libsndfile1-dev libsamplerate0-dev libfftw3-dev opus-tools sndfile-programs
   libstb-dev libjpeg-turbo-progs webp
 )
