@@ -22,9 +22,12 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from . import _vqcodec as _ext
-from ._vqcodec import CodebookUsage, VQError
+from ._vqcodec import CodebookUsage, VQError, models_dir, simd_level
+
+__version__: str = _ext.__version__
 
 __all__ = [
+    "__version__", "models_dir", "simd_level",
     "Quantizer", "VectorQuantizer", "ProductQuantizer", "ResidualQuantizer",
     "GroupResidualQuantizer", "AdditiveQuantizer", "ScalarQuantizer",
     "kmeans", "load", "from_bytes", "CodebookUsage", "VQError",

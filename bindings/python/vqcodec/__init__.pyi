@@ -2,6 +2,11 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+__version__: str
+
+def simd_level() -> str: ...   # "scalar" | "avx2" | "avx512"
+def models_dir() -> str: ...
+
 class VQError(ValueError): ...
 
 class CodebookUsage:
