@@ -9,7 +9,7 @@
 #   train: ktuberling every language except en, drascula track1..track24
 #   eval:  ktuberling en (72 words), drascula track25..track31  (scripts/bench_audio.sh)
 # Deterministic: fixed package versions, sorted file order, seed 1234, one training thread, one
-# BLAS kernel (run on 2026-11-23, it rewrote the then-shipped model byte for byte; ~6–9 min).
+# BLAS kernel (~6–9 min; models/README.md says how far the shipped file reproduces).
 #
 # usage: scripts/train_audio_model.sh [BUILD_DIR]   (needs apt-get download, i.e. network to Debian)
 set -euo pipefail

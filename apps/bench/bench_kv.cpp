@@ -1,4 +1,4 @@
-// KV-cache retrieval benchmark (issue 7), one run, markdown to stdout:
+// KV-cache retrieval benchmark, one run, markdown to stdout:
 //
 //  1. Accuracy on real attention keys/queries (a trained transformer's per-layer Q/K/V, .npy
 //     (T, heads, head_dim) from scripts/train_tiny_transformer.py; directory from argv[1] or

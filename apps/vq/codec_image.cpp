@@ -140,7 +140,8 @@ void print_rates(const TokenGrid& g, const EncodeSummary& s, const std::string& 
 // The adaptive-depth setting `vq demo` shows (per-pixel gain a level must bring, see encode_adaptive).
 constexpr float kDemoMinGain = 4.f;
 // Token levels under a scalar refinement unless --levels says otherwise: one level is the best
-// prediction per bit (session 5's prototype: 2 or 4 levels were 0.1–0.5 dB worse above 0.5 bpp).
+// prediction per bit (scripts/prototype_image_refinement.py: 2 or 4 levels were 0.1–0.5 dB worse
+// above 0.5 bpp).
 constexpr size_t kRefinedLevels = 1;
 // The refinement steps `vq demo` shows (about 0.3, 0.6 and 1 bpp on the demo photograph).
 constexpr float kDemoSteps[] = {40.f, 20.f, 12.f};

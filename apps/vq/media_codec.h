@@ -58,8 +58,9 @@ class MediaCodec {
 
   // Lines vq info prints after the generic header and chunk list for this codec's files.
   virtual void print_info(const ContainerReader& in) { (void)in; }
-  // `vq eval REF DEC` for REF with one of extensions(): prints the quality figures the issue
-  // defines for the domain. Codecs without an evaluation leave it out (vq eval says so).
+  // `vq eval REF DEC` for REF with one of extensions(): prints the domain's quality figures
+  // (log-mel and SNR, PSNR and SSIM, rendered PSNR). Codecs without an evaluation leave it out
+  // (vq eval says so).
   virtual bool has_eval() const { return false; }
   // Options of this codec on the shared `vq eval` command (--views, ...), kept like encode's.
   virtual void add_eval_options(CLI::App& eval) { (void)eval; }

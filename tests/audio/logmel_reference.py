@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""NumPy reference of the log-mel distance of issue 4, written from the definition (not from the
+"""NumPy reference of the log-mel distance, written from its definition (not from the
 C++): 80 Slaney-scale mel bands with Slaney area normalisation (librosa.filters.mel defaults),
 1024-point periodic Hann STFT, hop 256, frames starting at sample 0 (no centring), zero-padded
 past the end, mean over frames and bands of |log10(mel_ref + 1e-5) - log10(mel_dec + 1e-5)|.

@@ -1,4 +1,4 @@
-"""vqcodec.KVCache: the issue-7 names and shapes, agreement with numpy references, bad input."""
+"""vqcodec.KVCache: the names and shapes of the C++ API, agreement with numpy references, bad input."""
 import threading
 
 import numpy as np

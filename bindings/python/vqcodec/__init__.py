@@ -244,7 +244,7 @@ def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8g8", damp: float = 0
                                  act_order=bool(act_order), aq_rounds=int(aq_rounds),
                                  aq_beam=int(aq_beam), aq_refine_passes=int(aq_refine_passes),
                                  threads=0 if threads is None else int(threads))
-# ---- KV cache (issue 7) ------------------------------------------------------------------------
+# ---- KV cache -----------------------------------------------------------------------------------
 # KVCache is the C++ vq::kv::KVCache itself (no Python layer): one transformer layer's keys as
 # codes, scored through lookup tables, with exact attention over the retrieved tokens.
 #
@@ -259,7 +259,7 @@ def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8g8", damp: float = 0
 KVCache = _ext.KVCache
 
 
-# ---- Images (issue 5) ---------------------------------------------------------------------------
+# ---- Images -------------------------------------------------------------------------------------
 # ImageModel is the C++ vq::image::ImageTokenizer itself (no Python layer). Images are uint8
 # arrays (H, W) or (H, W, C), C = 1..4; tokens are (rows, cols, levels) uint8 / uint16.
 #

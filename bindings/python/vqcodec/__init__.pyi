@@ -85,7 +85,7 @@ class GemvKernel:
     def precision(self) -> str: ...
     def matvec(self, x: np.ndarray) -> np.ndarray: ...
     def matmul(self, X: np.ndarray) -> np.ndarray: ...
-# ---- KV cache (issue 7) ----
+# ---- KV cache ----
 class KVCache:
     def __init__(self, kv_heads: int = ..., head_dim: int = ..., key_quantizer: str = ...,
                  value_quantizer: Optional[str] = ..., query_aware: bool = ...,
@@ -117,7 +117,7 @@ class KVCache:
     def __len__(self) -> int: ...
 
 
-# ---- Images (issue 5) ----
+# ---- Images ----
 class ImageModel:
     def __init__(self, path: str) -> None: ...
     @property

@@ -1,6 +1,6 @@
 // Audio quality measures: the one definition vq eval, the tests and the benchmarks share.
 //
-// Log-mel distance (issue 4), for a reference r and a decoded signal y at sample rate sr:
+// Log-mel distance, for a reference r and a decoded signal y at sample rate sr:
 //   STFT   1024-point periodic Hann window, hop 256, no centring/padding at the start: frame t
 //          covers samples [256 t, 256 t + 1024), zeros past the end; frames t = 0 .. F−1 with
 //          F = 1 + ceil(max(T − 1024, 0) / 256) (at least one frame); power |X|² of the

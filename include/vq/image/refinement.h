@@ -27,7 +27,7 @@ namespace vq::image {
 
 // Rounding offset of the quantizer: 0.5 would be plain rounding; smaller widens the zero bin
 // (a dead zone), trading a little error on small coefficients for many fewer nonzero levels.
-// 0.4 was best of 0.3 / 0.4 / 0.5 in session 6's rate–PSNR measurement on the held-out photos.
+// 0.4 was best of 0.3 / 0.4 / 0.5 in a rate–PSNR measurement on the held-out photos.
 inline constexpr float kRoundingOffset = 0.4f;
 inline constexpr float kMinRefinementStep = 0.25f;  // keeps every level inside int16
 inline constexpr float kMaxRefinementStep = 4096.f;  // beyond every coefficient: levels all 0
