@@ -7,7 +7,7 @@
 //
 // For every photograph: our codec at every depth (bpp fixed-length and entropy coded, PSNR,
 // SSIM), with rate-adaptive depth, and in codec mode (1 token level + scalar refinement);
-// cjpeg -quality {5..95} -optimize and cwebp -q {0..100} decoded by djpeg / dwebp. The
+// cjpeg -quality {2..95} -optimize and cwebp -q {0..95} decoded by djpeg / dwebp. The
 // comparison at matched rate interpolates each reference's PSNR linearly in bpp at our rate.
 // Output: markdown tables on stdout (copied into BENCHMARKS.md).
 #include <omp.h>
