@@ -34,15 +34,6 @@ kernels::LutScanArgs scan_args(const LookupTable& lut, const float* norms) {
   return a;
 }
 
-size_t block_vectors(BlockLayout layout) {
-  return layout == BlockLayout::kPacked4 ? kernels::kBlock4 : kernels::kBlock8;
-}
-
-size_t block_bytes(BlockLayout layout, size_t books) {
-  return layout == BlockLayout::kPacked4 ? kernels::packed4_block_bytes(books)
-                                         : kernels::blocked8_block_bytes(books);
-}
-
 // uint8 tables: per-book minimum removed, one scale for all books (so sums stay comparable),
 // rounded to nearest: each entry is off by at most scale / 2.
 namespace {

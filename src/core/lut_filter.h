@@ -1,4 +1,4 @@
-// (private) The pieces of a top-k scan over codes that CodeIndex (search.cpp) and the KV cache
+// (internal API for domains) The pieces of a top-k scan over codes that CodeIndex (search.cpp) and the KV cache
 // (src/kv/) share: the deterministic top-k heap, tables in "smaller is better" form, uint8
 // tables for the 4-bit / 8-bit block filters, and the filter-then-rescore loop over a range of
 // blocks. Results are exact for the float tables: the quantized sums only bound a score, and
@@ -10,9 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "core/code_blocks.h"
 #include "kernels/lut_scan.h"
 #include "vq/core/lookup_table.h"
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::detail {
 
@@ -70,11 +71,6 @@ void push_scores(const float* scores, size_t n, idx_t first_id, TopK& heap);
 LookupTable minimizing(LookupTable lut);
 
 kernels::LutScanArgs scan_args(const LookupTable& lut, const float* norms);
-
-// The two blocked code layouts of kernels/lut_scan.h.
-enum class BlockLayout : uint8_t { kPacked4, kBlocked8 };
-size_t block_vectors(BlockLayout layout);           // 32 or 64
-size_t block_bytes(BlockLayout layout, size_t books);
 
 // One query's tables in the forms a blocked scan needs.
 struct QueryTables {

@@ -6,13 +6,16 @@
 #include <cfloat>
 #include <cmath>
 #include <limits>
+#include <optional>
 
+#include "core/code_blocks.h"
 #include "core/lut_filter.h"
 #include "kernels/lut_scan.h"
 #include "vq/core/codebook_quantizer.h"
 
 namespace vq {
 
+using detail::BlockFormat;
 using detail::BlockLayout;
 using detail::BlockRange;
 using detail::kInf;
@@ -50,6 +53,10 @@ struct CodeIndexScan {
   static BlockLayout block_layout(const CodeIndex& index) {
     return index.layout_ == CodeIndex::Layout::kPacked4 ? BlockLayout::kPacked4
                                                         : BlockLayout::kBlocked8;
+  }
+  // The blocked layouts' format (only when blocked(index)).
+  static BlockFormat format(const CodeIndex& index) {
+    return BlockFormat(block_layout(index), index.books_);
   }
 
   static QueryTables prepare(const CodeIndex& index, Span<const float> query) {
@@ -94,10 +101,10 @@ struct CodeIndexScan {
 
   // Vectors [c0, c0 + len) of a blocked layout; c0 is a multiple of the block size.
   static BlockRange chunk_range(const CodeIndex& index, size_t c0, size_t len) {
-    const BlockLayout layout = block_layout(index);
-    const size_t bv = block_vectors(layout), b0 = c0 / bv;
+    const BlockFormat f = format(index);
+    const size_t bv = f.vectors(), b0 = c0 / bv;
     BlockRange r;
-    r.blocks = index.codes8_.data() + b0 * block_bytes(layout, index.books_);
+    r.blocks = index.codes8_.data() + b0 * f.bytes();
     r.nblocks = (len + bv - 1) / bv;
     r.books = index.books_;
     r.first_id = static_cast<idx_t>(c0);
@@ -111,9 +118,7 @@ struct CodeIndexScan {
 };
 static_assert(kChunk % kernels::kBlock4 == 0 && kChunk % kernels::kBlock8 == 0);
 
-size_t CodeIndex::block_size() const {
-  return layout_ == Layout::kPacked4 ? kernels::kBlock4 : kernels::kBlock8;
-}
+size_t CodeIndex::block_size() const { return CodeIndexScan::format(*this).vectors(); }
 
 CodeIndex::CodeIndex(std::shared_ptr<const Quantizer> quantizer, SearchMetric metric)
     : quantizer_(std::move(quantizer)), metric_(metric) {
@@ -124,13 +129,13 @@ CodeIndex::CodeIndex(std::shared_ptr<const Quantizer> quantizer, SearchMetric me
   const std::vector<uint8_t> bits = quantizer_->book_bits();
   books_ = bits.size();
   const uint8_t widest = *std::max_element(bits.begin(), bits.end());
-  // Packed sums of M uint8 entries must fit uint16: M_padded * 255 <= 65535.
-  // 8-bit codes: the blocked layout only where the AVX-512 VBMI filter runs; without it the
-  // float scan over row-major codes beats a scalar filter.
-  if (widest <= 4 && kernels::packed4_books(books_) <= 256)
+  // The blocked layouts as the KV cache chooses them (BlockFormat), except that 8-bit codes
+  // are blocked only where the AVX-512 VBMI filter runs: without it the float scan over
+  // row-major codes beats a scalar filter.
+  const std::optional<BlockFormat> format = BlockFormat::for_books(bits);
+  if (format && format->layout() == BlockLayout::kPacked4)
     layout_ = Layout::kPacked4;
-  else if (widest <= 8 && books_ <= kernels::kMaxBooks8 &&
-           simd_level() == SimdLevel::kAvx512)
+  else if (format && simd_level() == SimdLevel::kAvx512)
     layout_ = Layout::kBlocked8;
   else if (widest <= 8)
     layout_ = Layout::kU8;
@@ -156,21 +161,12 @@ void CodeIndex::add(const Codes& codes) {
       break;
     case Layout::kPacked4:
     case Layout::kBlocked8: {
-      const bool packed = layout_ == Layout::kPacked4;
-      const size_t block_bytes =
-          packed ? kernels::packed4_block_bytes(M) : kernels::blocked8_block_bytes(M);
-      const size_t blocks = (size_ + n + block_size() - 1) / block_size();
-      codes8_.resize(blocks * block_bytes, 0);
+      const BlockFormat f = CodeIndexScan::format(*this);
+      const size_t blocks = (size_ + n + f.vectors() - 1) / f.vectors();
+      codes8_.resize(blocks * f.bytes(), 0);
       for (size_t i = 0; i < n; ++i) {
         const size_t id = size_ + i;
-        uint8_t* block = codes8_.data() + (id / block_size()) * block_bytes;
-        for (size_t m = 0; m < M; ++m) {
-          const auto c = static_cast<uint8_t>(codes(i, m));
-          if (packed)
-            kernels::packed4_set(block, m, id % block_size(), c);
-          else
-            kernels::blocked8_set(block, m, id % block_size(), c);
-        }
+        f.set_row(codes8_.data() + (id / f.vectors()) * f.bytes(), id % f.vectors(), codes.row(i));
       }
       break;
     }

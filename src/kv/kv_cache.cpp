@@ -8,7 +8,9 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <optional>
 
+#include "core/code_blocks.h"
 #include "core/lut_filter.h"
 #include "kernels/lut_scan.h"
 #include "kv/pages.h"
@@ -19,6 +21,7 @@
 
 namespace vq::kv {
 
+using vq::detail::BlockFormat;
 using vq::detail::BlockLayout;
 using vq::detail::QueryTables;
 using vq::detail::TopK;
@@ -249,9 +252,10 @@ struct KVCache::Impl {
   size_t H = 0, d = 0, M = 0;  // KV heads, head dim, key books (with the residual's)
   size_t M1 = 0;               // books of the key quantizer (the first M1 of each code row)
   std::vector<uint8_t> key_bits;  // bits of all M key books
-  BlockLayout layout = BlockLayout::kBlocked8;
-  size_t bv = 0;               // tokens per block
-  size_t block_bytes = 0;      // bytes of one head's block
+  BlockFormat format{BlockLayout::kBlocked8, 0};  // how a head's block of key codes is laid out
+  BlockLayout layout = BlockLayout::kBlocked8;   // format.layout()
+  size_t bv = 0;               // tokens per block, format.vectors()
+  size_t block_bytes = 0;      // bytes of one head's block, format.bytes()
   size_t page_blocks = 0;      // blocks per head per page
   std::vector<std::unique_ptr<Quantizer>> keyq, keyr, valq;  // keyr: split code residuals, or empty
   size_t Mv = 0, vwidth = 0;   // value books, bytes per value code (1 or 2)
@@ -275,16 +279,6 @@ struct KVCache::Impl {
     uint8_t* page = key_pages->writable(b / page_blocks);
     return page + (h * page_blocks + b % page_blocks) * block_bytes;
   }
-  void set_code(uint8_t* blk, size_t m, size_t j, uint8_t c) const {
-    if (layout == BlockLayout::kPacked4)
-      kernels::packed4_set(blk, m, j, c);
-    else
-      kernels::blocked8_set(blk, m, j, c);
-  }
-  uint8_t code(const uint8_t* blk, size_t m, size_t j) const {
-    return layout == BlockLayout::kPacked4 ? kernels::packed4_code(blk, m, j)
-                                           : kernels::blocked8_code(blk, m, j);
-  }
   // Key codes of head h for tokens ids (all < snap.size).
   Codes key_codes(const Snapshot& snap, size_t h, const std::vector<idx_t>& ids) const {
     Codes c(ids.size(), key_bits);
@@ -293,7 +287,7 @@ struct KVCache::Impl {
       const auto t = static_cast<size_t>(ids[i]);
       if (t < full) {
         const uint8_t* blk = block(h, t / bv);
-        for (size_t m = 0; m < M; ++m) c(i, m) = code(blk, m, t % bv);
+        format.get_row(blk, t % bv, c.row(i));
       } else {
         const uint8_t* row = snap.tail->codes.data() + (h * bv + (t - full)) * M;
         for (size_t m = 0; m < M; ++m) c(i, m) = row[m];
@@ -399,17 +393,15 @@ KVCache::KVCache(KVCacheConfig config, std::unique_ptr<ColdStore> cold)
   }
   s.M1 = s.keyq[0]->book_bits().size();
   s.M = s.key_bits.size();
-  const uint8_t widest = *std::max_element(s.key_bits.begin(), s.key_bits.end());
-  if (widest <= 4 && kernels::packed4_books(s.M) <= 256) {
-    s.layout = BlockLayout::kPacked4;
-  } else {
-    VQ_CHECK(s.M <= kernels::kMaxBooks8, "KVCache: key quantizer ", config_.key_quantizer,
-             split ? " + " + config_.key_residual_quantizer : std::string(), " has ", s.M,
-             " books of 8 bits; at most ", kernels::kMaxBooks8, " are supported");
-    s.layout = BlockLayout::kBlocked8;
-  }
-  s.bv = vq::detail::block_vectors(s.layout);
-  s.block_bytes = vq::detail::block_bytes(s.layout, s.M);
+  // Key widths were checked above (<= 8 bits), so only the book count can rule blocks out.
+  const std::optional<BlockFormat> format = BlockFormat::for_books(s.key_bits);
+  VQ_CHECK(format.has_value(), "KVCache: key quantizer ", config_.key_quantizer,
+           split ? " + " + config_.key_residual_quantizer : std::string(), " has ", s.M,
+           " books of 8 bits; at most ", kernels::kMaxBooks8, " are supported");
+  s.format = *format;
+  s.layout = format->layout();
+  s.bv = format->vectors();
+  s.block_bytes = format->bytes();
   s.page_blocks = config_.page_tokens / s.bv;
   s.key_pages = std::make_unique<detail::PageList>(s.H * s.page_blocks * s.block_bytes);
   if (!s.valq.empty()) {
@@ -565,7 +557,7 @@ void KVCache::append(MatrixView<const float> keys, MatrixView<const float> value
     for (size_t h = 0; h < s.H; ++h) {
       uint8_t* blk = s.writable_block(h, b);
       for (size_t j = 0; j < size0 % bv; ++j)
-        for (size_t m = 0; m < s.M; ++m) s.set_code(blk, m, j, tail->codes[(h * bv + j) * s.M + m]);
+        s.format.set_row(blk, j, tail->codes.data() + (h * bv + j) * s.M);
     }
   }
   if (total % bv != 0 && (size0 / bv != total / bv || !tail)) {
@@ -578,7 +570,7 @@ void KVCache::append(MatrixView<const float> keys, MatrixView<const float> value
       const uint16_t* c = kc[h].row(i);
       if (t < full_end) {
         uint8_t* blk = s.writable_block(h, t / bv);
-        for (size_t m = 0; m < s.M; ++m) s.set_code(blk, m, j, static_cast<uint8_t>(c[m]));
+        s.format.set_row(blk, j, c);
       } else {
         uint8_t* dst = tail->codes.data() + (h * bv + j) * s.M;
         for (size_t m = 0; m < s.M; ++m) dst[m] = static_cast<uint8_t>(c[m]);
@@ -631,7 +623,7 @@ Matrix KVCache::scores(MatrixView<const float> query) const {
     for (size_t b = 0; b < nfull; ++b) {
       const uint8_t* blk = s.block(h, b);
       for (size_t j = 0; j < bv; ++j)
-        for (size_t m = 0; m < s.M; ++m) rows[j * s.M + m] = s.code(blk, m, j);
+        s.format.get_row(blk, j, rows.data() + j * s.M);
       kernels::lut_scan_u8(args_for(b * bv), rows.data(), bv, o + b * bv);
     }
     if (n > nfull * bv)
