@@ -12,6 +12,7 @@
 #include "vq/core/kmeans.h"
 #include "vq/core/residual_quantizer.h"
 #include "vq/core/rng.h"
+#include "util/parallel.h"
 
 namespace vq {
 namespace {

@@ -1,13 +1,10 @@
 #include "core/residual_beam.h"
 
-#include <omp.h>
-
 #include <algorithm>
-#include <exception>
-#include <mutex>
 #include <numeric>
 
 #include "kernels/distances.h"
+#include "util/parallel.h"
 
 namespace vq::detail {
 
@@ -51,25 +48,6 @@ size_t beam_batch_size(size_t beam) {
   // enough that a batch's residuals (1024 × r floats) stay in L2 between levels.
   constexpr size_t kRowsPerBatch = 1024;
   return std::max<size_t>(1, kRowsPerBatch / beam);
-}
-
-void for_each_batch(size_t n, size_t batch, int threads,
-                    const std::function<void(size_t, size_t)>& fn) {
-  const auto batches = static_cast<int64_t>((n + batch - 1) / batch);
-  const int nt = threads > 0 ? threads : omp_get_max_threads();
-  std::exception_ptr error;
-  std::mutex error_mutex;
-#pragma omp parallel for schedule(dynamic) num_threads(nt) if (batches > 1)
-  for (int64_t b = 0; b < batches; ++b) {
-    try {
-      const size_t begin = static_cast<size_t>(b) * batch;
-      fn(begin, std::min(batch, n - begin));
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
 }
 
 void beam_start(MatrixView<const float> xw, size_t levels, BeamBatch& out) {

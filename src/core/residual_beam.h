@@ -1,4 +1,4 @@
-// (private) Beam-search encoding of residual / additive codes: the hot, subtle part of
+// (internal API for domains) Beam-search encoding of residual / additive codes: the hot, subtle part of
 // ResidualQuantizer, shared with GroupResidualQuantizer (per group) and usable by any quantizer
 // whose books all span the same dimensions and are summed (AQ).
 //
@@ -8,13 +8,12 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <span>
 #include <vector>
 
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/metric.h"
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::detail {
 
@@ -73,12 +72,6 @@ void residual_encode(MatrixView<const float> x, std::span<const WhitenedBook> bo
 // The metric to use for dimensions [offset, offset + len) of a d-dimensional quantizer: identity
 // stays identity, otherwise the diagonal block of H.
 Metric metric_block(const Metric& metric, size_t offset, size_t len, size_t d);
-
-// Calls fn(begin, count) for consecutive batches of `batch` rows covering [0, n), in parallel
-// over batches (threads: 0 = OpenMP default). The first exception thrown by fn is rethrown here
-// (exceptions must not escape an OpenMP region).
-void for_each_batch(size_t n, size_t batch, int threads,
-                    const std::function<void(size_t begin, size_t count)>& fn);
 
 // Rows [begin, begin + count) of x copied to a contiguous matrix and whitened under metric.
 Matrix whiten_rows(MatrixView<const float> x, size_t begin, size_t count, const Metric& metric);

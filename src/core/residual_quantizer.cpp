@@ -5,6 +5,7 @@
 #include "core/residual_beam.h"
 #include "kernels/distances.h"
 #include "vq/core/kmeans.h"
+#include "util/parallel.h"
 
 namespace vq {
 

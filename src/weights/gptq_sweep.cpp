@@ -3,11 +3,8 @@
 // feedback is applied block by block, beyond it once per window as one GEMM (Frantar et al.'s
 // "lazy batch" update, the same arithmetic in a cache-friendly order).
 #include <cblas.h>
-#include <omp.h>
 
-#include <exception>
-#include <mutex>
-
+#include "util/parallel.h"
 #include "weights/compressors.h"
 
 namespace vq::weights::detail {
@@ -23,55 +20,43 @@ void gptq_sweep(MatrixView<float> w, const PreparedHessian& h, size_t block, siz
   VQ_CHECK(block >= 1 && cols % block == 0 && align % block == 0 && cols % align == 0,
            "gptq_sweep: block ", block, " / align ", align, " do not divide ", cols);
   const size_t window = align * std::max<size_t>(1, kLazyColumns / align);
-  const auto chunks = static_cast<int64_t>((rows + kRowChunk - 1) / kRowChunk);
-  const int nt = threads > 0 ? threads : omp_get_max_threads();
-  std::exception_ptr error;
-  std::mutex error_mutex;
-#pragma omp parallel for schedule(dynamic) num_threads(nt)
-  for (int64_t c = 0; c < chunks; ++c) {
-    try {
-      const size_t r0 = size_t(c) * kRowChunk, nr = std::min(kRowChunk, rows - r0);
-      MatrixView<float> part = w.rows_slice(r0, nr);
-      std::vector<float> orig(nr * block), err(nr * window);
-      for (size_t w0 = 0; w0 < cols; w0 += window) {
-        const size_t w1 = std::min(cols, w0 + window);
-        for (size_t b0 = w0; b0 < w1; b0 += block) {
-          if (h.identity) {
-            quantize(b0, part, r0);
-            continue;
-          }
-          for (size_t i = 0; i < nr; ++i)
-            for (size_t t = 0; t < block; ++t) orig[i * block + t] = part(i, b0 + t);
+  vq::detail::for_each_batch(rows, kRowChunk, threads, [&](size_t r0, size_t nr) {
+    MatrixView<float> part = w.rows_slice(r0, nr);
+    std::vector<float> orig(nr * block), err(nr * window);
+    for (size_t w0 = 0; w0 < cols; w0 += window) {
+      const size_t w1 = std::min(cols, w0 + window);
+      for (size_t b0 = w0; b0 < w1; b0 += block) {
+        if (h.identity) {
           quantize(b0, part, r0);
-          // e·U_BB = w_B − ŵ_B by forward substitution (U_BB upper triangular), per row.
-          for (size_t i = 0; i < nr; ++i) {
-            float* e = err.data() + i * window + (b0 - w0);
-            for (size_t t = 0; t < block; ++t) {
-              double v = double(orig[i * block + t]) - double(part(i, b0 + t));
-              for (size_t s = 0; s < t; ++s) v -= double(e[s]) * h.u_at(b0 + s, b0 + t);
-              e[t] = float(v / h.u_at(b0 + t, b0 + t));
-            }
-            // Feedback inside the window, right away (these columns are quantized next).
-            float* row = part.row_ptr(i);
-            for (size_t t = 0; t < block; ++t) {
-              const float et = e[t];
-              const float* u = h.u.data() + (b0 + t) * cols;
-              for (size_t j = b0 + block; j < w1; ++j) row[j] -= et * u[j];
-            }
+          continue;
+        }
+        for (size_t i = 0; i < nr; ++i)
+          for (size_t t = 0; t < block; ++t) orig[i * block + t] = part(i, b0 + t);
+        quantize(b0, part, r0);
+        // e·U_BB = w_B − ŵ_B by forward substitution (U_BB upper triangular), per row.
+        for (size_t i = 0; i < nr; ++i) {
+          float* e = err.data() + i * window + (b0 - w0);
+          for (size_t t = 0; t < block; ++t) {
+            double v = double(orig[i * block + t]) - double(part(i, b0 + t));
+            for (size_t s = 0; s < t; ++s) v -= double(e[s]) * h.u_at(b0 + s, b0 + t);
+            e[t] = float(v / h.u_at(b0 + t, b0 + t));
+          }
+          // Feedback inside the window, right away (these columns are quantized next).
+          float* row = part.row_ptr(i);
+          for (size_t t = 0; t < block; ++t) {
+            const float et = e[t];
+            const float* u = h.u.data() + (b0 + t) * cols;
+            for (size_t j = b0 + block; j < w1; ++j) row[j] -= et * u[j];
           }
         }
-        // Deferred feedback beyond the window: W[:, w1:] −= Err · U[w0:w1, w1:].
-        if (!h.identity && w1 < cols)
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nr), int(cols - w1), int(w1 - w0), -1.f,
-                      err.data(), int(window), h.u.data() + w0 * cols + w1, int(cols), 1.f, part.row_ptr(0) + w1,
-                      int(part.stride()));
       }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
+      // Deferred feedback beyond the window: W[:, w1:] −= Err · U[w0:w1, w1:].
+      if (!h.identity && w1 < cols)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(nr), int(cols - w1), int(w1 - w0), -1.f,
+                    err.data(), int(window), h.u.data() + w0 * cols + w1, int(cols), 1.f, part.row_ptr(0) + w1,
+                    int(part.stride()));
     }
-  }
-  if (error) std::rethrow_exception(error);
+  });
   if (progress) {
     ProgressEvent ev;
     ev.stage = "encode";
