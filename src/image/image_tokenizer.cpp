@@ -6,8 +6,8 @@
 #include <numeric>
 
 #include "core/residual_beam.h"
-#include "image/subspace_search.h"
 #include "kernels/distances.h"
+#include "kernels/subspace_search.h"
 
 #include "vq/core/factory.h"
 #include "vq/core/group_residual_quantizer.h"
@@ -15,6 +15,7 @@
 #include "vq/core/residual_quantizer.h"
 #include "vq/core/rng.h"
 #include "vq/image/image_tokenizer.h"
+#include "util/parallel.h"
 
 namespace vq::image {
 namespace {
@@ -109,8 +110,20 @@ TokenGrid TokenGrid::truncated(size_t keep) const {
 
 // Whitened books of a greedy RVQ in the subspace search's form, built once per model.
 struct ImageTokenizer::Greedy {
-  detail::SubspaceBooks books;
+  kernels::SubspaceBooks books;
 };
+
+namespace {
+
+// The entries of an RVQ's books whitened under its metric: the space of the subspace search.
+std::vector<Matrix> whitened_entries(const ResidualQuantizer& rvq) {
+  std::vector<Matrix> entries;
+  for (vq::detail::WhitenedBook& b : vq::detail::whiten_books(rvq.books(), rvq.metric()))
+    entries.push_back(std::move(b.entries));
+  return entries;
+}
+
+}  // namespace
 
 ImageTokenizer::ImageTokenizer(size_t patch, std::unique_ptr<Quantizer> q, float chroma, float high)
     : transform_(patch), chroma_weight_(chroma), high_frequency_weight_(high) {
@@ -135,7 +148,7 @@ ImageTokenizer::ImageTokenizer(size_t patch, std::unique_ptr<Quantizer> q, float
   const auto* rvq = dynamic_cast<const ResidualQuantizer*>(quantizer_.get());
   if (rvq && rvq->beam() == 1 && quantizer_->is_trained()) {
     greedy_ = std::make_shared<Greedy>(
-        Greedy{detail::SubspaceBooks(vq::detail::whiten_books(rvq->books(), quantizer_->metric()))});
+        Greedy{kernels::SubspaceBooks(whitened_entries(*rvq))});
   }
   if (quantizer_->is_trained()) {
     const std::vector<uint8_t> bytes = quantizer_to_bytes(*quantizer_);
@@ -279,7 +292,7 @@ TokenGrid ImageTokenizer::encode_greedy(const Image& image, size_t levels, float
   // Per-pixel gain to per-patch squared error in the whitened space (the DCT is orthonormal).
   const float limit = min_gain * float(patch() * patch());
   if (adaptive) g.depth.assign(n, static_cast<uint16_t>(levels));
-  const detail::SubspaceBooks& books = greedy_->books;
+  const kernels::SubspaceBooks& books = greedy_->books;
   vq::detail::for_each_batch(n, kBatch, 0, [&](size_t begin, size_t count) {
     Matrix coefs(count, d);
     transform_.forward_patches(image, begin, coefs.view());
@@ -288,7 +301,7 @@ TokenGrid ImageTokenizer::encode_greedy(const Image& image, size_t levels, float
     Matrix res(count, r);
     for (size_t i = 0; i < count; ++i)
       for (size_t j = 0; j < r; ++j) res(i, j) = coefs(i, books.order()[j]);
-    detail::SubspaceScratch scratch;
+    kernels::SubspaceScratch scratch;
     std::vector<uint32_t> active(count);
     std::iota(active.begin(), active.end(), uint32_t(begin));
     std::vector<int32_t> labels(count);

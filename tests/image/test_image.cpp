@@ -6,7 +6,6 @@
 #include <cmath>
 #include <numeric>
 
-#include "image/subspace_search.h"
 #include "image_fixture.h"
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/container.h"
@@ -125,60 +124,6 @@ TEST(ImageTokenizer, GreedySearchEqualsTheQuantizersCodes) {
   EXPECT_EQ(adaptive.depth, adaptive_one.depth);
   EXPECT_EQ(m.decode(adaptive).pixels, decoded_one.pixels);
   omp_set_num_threads(threads);
-}
-
-// The pruned search against brute force in double precision, on books whose energy falls off
-// over the dimensions (as k-means centroids of DCT patches do) so that the head is short and
-// the bounds decide: the chosen entry's distance is the minimum (to float rounding), and it is
-// the brute-force entry wherever the runner-up is not a near-tie.
-TEST(SubspaceSearch, MatchesBruteForce) {
-  const size_t r = 48, K = 64, levels = 3, n = 700;
-  Rng rng(17);
-  std::vector<vq::detail::WhitenedBook> books(levels);
-  for (auto& b : books) {
-    b.entries = Matrix(K, r);
-    for (size_t k = 0; k < K; ++k)
-      for (size_t j = 0; j < r; ++j) b.entries(k, j) = float(rng.normal() * 10.0 * std::exp(-0.15 * double((j * 7) % r)));
-    b.norms.resize(K);
-    for (size_t k = 0; k < K; ++k) b.norms[k] = float(std::inner_product(b.entries.row_ptr(k), b.entries.row_ptr(k) + r, b.entries.row_ptr(k), 0.0));
-  }
-  // Two equal entries (an exact tie: either may win, the distance is what counts).
-  std::copy_n(books[1].entries.row_ptr(5), r, books[1].entries.row_ptr(9));
-  books[1].norms[9] = books[1].norms[5];
-  const image::detail::SubspaceBooks sb(books);
-  Matrix x(n, r);
-  for (size_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < r; ++j) x(i, sb.order()[j]) = float(rng.normal() * (1.0 + 8.0 * std::exp(-0.1 * double(j))));
-  // Rows in search order, as the tokenizer stores them.
-  Matrix xs(n, r);
-  for (size_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < r; ++j) xs(i, j) = x(i, sb.order()[j]);
-  std::vector<int32_t> labels(n);
-  std::vector<float> dist(n);
-  detail::SubspaceScratch scratch;
-  size_t checked = 0;
-  for (size_t l = 0; l < levels; ++l) {
-    EXPECT_LT(sb.head(l), r) << "the test must exercise the bounds";
-    sb.nearest(l, xs.view(), labels, dist, scratch);
-    for (size_t i = 0; i < n; ++i) {
-      std::vector<double> d(K);
-      for (size_t k = 0; k < K; ++k) {
-        double s2 = 0;
-        for (size_t j = 0; j < r; ++j) s2 += std::pow(double(x(i, j)) - books[l].entries(k, j), 2);
-        d[k] = s2;
-      }
-      std::vector<double> sorted = d;
-      std::sort(sorted.begin(), sorted.end());
-      const double tol = 1e-5 * (1 + sorted[0]);
-      EXPECT_LE(d[size_t(labels[i])], sorted[0] + tol) << "level " << l << " row " << i;
-      EXPECT_NEAR(dist[i], sorted[0], 1e-4 * (1 + sorted[0]));
-      if (sorted[1] - sorted[0] > 1e-3 * (1 + sorted[0])) {
-        EXPECT_EQ(size_t(labels[i]), size_t(std::min_element(d.begin(), d.end()) - d.begin()));
-        ++checked;
-      }
-    }
-  }
-  EXPECT_GT(checked, levels * n * 8 / 10);
 }
 
 // Adaptive depth against a brute-force reference: each patch's weighted error after every level
