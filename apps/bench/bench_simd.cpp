@@ -34,7 +34,7 @@
 #include "vq/core/kmeans.h"
 #include "vq/core/rng.h"
 #include "vq/core/search.h"
-#include "vq/core/simd.h"
+#include "vq/simd.h"
 #include "vq/weights/compress.h"
 #include "vq/weights/gemv.h"
 

@@ -9,7 +9,7 @@
 #include "vq/core/io.h"
 #include "vq/core/kmeans.h"
 #include "vq/core/matrix_io.h"
-#include "vq/core/simd.h"
+#include "vq/simd.h"
 #include "vq/version.h"
 
 namespace vq::cli {

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::py {
 

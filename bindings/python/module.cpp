@@ -3,9 +3,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "vq/core/error.h"
+#include "vq/error.h"
 #include "vq/core/models.h"
-#include "vq/core/simd.h"
+#include "vq/simd.h"
 #include "vq/version.h"
 
 namespace vq::py {

@@ -10,7 +10,7 @@
 #include "vq/core/io.h"
 #include "vq/core/models.h"
 #include "vq/core/search.h"
-#include "vq/core/simd.h"
+#include "vq/simd.h"
 #include "vq/version.h"
 
 int main(int argc, char** argv) {

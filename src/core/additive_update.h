@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "vq/core/codebook_quantizer.h"
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::detail {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
-#include "vq/core/error.h"
+#include "vq/error.h"
 
 namespace vq {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::image::detail {
 

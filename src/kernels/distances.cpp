@@ -1,7 +1,7 @@
 #include "kernels/distances.h"
 
 #include "kernels/isa.h"
-#include "vq/core/simd.h"
+#include "vq/simd.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -119,10 +119,15 @@ void scan_tiles(MatrixView<const float> x, MatrixView<const float> c, Span<const
 
 }  // namespace
 
+// The loops' 8-float vector type is passed between inline helpers of this file only, so GCC's
+// note that its ABI differs without AVX concerns no call that crosses a compiled boundary.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
 namespace scalar {
 inline constexpr size_t kFloatLanes = 4;  // SSE2, part of baseline x86-64
 #include "kernels/distances_loops.inc"
 }  // namespace scalar
+#pragma GCC diagnostic pop
 
 namespace {
 

@@ -1,4 +1,4 @@
-// (private) Distance kernels: nearest-centroid search through BLAS sgemm.
+// (internal API for domains) Distance kernels: nearest-centroid search through BLAS sgemm.
 //
 // Squared L2 is expanded as ||x||² − 2 x·c + ||c||²; x·c for a block of rows against all
 // centroids comes from one sgemm, and the argmin / top-m selection runs on that block while it
@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::kernels {
 
@@ -47,7 +47,7 @@ void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const 
                size_t m, Span<int32_t> labels, Span<float> distances, int threads = 0);
 
 // ---- per-level entry points -------------------------------------------------------------------
-// The functions above dispatch on simd_level() (vq/core/simd.h) to these, compiled from
+// The functions above dispatch on simd_level() (vq/simd.h) to these, compiled from
 // distances_loops.inc once per level; tests call them directly to compare the levels.
 #define VQ_DISTANCE_LOOPS(level)                                                                    \
   namespace level {                                                                                 \

@@ -9,7 +9,7 @@
 //     namespace vq::kernels::avx512 { ... }
 //     VQ_ISA_END
 //
-// and its functions are called only where simd_level() (vq/core/simd.h) allows. The target is
+// and its functions are called only where simd_level() (vq/simd.h) allows. The target is
 // a pragma, not a compiler flag on the file: with -mavx512f on the command line, every inline
 // function the file instantiates from a header (std::vector's growth, std::sort, ...) would be
 // compiled for AVX-512 too, and the linker may keep that copy for the whole program. Under the
@@ -18,7 +18,7 @@
 // vq::kernels::avx2 / vq::kernels::avx512, and a test disassembles the library to check that
 // no function outside them uses an instruction beyond baseline x86-64 (tests/kernels).
 //
-// The target lists match simd_level()'s requirements (vq/core/simd.h).
+// The target lists match simd_level()'s requirements (vq/simd.h).
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -1,4 +1,4 @@
-// (private) Lookup-table scan kernels: asymmetric distances from codes, without decoding.
+// (internal API for domains) Lookup-table scan kernels: asymmetric distances from codes, without decoding.
 //
 // Float-table scans compute, for every code row i,
 //
@@ -18,14 +18,14 @@
 // uint8 table is four 64-byte registers, and two AVX-512 VBMI byte permutes (vpermi2b over the
 // low 7 bits) plus a blend on bit 7 look up 64 codes at once.
 //
-// SIMD level: simd_level() (vq/core/simd.h), chosen once per process; tests run the levels in
+// SIMD level: simd_level() (vq/simd.h), chosen once per process; tests run the levels in
 // separate processes (VQ_SIMD); the _ref functions are the scalar references.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "vq/core/simd.h"
+#include "vq/simd.h"
 
 namespace vq::kernels {
 

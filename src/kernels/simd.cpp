@@ -1,4 +1,4 @@
-#include "vq/core/simd.h"
+#include "vq/simd.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -6,7 +6,7 @@
 #include <functional>
 
 #include "kernels/isa.h"
-#include "vq/core/simd.h"
+#include "vq/simd.h"
 
 namespace vq::kernels {
 

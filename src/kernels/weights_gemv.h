@@ -1,4 +1,4 @@
-// (private) Matrix-vector kernels for compressed weights (include/vq/weights/gemv.h), straight
+// (internal API for domains) Matrix-vector kernels for compressed weights (include/vq/weights/gemv.h), straight
 // from codes.
 //
 // Additive codes (AQLM's CPU approach): for a batch of B inputs, one lookup table per position

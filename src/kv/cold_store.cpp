@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "kv/pages.h"
-#include "vq/core/error.h"
+#include "vq/error.h"
 
 namespace vq::kv {
 

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "vq/core/error.h"
+#include "vq/error.h"
 
 namespace vq::kv::detail {
 

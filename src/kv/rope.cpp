@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "vq/core/error.h"
+#include "vq/error.h"
 
 namespace vq::kv {
 

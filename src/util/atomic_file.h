@@ -1,4 +1,4 @@
-// (private) Whole-file I/O shared by every on-disk format: atomic writes and checked reads.
+// (internal API for domains) Whole-file I/O shared by every on-disk format: atomic writes and checked reads.
 //
 // write_file_atomic() is the only way the library writes a file: the bytes go to a uniquely
 // named temporary file in the target's directory (same file system, so rename is atomic), are
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq {
 

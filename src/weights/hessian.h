@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::weights::detail {
 

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "vq/core/error.h"
+#include "vq/error.h"
 #include "vq/core/rng.h"
 #include "vq/image/patch_transform.h"
 #include "vq/image/refinement.h"

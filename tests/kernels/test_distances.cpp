@@ -12,7 +12,7 @@
 #include "kernels/distances.h"
 #include "test_data.h"
 #include "vq/core/rng.h"
-#include "vq/core/simd.h"
+#include "vq/simd.h"
 
 namespace vq {
 namespace {

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "test_data.h"
-#include "vq/core/error.h"
+#include "vq/error.h"
 #include "vq/kv/kv_cache.h"
 #include "vq/kv/rope.h"
 

@@ -6,7 +6,7 @@
 Disassembles each binary (objdump) and lists every function that uses an AVX / AVX2 / AVX-512
 register, a VEX/EVEX-encoded instruction, or an SSE3..SSE4.2 / BMI / POPCNT / LZCNT
 instruction, unless the function belongs to the kernels' ISA namespaces vq::kernels::avx2 or
-vq::kernels::avx512 (their callers dispatch on the CPU at run time: vq/core/simd.h). Exits 1
+vq::kernels::avx512 (their callers dispatch on the CPU at run time: vq/simd.h). Exits 1
 with the offending functions, 0 when the binaries are clean. Run on a -march=native build it
 reports the whole library, which is the check that the check works.
 """

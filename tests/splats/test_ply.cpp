@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string>
 
-#include "vq/core/error.h"
+#include "vq/error.h"
 #include "vq/core/rng.h"
 #include "vq/splats/ply.h"
 #include "vq/splats/synthetic_scene.h"

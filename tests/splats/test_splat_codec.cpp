@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "vq/core/error.h"
+#include "vq/error.h"
 #include "vq/core/rng.h"
 #include "vq/splats/evaluate.h"
 #include "vq/splats/splat_codec.h"

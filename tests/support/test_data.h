@@ -8,7 +8,7 @@
 
 #include "vq/core/metric.h"
 #include "vq/core/quantizer.h"
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::testdata {
 

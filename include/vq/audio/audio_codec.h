@@ -43,7 +43,7 @@
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/container.h"
 #include "vq/core/progress.h"
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::audio {
 

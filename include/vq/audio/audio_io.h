@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::audio {
 

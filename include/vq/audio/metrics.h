@@ -16,7 +16,7 @@
 
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::audio {
 

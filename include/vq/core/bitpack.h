@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq {
 

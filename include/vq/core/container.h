@@ -36,7 +36,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq {
 

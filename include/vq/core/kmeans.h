@@ -17,7 +17,7 @@
 
 #include "vq/core/metric.h"
 #include "vq/core/progress.h"
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq {
 

@@ -12,7 +12,7 @@
 
 #include <string>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq {
 

@@ -20,7 +20,7 @@
 #include "vq/core/lookup_table.h"
 #include "vq/core/metric.h"
 #include "vq/core/progress.h"
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq {
 

@@ -28,7 +28,7 @@
 
 #include "vq/core/lookup_table.h"
 #include "vq/core/quantizer.h"
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq {
 

@@ -23,7 +23,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 #include "vq/image/image.h"
 
 namespace vq::image {

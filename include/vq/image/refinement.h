@@ -21,7 +21,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::image {
 

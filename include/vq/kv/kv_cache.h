@@ -66,7 +66,7 @@
 #include <vector>
 
 #include "vq/core/quantizer.h"
-#include "vq/core/types.h"
+#include "vq/types.h"
 #include "vq/kv/cold_store.h"
 #include "vq/kv/rope.h"
 

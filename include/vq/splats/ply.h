@@ -31,7 +31,7 @@
 #include <string>
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::splats {
 

@@ -32,7 +32,7 @@
 #include <optional>
 
 #include "vq/core/progress.h"
-#include "vq/core/types.h"
+#include "vq/types.h"
 #include "vq/weights/compressed_matrix.h"
 
 namespace vq::weights {

@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq::weights {
 

@@ -11,7 +11,7 @@
 // positions of all blocks contiguous) and streams all
 // rows through a few tables at a time. Batches share the codes, up to 16 inputs per pass.
 // Scalar codes: fused unpack-and-dot per group of G.
-// Threads (OpenMP) split the rows. The SIMD level is simd_level() (vq/core/simd.h), like the search kernels'.
+// Threads (OpenMP) split the rows. The SIMD level is simd_level() (vq/simd.h), like the search kernels'.
 //
 // Table precision (AQ with b <= 8; 16-bit codes always use float tables):
 //   kFloat  exact: every row's picks summed in order, as the scalar reference kernel does (the
