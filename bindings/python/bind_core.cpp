@@ -188,15 +188,15 @@ pyb::array_t<float> decode(const Quantizer& q, const pyb::object& codes_obj) {
 }
 
 pyb::tuple search(const std::shared_ptr<Quantizer>& q, const pyb::object& queries_obj,
-                  const pyb::object& codes_obj, size_t k, const std::string& metric,
+                  const pyb::object& codes_obj, size_t k, const std::string& distance,
                   const pyb::object& threads) {
   SearchMetric sm;
-  if (metric == "l2")
+  if (distance == "l2")
     sm = SearchMetric::kL2;
-  else if (metric == "ip")
+  else if (distance == "ip")
     sm = SearchMetric::kInnerProduct;
   else
-    throw pyb::value_error("metric must be 'l2' or 'ip', got '" + metric + "'");
+    throw pyb::value_error("distance must be 'l2' or 'ip', got '" + distance + "'");
   auto queries = as_float_matrix(queries_obj, "queries", q->dim());
   if (!q->is_trained()) throw pyb::value_error(q->describe() + ": quantizer is not trained");
   Codes codes = as_codes(codes_obj, q->book_bits(), "codes");
@@ -309,10 +309,25 @@ void bind_core(pyb::module_& m) {
            "iters"_a = 20, "seed"_a = 0, "threads"_a = pyb::none(), "verbose"_a = false)
       .def("encode", &encode, "X"_a)
       .def("decode", &decode, "codes"_a)
-      .def("search", &search, "queries"_a, "codes"_a, "k"_a = 10, "metric"_a = "l2",
+      .def("search", &search, "queries"_a, "codes"_a, "k"_a = 10, "distance"_a = "l2",
            "threads"_a = pyb::none())
       .def("codebooks", &codebooks)
       .def("usage", &usage, "codes"_a);
+
+  // The one spec grammar (vq/core/factory.h) for the Python classes: they name their
+  // configuration through it instead of spelling spec strings themselves.
+  m.def("quantizer_spec", [](const std::string& family, const std::vector<size_t>& numbers,
+                             size_t beam, size_t group, size_t rotation) {
+    QuantizerSpec spec;
+    spec.family = family;
+    spec.numbers = numbers;
+    spec.beam = beam;
+    spec.group = group;
+    spec.rotation = rotation;
+    const std::string text = spec.to_string();
+    (void)parse_quantizer_spec(text);  // rejects what the grammar does not have
+    return text;
+  }, "family"_a, "numbers"_a, "beam"_a = 0, "group"_a = 0, "rotation"_a = 0);
 
   m.def("make_quantizer", [](const std::string& spec, size_t dim) {
     return std::shared_ptr<Quantizer>(make_quantizer(spec, dim));

@@ -83,7 +83,7 @@ def test_search_equals_brute_force_on_decoded(data):
     xh = q.decode(codes)
     queries = clustered(20, 16, seed=9)
     for metric in ("l2", "ip"):
-        D, I = q.search(queries, codes, k=5, metric=metric)
+        D, I = q.search(queries, codes, k=5, distance=metric)
         assert D.shape == (20, 5) and I.dtype == np.int64
         if metric == "l2":
             full = ((queries[:, None, :].astype(np.float64) - xh[None, :, :]) ** 2).sum(-1)
@@ -153,8 +153,31 @@ def test_errors_are_clear(data):
         vq.load("/nonexistent/file.vqc")
     with pytest.raises(ValueError):
         vq.from_bytes(b"not a container")
-    with pytest.raises(ValueError, match="metric"):
-        q.search(data[:2], q.encode(data), metric="cosine")
+    with pytest.raises(ValueError, match="distance"):
+        q.search(data[:2], q.encode(data), distance="cosine")
+
+
+def test_search_metric_is_the_old_name_of_distance(data):
+    q = vq.ResidualQuantizer(16, 2, 6).fit(data, seed=0, iters=3)
+    codes = q.encode(data)
+    D, I = q.search(data[:3], codes, k=4, distance="ip")
+    with pytest.warns(DeprecationWarning, match="distance"):
+        D_old, I_old = q.search(data[:3], codes, k=4, metric="ip")
+    np.testing.assert_array_equal(I, I_old)
+    np.testing.assert_array_equal(D, D_old)
+
+
+def test_classes_name_their_configuration_in_the_one_grammar():
+    cases = [(vq.VectorQuantizer(16, 6), "VQ6"), (vq.ProductQuantizer(16, 4, 8), "PQ4x8"),
+             (vq.ResidualQuantizer(16, 3, 8), "RVQ3x8"), (vq.ResidualQuantizer(16, 3, 8, beam=4), "RVQ3x8b4"),
+             (vq.GroupResidualQuantizer(16, 2, 3, 4, beam=2), "GRVQ2x3x4b2"),
+             (vq.AdditiveQuantizer(16, 2, 8), "AQ2x8"), (vq.AdditiveQuantizer(16, 2, 8, beam=1), "AQ2x8b1"),
+             (vq.ScalarQuantizer(16, 4, group=8), "SQ4g8"), (vq.ScalarQuantizer(16, 4, kind="nf"), "NF4")]
+    for q, spec in cases:
+        assert q.spec == spec
+        assert vq.Quantizer(spec, 16).spec == spec
+    with pytest.raises(ValueError):
+        vq.ResidualQuantizer(16, 0, 8)
 
 
 def test_gil_released_during_fit():

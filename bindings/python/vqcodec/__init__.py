@@ -17,6 +17,7 @@ Errors in arguments or files raise ValueError (vq.VQError, a subclass) or TypeEr
 """
 from __future__ import annotations
 
+import warnings
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -96,13 +97,18 @@ class Quantizer:
         """Reconstruction (n, dim) float32 of an (n, num_codebooks) integer code array."""
         return self._q.decode(codes)
 
-    def search(self, queries, codes, k: int = 10, metric: str = "l2",
-               threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    def search(self, queries, codes, k: int = 10, distance: str = "l2",
+               threads: Optional[int] = None, *, metric: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
         """k nearest encoded vectors for each query, scored from the codes through lookup
         tables (no decoding). queries: (nq, dim); codes: (n, num_codebooks).
-        metric: "l2" (ascending squared distance) or "ip" (descending inner product).
+        distance: "l2" (ascending squared distance) or "ip" (descending inner product).
+        (``metric=`` is the old name of ``distance=``: in fit(), metric is the H of the error.)
         Returns D (nq, k) float32 and I (nq, k) int64; I is -1 where n < k."""
-        return self._q.search(queries, codes, k=k, metric=metric, threads=threads)
+        if metric is not None:
+            warnings.warn("search(metric=...) is now search(distance=...); metric= means H in fit()",
+                          DeprecationWarning, stacklevel=2)
+            distance = metric
+        return self._q.search(queries, codes, k=k, distance=distance, threads=threads)
 
     def usage(self, codes) -> List[CodebookUsage]:
         """Per-codebook code counts, entropy (bits), perplexity and dead codes of a code array:
@@ -128,22 +134,24 @@ class Quantizer:
         return f"<{type(self).__name__} {self.spec} dim={self.dim} {self.bits_per_vector} bits/vector, {state}>"
 
 
-def _beam_suffix(beam: int, default: int) -> str:
-    return "" if int(beam) == default else f"b{int(beam)}"
+def _spec(family: str, *numbers: int, beam: int = 0, group: Optional[int] = None) -> str:
+    """The configuration's name in the one grammar (built in C++, vq/core/factory.h)."""
+    return _ext.quantizer_spec(family, [int(n) for n in numbers], beam=int(beam),
+                               group=0 if group is None else int(group))
 
 
 class VectorQuantizer(Quantizer):
     """One flat codebook of 2^bits entries (k-means)."""
 
     def __init__(self, dim: int, bits: int):
-        super().__init__(f"VQ{int(bits)}", dim)
+        super().__init__(_spec("VQ", bits), dim)
 
 
 class ProductQuantizer(Quantizer):
     """`subvectors` sub-vectors of dim/subvectors dimensions, one 2^bits codebook each."""
 
     def __init__(self, dim: int, subvectors: int, bits: int):
-        super().__init__(f"PQ{int(subvectors)}x{int(bits)}", dim)
+        super().__init__(_spec("PQ", subvectors, bits), dim)
 
 
 class ResidualQuantizer(Quantizer):
@@ -151,21 +159,21 @@ class ResidualQuantizer(Quantizer):
     beam search (EnCodec / ResGen-style RVQ)."""
 
     def __init__(self, dim: int, levels: int, bits: int, beam: int = 1):
-        super().__init__(f"RVQ{int(levels)}x{int(bits)}{_beam_suffix(beam, 1)}", dim)
+        super().__init__(_spec("RVQ", levels, bits, beam=beam), dim)
 
 
 class GroupResidualQuantizer(Quantizer):
     """Dimensions split into `groups` equal groups, an RVQ in each (HiFi-Codec-style)."""
 
     def __init__(self, dim: int, groups: int, levels: int, bits: int, beam: int = 1):
-        super().__init__(f"GRVQ{int(groups)}x{int(levels)}x{int(bits)}{_beam_suffix(beam, 1)}", dim)
+        super().__init__(_spec("GRVQ", groups, levels, bits, beam=beam), dim)
 
 
 class AdditiveQuantizer(Quantizer):
     """`codebooks` full-dimension codebooks summed (AQLM-style), encoded by beam search."""
 
     def __init__(self, dim: int, codebooks: int, bits: int, beam: int = 8):
-        super().__init__(f"AQ{int(codebooks)}x{int(bits)}{_beam_suffix(beam, 8)}", dim)
+        super().__init__(_spec("AQ", codebooks, bits, beam=beam), dim)
 
 
 class ScalarQuantizer(Quantizer):
@@ -173,11 +181,10 @@ class ScalarQuantizer(Quantizer):
     "fp8" (e4m3, 8 bits); per-channel scales, or one scale per `group` dims of each vector."""
 
     def __init__(self, dim: int, bits: int, kind: str = "int", group: Optional[int] = None):
-        names = {"int": f"SQ{int(bits)}", "nf": f"NF{int(bits)}", "fp8": f"FP{int(bits)}"}
-        if kind not in names:
+        families = {"int": "SQ", "nf": "NF", "fp8": "FP"}
+        if kind not in families:
             raise ValueError(f"kind must be 'int', 'nf' or 'fp8', got {kind!r}")
-        suffix = "" if group is None else f"g{int(group)}"
-        super().__init__(names[kind] + suffix, dim)
+        super().__init__(_spec(families[kind], bits, group=group), dim)
 
 
 _FAMILIES = [("GRVQ", GroupResidualQuantizer), ("RVQ", ResidualQuantizer), ("VQ", VectorQuantizer),
