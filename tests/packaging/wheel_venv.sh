@@ -2,7 +2,7 @@
 # Builds the wheel with Debian's pip from this build tree (no download, no second compile:
 # VQCODEC_CMAKE_BUILD_DIR), installs it into a fresh `venv --system-site-packages` (numpy and
 # pytest from apt), and runs the Python tests there against the installed package, from
-# outside the source tree.
+# outside the source tree, then a small fit from it under valgrind.
 #   wheel_venv.sh BUILD_DIR SOURCE_DIR PYTHON
 set -euo pipefail
 build=$(realpath "$1") src=$(realpath "$2") python=$3
@@ -33,3 +33,7 @@ assert pathlib.Path(vqcodec.models_dir()).resolve() == where.parent / "models", 
 print("installed vqcodec", vqcodec.__version__, "from", where.parent)
 PY
 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$src/tests/python"
+# The installed wheel under valgrind (no AVX-512 in its CPU): no SIGILL outside the kernels.
+if command -v valgrind >/dev/null; then
+  valgrind --tool=none -q --error-exitcode=1 "$work/venv/bin/python" "$src/tests/packaging/small_fit.py"
+fi
