@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "media_codec.h"
+#include "output_files.h"
 
 namespace vq::cli {
 namespace {
@@ -31,6 +32,33 @@ MediaCodec& codec_for_input_or_throw(const std::string& path, const char* comman
   return *codec;
 }
 
+// The options each codec added to a shared command (--bitrate: audio, --levels: image, ...).
+using OwnedOptions = std::vector<std::pair<const CLI::Option*, const MediaCodec*>>;
+
+// Adds every codec's options to cmd through add(codec, cmd), remembering which codec owns which.
+template <class Add>
+std::shared_ptr<OwnedOptions> add_codec_options(CLI::App& cmd, Add add) {
+  auto owned = std::make_shared<OwnedOptions>();
+  for (MediaCodec* c : media_codecs()) {
+    const size_t before = cmd.get_options().size();
+    add(*c, cmd);
+    const auto all = cmd.get_options();
+    for (size_t i = before; i < all.size(); ++i) owned->emplace_back(all[i], c);
+  }
+  return owned;
+}
+
+// An option of another medium given on the command line would otherwise be ignored with exit 0
+// (vq encode photo.png --bitrate 1.5k): the user meant something the command does not do.
+void reject_foreign_options(const OwnedOptions& owned, const MediaCodec& codec, const std::string& input,
+                            const char* command) {
+  for (const auto& [option, owner] : owned)
+    if (owner != &codec && option->count() > 0)
+      throw UsageError(detail::concat("vq ", command, " ", input, ": ", option->get_name(), " is an option for ",
+                                      owner->name(), ", and ", input, " is ", codec.name(), " (options for ",
+                                      codec.name(), " are listed by vq ", command, " --help)"));
+}
+
 // An output name the user did not give never replaces an existing file: decoding x.vqc must not
 // silently overwrite the x.npy it came from.
 std::string default_output(const std::string& input, const std::string& extension) {
@@ -40,11 +68,16 @@ std::string default_output(const std::string& input, const std::string& extensio
   return output;
 }
 
-void encode_file(EncodeRequest r) {
+void encode_file(EncodeRequest r, const OwnedOptions& owned) {
   MediaCodec& codec = codec_for_input_or_throw(r.input, "encode");
+  reject_foreign_options(owned, codec, r.input, "encode");
   if (r.output.empty()) r.output = default_output(r.input, ".vqc");
-  VQ_CHECK(r.output != r.input, r.input, ": the output would overwrite the input; name it with -o");
+  check_distinct_files({{"input", r.input}, {"model -m", r.model}}, {{"output -o", r.output}, {"--tokens", r.tokens}});
+  StagedOutputs staged;
+  r.output_file = staged.stage(r.output);
+  r.tokens_file = staged.stage(r.tokens);
   codec.encode(r);
+  staged.commit();
 }
 
 void decode_file(DecodeRequest r) {
@@ -54,12 +87,13 @@ void decode_file(DecodeRequest r) {
   VQ_CHECK(codec, r.input, ": holds '", kind, "', not codes",
            kind == "quantizer" ? " (it is a trained model: encode with it first, vq encode IN -m MODEL -o CODES.vqc)" : "");
   if (r.output.empty()) r.output = default_output(r.input, codec->decoded_extension());
-  VQ_CHECK(r.output != r.input, r.input, ": the output would overwrite the input; name it with -o");
+  check_distinct_files({{"input", r.input}}, {{"output -o", r.output}});
   codec->decode(in, r);
 }
 
-void eval_files(const std::string& reference, const std::string& decoded) {
+void eval_files(const std::string& reference, const std::string& decoded, const OwnedOptions& owned) {
   MediaCodec& codec = codec_for_input_or_throw(reference, "eval");
+  reject_foreign_options(owned, codec, reference, "eval");
   VQ_CHECK(codec.has_eval(), reference, ": vq eval has no quality measure for ", codec.name(), " yet");
   codec.eval(reference, decoded);
 }
@@ -78,12 +112,12 @@ void add_encode_command(CLI::App& app) {
                   "Codes file (.vqc; carries what vq decode needs). Default: INPUT with .vqc, if no such file exists");
   cmd->add_option("--tokens", r->tokens, "Also write the tokens as an integer .npy");
   cmd->add_flag("--quiet", r->quiet, "No summary");
-  for (MediaCodec* c : media_codecs()) c->add_encode_options(*cmd);
+  const auto owned = add_codec_options(*cmd, [](MediaCodec& c, CLI::App& a) { c.add_encode_options(a); });
   cmd->footer(
       "Examples:\n"
       "  vq encode x.npy -m rvq.vqc -o codes.vqc\n"
       "  vq encode base.fvecs -m pq.vqc -o codes.vqc --tokens tokens.npy");
-  cmd->callback([r] { encode_file(*r); });
+  cmd->callback([r, owned] { encode_file(*r, *owned); });
 }
 
 void add_decode_command(CLI::App& app) {
@@ -105,12 +139,12 @@ void add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "Measure a decoded file against its original");
   cmd->add_option("reference", files->first, "The original file; its type picks the measure")->required();
   cmd->add_option("decoded", files->second, "The decoded file")->required();
-  for (MediaCodec* c : media_codecs()) c->add_eval_options(*cmd);
+  const auto owned = add_codec_options(*cmd, [](MediaCodec& c, CLI::App& a) { c.add_eval_options(a); });
   cmd->footer(
       "Examples:\n"
       "  vq eval x.npy x_hat.npy        MSE, relative error, SNR\n"
       "  vq eval scene.ply dec.ply --views 16   rendered PSNR / SSIM, per-attribute errors");
-  cmd->callback([files] { eval_files(files->first, files->second); });
+  cmd->callback([files, owned] { eval_files(files->first, files->second, *owned); });
 }
 
 }  // namespace vq::cli

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli.h"
+#include "output_files.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
 #include "vq/core/matrix_io.h"
@@ -31,7 +32,15 @@ std::string effective_spec(const TrainArgs& a) {
   return s.to_string();
 }
 
+// The file of "--metric diag:FILE.npy" / "full:FILE.npy" (empty for identity).
+std::string metric_file(const std::string& spec) {
+  const size_t colon = spec.find(':');
+  return colon == std::string::npos ? std::string() : spec.substr(colon + 1);
+}
+
 void run_train(const TrainArgs& a) {
+  check_distinct_files({{"input", a.input}, {"--metric", metric_file(a.metric)}, {"--weights", a.weights}},
+                       {{"output -o", a.output}});
   if (a.threads > 0) omp_set_num_threads(a.threads);
   const Matrix x = read_matrix(a.input);
   VQ_CHECK(x.rows() > 0 && x.cols() > 0, a.input, ": no vectors to train on");

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "cli.h"
+#include "output_files.h"
 #include "vq/core/npy.h"
 #include "vq/weights/checkpoint.h"
 #include "vq/weights/compress.h"
@@ -59,6 +60,15 @@ class Calibration {
       VQ_CHECK(std::filesystem::is_directory(where), "--calib '", where, "' is neither a directory of .npy files nor a ",
                ".safetensors file");
   }
+  bool given() const { return !where_.empty(); }
+  // The file that holds layer's inputs: the .safetensors itself, or <dir>/<layer>.npy; empty
+  // when the layer has none.
+  std::string source(const std::string& layer) const {
+    if (file_) return file_->contains(layer) ? where_ : std::string();
+    if (where_.empty()) return {};
+    const std::string npy = where_ + "/" + layer + ".npy";
+    return std::filesystem::exists(npy) ? npy : std::string();
+  }
   Matrix inputs(const std::string& layer, size_t cols) const {
     Matrix x;
     std::string source;
@@ -88,9 +98,12 @@ class Calibration {
 // The output is laid out before anything is compressed (each layer's tensors follow from its
 // scheme and shape), then written tensor by tensor: memory holds one layer at a time.
 void run_compress(const CompressArgs& a) {
+  check_distinct_files({{"input", a.input}, {"--calib", a.calib}}, {{"output -o", a.output}});
   const weights::Scheme scheme = weights::Scheme::parse(a.scheme);
   const weights::SafetensorsFile in = weights::SafetensorsFile::open(a.input);
   const Calibration calib(a.calib);
+  std::vector<NamedFile> calib_files;  // the calibration files actually used, also inputs
+  std::string first_layer;
   std::vector<weights::TensorSpec> specs;
   std::map<std::string, std::string> metadata = in.metadata();
   std::vector<std::optional<weights::CompressedLayout>> plan;  // per input tensor: compressed into this
@@ -105,10 +118,17 @@ void run_compress(const CompressArgs& a) {
     l = weights::compressed_layout(base_of(t.name), scheme, t.shape[0], t.shape[1]);
     specs.insert(specs.end(), l->tensors.begin(), l->tensors.end());
     metadata.insert(l->metadata.begin(), l->metadata.end());
-    ++layers;
+    metadata.insert(weights::dense_name_entry(base_of(t.name), t.name));
+    if (const std::string src = calib.source(t.name); !src.empty()) calib_files.push_back({"--calib file", src});
+    if (layers++ == 0) first_layer = t.name;
   }
   VQ_CHECK(layers > 0, "vq weights compress: no 2-D float tensor of '", a.input, "' matches (in_features must be ",
            "a multiple of the group size ", scheme.group, ")");
+  // Calibration that names no layer would silently compress every layer with H = I.
+  VQ_CHECK(!calib.given() || !calib_files.empty(), "--calib '", a.calib, "' has inputs for none of the ", layers,
+           " layers to compress (expected ", std::filesystem::is_directory(a.calib) ? "<tensor name>.npy files" : "tensors",
+           " named like '", first_layer, "')");
+  check_distinct_files(calib_files, {{"output -o", a.output}});
   weights::SafetensorsStreamWriter out(a.output, specs, metadata);
   weights::CompressOptions opt;
   opt.damp = a.damp;
@@ -151,19 +171,22 @@ void run_compress(const CompressArgs& a) {
               a.output.c_str());
 }
 
-// Each compressed layer becomes "<base>.weight" (F32) where its first tensor was; the rest is
+// Each compressed layer becomes its input tensor's name (F32) where its first tensor was; the rest is
 // copied. Planned first (every layer read and validated before the output is created), then
 // written one decoded layer at a time.
 void run_decompress(const std::string& input, const std::string& output, bool quiet) {
+  check_distinct_files({{"input", input}}, {{"output -o", output}});
   const weights::SafetensorsFile in = weights::SafetensorsFile::open(input);
   const std::vector<std::string> layers = weights::compressed_layers(in);
+  VQ_CHECK(!layers.empty(), input, ": no compressed layers (no vqcodec.scheme.* metadata): it is not a checkpoint ",
+           "written by vq weights compress");
   std::map<std::string, size_t> layer_of;  // compressed tensor name -> index in layers
-  std::vector<weights::TensorSpec> dense;  // per layer: its "<base>.weight"
+  std::vector<weights::TensorSpec> dense;  // per layer: the input tensor's name
   for (size_t i = 0; i < layers.size(); ++i) {
     const weights::CompressedMatrix cm = weights::read_compressed(in, layers[i]);
     for (const weights::TensorSpec& t : weights::compressed_layout(layers[i], cm.scheme, cm.rows, cm.cols).tensors)
       layer_of[t.name] = i;
-    dense.push_back({layers[i] + ".weight", weights::DType::kF32, {cm.rows, cm.cols}});
+    dense.push_back({weights::dense_name(in, layers[i]), weights::DType::kF32, {cm.rows, cm.cols}});
   }
   std::vector<weights::TensorSpec> specs;
   std::vector<bool> placed(layers.size(), false);

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "media_codec.h"
+#include "output_files.h"
 #include "vq/audio/audio_codec.h"
 #include "vq/audio/audio_io.h"
 #include "vq/audio/metrics.h"
@@ -24,6 +25,8 @@ using namespace vq::audio;
 
 constexpr const char* kDefaultModel = "audio_default.vqc";
 constexpr const char* kDemoSample = "audio_sample.flac";
+// vq eval: lengths (in seconds) a decoded file may differ from its reference by.
+constexpr double kLengthTolerance = 0.01;
 
 // "6k", "1.5k", "6000", "24kbps" -> bits per second.
 int parse_bitrate(std::string text) {
@@ -59,14 +62,18 @@ ModelRef resolve_encode_model(const std::string& given) {
   return {given, fs::absolute(given).lexically_normal().string()};
 }
 
-AudioModel find_decode_model(const EncodedAudio& e, const std::string& file) {
+// found: the model file used.
+AudioModel find_decode_model(const EncodedAudio& e, const std::string& file, std::string& found) {
   std::vector<std::string> candidates;
   if (e.model_name.find('/') != std::string::npos) candidates.push_back(e.model_name);
   candidates.push_back((fs::path(models_dir()) / fs::path(e.model_name).filename()).string());
   for (const std::string& c : candidates) {
     if (!fs::exists(c)) continue;
     AudioModel m = AudioModel::load(c);
-    if (m.fingerprint() == e.model_fingerprint) return m;
+    if (m.fingerprint() == e.model_fingerprint) {
+      found = c;
+      return m;
+    }
   }
   VQ_THROW(file, ": its audio model ", e.model_name, " (fingerprint ", e.model_fingerprint,
            ") was not found, or differs from the one it was encoded with (looked in: ", candidates.front(),
@@ -107,10 +114,10 @@ class AudioCodec final : public MediaCodec {
     enc.model_fingerprint = model.fingerprint();
     ContainerWriter out;
     write_encoded(out, enc);
-    out.write(r.output);
-    if (!r.tokens.empty()) write_codes_npy(r.tokens, enc.tokens);
+    out.write(r.output_file);
+    if (!r.tokens.empty()) write_codes_npy(r.tokens_file, enc.tokens);
     if (r.quiet) return;
-    const double bytes = double(fs::file_size(r.output));
+    const double bytes = double(fs::file_size(r.output_file));
     const BitrateLayout layout = model.layout(bitrate);
     std::printf("encoded          %s: %.2f s, %d Hz, %d channel%s%s\n", r.input.c_str(), audio.seconds(),
                 audio.sample_rate, audio.channels, audio.channels == 1 ? "" : "s",
@@ -127,7 +134,9 @@ class AudioCodec final : public MediaCodec {
 
   void decode(const ContainerReader& in, const DecodeRequest& r) override {
     const EncodedAudio enc = read_encoded(in);
-    const AudioModel model = find_decode_model(enc, r.input);
+    std::string model_path;
+    const AudioModel model = find_decode_model(enc, r.input, model_path);
+    check_distinct_files({{"audio model", model_path}}, {{"output -o", r.output}});
     Audio out;
     out.sample_rate = enc.source_rate;
     out.channels = 1;
@@ -154,6 +163,11 @@ class AudioCodec final : public MediaCodec {
     const Audio ref = read_audio(reference), dec = read_audio(decoded);
     const std::vector<float> r = to_mono(ref);
     std::vector<float> d = resample(to_mono(dec), dec.sample_rate, ref.sample_rate);
+    // A decoded file is as long as its source (up to resampling's rounding). Anything else is two
+    // unrelated recordings, whose SNR would be a meaningless number.
+    const double tolerance = std::max(kLengthTolerance * ref.sample_rate, 1e-3 * double(r.size()));
+    VQ_CHECK(std::abs(double(d.size()) - double(r.size())) <= tolerance, decoded, " lasts ", dec.seconds(), " s, ",
+             reference, " ", ref.seconds(), " s: vq eval compares a decoded file with its own source");
     const Quality q = measure(r, d, ref.sample_rate);
     std::printf("reference        %s: %.2f s, %d Hz, %d channel(s)\n", reference.c_str(), ref.seconds(),
                 ref.sample_rate, ref.channels);
@@ -224,6 +238,9 @@ class AudioCodec final : public MediaCodec {
     }
     std::sort(files.begin(), files.end());
     VQ_CHECK(!files.empty(), corpus_, ": no audio files (.wav .flac .ogg ...) found");
+    std::vector<NamedFile> inputs;
+    for (const std::string& f : files) inputs.push_back({"training file", f});
+    check_distinct_files(inputs, {{"output -o", train_output_}});
     std::vector<std::vector<float>> clips;
     double seconds = 0;
     for (size_t i = 0; i < files.size(); ++i) {

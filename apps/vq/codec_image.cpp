@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "media_codec.h"
+#include "output_files.h"
 #include "vq/core/npy.h"
 #include "vq/image/image.h"
 #include "vq/image/image_codec.h"
@@ -31,8 +32,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // The model an encoded file names: the bundled default, the recorded path, or a file of the same
-// name in the models directory (files moved to another machine).
-ImageTokenizer find_model(const EncodedImage& e, const std::string& file) {
+// name in the models directory (files moved to another machine). found: the model file used.
+ImageTokenizer find_model(const EncodedImage& e, const std::string& file, std::string& found) {
   std::vector<std::string> tried;
   if (e.model_location == kDefaultModel) {
     tried.push_back(default_model_path());
@@ -41,7 +42,10 @@ ImageTokenizer find_model(const EncodedImage& e, const std::string& file) {
     tried.push_back((fs::path(models_dir()) / fs::path(e.model_location).filename()).string());
   }
   for (const std::string& path : tried)
-    if (!path.empty() && fs::is_regular_file(path)) return ImageTokenizer::load(path);
+    if (!path.empty() && fs::is_regular_file(path)) {
+      found = path;
+      return ImageTokenizer::load(path);
+    }
   std::string list;
   for (const std::string& p : tried) list += (list.empty() ? "" : ", ") + p;
   VQ_THROW(file, ": its model (", e.model_location, ", id ", e.model_id, ") was not found (tried ", list,
@@ -192,8 +196,8 @@ class ImageCodec final : public MediaCodec {
     o.step = step_;
     o.bpp = bpp_;
     const EncodedImage e = encode_image(image, model, o, location);
-    const EncodeSummary s = write_file(r.output, e, coding_);
-    if (!r.tokens.empty()) write_tokens_npy(r.tokens, e.grid);
+    const EncodeSummary s = write_file(r.output_file, e, coding_);
+    if (!r.tokens.empty()) write_tokens_npy(r.tokens_file, e.grid);
     const double took = seconds_since(t0);
     if (r.quiet) return;
     const Image decoded = decode_image(e, model);
@@ -203,8 +207,8 @@ class ImageCodec final : public MediaCodec {
                                 : " (alpha kept losslessly)");
     std::printf("model            %s (%s, %zu-px patches, id %s)\n", model_path.c_str(),
                 model.quantizer().describe().c_str(), model.patch(), model.id().c_str());
-    print_rates(e.grid, s, r.output, e.refinement.step);
-    if (bpp_ > 0.0 && 8.0 * double(fs::file_size(r.output)) > bpp_ * double(image.pixel_count()))
+    print_rates(e.grid, s, r.output_file, e.refinement.step);
+    if (bpp_ > 0.0 && 8.0 * double(fs::file_size(r.output_file)) > bpp_ * double(image.pixel_count()))
       std::printf("note             --bpp %g is below what the tokens alone cost: this is the smallest file\n", bpp_);
     std::printf("quality          PSNR %.2f dB, SSIM %.4f\n", psnr(image, decoded), ssim(image, decoded));
     std::printf("saved            %s%s%s (%.3f s)\n", r.output.c_str(), r.tokens.empty() ? "" : " and ",
@@ -213,7 +217,9 @@ class ImageCodec final : public MediaCodec {
 
   void decode(const ContainerReader& in, const DecodeRequest& r) override {
     const EncodedImage e = read_encoded_image(in);
-    const ImageTokenizer model = find_model(e, in.name());
+    std::string model_path;
+    const ImageTokenizer model = find_model(e, in.name(), model_path);
+    check_distinct_files({{"image model", model_path}}, {{"output -o", r.output}});
     const Image out = decode_image(e, model);
     write_png(r.output, out);
     if (!r.quiet)
@@ -252,6 +258,11 @@ class ImageCodec final : public MediaCodec {
 
   bool has_eval() const override { return true; }
   void eval(const std::string& reference, const std::string& decoded) override {
+    // Headers first: images of different sizes cannot be compared, and finding that out must
+    // not cost decoding two large images.
+    const ImageHeader ha = read_image_header(reference), hb = read_image_header(decoded);
+    VQ_CHECK(ha.width == hb.width && ha.height == hb.height, decoded, " is ", hb.width, "×", hb.height, ", ",
+             reference, " is ", ha.width, "×", ha.height, ": vq eval compares images of the same size");
     const Image a = read_image(reference), b = read_image(decoded);
     std::printf("image            %zu×%zu\n", a.width, a.height);
     std::printf("PSNR             %.4f dB (RGB, 8-bit)\n", psnr(a, b));
@@ -334,6 +345,9 @@ class ImageCodec final : public MediaCodec {
       if (entry.is_regular_file() && codec_for_input(entry.path().string()) == this) files.push_back(entry.path().string());
     std::sort(files.begin(), files.end());
     VQ_CHECK(!files.empty(), train_dir_, ": no images (", ".png .jpg .bmp .tga ...) to train on");
+    std::vector<NamedFile> inputs;
+    for (const std::string& f : files) inputs.push_back({"training image", f});
+    check_distinct_files(inputs, {{"output -o", train_out_}});
     std::vector<Image> images;
     size_t pixels = 0;
     for (const std::string& f : files) {

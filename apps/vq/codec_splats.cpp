@@ -60,10 +60,10 @@ class SplatsCodec final : public MediaCodec {
     for (size_t a = 0; a < specs_.size(); ++a)
       if (!specs_[a].empty()) o.specs[a] = specs_[a];
     o.progress = make_progress(r.quiet);
-    const SplatEncodeStats st = encode_splats_file(r.input, r.output, o);
+    const SplatEncodeStats st = encode_splats_file(r.input, r.output_file, o);
     finish_progress();
     if (r.quiet) return;
-    const double in = file_size(r.input), out = file_size(r.output);
+    const double in = file_size(r.input), out = file_size(r.output_file);
     std::printf("encoded          %zu Gaussians from %s (quality %s) in %.2f s\n", st.count, r.input.c_str(),
                 quality_.c_str(), st.total_seconds);
     std::printf("size             %.0f -> %.0f bytes (%.1fx smaller, %.2f bytes/Gaussian)\n", in, out, in / out,

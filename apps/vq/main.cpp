@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "media_codec.h"
+#include "vq/core/limits.h"
 
 namespace {
 
@@ -30,6 +31,21 @@ int main(int argc, char** argv) {
   CLI::App app{"vq: vector quantization — train quantizers, turn vectors into codes and back."};
   app.set_version_flag("--version", "vq " + vq::cli::version_string());
   app.require_subcommand(1);
+  // Global, and accepted after the command too (fallthrough): vq encode big.png --max-decoded-bytes 4G.
+  // Applied as soon as it is parsed, so it holds before any command reads a file.
+  app.fallthrough();
+  app.add_option_function<std::string>(
+         "--max-decoded-bytes",
+         [](const std::string& v) {
+           try {
+             vq::set_max_decoded_bytes(vq::parse_byte_size(v, "--max-decoded-bytes"));
+           } catch (const vq::Error& e) {
+             throw CLI::ValidationError(e.what());  // a usage error: exit code 2
+           }
+         },
+         "Largest decoded size of one input (an image, a recording, a splat scene, a tensor), e.g. 4G; "
+         "default 1G or $VQ_MAX_DECODED_BYTES (docs/reliability.md)")
+      ->type_name("BYTES");
   app.footer(
       "Examples:\n"
       "  vq demo                                   train, encode, decode and reload a sample\n"

@@ -23,6 +23,10 @@ struct EncodeRequest {
   std::string output;  // -o, or IN with its extension replaced by ".vqc"
   std::string tokens;  // --tokens: also write the tokens as an integer .npy (empty: don't)
   bool quiet = false;  // no summary and no progress
+  // Where encode() writes output and tokens: temporaries beside them (output_files.h) that vq
+  // encode renames over output and tokens together once encode() returns, so a failure in either
+  // write leaves neither file. Messages name output and tokens.
+  std::string output_file, tokens_file;
 };
 
 struct DecodeRequest {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "util/atomic_file.h"
+#include "vq/core/limits.h"
 
 namespace vq::audio {
 namespace {
@@ -88,6 +89,12 @@ Audio read_audio_from_bytes(Span<const uint8_t> bytes, const std::string& name) 
   Audio audio;
   audio.sample_rate = info.samplerate;
   audio.channels = info.channels;
+  // The header states the decoded size: a FLAC or OGG of hours of silence is a few KB. Checked
+  // before decoding anything, and again while reading (a header may understate the length).
+  const std::string what = detail::concat(name, ": ", info.channels, " channel(s) of audio");
+  const uint64_t limit = max_decoded_bytes();
+  if (info.frames > 0 && info.frames != SF_COUNT_MAX)
+    check_decoded_size(saturating_product({uint64_t(info.frames), uint64_t(info.channels), sizeof(float)}), what);
   // Read in blocks until libsndfile stops: the header's frame count is not trusted (a damaged
   // header may claim more than the file holds), so nothing is allocated from it.
   constexpr sf_count_t kBlock = 16384;
@@ -95,6 +102,8 @@ Audio read_audio_from_bytes(Span<const uint8_t> bytes, const std::string& name) 
   for (;;) {
     const sf_count_t got = sf_readf_float(sf.handle, block.data(), kBlock);
     if (got <= 0) break;
+    if ((audio.samples.size() + size_t(got) * size_t(info.channels)) * sizeof(float) > limit)
+      check_decoded_size((audio.samples.size() + size_t(got) * size_t(info.channels)) * sizeof(float), what);
     audio.samples.insert(audio.samples.end(), block.begin(), block.begin() + got * info.channels);
   }
   VQ_CHECK(sf_error(sf.handle) == SF_ERR_NO_ERROR, name, ": damaged audio data after ",

@@ -7,6 +7,7 @@
 #include "vq/audio/audio_codec.h"
 #include "vq/audio/audio_io.h"
 #include "vq/core/io.h"
+#include "vq/core/limits.h"
 
 namespace vq::audio {
 
@@ -108,6 +109,9 @@ EncodedAudio read_encoded(const ContainerReader& in) {
   const double expect = double(e.samples) * e.source_rate / AudioModel::kSampleRate;
   VQ_CHECK(std::abs(double(e.source_samples) - expect) <= 2 + expect * 1e-3, name, ": source length ",
            e.source_samples, " does not match ", e.samples, " samples at the model rate");
+  // Decoding holds the model-rate and the source-rate signal as float32.
+  check_decoded_size(saturating_product({e.samples + e.source_samples, sizeof(float)}),
+                     detail::concat(name, ": ", e.source_samples, " samples of audio"));
   return e;
 }
 

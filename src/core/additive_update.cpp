@@ -5,6 +5,7 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <algorithm>
+#include <cassert>
 
 namespace vq::detail {
 namespace {
@@ -105,7 +106,10 @@ int update_books_cg(MatrixView<const float> x, Span<const float> weights,
                 c.data() + (m * K + k) * d);
 
   // s_i = Σ_m v[c_im] (the decoded rows of v), then out[u] = Σ_{i uses u} w_i s_i + shift·v[u]:
-  // out = (BᵀWB + shift·I) v. Each output row is summed by one thread in a fixed order.
+  // out = (BᵀWB + shift·I) v. Each output row is summed by one thread in a fixed order. Without
+  // a shift term (v null) out = BᵀW s for rows s that are not decoded from an N × d v: the
+  // residual X − B·C_old, which has n rows, fewer than N = M·K whenever the books have more
+  // entries in total than there are training vectors (AQ17x8 on 600 rows read far past it).
   const auto decode_rows = [&](const std::vector<double>& v) {
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (size_t i = 0; i < n; ++i) {
@@ -117,12 +121,17 @@ int update_books_cg(MatrixView<const float> x, Span<const float> weights,
       }
     }
   };
-  const auto gather = [&](const std::vector<double>& v, double shift, std::vector<double>& out) {
+  const auto gather = [&](const std::vector<double>* v, double shift, std::vector<double>& out) {
+    assert(!v || v->size() == N * d);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (size_t u = 0; u < N; ++u) {
       double* o = out.data() + u * d;
-      const double* vu = v.data() + u * d;
-      for (size_t j = 0; j < d; ++j) o[j] = shift * vu[j];
+      if (v) {
+        const double* vu = v->data() + u * d;
+        for (size_t j = 0; j < d; ++j) o[j] = shift * vu[j];
+      } else {
+        std::fill(o, o + d, 0.0);
+      }
       for (size_t t = columns.start[u]; t < columns.start[u + 1]; ++t) {
         const size_t i = columns.rows[t];
         const double w = weight_of(weights, i);
@@ -150,7 +159,7 @@ int update_books_cg(MatrixView<const float> x, Span<const float> weights,
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (size_t i = 0; i < n; ++i)
     for (size_t j = 0; j < d; ++j) s[i * d + j] = x(i, j) - s[i * d + j];
-  gather(s, 0.0, r);
+  gather(nullptr, 0.0, r);
   precondition();
   p = z;
   std::vector<double> rz = column_dots(r, z);
@@ -162,7 +171,7 @@ int update_books_cg(MatrixView<const float> x, Span<const float> weights,
     for (size_t j = 0; j < d; ++j) converged &= rz[j] <= tol2 * rz0[j];
     if (converged) break;
     decode_rows(p);
-    gather(p, lambda, q);
+    gather(&p, lambda, q);
     const std::vector<double> pq = column_dots(p, q);
     std::vector<double> alpha(d);
     for (size_t j = 0; j < d; ++j) alpha[j] = pq[j] > 0 ? rz[j] / pq[j] : 0.0;

@@ -106,6 +106,7 @@ LookupTable CodebookQuantizer::lookup_tables(Span<const float> query, SearchMetr
   check_trained("lookup_tables");
   VQ_CHECK(query.size() == dim_, describe(), "::lookup_tables: query has ", query.size(),
            " values, quantizer dimension is ", dim_);
+  check_input(MatrixView<const float>(query.data(), 1, dim_), "lookup_tables");  // finite, norm in range
   LookupTable lut;
   lut.metric = metric;
   lut.offsets.reserve(books_.size() + 1);

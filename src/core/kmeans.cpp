@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernels/distances.h"
+#include "vq/core/limits.h"
 #include "vq/core/rng.h"
 
 namespace vq {
@@ -53,6 +54,7 @@ void validate(MatrixView<const float> x, const KMeansOptions& o, int threads) {
     for (size_t j = 0; j < d; ++j)
       if (!std::isfinite(x(i, j))) bad_row = std::max(bad_row, i);
   VQ_CHECK(bad_row < 0, "kmeans: training vector ", bad_row, " has a non-finite value");
+  check_squared_norms(x, "kmeans");
   if (o.weights.empty()) return;
   VQ_CHECK(o.weights.size() == n, "kmeans: ", o.weights.size(), " weights for ", n, " vectors");
   double total = 0.0;
@@ -86,6 +88,8 @@ TrainSet make_train_set(MatrixView<const float> x, const KMeansOptions& o) {
   } else {
     t.xw_storage = o.metric.whiten(t.view);
     t.xw = t.xw_storage.view();
+    // Whitening by H scales norms by up to its largest eigenvalue.
+    check_squared_norms(t.xw, "kmeans (under the metric)");
   }
   return t;
 }
@@ -185,7 +189,7 @@ void assign(const TrainSet& t, const Metric& metric, const Matrix& centroids, in
 
 std::vector<uint64_t> label_counts(const std::vector<int32_t>& labels, size_t k) {
   std::vector<uint64_t> counts(k, 0);
-  for (int32_t l : labels) ++counts[l];
+  for (int32_t l : labels) ++counts[static_cast<size_t>(l)];  // kernels::nearest never returns "no label"
   return counts;
 }
 

@@ -2,6 +2,7 @@
 
 #include "kernels/distances.h"
 #include "vq/core/kmeans.h"
+#include "vq/core/limits.h"
 
 namespace vq {
 
@@ -15,6 +16,8 @@ std::vector<int32_t> assign_to_centroids(MatrixView<const float> x,
   for (size_t i = 0; i < x.rows(); ++i)
     for (float v : x.row(i))
       VQ_CHECK(std::isfinite(v), "assign_to_centroids: non-finite value in row ", i);
+  check_squared_norms(x, "assign_to_centroids");
+  check_squared_norms(centroids, "assign_to_centroids (centroids)");
   std::vector<int32_t> labels(x.rows());
   if (x.rows() == 0) return labels;
   std::vector<float> dist(x.rows());

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "vq/core/limits.h"
+
 namespace vq {
 
 void Codes::validate() const {
@@ -49,6 +51,7 @@ void Quantizer::check_input(MatrixView<const float> x, const char* who) const {
       VQ_CHECK(std::isfinite(r[j]), describe(), "::", who, ": non-finite value ", r[j],
                " at row ", i, ", column ", j);
   }
+  check_squared_norms(x, describe() + "::" + who);
 }
 
 void Quantizer::check_codes(const Codes& codes, const char* who) const {
@@ -74,6 +77,7 @@ void Quantizer::check_train_input(MatrixView<const float> x, const TrainOptions&
       VQ_CHECK(std::isfinite(r[j]), describe(), "::train: non-finite value ", r[j], " at row ",
                i, ", column ", j);
   }
+  check_squared_norms(x, describe() + "::train");
   if (!options.weights.empty()) {
     VQ_CHECK(options.weights.size() == x.rows(), describe(), "::train: ", options.weights.size(),
              " weights for ", x.rows(), " training vectors");

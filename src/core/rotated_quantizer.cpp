@@ -125,6 +125,7 @@ LookupTable RotatedQuantizer::lookup_tables(Span<const float> query, SearchMetri
   const size_t d = dim();
   VQ_CHECK(query.size() == d, describe(), "::lookup_tables: query has ", query.size(),
            " values, quantizer dimension is ", d);
+  check_input(MatrixView<const float>(query.data(), 1, d), "lookup_tables");  // finite, norm in range
   std::vector<float> rq(d);
   cblas_sgemv(CblasRowMajor, CblasNoTrans, int(d), int(d), 1.f, rotation_.data(), int(d), query.data(), 1, 0.f,
               rq.data(), 1);

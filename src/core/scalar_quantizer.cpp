@@ -222,6 +222,7 @@ LookupTable ScalarQuantizer::lookup_tables(Span<const float> query, SearchMetric
   VQ_CHECK(query.size() == dim_, describe(), "::lookup_tables: query has ", query.size(),
            " values, quantizer dimension is ", dim_);
   const size_t k = levels_.size();
+  check_input(MatrixView<const float>(query.data(), 1, query.size()), "lookup_tables");  // finite, norm in range
   LookupTable lut;
   lut.metric = metric;
   lut.offsets.resize(dim_ + 1);

@@ -1,5 +1,7 @@
 #include "vq/core/search.h"
 
+#include "vq/core/limits.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -204,6 +206,7 @@ SearchResult CodeIndex::search(MatrixView<const float> queries, size_t k, int th
   for (size_t q = 0; q < queries.rows(); ++q)
     for (float v : queries.row(q))
       VQ_CHECK(std::isfinite(v), "CodeIndex::search: non-finite value in query ", q);
+  check_squared_norms(queries, "CodeIndex::search");
   const size_t nq = queries.rows();
   SearchResult result = empty_result(nq, k);
   if (nq == 0) return result;

@@ -11,6 +11,7 @@
 
 #include "image/range_coder.h"
 #include "vq/core/bitpack.h"
+#include "vq/core/limits.h"
 #include "vq/image/image_codec.h"
 
 namespace vq::image {
@@ -341,6 +342,8 @@ EncodedImage read_encoded_image(const ContainerReader& in) {
   VQ_CHECK(uint64_t(g.width) * g.height <= kMaxPixels, in.name(), ": ", g.width, "×", g.height,
            " exceeds ", kMaxPixels, " pixels");
   e.source_channels = meta_size(in, "image.channels", 1, 4);
+  check_decoded_size(ImageHeader{g.width, g.height, e.source_channels}.decoded_bytes(),
+                     vq::detail::concat(in.name(), ": a ", g.width, "×", g.height, " image"));
   g.grey = e.source_channels <= 2;
   g.patch = meta_size(in, "image.patch", 2, 64);
   g.rows = meta_size(in, "image.rows", 1, kMaxPixels);

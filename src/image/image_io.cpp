@@ -6,10 +6,12 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
 #include "util/atomic_file.h"
+#include "vq/core/limits.h"
 #include "vq/image/image.h"
 
 namespace vq::image {
@@ -30,17 +32,32 @@ void Image::validate(const char* who) const {
            " bytes of pixels for ", width, "×", height, "×", channels);
 }
 
-Image decode_image(Span<const uint8_t> bytes, const std::string& name) {
+uint64_t ImageHeader::decoded_bytes() const {
+  return saturating_product({width, height, std::max<uint64_t>(channels, 3), sizeof(float)});
+}
+
+ImageHeader decode_image_header(Span<const uint8_t> bytes, const std::string& name) {
   VQ_CHECK(!bytes.empty(), name, ": empty file, not an image");
   VQ_CHECK(bytes.size() <= size_t(INT_MAX), name, ": ", bytes.size(), " bytes is too large for stb_image");
+  int w = 0, h = 0, c = 0;
+  VQ_CHECK(stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
+                                 &w, &h, &c),
+           name, ": not a readable image (PNG, JPEG, BMP, TGA, ...): ", stbi_failure_reason());
+  VQ_CHECK(w >= 1 && h >= 1 && uint64_t(w) * uint64_t(h) <= kMaxPixels, name, ": image header says ",
+           w, "×", h, " pixels (limit ", kMaxPixels, ")");
+  return {size_t(w), size_t(h), size_t(c)};
+}
+
+ImageHeader read_image_header(const std::string& path) { return decode_image_header(read_file_bytes(path), path); }
+
+Image decode_image(Span<const uint8_t> bytes, const std::string& name) {
+  // Header first: reject absurd sizes before stb allocates for them.
+  const ImageHeader header = decode_image_header(bytes, name);
+  check_decoded_size(header.decoded_bytes(),
+                     vq::detail::concat(name, ": a ", header.width, "×", header.height, " image"));
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, c = 0;
-  // Header first: reject absurd sizes before stb allocates for them.
-  VQ_CHECK(stbi_info_from_memory(data, len, &w, &h, &c), name,
-           ": not a readable image (PNG, JPEG, BMP, TGA, ...): ", stbi_failure_reason());
-  VQ_CHECK(w >= 1 && h >= 1 && uint64_t(w) * uint64_t(h) <= kMaxPixels, name, ": image header says ",
-           w, "×", h, " pixels (limit ", kMaxPixels, ")");
   stbi_uc* px = stbi_load_from_memory(data, len, &w, &h, &c, 0);
   VQ_CHECK(px, name, ": corrupt or truncated image: ", stbi_failure_reason());
   Image img;

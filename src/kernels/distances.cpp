@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -117,6 +118,17 @@ void scan_tiles(MatrixView<const float> x, MatrixView<const float> c, Span<const
   }
 }
 
+// A row whose distances were all inf or NaN finds no candidate and keeps the "no label" −1 that
+// TopM starts from. Callers index codebooks with labels, so −1 must never leave the kernels:
+// a debug build stops at the row (assert), a release build throws here, after the parallel
+// region (an exception must not escape it). Inputs whose squared norms overflow float are
+// rejected before they get here (vq/core/limits.h); this is the last line of defence.
+void check_labels(Span<const int32_t> labels, size_t per_row, const char* who) {
+  for (size_t i = 0; i < labels.size(); ++i)
+    VQ_CHECK(labels[i] >= 0, who, ": row ", i / per_row, " has no finite distance to any centroid (values too large ",
+             "for float arithmetic, or a non-finite centroid)");
+}
+
 }  // namespace
 
 // The loops' 8-float vector type is passed between inline helpers of this file only, so GCC's
@@ -205,11 +217,13 @@ void nearest(MatrixView<const float> x, MatrixView<const float> c, Span<const fl
       best.idx[0] = c0 + static_cast<int32_t>(j);
     }
     void finish(size_t row, float x_norm, const float* val, const int32_t* idx) const {
+      assert(idx[0] >= 0 && "nearest: a row without a finite distance");
       labels[row] = idx[0];
       distances[row] = std::max(0.f, x_norm + val[0]);
     }
   };
   scan_tiles(x, c, c_norms, threads, 1, Argmin{labels, distances});
+  check_labels(labels, 1, "nearest");
 }
 
 void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const float> c_norms, size_t m,
@@ -226,12 +240,14 @@ void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const 
     }
     void finish(size_t row, float x_norm, const float* val, const int32_t* idx) const {
       for (size_t s = 0; s < m; ++s) {
+        assert(idx[s] >= 0 && "nearest_k: a row without m finite distances");
         labels[row * m + s] = idx[s];
         distances[row * m + s] = std::max(0.f, x_norm + val[s]);
       }
     }
   };
   scan_tiles(x, c, c_norms, threads, m, Select{labels, distances, m});
+  check_labels(labels, m, "nearest_k");
 }
 
 }  // namespace vq::kernels

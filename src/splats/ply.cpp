@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "util/atomic_file.h"
+#include "vq/core/limits.h"
 
 namespace vq::splats {
 namespace {
@@ -479,6 +480,9 @@ SplatScene parse_ply(Span<const uint8_t> bytes, const std::string& name) {
     VQ_CHECK(h.count * stride == remaining, name, ": ", remaining - h.count * stride,
              " bytes of trailing data after ", h.count, " vertices");
   }
+  // Every property becomes a float32 in memory, whatever its type in the file.
+  check_decoded_size(saturating_product({h.count, h.properties.size(), sizeof(float)}),
+                     detail::concat(name, ": a scene of ", h.count, " vertices × ", h.properties.size(), " properties"));
   allocate(s, normals);
   if (h.format == PlyFormat::kAscii) read_ascii(bytes, h, s, name);
   else read_binary(bytes, h, s, name);

@@ -12,6 +12,7 @@
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
 #include "vq/core/kmeans.h"
+#include "vq/core/limits.h"
 
 namespace vq::splats {
 namespace {
@@ -436,6 +437,9 @@ SplatScene decode_splats(const ContainerReader& in) {
   s.sh_degree = static_cast<int>(parse_count(in, "splats.sh_degree", 3));
   const std::string normals = in.meta_at("splats.normals");
   VQ_CHECK(normals == "0" || normals == "1", in.name(), ": splats.normals must be 0 or 1");
+  // position 3, colour 3, opacity 1, scale 3, rotation 4, the SH rest and normals: float32 each.
+  check_decoded_size(saturating_product({n, 14 + s.sh_rest_dim() + (normals == "1" ? 3u : 0u), sizeof(float)}),
+                     detail::concat(in.name(), ": a scene of ", n, " Gaussians"));
   VQ_CHECK(in.count("SPOS") == 1, in.name(), ": expected one SPOS chunk, found ", in.count("SPOS"));
   s.positions = decode_positions(in.chunk("SPOS"), n);
   if (normals == "1") s.normals.assign(n * 3, 0.f);

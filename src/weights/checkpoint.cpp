@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "vq/core/limits.h"
 #include "vq/core/npy.h"
 
 namespace vq::weights {
@@ -57,6 +58,7 @@ std::vector<uint8_t> unpack_aqlm_codes(Span<const uint8_t> bytes, const Scheme& 
 
 const std::string kSchemeKey = "vqcodec.scheme.";
 const std::string kShapeKey = "vqcodec.shape.";
+const std::string kNameKey = "vqcodec.name.";
 
 // The tensor's bytes after checking its dtype and shape.
 Span<const uint8_t> tensor(const SafetensorsFile& f, const std::string& name, DType dtype,
@@ -132,6 +134,17 @@ std::vector<std::string> compressed_layers(const SafetensorsFile& f) {
   return out;
 }
 
+std::pair<std::string, std::string> dense_name_entry(const std::string& base, const std::string& name) {
+  return {kNameKey + base, name};
+}
+
+std::string dense_name(const SafetensorsFile& f, const std::string& base) {
+  const auto it = f.metadata().find(kNameKey + base);
+  if (it == f.metadata().end()) return base + ".weight";
+  VQ_CHECK(!it->second.empty(), "compressed layer '", base, "': empty tensor name in the metadata");
+  return it->second;
+}
+
 CompressedMatrix read_compressed(const SafetensorsFile& f, const std::string& base) {
   const auto& md = f.metadata();
   const auto s = md.find(kSchemeKey + base), sh = md.find(kShapeKey + base);
@@ -145,6 +158,9 @@ CompressedMatrix read_compressed(const SafetensorsFile& f, const std::string& ba
   m.rows = rows;
   m.cols = cols;
   m.scheme.check_shape(m.rows, m.cols);
+  // The codes are ~16× smaller than the float32 matrix they decode to.
+  check_decoded_size(saturating_product({rows, cols, sizeof(float)}),
+                     detail::concat("compressed layer '", base, "' (", rows, "×", cols, ")"));
   auto f16 = [](Span<const uint8_t> b) {
     std::vector<float> v(b.size() / 2);
     for (size_t i = 0; i < v.size(); ++i) v[i] = half_to_float(uint16_t(b[2 * i] | b[2 * i + 1] << 8));

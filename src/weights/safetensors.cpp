@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <unordered_set>
 #include <nlohmann/json.hpp>
 
 #include "util/atomic_file.h"
+#include "vq/core/limits.h"
 #include "vq/core/npy.h"
 
 namespace vq::weights {
@@ -100,8 +102,27 @@ void SafetensorsFile::parse(const std::string& name) {
            size_, " bytes)");
   data_start_ = 8 + size_t(n);
   const uint64_t data_size = size_ - data_start_;
-  const auto header = nlohmann::json::parse(data_ + 8, data_ + 8 + n, nullptr, false);
+  // JSON lets an object repeat a key and nlohmann keeps the last value: two tensors (or two
+  // metadata entries) under one name would silently shadow each other, and other readers may
+  // keep the first. The parser callback sees every key with its object's nesting, so repeated
+  // keys are found while parsing and the file is rejected.
+  std::vector<std::unordered_set<std::string>> keys_of_open_objects;
+  std::string duplicate;
+  const auto on_event = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start) {
+      keys_of_open_objects.emplace_back();
+    } else if (event == Event::object_end && !keys_of_open_objects.empty()) {
+      keys_of_open_objects.pop_back();
+    } else if (event == Event::key && !keys_of_open_objects.empty() && duplicate.empty()) {
+      if (!keys_of_open_objects.back().insert(parsed.get<std::string>()).second) duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
+  const auto header = nlohmann::json::parse(data_ + 8, data_ + 8 + n, on_event, false);
   VQ_CHECK(!header.is_discarded(), "safetensors '", name, "': header (bytes 8..", 8 + n, ") is not valid JSON");
+  VQ_CHECK(duplicate.empty(), "safetensors '", name, "': the header names '", duplicate,
+           "' twice; each tensor and metadata key must appear once");
   VQ_CHECK(header.is_object(), "safetensors '", name, "': header is not a JSON object");
   for (const auto& [key, value] : header.items()) {
     if (key == "__metadata__") {
@@ -175,6 +196,10 @@ Span<const uint8_t> SafetensorsFile::bytes(const std::string& name) const {
 std::vector<float> SafetensorsFile::read_float(const std::string& name) const {
   const TensorInfo& t = info(name);
   const Span<const uint8_t> b = bytes(name);
+  // Tensors are mapped, not read; converting one to float32 is the allocation to bound (an
+  // 8-bit tensor quadruples).
+  check_decoded_size(saturating_product({t.elements(), sizeof(float)}),
+                     detail::concat("safetensors '", name_, "', tensor '", name, "'"));
   std::vector<float> out(size_t(t.elements()));
   for (size_t i = 0; i < out.size(); ++i) {
     switch (t.dtype) {

@@ -19,6 +19,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vq/weights/compressed_matrix.h"
@@ -40,6 +41,12 @@ std::vector<std::vector<uint8_t>> compressed_tensor_bytes(const CompressedMatrix
 void write_compressed(SafetensorsWriter& out, const std::string& base, const CompressedMatrix& m);
 // Names <base> of every compressed layer recorded in the metadata.
 std::vector<std::string> compressed_layers(const SafetensorsFile& f);
+// The metadata entry ("vqcodec.name.<base>" -> name) that records the input tensor's name of a
+// compressed layer, so that decompression gives back exactly that name ("X" stays "X", not
+// "X.weight"); dense_name() reads it, and falls back to "<base>.weight" for files written before
+// the name was recorded.
+std::pair<std::string, std::string> dense_name_entry(const std::string& base, const std::string& name);
+std::string dense_name(const SafetensorsFile& f, const std::string& base);
 // Throws vq::Error when a tensor is missing, has the wrong dtype or shape, or the result is
 // inconsistent (code out of range, bad permutation, ...).
 CompressedMatrix read_compressed(const SafetensorsFile& f, const std::string& base);
