@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "vq/core/error.h"
+#include "vq/error.h"
 
 namespace vq::cli {
 namespace {

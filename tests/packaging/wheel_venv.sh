@@ -13,9 +13,11 @@ export VQCODEC_CMAKE_BUILD_DIR=$build
 # pip builds in the source tree; setuptools' scratch goes to build-python/ (ignored by git).
 "$python" -m pip wheel --no-build-isolation --no-deps --no-index -q -w "$work/dist" "$src"
 wheel=$(ls "$work"/dist/vqcodec-*.whl)
-"$python" -m zipfile -l "$wheel" | grep -q "vqcodec/models/default/image.vqc" ||
-  { echo "wheel_venv: the wheel has no models"; exit 1; }
-"$python" -m zipfile -l "$wheel" | grep -q "vqcodec/__init__.pyi" || { echo "wheel_venv: no type stubs"; exit 1; }
+# (The listing is taken whole first: grep -q would close the pipe early and, under pipefail,
+# fail the check on zipfile's broken pipe.)
+listing=$("$python" -m zipfile -l "$wheel")
+grep -q "vqcodec/models/default/image.vqc" <<<"$listing" || { echo "wheel_venv: the wheel has no models"; exit 1; }
+grep -q "vqcodec/__init__.pyi" <<<"$listing" || { echo "wheel_venv: no type stubs"; exit 1; }
 
 "$python" -m venv --system-site-packages "$work/venv"
 "$work/venv/bin/python" -m pip install --no-deps --no-index -q "$wheel"

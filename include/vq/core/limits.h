@@ -23,7 +23,7 @@
 #include <initializer_list>
 #include <string>
 
-#include "vq/core/types.h"
+#include "vq/types.h"
 
 namespace vq {
 
