@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <limits>
 
+#include "kernels/distances.h"
+
 namespace vq {
 namespace {
 
@@ -77,9 +79,10 @@ void check_decoded_size(uint64_t bytes, const std::string& what) {
 
 void check_squared_norms(MatrixView<const float> x, const std::string& who) {
   for (size_t i = 0; i < x.rows(); ++i) {
+    // In float through the dispatched kernel (this runs on every row the encoders see): a
+    // norm far above the limit overflows to inf, which fails the comparison as NaN does.
     const float* r = x.row_ptr(i);
-    double s = 0;
-    for (size_t j = 0; j < x.cols(); ++j) s += double(r[j]) * r[j];
+    const double s = kernels::dot(r, r, x.cols());
     VQ_CHECK(s <= kMaxSquaredNorm, who, ": row ", i, " has squared norm ", s, ", above the supported ",
              kMaxSquaredNorm, " (values up to about 1e15); distances in float would overflow: rescale the data");
   }
