@@ -1,0 +1,89 @@
+// Inputs the fuzz campaign (scripts/fuzz.sh) found to break a reader, one test per failure, each
+// rebuilding its input from a valid file so it does not depend on the fuzzer's bytes. The
+// fuzzer's own reproducers are replayed too, by the fuzz_replay.<target> tests
+// (fuzz/regressions/<target>/).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "vq/core/container.h"
+#include "vq/core/factory.h"
+#include "vq/core/io.h"
+#include "vq/core/rng.h"
+
+namespace vq {
+namespace {
+
+std::vector<uint8_t> trained_quantizer(const std::string& spec) {
+  Rng rng(7);
+  Matrix x(200, 8);
+  for (float& v : x.storage()) v = static_cast<float>(rng.normal());
+  const std::unique_ptr<Quantizer> q = make_quantizer(spec, 8);
+  TrainOptions o;
+  o.iterations = 2;
+  o.threads = 1;
+  q->train(x.view(), o);
+  return quantizer_to_bytes(*q);
+}
+
+// The same file with the first value of codebook `book` replaced by `value` (re-framed, so the
+// CRCs are valid and only the reader's own checks stand between the value and the encoder).
+std::vector<uint8_t> with_book_entry(const std::vector<uint8_t>& file, size_t book, float value) {
+  const ContainerReader in = ContainerReader::from_bytes(file);
+  ContainerWriter out;
+  for (const auto& [key, v] : in.meta()) out.set_meta(key, v);
+  for (const auto& info : in.chunks()) {
+    if (info.type == "META" || info.type == "END ") continue;
+    const Span<const uint8_t> p = in.payload(info.type);
+    std::vector<uint8_t> payload(p.begin(), p.end());
+    if (info.type == "BOOK") {
+      // u64 count, then per book: u64 offset, u64 dim, u8 bits, (2^bits × dim) f32.
+      size_t at = 8;
+      for (size_t m = 0;; ++m) {
+        uint64_t dim = 0;
+        std::memcpy(&dim, payload.data() + at + 8, 8);
+        const size_t entries = size_t{1} << payload[at + 16];
+        at += 17;
+        if (m == book) {
+          std::memcpy(payload.data() + at, &value, 4);
+          break;
+        }
+        at += entries * dim * 4;
+      }
+    }
+    out.add(info.type, std::move(payload));
+  }
+  return out.to_bytes();
+}
+
+void expect_rejected(const std::vector<uint8_t>& bytes, const std::string& words) {
+  try {
+    (void)quantizer_from_bytes(bytes);
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+  }
+}
+
+// An entry of 8e32 squares beyond float range: every encoder distance became inf or NaN, the
+// beam search found no nearest entry and indexed the codebook with "no label" (-1) during the
+// load-time self-test (UBSan: pointer overflow in residual_beam.cpp). Found in AQ and RVQ files
+// by the decode_vectors, quantizer and image_model targets.
+TEST(FuzzRegressions, CodebookEntryWhoseSquareOverflowsIsRejectedAtLoad) {
+  for (const char* spec : {"AQ2x3", "RVQ2x3", "VQ4", "PQ2x3"}) {
+    SCOPED_TRACE(spec);
+    const std::vector<uint8_t> good = trained_quantizer(spec);
+    ASSERT_NO_THROW((void)quantizer_from_bytes(good));
+    const size_t last_book = make_quantizer(spec, 8)->num_books() - 1;
+    expect_rejected(with_book_entry(good, last_book, 8.1e32f), "too large");
+    expect_rejected(with_book_entry(good, 0, std::numeric_limits<float>::quiet_NaN()), "non-finite");
+    expect_rejected(with_book_entry(good, 0, std::numeric_limits<float>::infinity()), "non-finite");
+  }
+}
+
+}  // namespace
+}  // namespace vq
