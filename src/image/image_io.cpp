@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstring>
 
+#include "image/png_guard.h"
 #include "util/atomic_file.h"
 #include "vq/image/image.h"
 
@@ -41,6 +42,7 @@ Image decode_image(Span<const uint8_t> bytes, const std::string& name) {
            ": not a readable image (PNG, JPEG, BMP, TGA, ...): ", stbi_failure_reason());
   VQ_CHECK(w >= 1 && h >= 1 && uint64_t(w) * uint64_t(h) <= kMaxPixels, name, ": image header says ",
            w, "×", h, " pixels (limit ", kMaxPixels, ")");
+  check_png_chunks(bytes, name);
   stbi_uc* px = stbi_load_from_memory(data, len, &w, &h, &c, 0);
   VQ_CHECK(px, name, ": corrupt or truncated image: ", stbi_failure_reason());
   Image img;

@@ -3,6 +3,7 @@
 // fuzzer's own reproducers are replayed too, by the fuzz_replay.<target> tests
 // (fuzz/regressions/<target>/).
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
 #include "vq/core/rng.h"
+#include "vq/image/image.h"
 
 namespace vq {
 namespace {
@@ -83,6 +85,59 @@ TEST(FuzzRegressions, CodebookEntryWhoseSquareOverflowsIsRejectedAtLoad) {
     expect_rejected(with_book_entry(good, 0, std::numeric_limits<float>::quiet_NaN()), "non-finite");
     expect_rejected(with_book_entry(good, 0, std::numeric_limits<float>::infinity()), "non-finite");
   }
+}
+
+// A PNG of a width × height grey image whose IDAT holds `pixels` (filtered rows) zlib-compressed.
+std::vector<uint8_t> grey_png(uint32_t width, uint32_t height, const std::vector<uint8_t>& pixels) {
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  auto chunk = [&png](const char* type, const std::vector<uint8_t>& data) {
+    for (int i = 3; i >= 0; --i) png.push_back(static_cast<uint8_t>(data.size() >> (8 * i)));
+    const size_t start = png.size();
+    png.insert(png.end(), type, type + 4);
+    png.insert(png.end(), data.begin(), data.end());
+    const uLong crc = crc32(0L, png.data() + start, static_cast<uInt>(png.size() - start));
+    for (int i = 3; i >= 0; --i) png.push_back(static_cast<uint8_t>(crc >> (8 * i)));
+  };
+  std::vector<uint8_t> ihdr(13, 0);
+  for (int i = 0; i < 4; ++i) {
+    ihdr[3 - i] = static_cast<uint8_t>(width >> (8 * i));
+    ihdr[7 - i] = static_cast<uint8_t>(height >> (8 * i));
+  }
+  ihdr[8] = 8;  // bit depth; colour type 0 (grey), no interlace
+  chunk("IHDR", ihdr);
+  uLongf size = compressBound(static_cast<uLong>(pixels.size()));
+  std::vector<uint8_t> z(size);
+  EXPECT_EQ(compress(z.data(), &size, pixels.data(), static_cast<uLong>(pixels.size())), Z_OK);
+  z.resize(size);
+  chunk("IDAT", z);
+  chunk("IEND", {});
+  return png;
+}
+
+void expect_image_rejected(const std::vector<uint8_t>& bytes, const std::string& words) {
+  try {
+    (void)image::decode_image(bytes, "test.png");
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+  }
+}
+
+// A 101-byte PNG whose IDAT chunk claims 1 GB: stb_image allocated the claimed length before
+// finding the file shorter (libFuzzer: malloc(1073741868) in stbi_load_from_memory). Found by the
+// image_reader target.
+TEST(FuzzRegressions, PngChunkLongerThanTheFileIsRejectedBeforeDecoding) {
+  std::vector<uint8_t> png = grey_png(24, 4, std::vector<uint8_t>(4 * 25, 0));  // filter 0, black
+  ASSERT_NO_THROW((void)image::decode_image(png, "test.png"));
+  const size_t idat_length = 8 + 25;  // signature, IHDR chunk
+  png[idat_length] = 0x40;            // 0x40xxxxxx: just over 1 GB
+  expect_image_rejected(png, "claims");
+}
+
+// The same reader's other unbounded allocation: stb inflates IDAT into a buffer it doubles for
+// as long as the stream produces bytes. 64 MB of zeros compress to 64 KB; a 1×1 image needs 2.
+TEST(FuzzRegressions, PngDataInflatingBeyondItsHeaderIsRejectedBeforeDecoding) {
+  expect_image_rejected(grey_png(1, 1, std::vector<uint8_t>(64 << 20, 0)), "decompression bomb");
 }
 
 }  // namespace
