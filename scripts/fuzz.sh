@@ -58,13 +58,22 @@ else
   for f in fuzz/fuzz_*.cpp; do t=${f#fuzz/fuzz_}; targets+=("${t%.cpp}"); done
 fi
 
+# A failure stops libFuzzer; the target is then restarted on its grown corpus until its time is
+# spent, so one known failure (saved in artifacts/) does not end the whole target's campaign.
 run_target() {
-  local t=$1 inputs=()
+  local t=$1 inputs=() log="$build/logs/$t.log" deadline=$(( $(date +%s) + seconds )) left
   mkdir -p "$build/corpus/$t" "$build/artifacts/$t" "$build/logs"
+  : >"$log"
   for d in "$build/seeds/$t" fuzz/corpus/$t fuzz/regressions/$t; do [ -d "$d" ] && inputs+=("$d"); done
-  # The first directory receives new inputs; the others are read only.
-  "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=1 -rss_limit_mb=1024 -print_final_stats=1 \
-    -artifact_prefix="$build/artifacts/$t/" "$build/corpus/$t" "${inputs[@]}" >"$build/logs/$t.log" 2>&1 || true
+  for _ in $(seq 1 50); do
+    left=$(( deadline - $(date +%s) ))
+    [ "$left" -ge 5 ] || break
+    # The first directory receives new inputs; the others are read only.
+    if "$build/fuzz/fuzz_$t" -max_total_time="$left" -timeout=1 -rss_limit_mb=1024 -print_final_stats=1 \
+      -artifact_prefix="$build/artifacts/$t/" "$build/corpus/$t" "${inputs[@]}" >>"$log" 2>&1; then
+      break
+    fi
+  done
 }
 
 started=$(date +%s)
@@ -84,8 +93,8 @@ failed=0
   printf "%-16s %8s %12s %8s %7s %7s %s\n" target seconds executions exec/s cov ft failures
   for t in "${targets[@]}"; do
     log="$build/logs/$t.log"
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
-    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{n += $2} END {print n + 0}')
+    rate=$(( execs / seconds ))
     last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n1 || true)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
