@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -32,9 +33,10 @@ std::vector<uint8_t> trained_quantizer(const std::string& spec) {
   return quantizer_to_bytes(*q);
 }
 
-// The same file with the first value of codebook `book` replaced by `value` (re-framed, so the
-// CRCs are valid and only the reader's own checks stand between the value and the encoder).
-std::vector<uint8_t> with_book_entry(const std::vector<uint8_t>& file, size_t book, float value) {
+// The same file with chunk `type`'s payload changed by `edit`, re-framed so the CRCs are valid
+// and only the reader's own checks stand between the change and the encoder.
+std::vector<uint8_t> with_payload(const std::vector<uint8_t>& file, const std::string& type,
+                                  const std::function<void(std::vector<uint8_t>&)>& edit) {
   const ContainerReader in = ContainerReader::from_bytes(file);
   ContainerWriter out;
   for (const auto& [key, v] : in.meta()) out.set_meta(key, v);
@@ -42,24 +44,24 @@ std::vector<uint8_t> with_book_entry(const std::vector<uint8_t>& file, size_t bo
     if (info.type == "META" || info.type == "END ") continue;
     const Span<const uint8_t> p = in.payload(info.type);
     std::vector<uint8_t> payload(p.begin(), p.end());
-    if (info.type == "BOOK") {
-      // u64 count, then per book: u64 offset, u64 dim, u8 bits, (2^bits × dim) f32.
-      size_t at = 8;
-      for (size_t m = 0;; ++m) {
-        uint64_t dim = 0;
-        std::memcpy(&dim, payload.data() + at + 8, 8);
-        const size_t entries = size_t{1} << payload[at + 16];
-        at += 17;
-        if (m == book) {
-          std::memcpy(payload.data() + at, &value, 4);
-          break;
-        }
-        at += entries * dim * 4;
-      }
-    }
+    if (info.type == type) edit(payload);
     out.add(info.type, std::move(payload));
   }
   return out.to_bytes();
+}
+
+// The first value of codebook `book` replaced by `value`.
+std::vector<uint8_t> with_book_entry(const std::vector<uint8_t>& file, size_t book, float value) {
+  return with_payload(file, "BOOK", [&](std::vector<uint8_t>& payload) {
+    // u64 count, then per book: u64 offset, u64 dim, u8 bits, (2^bits × dim) f32.
+    size_t at = 8;
+    for (size_t m = 0; m < book; ++m) {
+      uint64_t dim = 0;
+      std::memcpy(&dim, payload.data() + at + 8, 8);
+      at += 17 + (size_t{1} << payload[at + 16]) * dim * 4;
+    }
+    std::memcpy(payload.data() + at + 17, &value, 4);
+  });
 }
 
 void expect_rejected(const std::vector<uint8_t>& bytes, const std::string& words) {
@@ -85,6 +87,14 @@ TEST(FuzzRegressions, CodebookEntryWhoseSquareOverflowsIsRejectedAtLoad) {
     expect_rejected(with_book_entry(good, 0, std::numeric_limits<float>::quiet_NaN()), "non-finite");
     expect_rejected(with_book_entry(good, 0, std::numeric_limits<float>::infinity()), "non-finite");
   }
+}
+
+// A codebook of dimension 0 in a PQ file made the reader copy zero floats from a null vector
+// (UBSan: null pointer passed to memcpy in ByteReader::f32s). Found by the decode_vectors target.
+TEST(FuzzRegressions, EmptyArrayReadsCopyNothing) {
+  ByteReader r(Span<const uint8_t>(), "empty");
+  EXPECT_TRUE(r.f32s(0).empty());
+  EXPECT_TRUE(r.u16s(0).empty());
 }
 
 // A PNG of a width × height grey image whose IDAT holds `pixels` (filtered rows) zlib-compressed.
