@@ -89,6 +89,17 @@ TEST(FuzzRegressions, CodebookEntryWhoseSquareOverflowsIsRejectedAtLoad) {
   }
 }
 
+// A self-test sample of 1.3e38 (finite, so nothing rejected it) squares beyond float range: the
+// load-time self-test encoded it, every distance was inf or NaN and the beam search indexed the
+// codebook with "no label" (UBSan in residual_beam.cpp). Found by the decode_vectors target.
+TEST(FuzzRegressions, SelfTestSampleWhoseSquareOverflowsIsRejectedAtLoad) {
+  const std::vector<uint8_t> good = trained_quantizer("AQ2x3");
+  for (float value : {1.3e38f, 7.8e34f, std::numeric_limits<float>::quiet_NaN()}) {
+    expect_rejected(with_payload(good, "SELF", [&](std::vector<uint8_t>& p) { std::memcpy(p.data() + 12, &value, 4); }),
+                    "self-test sample 0");
+  }
+}
+
 // A codebook of dimension 0 in a PQ file made the reader copy zero floats from a null vector
 // (UBSan: null pointer passed to memcpy in ByteReader::f32s). Found by the decode_vectors target.
 TEST(FuzzRegressions, EmptyArrayReadsCopyNothing) {
