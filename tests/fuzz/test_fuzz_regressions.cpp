@@ -108,6 +108,21 @@ TEST(FuzzRegressions, EmptyArrayReadsCopyNothing) {
   EXPECT_TRUE(r.u16s(0).empty());
 }
 
+// "RVQ429844402x8" in a file's quantizer.spec made the factory allocate a 430 MB bit-width
+// vector and spend over a second filling it, before any codebook data was read (libFuzzer
+// timeouts). Found by the quantizer_spec target.
+TEST(FuzzRegressions, QuantizerSpecWithAHugeCodebookCountIsRejectedBeforeAllocating) {
+  for (const char* spec : {"RVQ429844402x8", "GRVQ2x55555554x8", "AQ100000x8", "PQ8192x4"}) {
+    try {
+      (void)make_quantizer(spec, 8192);
+      FAIL() << spec << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("codebooks (at most"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW((void)make_quantizer("PQ4096x4", 8192));
+}
+
 // A PNG of a width × height grey image whose IDAT holds `pixels` (filtered rows) zlib-compressed.
 std::vector<uint8_t> grey_png(uint32_t width, uint32_t height, const std::vector<uint8_t>& pixels) {
   std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
