@@ -17,6 +17,7 @@
 #include "vq/core/io.h"
 #include "vq/core/rng.h"
 #include "vq/image/image.h"
+#include "vq/splats/ply.h"
 
 namespace vq {
 namespace {
@@ -121,6 +122,24 @@ TEST(FuzzRegressions, QuantizerSpecWithAHugeCodebookCountIsRejectedBeforeAllocat
     }
   }
   EXPECT_NO_THROW((void)make_quantizer("PQ4096x4", 8192));
+}
+
+// A PLY with "element vertex 00": the reader bound each attribute to an offset into the empty
+// scene's null storage (UBSan: non-zero offset applied to a null pointer). Found by the
+// ply_ascii target.
+TEST(FuzzRegressions, PlyWithNoVerticesBindsNoStorage) {
+  for (const char* format : {"ascii", "binary_little_endian"}) {
+    std::string text = std::string("ply\nformat ") + format + " 1.0\nelement vertex 00\n";
+    for (const char* p : {"x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
+                          "rot_0", "rot_1", "rot_2", "rot_3"})
+      text += std::string("property float ") + p + "\n";
+    text += "end_header\n";
+    const std::vector<uint8_t> bytes(text.begin(), text.end());
+    try {
+      EXPECT_EQ(splats::parse_ply(bytes, "empty.ply").count, 0u);
+    } catch (const Error&) {  // rejecting an empty scene is as good
+    }
+  }
 }
 
 // A PNG of a width × height grey image whose IDAT holds `pixels` (filtered rows) zlib-compressed.
