@@ -29,6 +29,15 @@ uint64_t filtered_size(uint64_t w, uint64_t h, uint64_t bpp, bool interlaced) {
   return total;
 }
 
+// Owns the zlib stream so that every exit, a throw included, frees it.
+struct Inflater {
+  z_stream z{};
+  bool started = false;
+  ~Inflater() {
+    if (started) inflateEnd(&z);
+  }
+};
+
 }  // namespace
 
 void check_png_chunks(Span<const uint8_t> bytes, const std::string& name) {
@@ -36,8 +45,8 @@ void check_png_chunks(Span<const uint8_t> bytes, const std::string& name) {
   if (bytes.size() < 8 + 25 || std::memcmp(bytes.data(), kSignature, 8) != 0) return;
   uint64_t limit = 0, width = 0, height = 0;
   bool raw_deflate = false;  // Apple's "CgBI" PNGs store raw deflate without the zlib header
-  z_stream z{};
-  bool started = false;
+  Inflater inflater;
+  z_stream& z = inflater.z;
   std::vector<uint8_t> scratch(1 << 16);
   uint64_t produced = 0;
   size_t pos = 8;
@@ -57,9 +66,9 @@ void check_png_chunks(Span<const uint8_t> bytes, const std::string& name) {
       limit = filtered_size(width, height, uint64_t(kChannels[colour]) * depth, data[12] != 0);
     }
     if (std::memcmp(type, "IDAT", 4) == 0 && limit > 0) {
-      if (!started) {
+      if (!inflater.started) {
         if (inflateInit2(&z, raw_deflate ? -15 : 15) != Z_OK) return;
-        started = true;
+        inflater.started = true;
       }
       z.next_in = const_cast<Bytef*>(data);
       z.avail_in = length;
@@ -71,7 +80,6 @@ void check_png_chunks(Span<const uint8_t> bytes, const std::string& name) {
         rc = inflate(&z, Z_NO_FLUSH);
         produced += scratch.size() - z.avail_out;
         if (produced > limit) {
-          inflateEnd(&z);
           VQ_THROW(name, ": PNG image data inflates to more than the ", limit, " bytes its ", width, "×", height,
                    " header needs (a decompression bomb)");
         }
@@ -81,7 +89,6 @@ void check_png_chunks(Span<const uint8_t> bytes, const std::string& name) {
     if (std::memcmp(type, "IEND", 4) == 0) break;
     pos += 12 + size_t(length);
   }
-  if (started) inflateEnd(&z);
 }
 
 }  // namespace vq::image
