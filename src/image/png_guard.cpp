@@ -49,6 +49,7 @@ void check_png_chunks(Span<const uint8_t> bytes, const std::string& name) {
   z_stream& z = inflater.z;
   std::vector<uint8_t> scratch(1 << 16);
   uint64_t produced = 0;
+  bool inflated = false;
   size_t pos = 8;
   while (pos + 12 <= bytes.size()) {
     const uint32_t length = be32(bytes.data() + pos);
@@ -65,7 +66,7 @@ void check_png_chunks(Span<const uint8_t> bytes, const std::string& name) {
       height = be32(data + 4);
       limit = filtered_size(width, height, uint64_t(kChannels[colour]) * depth, data[12] != 0);
     }
-    if (std::memcmp(type, "IDAT", 4) == 0 && limit > 0) {
+    if (std::memcmp(type, "IDAT", 4) == 0 && limit > 0 && !inflated) {
       if (!inflater.started) {
         if (inflateInit2(&z, raw_deflate ? -15 : 15) != Z_OK) return;
         inflater.started = true;
@@ -84,7 +85,9 @@ void check_png_chunks(Span<const uint8_t> bytes, const std::string& name) {
                    " header needs (a decompression bomb)");
         }
       } while (rc == Z_OK && (z.avail_in > 0 || z.avail_out == 0));
-      if (rc != Z_OK && rc != Z_BUF_ERROR) break;  // stream end, or damage stb reports
+      // Stream end, or damage stb reports: nothing more to count, but the later chunks' lengths
+      // are still checked (stb reads them all, allocating as it goes).
+      inflated = rc != Z_OK && rc != Z_BUF_ERROR;
     }
     if (std::memcmp(type, "IEND", 4) == 0) break;
     pos += 12 + size_t(length);

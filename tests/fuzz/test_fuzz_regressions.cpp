@@ -180,7 +180,7 @@ void expect_image_rejected(const std::vector<uint8_t>& bytes, const std::string&
 
 // A 101-byte PNG whose IDAT chunk claims 1 GB: stb_image allocated the claimed length before
 // finding the file shorter (libFuzzer: malloc(1073741868) in stbi_load_from_memory). Found by the
-// image_reader target.
+// image_reader target, as were the variants below once the first was fixed.
 TEST(FuzzRegressions, PngChunkLongerThanTheFileIsRejectedBeforeDecoding) {
   std::vector<uint8_t> png = grey_png(24, 4, std::vector<uint8_t>(4 * 25, 0));  // filter 0, black
   ASSERT_NO_THROW((void)image::decode_image(png, "test.png"));
@@ -193,6 +193,11 @@ TEST(FuzzRegressions, PngChunkLongerThanTheFileIsRejectedBeforeDecoding) {
   cut[idat_length + 3] = static_cast<uint8_t>(length - 4);
   cut.insert(cut.end(), {0, 0, 0, 0, 0x40, 0, 0, 0, 'I', 'E', 'N', 'D', 0, 0, 0, 0});  // CRC, a 1 GB chunk, CRC
   expect_image_rejected(cut, "claims");
+  // A second IDAT claiming 650 MB after a complete image stream: stb reads every chunk, so the
+  // lengths are checked to the end, not only while there is data to inflate.
+  std::vector<uint8_t> second(png.begin(), png.end() - 12);  // without IEND
+  second.insert(second.end(), {0x27, 0, 0, 0, 'I', 'D', 'A', 'T', 0x78, 0x9c, 0, 0});
+  expect_image_rejected(second, "claims");
   png[idat_length] = 0x40;  // 0x40xxxxxx: just over 1 GB
   expect_image_rejected(png, "claims");
 }
