@@ -2,11 +2,40 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 
 #include "kernels/distances.h"
 #include "vq/core/container.h"
 
 namespace vq {
+namespace {
+
+// Entries read from a file must keep every distance the encoders compute finite: with the sum S
+// of the books' largest entry norms, any reconstruction has norm <= S, so (2S)^2 < FLT_MAX keeps
+// ||x - x_hat||^2 in range for any input of norm <= S. A damaged or forged book with a NaN, an
+// infinity or an entry near 1e19 would otherwise make every candidate distance inf or NaN, and
+// the beam search would find no nearest entry at all.
+void check_loaded_magnitudes(const std::vector<Codebook>& books, const std::string& context) {
+  double sum = 0;
+  for (size_t m = 0; m < books.size(); ++m) {
+    double largest = 0;
+    for (size_t k = 0; k < books[m].entries.rows(); ++k) {
+      double norm2 = 0;
+      const float* e = books[m].entry(k);
+      for (size_t j = 0; j < books[m].dim; ++j) {
+        VQ_CHECK(std::isfinite(e[j]), context, ": codebook ", m, " entry ", k, " holds a non-finite value");
+        norm2 += double(e[j]) * e[j];
+      }
+      largest = std::max(largest, norm2);
+    }
+    sum += std::sqrt(largest);
+  }
+  VQ_CHECK(4 * sum * sum < double(std::numeric_limits<float>::max()), context,
+           ": codebook entries too large (norms summing to ", sum, "): distances would overflow float");
+}
+
+}  // namespace
 
 CodebookQuantizer::CodebookQuantizer(size_t dim, std::vector<uint8_t> bits)
     : dim_(dim), bits_(std::move(bits)) {
@@ -197,6 +226,7 @@ void CodebookQuantizer::load_state(const ContainerReader& in) {
     b.entries.storage() = r.f32s(b.size() * b.dim);
   }
   r.expect_end();
+  check_loaded_magnitudes(books, r.context());
   set_books(std::move(books), std::move(metric));
 }
 

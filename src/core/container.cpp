@@ -182,7 +182,7 @@ std::vector<float> ByteReader::f32s(size_t n) {
   VQ_CHECK(n <= remaining() / sizeof(float), context_, ": truncated: need ", n,
            " floats at payload offset ", pos_, ", ", remaining(), " bytes remain");
   std::vector<float> v(n);
-  std::memcpy(v.data(), bytes_.data() + pos_, n * sizeof(float));
+  if (n > 0) std::memcpy(v.data(), bytes_.data() + pos_, n * sizeof(float));  // empty: data() may be null
   pos_ += n * sizeof(float);
   return v;
 }
@@ -191,7 +191,7 @@ std::vector<uint16_t> ByteReader::u16s(size_t n) {
   VQ_CHECK(n <= remaining() / sizeof(uint16_t), context_, ": truncated: need ", n,
            " uint16 values at payload offset ", pos_, ", ", remaining(), " bytes remain");
   std::vector<uint16_t> v(n);
-  std::memcpy(v.data(), bytes_.data() + pos_, n * sizeof(uint16_t));
+  if (n > 0) std::memcpy(v.data(), bytes_.data() + pos_, n * sizeof(uint16_t));  // empty: data() may be null
   pos_ += n * sizeof(uint16_t);
   return v;
 }

@@ -194,6 +194,11 @@ std::unique_ptr<Quantizer> make_quantizer(std::string_view text, size_t dim) {
     misfit(dim, " is not divisible by G = ", n0, " groups");
   if (spec.group != 0 && dim % spec.group != 0)
     misfit(dim, " is not divisible by the scale group size ", spec.group);
+  // Specs come from files too: a count is allocated for before any codebook data is read.
+  const size_t books = spec.family == "GRVQ" ? n0 * spec.numbers[1]
+                       : spec.family == "PQ" || spec.family == "RVQ" || spec.family == "AQ" ? n0
+                                                                                             : 1;
+  if (books > kMaxCodebooks) misfit(books, " codebooks (at most ", kMaxCodebooks, ")");
   // Whatever else a constructor rejects (e.g. a beam above AQ's limit) is reported with the spec.
   try {
     if (spec.rotation != 0) return std::make_unique<RotatedQuantizer>(construct(spec, dim), spec.rotation);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "vq/core/bitpack.h"
 #include "vq/core/factory.h"
@@ -137,6 +138,14 @@ void self_test(const Quantizer& q, const ContainerReader& in) {
            ": self-test codes do not match the quantizer's shape (", stored.n, " rows, ",
            stored.num_books(), " books)");
   if (n == 0) return;
+  // The stored samples are input from the file like any other: a squared norm beyond float range
+  // would turn every encoder distance into inf or NaN.
+  for (size_t i = 0; i < n; ++i) {
+    double norm2 = 0;
+    for (size_t j = 0; j < d; ++j) norm2 += double(values[i * d + j]) * values[i * d + j];
+    VQ_CHECK(norm2 < double(std::numeric_limits<float>::max()), r.context(), ": self-test sample ", i,
+             " is not finite or its squared norm exceeds float range");
+  }
   const Codes again = q.encode(MatrixView<const float>(values.data(), n, q.dim()));
   for (size_t i = 0; i < n; ++i)
     for (size_t m = 0; m < stored.num_books(); ++m)

@@ -24,8 +24,7 @@ std::string lower_extension(const std::string& path) {
 // every later record must repeat it; the file size must be an exact number of records, so a
 // truncated download is reported instead of silently dropping its last vector.
 template <class Elem>
-Matrix read_vecs(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+Matrix read_vecs(Span<const uint8_t> bytes, const std::string& path) {
   VQ_CHECK(!bytes.empty(), path, ": empty file");
   VQ_CHECK(bytes.size() >= 4, path, ": truncated: ", bytes.size(), " bytes, need at least 4");
   int32_t d = 0;
@@ -70,9 +69,19 @@ void write_fvecs(const std::string& path, MatrixView<const float> x) {
 Matrix read_matrix(const std::string& path) {
   const std::string ext = lower_extension(path);
   if (ext == ".npy") return read_matrix_npy(path);
-  if (ext == ".fvecs") return read_vecs<float>(path);
-  if (ext == ".bvecs") return read_vecs<uint8_t>(path);
+  if (ext == ".fvecs" || ext == ".bvecs") return read_matrix_from_bytes(read_file_bytes(path), path);
   VQ_THROW(path, ": unknown matrix file extension '", ext, "' (expected .npy, .fvecs or .bvecs)");
+}
+
+Matrix read_matrix_from_bytes(Span<const uint8_t> bytes, const std::string& name) {
+  const std::string ext = lower_extension(name);
+  if (ext == ".npy") {
+    VQ_CHECK(!bytes.empty(), name, ": empty file (not a .npy file)");
+    return read_matrix_npy_from_bytes(bytes, name);
+  }
+  if (ext == ".fvecs") return read_vecs<float>(bytes, name);
+  if (ext == ".bvecs") return read_vecs<uint8_t>(bytes, name);
+  VQ_THROW(name, ": unknown matrix file extension '", ext, "' (expected .npy, .fvecs or .bvecs)");
 }
 
 void write_matrix(const std::string& path, MatrixView<const float> x) {

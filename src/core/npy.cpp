@@ -297,7 +297,13 @@ void write_npy(const std::string& path, const NpyArray& array) {
 }
 
 Matrix read_matrix_npy(const std::string& path) {
-  const NpyArray a = read_npy(path);
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  VQ_CHECK(!bytes.empty(), path, ": empty file (not a .npy file)");
+  return read_matrix_npy_from_bytes(bytes, path);
+}
+
+Matrix read_matrix_npy_from_bytes(Span<const uint8_t> bytes, const std::string& path) {
+  const NpyArray a = read_npy_from_bytes(bytes, path);
   VQ_CHECK(a.shape.size() == 1 || a.shape.size() == 2, path, ": expected a 2-D array (n, d), got ",
            a.shape.size(), "-D shape ", shape_string(a.shape));
   Matrix m(a.shape[0], a.shape.size() == 2 ? a.shape[1] : 1);

@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstring>
 
+#include "image/png_guard.h"
 #include "util/atomic_file.h"
 #include "vq/core/limits.h"
 #include "vq/image/image.h"
@@ -58,6 +59,8 @@ Image decode_image(Span<const uint8_t> bytes, const std::string& name) {
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, c = 0;
+  // PNG chunk lengths and the inflated size, before stb allocates what a chunk claims.
+  check_png_chunks(bytes, name);
   stbi_uc* px = stbi_load_from_memory(data, len, &w, &h, &c, 0);
   VQ_CHECK(px, name, ": corrupt or truncated image: ", stbi_failure_reason());
   Image img;

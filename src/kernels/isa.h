@@ -21,7 +21,18 @@
 // The target lists match simd_level()'s requirements (vq/simd.h).
 #pragma once
 
-#if defined(__x86_64__) || defined(__i386__)
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
+// clang ignores GCC's target pragmas; its attribute pragma gives the same region (the fuzz
+// build, scripts/fuzz.sh, is compiled with clang).
+#define VQ_ISA_X86 1
+#define VQ_ISA_AVX2_BEGIN                                                                          \
+  _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,bmi,bmi2,f16c,lzcnt,popcnt\"))), \
+           apply_to = function)")
+#define VQ_ISA_AVX512_BEGIN                                                                     \
+  _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,bmi,bmi2,f16c,lzcnt,popcnt,avx512f,\
+avx512bw,avx512dq,avx512vl,avx512vbmi\"))), apply_to = function)")
+#define VQ_ISA_END _Pragma("clang attribute pop")
+#elif defined(__x86_64__) || defined(__i386__)
 #define VQ_ISA_X86 1
 #define VQ_ISA_AVX2_BEGIN \
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,bmi,bmi2,f16c,lzcnt,popcnt\")")

@@ -124,7 +124,9 @@ std::vector<Slot<F, D>> bind(Scene& s, const std::vector<PlyProperty>& layout, c
       VQ_CHECK(a.array != 1 || !s.normals.empty(), where, ": layout names '", p.name, "' but the scene has no normals");
       VQ_CHECK(seen[a.array][a.column]++ == 0, where, ": property '", p.name, "' appears twice");
       slot.stride = array_width(s, a.array);
-      slot.base = array_ptr(s, a.array) + a.column;
+      // An empty scene's arrays have no storage: no offset into a null pointer.
+      F* base = array_ptr(s, a.array);
+      slot.base = base ? base + a.column : nullptr;
     } else {
       size_t j = 0;
       while (j < s.extras.size() && s.extras[j].property.name != p.name) ++j;

@@ -16,7 +16,8 @@
 //   NF4[g<G>]                   NormalFloat-4 levels                             NF4g64
 //   FP8[g<G>]                   FP8 e4m3                                         FP8
 //
-// bits is 1..16 for codebook families. Whitespace and case are not accepted: names are exact.
+// bits is 1..16 for codebook families, and a quantizer has at most kMaxCodebooks codebooks
+// (M, L or G·L). Whitespace and case are not accepted: names are exact.
 #pragma once
 
 #include <memory>
@@ -27,6 +28,8 @@
 #include "vq/core/quantizer.h"
 
 namespace vq {
+
+inline constexpr size_t kMaxCodebooks = 4096;
 
 struct QuantizerSpec {
   std::string family;            // "VQ", "PQ", "RVQ", "GRVQ", "AQ", "SQ", "NF", "FP"

@@ -18,6 +18,9 @@ namespace vq {
 
 // Throws vq::Error naming the path for an unknown extension, a missing file or malformed data.
 Matrix read_matrix(const std::string& path);
+// The same from bytes in memory (what read_matrix does once it has the file): the extension of
+// name picks the format as above, and name is used in messages.
+Matrix read_matrix_from_bytes(Span<const uint8_t> bytes, const std::string& name);
 
 // Atomic write (temporary file + rename) as .npy or .fvecs; other extensions are rejected.
 void write_matrix(const std::string& path, MatrixView<const float> x);

@@ -50,6 +50,7 @@ void write_npy(const std::string& path, const NpyArray& array);
 // precision, as in numpy's astype(float32)). A 1-D array of length n is read as an n×1 matrix:
 // n scalar samples, the shape numpy gives x[:, None]. Other ranks are rejected.
 Matrix read_matrix_npy(const std::string& path);
+Matrix read_matrix_npy_from_bytes(Span<const uint8_t> bytes, const std::string& name = "<memory>");
 // Writes a float32 array of shape (rows, cols).
 void write_npy(const std::string& path, MatrixView<const float> x);
 
