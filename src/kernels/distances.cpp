@@ -148,12 +148,16 @@ struct Loops {
   float (*dot)(const float*, const float*, size_t);
   float (*l2sqr)(const float*, const float*, size_t);
   size_t (*min_index)(const float*, size_t, float&);
+  size_t (*first_below)(const float*, size_t, float);
   void (*transposed_products)(const float*, size_t, size_t, const float*, size_t, size_t, float*, size_t);
   size_t (*within_bound)(const float*, const float*, float, float, size_t, int32_t*);
 };
 
 #define VQ_LOOPS_OF(level) \
-  Loops { level::dot, level::l2sqr, level::min_index, level::transposed_products, level::within_bound_loop }
+  Loops {                                                                                          \
+    level::dot, level::l2sqr, level::min_index, level::first_below, level::transposed_products,    \
+        level::within_bound_loop                                                                   \
+  }
 
 const Loops& loops() {
   static const Loops chosen = [] {
@@ -236,7 +240,12 @@ void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const 
     Span<float> distances;
     size_t m;
     void consume(TopM top, const float* t, size_t cols, int32_t c0) const {
-      for (size_t j = 0; j < cols; ++j) top.push(t[j], c0 + static_cast<int32_t>(j));
+      // Only entries below the list's current last can enter: skip to them (same pushes, in
+      // the same order, as pushing every entry).
+      const auto first_below = loops().first_below;
+      for (size_t j = first_below(t, cols, top.val[m - 1]); j < cols;
+           j += 1 + first_below(t + j + 1, cols - j - 1, top.val[m - 1]))
+        top.push(t[j], c0 + static_cast<int32_t>(j));
     }
     void finish(size_t row, float x_norm, const float* val, const int32_t* idx) const {
       for (size_t s = 0; s < m; ++s) {

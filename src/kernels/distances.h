@@ -54,6 +54,7 @@ void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const 
   float dot(const float* a, const float* b, size_t d);                                              \
   float l2sqr(const float* a, const float* b, size_t d);                                            \
   size_t min_index(const float* t, size_t n, float& min_out);                                       \
+  size_t first_below(const float* t, size_t n, float bound);                                        \
   void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t,     \
                            size_t dim, size_t K, float* out, size_t out_stride);                    \
   size_t within_bound_loop(const float* t, const float* w, float slack, float limit, size_t n,      \

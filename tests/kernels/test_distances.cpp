@@ -235,6 +235,26 @@ TEST(Distances, EverySimdLevelGivesTheScalarBits) {
       EXPECT_EQ(got_min, ref_min) << l.name << " n " << n;
     }
   }
+  // first_below: the first index below each bound, against a plain loop, at every level.
+  using FirstBelow = size_t (*)(const float*, size_t, float);
+  const std::pair<const Level*, FirstBelow> first_below[] = {{&levels[0], kernels::avx2::first_below},
+                                                             {&levels[1], kernels::avx512::first_below}};
+  for (size_t n : {0, 1, 3, 7, 8, 9, 16, 17, 31, 32, 33, 100, 257}) {
+    std::vector<float> t(n);
+    for (float& v : t) v = float(rng.below(1000));
+    if (n > 2) t[n / 3] = std::numeric_limits<float>::quiet_NaN();
+    for (const float bound : {-1.f, 0.f, 1.f, 5.f, 500.f, 999.f, 1000.f,
+                              std::numeric_limits<float>::infinity()}) {
+      size_t want = n;
+      for (size_t j = 0; j < n; ++j)
+        if (t[j] < bound) { want = j; break; }
+      EXPECT_EQ(kernels::scalar::first_below(t.data(), n, bound), want) << "scalar n " << n << " bound " << bound;
+      for (const auto& [l, fn] : first_below) {
+        if (!l->supported) continue;
+        EXPECT_EQ(fn(t.data(), n, bound), want) << l->name << " n " << n << " bound " << bound;
+      }
+    }
+  }
   const Matrix q = testdata::gaussian(3, 40, 22), t = testdata::gaussian(40, 96, 23);
   std::vector<float> ref(3 * 96), got(3 * 96);
   kernels::scalar::transposed_products(q.data(), 3, 40, t.data(), 40, 96, ref.data(), 96);
