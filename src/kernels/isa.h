@@ -16,7 +16,7 @@
 // pragma only the functions defined inside the region get the wider instruction set; headers
 // included before it keep the baseline. The ISA code lives in the namespaces
 // vq::kernels::avx2 / vq::kernels::avx512, and a test disassembles the library to check that
-// no function outside them uses an instruction beyond baseline x86-64 (tests/kernels).
+// no function outside them uses an instruction beyond baseline x86-64 (tests/packaging/isa_audit.py).
 //
 // The target lists match simd_level()'s requirements (vq/simd.h).
 #pragma once
