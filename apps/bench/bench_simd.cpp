@@ -32,7 +32,6 @@
 #include "test_data.h"
 #include "vq/core/factory.h"
 #include "vq/core/kmeans.h"
-#include "vq/core/rng.h"
 #include "vq/core/search.h"
 #include "vq/simd.h"
 #include "vq/weights/compress.h"
@@ -60,22 +59,6 @@ std::shared_ptr<Quantizer> trained(const char* spec, const Matrix& x) {
   opt.seed = 1;
   q->train(x.view(), opt);
   return q;
-}
-
-weights::CompressedMatrix random_aq(size_t rows, size_t cols) {
-  weights::CompressedMatrix cm;
-  cm.scheme = weights::Scheme::parse("AQ2x8g8");
-  cm.rows = rows;
-  cm.cols = cols;
-  Rng rng(3);
-  cm.codes.resize(rows * cm.row_code_bytes());
-  for (uint8_t& c : cm.codes) c = uint8_t(rng.below(256));
-  cm.codebooks.resize(cm.codebook_floats());
-  for (float& v : cm.codebooks) v = float(rng.normal());
-  cm.scales.assign(rows, 0.01f);
-  cm.group_begin = {0, uint32_t(rows)};
-  cm.validate();
-  return cm;
 }
 
 std::vector<Workload> workloads() {
@@ -138,10 +121,10 @@ std::vector<Workload> workloads() {
          for (idx_t l : r.labels) s += double(l);
          return s;
        }},
-      {"gemv_float", [] { gemv_float = std::make_unique<weights::GemvKernel>(random_aq(4096, 4096)); },
+      {"gemv_float", [] { gemv_float = std::make_unique<weights::GemvKernel>(testdata::random_aq(4096, 4096)); },
        [=] { return gemv_sum(*gemv_float); }},
       {"gemv_int8",
-       [] { gemv_int8 = std::make_unique<weights::GemvKernel>(random_aq(4096, 4096), weights::LutPrecision::kInt8); },
+       [] { gemv_int8 = std::make_unique<weights::GemvKernel>(testdata::random_aq(4096, 4096), weights::LutPrecision::kInt8); },
        [=] { return gemv_sum(*gemv_int8); }},
       {"gemv_rtn4",
        [] {

@@ -181,24 +181,6 @@ void quality(const std::string& dir, const std::vector<std::string>& schemes, co
   }
 }
 
-// A CompressedMatrix with random codes and codebooks: the kernels' cost does not depend on
-// the values.
-CompressedMatrix random_aq(size_t rows, size_t cols) {
-  CompressedMatrix cm;
-  cm.scheme = Scheme::parse("AQ2x8g8");
-  cm.rows = rows;
-  cm.cols = cols;
-  Rng rng(3);
-  cm.codes.resize(rows * cm.row_code_bytes());
-  for (uint8_t& c : cm.codes) c = uint8_t(rng.below(256));
-  cm.codebooks.resize(cm.codebook_floats());
-  for (float& v : cm.codebooks) v = float(rng.normal());
-  cm.scales.assign(rows, 0.01f);
-  cm.group_begin = {0, uint32_t(rows)};
-  cm.validate();
-  return cm;
-}
-
 // One shape and batch: dense fp32 (OpenBLAS) against products from codes, `threads` threads for
 // both, median and fastest of `reps` (the machine is shared: the fastest run is the least
 // disturbed). The bandwidth bound of a kernel is its bytes (codes, scales, inputs) over the best
@@ -234,7 +216,7 @@ void speed_case(size_t rows, size_t cols, size_t batch, int threads, int reps, d
     LutPrecision precision;
   };
   std::vector<Case> cases;
-  const CompressedMatrix aq = random_aq(rows, cols);
+  const CompressedMatrix aq = testdata::random_aq(rows, cols);
   cases.push_back({"AQ2x8g8 float tables", aq, LutPrecision::kFloat});
   cases.push_back({"AQ2x8g8 int8 tables", aq, LutPrecision::kInt8});
   for (const char* s : {"RTN2g128", "RTN4g128"}) cases.push_back({s, compress(w.view(), {}, s), LutPrecision::kFloat});
@@ -273,7 +255,7 @@ void speed() {
 
 // Only AQ2x8g8 batch-1 products on 4096x4096, many times: a target for `perf record`.
 void gemv_loop(LutPrecision precision) {
-  const CompressedMatrix cm = random_aq(4096, 4096);
+  const CompressedMatrix cm = testdata::random_aq(4096, 4096);
   const GemvKernel k(cm, precision);
   std::vector<float> x(4096, 1.f), y(4096);
   const double t = bench::median(bench::time_runs(300, [&] { k.matvec(x, y); }));

@@ -206,3 +206,23 @@ KVSample kv_sample(size_t T, size_t kv_heads, size_t q_heads, size_t d, uint64_t
 }
 
 }  // namespace vq::testdata
+
+namespace vq::testdata {
+
+weights::CompressedMatrix random_aq(size_t rows, size_t cols) {
+  weights::CompressedMatrix cm;
+  cm.scheme = weights::Scheme::parse("AQ2x8g8");
+  cm.rows = rows;
+  cm.cols = cols;
+  Rng rng(3);
+  cm.codes.resize(rows * cm.row_code_bytes());
+  for (uint8_t& c : cm.codes) c = uint8_t(rng.below(256));
+  cm.codebooks.resize(cm.codebook_floats());
+  for (float& v : cm.codebooks) v = float(rng.normal());
+  cm.scales.assign(rows, 0.01f);
+  cm.group_begin = {0, uint32_t(rows)};
+  cm.validate();
+  return cm;
+}
+
+}  // namespace vq::testdata

@@ -8,6 +8,7 @@
 
 #include "vq/core/metric.h"
 #include "vq/core/quantizer.h"
+#include "vq/weights/compressed_matrix.h"
 #include "vq/types.h"
 
 namespace vq::testdata {
@@ -61,5 +62,13 @@ struct KVSample {
 };
 KVSample kv_sample(size_t T, size_t kv_heads, size_t q_heads, size_t d, uint64_t seed,
                    bool post_rope);
+
+}  // namespace vq::testdata
+
+namespace vq::testdata {
+
+// An AQ2x8g8 CompressedMatrix with random codes and codebooks (seeded): for timing the GEMV
+// kernels, whose cost does not depend on the values.
+weights::CompressedMatrix random_aq(size_t rows, size_t cols);
 
 }  // namespace vq::testdata
