@@ -253,9 +253,6 @@ struct KVCache::Impl {
   size_t M1 = 0;               // books of the key quantizer (the first M1 of each code row)
   std::vector<uint8_t> key_bits;  // bits of all M key books
   BlockFormat format{BlockLayout::kBlocked8, 0};  // how a head's block of key codes is laid out
-  BlockLayout layout = BlockLayout::kBlocked8;   // format.layout()
-  size_t bv = 0;               // tokens per block, format.vectors()
-  size_t block_bytes = 0;      // bytes of one head's block, format.bytes()
   size_t page_blocks = 0;      // blocks per head per page
   std::vector<std::unique_ptr<Quantizer>> keyq, keyr, valq;  // keyr: split code residuals, or empty
   size_t Mv = 0, vwidth = 0;   // value books, bytes per value code (1 or 2)
@@ -273,16 +270,16 @@ struct KVCache::Impl {
 
   const uint8_t* block(size_t h, size_t b) const {
     const uint8_t* page = key_pages->page(b / page_blocks);
-    return page + (h * page_blocks + b % page_blocks) * block_bytes;
+    return page + (h * page_blocks + b % page_blocks) * format.bytes();
   }
   uint8_t* writable_block(size_t h, size_t b) {
     uint8_t* page = key_pages->writable(b / page_blocks);
-    return page + (h * page_blocks + b % page_blocks) * block_bytes;
+    return page + (h * page_blocks + b % page_blocks) * format.bytes();
   }
   // Key codes of head h for tokens ids (all < snap.size).
   Codes key_codes(const Snapshot& snap, size_t h, const std::vector<idx_t>& ids) const {
     Codes c(ids.size(), key_bits);
-    const size_t full = snap.size / bv * bv;
+    const size_t bv = format.vectors(), full = snap.size / bv * bv;
     for (size_t i = 0; i < ids.size(); ++i) {
       const auto t = static_cast<size_t>(ids[i]);
       if (t < full) {
@@ -399,11 +396,8 @@ KVCache::KVCache(KVCacheConfig config, std::unique_ptr<ColdStore> cold)
            split ? " + " + config_.key_residual_quantizer : std::string(), " has ", s.M,
            " books of 8 bits; at most ", kernels::kMaxBooks8, " are supported");
   s.format = *format;
-  s.layout = format->layout();
-  s.bv = format->vectors();
-  s.block_bytes = format->bytes();
-  s.page_blocks = config_.page_tokens / s.bv;
-  s.key_pages = std::make_unique<detail::PageList>(s.H * s.page_blocks * s.block_bytes);
+  s.page_blocks = config_.page_tokens / s.format.vectors();
+  s.key_pages = std::make_unique<detail::PageList>(s.H * s.page_blocks * s.format.bytes());
   if (!s.valq.empty()) {
     const std::vector<uint8_t> vbits = s.valq[0]->book_bits();
     s.Mv = vbits.size();
@@ -525,7 +519,7 @@ void KVCache::append(MatrixView<const float> keys, MatrixView<const float> value
   for (size_t h = 0; h < s.H; ++h) kc[h] = s.encode_keys(config_, h, keys.cols_slice(h * s.d, s.d), size0);
   for (size_t h = 0; h < s.valq.size(); ++h) vc[h] = s.valq[h]->encode(values.cols_slice(h * s.d, s.d));
 
-  const size_t total = size0 + n, bv = s.bv;
+  const size_t total = size0 + n, bv = s.format.vectors();
   if (cold_) {
     if (keys.contiguous() && values.contiguous())
       cold_->append(keys.data(), values.data(), n);
@@ -601,7 +595,7 @@ Matrix KVCache::scores(MatrixView<const float> query) const {
   const Impl& s = *impl_;
   check_query(query, q_heads_, s.d, "scores");
   const Snapshot snap = s.snapshot();
-  const size_t n = snap.size, bv = s.bv, nfull = n / bv, group = q_heads_ / s.H;
+  const size_t n = snap.size, bv = s.format.vectors(), nfull = n / bv, group = q_heads_ / s.H;
   Matrix out(q_heads_, n);
   std::vector<uint8_t> rows(bv * s.M);
   for (size_t qh = 0; qh < q_heads_; ++qh) {
@@ -673,7 +667,7 @@ std::vector<idx_t> KVCache::topk_reranked(MatrixView<const float> query, size_t 
 std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snapshot& snap,
                                             size_t h, const float* query, size_t k) const {
   const Impl& s = *this;
-  const size_t n = snap.size, nfull = n / bv;
+  const size_t n = snap.size, bv = s.format.vectors(), nfull = n / bv;
   HeadTables ht = s.tables(cfg, h, query, n);
   const size_t W = ht.window();
   TopK heap(k);
@@ -687,9 +681,9 @@ std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snap
       const size_t changed = ht.minimizing_tables(w, t.lut);
       VQ_CHECK(!t.lut.add_norms, "KVCache: inner-product tables must not need norms");
       if (changed == t.lut.num_books())
-        vq::detail::quantize_tables(s.layout, 0.f, t);
+        vq::detail::quantize_tables(s.format.layout(), 0.f, t);
       else
-        vq::detail::requantize_leading_books(s.layout, changed, t);
+        vq::detail::requantize_leading_books(s.format.layout(), changed, t);
     }
     vq::detail::BlockRange r;
     r.blocks = s.block(h, b);
@@ -697,7 +691,7 @@ std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snap
     r.books = s.M;
     r.first_id = static_cast<idx_t>(token);
     r.valid = r.nblocks * bv;
-    vq::detail::scan_filtered(s.layout, t, r, heap);
+    vq::detail::scan_filtered(s.format.layout(), t, r, heap);
     b = end;
   }
   if (n > nfull * bv) {
@@ -788,7 +782,7 @@ Matrix KVCache::decoded_keys(size_t kv_head) const {
 KVBytes KVCache::bytes() const {
   const Impl& s = *impl_;
   KVBytes b;
-  b.key_codes = double(s.H * s.block_bytes) / double(s.bv);
+  b.key_codes = double(s.H * s.format.bytes()) / double(s.format.vectors());
   b.value_codes = double(s.H * s.Mv * s.vwidth);
   b.cold = cold_ ? double(2 * s.H * s.d * sizeof(float)) : 0.0;
   return b;
