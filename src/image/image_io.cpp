@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstring>
 
+#include "image/compression_bound.h"
 #include "image/png_guard.h"
 #include "util/atomic_file.h"
 #include "vq/core/limits.h"
@@ -46,6 +47,7 @@ ImageHeader decode_image_header(Span<const uint8_t> bytes, const std::string& na
            name, ": not a readable image (PNG, JPEG, BMP, TGA, ...): ", stbi_failure_reason());
   VQ_CHECK(w >= 1 && h >= 1 && uint64_t(w) * uint64_t(h) <= kMaxPixels, name, ": image header says ",
            w, "×", h, " pixels (limit ", kMaxPixels, ")");
+  check_compression_bound(bytes, uint64_t(w), uint64_t(h), name);
   return {size_t(w), size_t(h), size_t(c)};
 }
 

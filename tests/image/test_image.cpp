@@ -1,11 +1,13 @@
 // Image codec: patch transform, tokenizer, token codings, encoded files, image I/O, quality.
 #include <gtest/gtest.h>
+#include <stb_image_write.h>
 
 #include <omp.h>
 
 #include <cmath>
 #include <numeric>
 
+#include "image/compression_bound.h"
 #include "image_fixture.h"
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/container.h"
@@ -464,6 +466,49 @@ TEST(ImageIo, PngRoundTripAndCorruptFiles) {
   }
   EXPECT_THROW(read_image("/nonexistent/x.png"), Error);
   EXPECT_THROW(decode_image(std::vector<uint8_t>{'B', 'M', 1, 2, 3}), Error);
+}
+
+namespace {
+void append_to(void* context, void* data, int size) {
+  auto* out = static_cast<std::vector<uint8_t>*>(context);
+  out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+}
+}  // namespace
+
+// The most compressible valid files (one flat colour, 2048×2048) stay under the per-format
+// bound and decode; the same files cut to their first 1 % keep their header but cannot hold
+// its pixels and are rejected as truncated before stb decodes (and zero-pads) them.
+TEST(ImageIo, CompressionBoundAcceptsFlatImagesAndRejectsTruncatedOnes) {
+  const size_t side = 2048;
+  for (size_t channels : {1, 3}) {
+    const Image flat(side, side, channels, 128);
+    const int w = int(side), h = int(side), c = int(channels);
+    std::vector<uint8_t> jpeg, tga, bmp;
+    ASSERT_TRUE(stbi_write_jpg_to_func(append_to, &jpeg, w, h, c, flat.pixels.data(), 10));
+    ASSERT_TRUE(stbi_write_tga_to_func(append_to, &tga, w, h, c, flat.pixels.data()));  // RLE
+    ASSERT_TRUE(stbi_write_bmp_to_func(append_to, &bmp, w, h, c, flat.pixels.data()));
+    const std::vector<std::pair<std::vector<uint8_t>, ImageFormat>> files = {
+        {jpeg, ImageFormat::kJpeg}, {tga, ImageFormat::kTga}, {bmp, ImageFormat::kBmp},
+        {encode_png(flat), ImageFormat::kPng}};
+    for (const auto& [bytes, format] : files) {
+      SCOPED_TRACE(format_name(format));
+      EXPECT_EQ(sniff_image_format(bytes), format);
+      const double pixels_per_byte = double(side * side) / double(bytes.size());
+      EXPECT_LT(pixels_per_byte, double(max_pixels_per_byte(format)));
+      const Image back = decode_image(bytes, "flat");
+      EXPECT_EQ(back.width, side);
+      EXPECT_EQ(back.pixel_count(), side * side);
+
+      const std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + long(bytes.size() / 100));
+      if (format == ImageFormat::kPng) continue;  // 1 % of a flat PNG still holds 2048² pixels
+      try {
+        decode_image(cut, "cut.img");
+        ADD_FAILURE() << "a truncated file decoded";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+      }
+    }
+  }
 }
 
 TEST(ImageQuality, PsnrAndSsimHandComputed) {
