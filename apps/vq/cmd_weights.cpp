@@ -248,14 +248,14 @@ void add_weights_command(CLI::App& app) {
   c->add_flag("--no-act-order", ca->no_act_order,
               "Sweep the input columns in their own order instead of by importance (GPTQ's desc_act, the default: "
               "13-54 % lower GPTQ3 output error on the tiny LMs, BENCHMARKS.md)");
-  c->add_flag("-q,--quiet", ca->quiet, "No per-layer lines");
+  c->add_flag("--quiet", ca->quiet, "No per-layer lines");
   c->callback([ca] { run_compress(*ca); });
   auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
   auto quiet = std::make_shared<bool>(false);
   CLI::App* d = cmd->add_subcommand("decompress", "Write the decoded F32 weights under their original names");
   d->add_option("input", *in, "Compressed .safetensors")->required();
   d->add_option("-o,--output", *out, "Dense .safetensors")->required();
-  d->add_flag("-q,--quiet", *quiet, "No per-layer lines");
+  d->add_flag("--quiet", *quiet, "No per-layer lines");
   d->callback([in, out, quiet] { run_decompress(*in, *out, *quiet); });
   const std::string examples =
       "Examples:\n"

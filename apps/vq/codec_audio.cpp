@@ -181,6 +181,8 @@ class AudioCodec final : public MediaCodec {
   void add_commands(CLI::App& app) override {
     CLI::App* audio = app.add_subcommand("audio", "Audio codec: train a model on your own recordings");
     audio->require_subcommand(1);
+    audio->footer("Encode and decode recordings with vq encode / vq decode (the default model is bundled).\n"
+                  "Run 'vq help audio train' for training options.");
     CLI::App* train = audio->add_subcommand("train", "Learn the audio codec's codebooks from a folder of recordings");
     train->add_option("corpus", corpus_, "Folder searched recursively for .wav .flac .ogg files")->required();
     train->add_option("-o,--output", train_output_, "Model file (.vqc)")->required();

@@ -272,6 +272,8 @@ class ImageCodec final : public MediaCodec {
   void add_commands(CLI::App& app) override {
     CLI::App* image = app.add_subcommand("image", "Image tokenizer: train a model on a folder of photographs");
     image->require_subcommand(1);
+    image->footer("Encode and decode images with vq encode / vq decode (the default model is bundled).\n"
+                  "Run 'vq help image train' for training options.");
     CLI::App* train = image->add_subcommand("train", "Train an image tokenizer on every image in DIR");
     train->add_option("dir", train_dir_, "Folder of training images (PNG, JPEG, BMP, TGA)")->required();
     train->add_option("-o,--output", train_out_, "Model file (.vqc)")->required();

@@ -111,6 +111,8 @@ class SplatsCodec final : public MediaCodec {
   void add_commands(CLI::App& app) override {
     CLI::App* splats = app.add_subcommand("splats", "3D Gaussian Splatting scenes");
     splats->require_subcommand(1);
+    splats->footer("Encode and decode .ply scenes with vq encode / vq decode.\n"
+                   "Run 'vq help splats synth' for the generator's options.");
     CLI::App* synth = splats->add_subcommand("synth", "Write a synthetic 3DGS scene (procedural surfaces) as PLY");
     synth->add_option("output", synth_out_, "The .ply to write")->required();
     synth->add_option("-n,--count", synth_.count, "Number of Gaussians (default 100000)")->check(CLI::Range(1, 100000000));

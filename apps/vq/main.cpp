@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "cli.h"
 #include "media_codec.h"
@@ -29,7 +30,7 @@ int fail(const std::string& message, int code) {
 
 int main(int argc, char** argv) {
   CLI::App app{"vq: vector quantization — train quantizers, turn vectors into codes and back."};
-  app.set_version_flag("--version", "vq " + vq::cli::version_string());
+  app.set_version_flag("-V,--version", "vq " + vq::cli::version_string());
   app.require_subcommand(1);
   // Global, and accepted after the command too (fallthrough): vq encode big.png --max-decoded-bytes 4G.
   // Applied as soon as it is parsed, so it holds before any command reads a file.
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
       "  vq decode codes.vqc -o x_hat.npy\n"
       "  vq eval x.npy x_hat.npy\n"
       "  vq info model.vqc\n"
-      "Run 'vq COMMAND --help' for a command's options.");
+      "Run 'vq help COMMAND' (or 'vq COMMAND --help') for a command's options.");
   vq::cli::add_train_command(app);
   vq::cli::add_encode_command(app);
   vq::cli::add_decode_command(app);
@@ -63,6 +64,16 @@ int main(int argc, char** argv) {
   vq::cli::add_demo_command(app);
   for (vq::cli::MediaCodec* c : vq::cli::media_codecs()) c->add_commands(app);
   vq::cli::add_weights_command(app);
+
+  // Bare `vq` shows the help; `vq help [COMMAND [SUBCOMMAND]]` is `vq [COMMAND [SUBCOMMAND]] --help`.
+  std::vector<char*> args(argv, argv + argc);
+  std::string help_flag = "--help";
+  if (argc == 1 || std::string(argv[1]) == "help") {
+    if (argc > 1) args.erase(args.begin() + 1);
+    args.push_back(help_flag.data());
+  }
+  argc = static_cast<int>(args.size());
+  argv = args.data();
 
   // CLI11 would call an unknown command a stray positional argument; name it instead.
   if (argc > 1 && argv[1][0] != '-') {

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include "cli_runner.h"
 #include "test_data.h"
@@ -179,7 +181,6 @@ TEST_F(Cli, DefaultNamesAndEval) {
 }
 
 TEST_F(Cli, UsageErrorsAreExitTwo) {
-  expect_error("", 2, "subcommand");
   expect_error("encode " + path("x.npy"), 2, "-m MODEL.vqc");
   expect_error("frobnicate", 2, "frobnicate");
   expect_error("train " + path("x.npy") + " -q VQ4", 2, "--output");
@@ -198,6 +199,45 @@ TEST_F(Cli, HelpAndVersion) {
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_TRUE(contains(r.out, "Examples:")) << cmd << r.out;
   }
+  EXPECT_EQ(vq("-V").out, vq("--version").out);
+  // Bare `vq` and `vq help` show the top-level help; `vq help CMD [SUB]` a command's.
+  const std::string top = vq("--help").out;
+  for (const char* bare : {"", "help"}) {
+    r = vq(bare);
+    EXPECT_EQ(r.code, 0) << bare;
+    EXPECT_EQ(r.out, top) << bare;
+  }
+  for (const char* cmd : {"train", "encode", "image", "image train", "weights compress"}) {
+    r = vq(std::string("help ") + cmd);
+    EXPECT_EQ(r.code, 0) << cmd << r.err;
+    EXPECT_EQ(r.out, vq(std::string(cmd) + " --help").out) << cmd;
+    EXPECT_NE(r.out, top) << cmd;
+  }
+  expect_error("help nosuchcommand", 2, "unknown command 'nosuchcommand'");
+}
+
+// A short flag means one thing in every command: -q is --quantizer, -o --output, -m --model.
+TEST_F(Cli, ShortFlagsMeanOneThingEverywhere) {
+  std::map<std::string, std::string> meaning;
+  for (const char* cmd : {"train", "encode", "decode", "eval", "info", "demo", "audio train", "image train",
+                          "splats synth", "weights compress", "weights decompress"}) {
+    const std::string help = vq(std::string(cmd) + " --help").out;
+    std::istringstream lines(help);
+    for (std::string line; std::getline(lines, line);) {
+      // CLI11 lists options as "  -x,--long TYPE ...".
+      const size_t at = line.find_first_not_of(' ');
+      if (at == std::string::npos || line.compare(at, 1, "-") != 0 || line.size() < at + 4 ||
+          line[at + 1] == '-' || line[at + 2] != ',')
+        continue;
+      const std::string flag = line.substr(at, 2);
+      const size_t end = line.find_first_of(" ,", at + 3);
+      const std::string name = line.substr(at + 3, end - at - 3);
+      if (flag == "-h") continue;
+      auto [it, inserted] = meaning.emplace(flag, name);
+      EXPECT_EQ(it->second, name) << flag << " in '" << cmd << "'";
+    }
+  }
+  EXPECT_EQ(meaning["-q"], "--quantizer");
 }
 
 }  // namespace

@@ -88,7 +88,7 @@ TEST_F(WeightsCli, CalibrationFromNpyOrSafetensors) {
   EXPECT_NE(q(from_npy), q(plain));
   EXPECT_NE(q(from_npy), q(in_order)) << "--no-act-order reaches the compressor";
   const auto aq_codes = [&](const std::string& out, const std::string& extra) {
-    const CliRun r = vq("weights compress " + path("in.safetensors") + " -o " + path(out) + " --scheme AQ1x6g4 -q" +
+    const CliRun r = vq("weights compress " + path("in.safetensors") + " -o " + path(out) + " --scheme AQ1x6g4 --quiet" +
                         " --calib " + path("calib") + extra);
     EXPECT_EQ(r.code, 0) << r.err;
     const weights::SafetensorsFile f = weights::SafetensorsFile::open(path(out));  // (the bytes live in its mapping)
@@ -118,7 +118,7 @@ TEST_F(WeightsCli, AqRoundsLowerTheError) {
   auto error_with = [&](int rounds) {
     const std::string out = path(std::to_string(rounds) + "rounds.safetensors");  // (not "r" + …: GCC 12 -Wrestrict)
     CliRun r = vq("weights compress " + path("in.safetensors") + " -o " + out + " --scheme AQ1x6g4 --aq-rounds " +
-                  std::to_string(rounds) + " --aq-beam 4 -q");
+                  std::to_string(rounds) + " --aq-beam 4 --quiet");
     EXPECT_EQ(r.code, 0) << r.err;
     r = vq("weights decompress " + out + " -o " + path("d.safetensors"));
     EXPECT_EQ(r.code, 0) << r.err;

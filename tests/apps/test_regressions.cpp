@@ -306,8 +306,8 @@ TEST_F(Regression, WeightsDecompressKeepsTensorNames) {
   st.add_float("X", {16, 64}, {a.data(), a.rows() * a.cols()});
   st.add_float("proj.weight", {16, 64}, {b.data(), b.rows() * b.cols()});
   st.finish(path("w.safetensors"));
-  ASSERT_EQ(vq("weights compress " + path("w.safetensors") + " -o " + path("c.safetensors") + " --scheme RTN4g32 -q").code, 0);
-  ASSERT_EQ(vq("weights decompress " + path("c.safetensors") + " -o " + path("d.safetensors") + " -q").code, 0);
+  ASSERT_EQ(vq("weights compress " + path("w.safetensors") + " -o " + path("c.safetensors") + " --scheme RTN4g32 --quiet").code, 0);
+  ASSERT_EQ(vq("weights decompress " + path("c.safetensors") + " -o " + path("d.safetensors") + " --quiet").code, 0);
   std::vector<std::string> names;
   const weights::SafetensorsFile d = weights::SafetensorsFile::open(path("d.safetensors"));
   for (const weights::TensorInfo& t : d.tensors())
