@@ -111,7 +111,7 @@ def weights(s, tmp):
                               {"format": "pt"})
     s.add("safetensors", "dense.safetensors", dense)
     (tmp / "w.safetensors").write_bytes(safetensors_bytes([("layer.weight", "F32", w), ("proj", "F32", w[:16])]))
-    for scheme in ["RTN4g16", "GPTQ3g8", "AQ2x4g4", "AQ1x4g4r2"]:
+    for scheme in ["RTN4g16", "GPTQ3g8", "AQ2x4d4", "AQ1x4d4c2"]:
         out = tmp / f"w_{scheme}.safetensors"
         vq("weights", "compress", tmp / "w.safetensors", "-o", out, "--scheme", scheme, "--quiet")
         s.add("decode_weights", f"{scheme}.safetensors", out)

@@ -14,7 +14,7 @@
 //   aq_encode     AQ2x8 (beam 8) encode of 5000 × 128
 //   search_pq8    PQ16x8 CodeIndex search, 200 queries × 100000 codes, top 10
 //   search_pq4    PQ32x4 CodeIndex search, 200 queries × 100000 codes, top 10
-//   gemv_float    AQ2x8g8 4096 × 4096 matvec, float tables (random codes)
+//   gemv_float    AQ2x8d8 4096 × 4096 matvec, float tables (random codes)
 //   gemv_int8     the same with int8 tables
 //   gemv_rtn4     RTN4g128 4096 × 4096 matvec
 // Threads: OMP_NUM_THREADS (OpenBLAS pinned to one thread).

@@ -9,11 +9,11 @@
 //             name contains FILTER.
 //   speed     matvec / matmul(B = 16) on 4096×4096 and 11008×4096, 1 and 2 threads (random AQ
 //             codes: timing only; the int8 tables' deviation from float tables is printed).
-//   time      AQ2x8g8 compression of a 4096×4096 layer under H.
+//   time      AQ2x8d8 compression of a 4096×4096 layer under H.
 //   gaussian  i.i.d. N(0, 1) weights, H = I: each scheme's relative MSE against Shannon's
 //             bound for a Gaussian source, 2^(−2R) at R = its bits/weight (no code of R bits
 //             per weight can go below it). `gaussian - SCHEMES` picks the schemes.
-//   gemv-float / gemv-int8   300 batch-1 AQ2x8g8 products on 4096×4096 (for perf record).
+//   gemv-float / gemv-int8   300 batch-1 AQ2x8d8 products on 4096×4096 (for perf record).
 #include <cblas.h>
 #include <omp.h>
 
@@ -41,7 +41,7 @@ namespace {
 CompressOptions g_options;
 
 const char* kSchemes[] = {"RTN2g128", "RTN3g128", "RTN4g128", "GPTQ2g128", "GPTQ3g128", "GPTQ4g128",
-                          "CDQ2g128", "CDQ3g128", "CDQ4g128", "AQ2x8g8", "AQ2x8g8r4", "AQ3x8g8", "AQ4x8g8"};
+                          "CDQ2g128", "CDQ3g128", "CDQ4g128", "AQ2x8d8", "AQ2x8d8c4", "AQ3x8d8", "AQ4x8d8"};
 
 // ‖(W − Ŵ)Xᵀ‖ / ‖WXᵀ‖ on inputs x (n × cols).
 double output_error(const Matrix& w, const Matrix& w_hat, const Matrix& x) {
@@ -217,8 +217,8 @@ void speed_case(size_t rows, size_t cols, size_t batch, int threads, int reps, d
   };
   std::vector<Case> cases;
   const CompressedMatrix aq = testdata::random_aq(rows, cols);
-  cases.push_back({"AQ2x8g8 float tables", aq, LutPrecision::kFloat});
-  cases.push_back({"AQ2x8g8 int8 tables", aq, LutPrecision::kInt8});
+  cases.push_back({"AQ2x8d8 float tables", aq, LutPrecision::kFloat});
+  cases.push_back({"AQ2x8d8 int8 tables", aq, LutPrecision::kInt8});
   for (const char* s : {"RTN2g128", "RTN4g128"}) cases.push_back({s, compress(w.view(), {}, s), LutPrecision::kFloat});
   for (const Case& c : cases) {
     const GemvKernel k(c.cm, c.precision);
@@ -253,13 +253,13 @@ void speed() {
       for (size_t batch : {1, 16}) speed_case(rows, cols, batch, threads, reps, best_bw[threads]);
 }
 
-// Only AQ2x8g8 batch-1 products on 4096x4096, many times: a target for `perf record`.
+// Only AQ2x8d8 batch-1 products on 4096x4096, many times: a target for `perf record`.
 void gemv_loop(LutPrecision precision) {
   const CompressedMatrix cm = testdata::random_aq(4096, 4096);
   const GemvKernel k(cm, precision);
   std::vector<float> x(4096, 1.f), y(4096);
   const double t = bench::median(bench::time_runs(300, [&] { k.matvec(x, y); }));
-  std::printf("AQ2x8g8 %s tables, 4096x4096 batch 1: %.3f ms (median of 300)\n",
+  std::printf("AQ2x8d8 %s tables, 4096x4096 batch 1: %.3f ms (median of 300)\n",
               precision == LutPrecision::kInt8 ? "int8" : "float", t * 1e3);
 }
 
@@ -269,7 +269,7 @@ void compress_time() {
   Matrix x = testdata::correlated(2 * n, n, 7);
   const std::vector<float> h = hessian_from_inputs(x.view());
   std::printf("## compression time, 4096x4096 under H, threads=%d\n\n", omp_get_max_threads());
-  for (const char* s : {"AQ2x8g8", "GPTQ3g128", "RTN2g128"}) {
+  for (const char* s : {"AQ2x8d8", "GPTQ3g128", "RTN2g128"}) {
     CompressedMatrix cm;
     const double t = bench::median(bench::time_runs(1, [&] { cm = compress(w.view(), h, s, g_options); }));
     std::printf("| %s | %.1f s | %.3f bits/weight | rel. H-error %.4f |\n", s, t, cm.bits_per_weight(),
@@ -318,7 +318,7 @@ int main(int argc, char** argv) {
   }
   if (what == "quality" || what == "all") quality(dir, schemes, argc > 4 ? argv[4] : "");
   if (what == "time" || what == "all") compress_time();
-  if (what == "gaussian") gaussian(argc > 3 ? schemes : std::vector<std::string>{"RTN3g128", "GPTQ3g128", "CDQ3g128", "AQ2x8g8", "AQ1x8g4", "AQ2x4g4", "AQ4x4g8", "AQ3x8g8"});
+  if (what == "gaussian") gaussian(argc > 3 ? schemes : std::vector<std::string>{"RTN3g128", "GPTQ3g128", "CDQ3g128", "AQ2x8d8", "AQ1x8d4", "AQ2x4d4", "AQ4x4d8", "AQ3x8d8"});
   if (what == "speed" || what == "all") speed();
   if (what == "gemv-float") gemv_loop(LutPrecision::kFloat);
   if (what == "gemv-int8") gemv_loop(LutPrecision::kInt8);

@@ -19,7 +19,7 @@ namespace vq::cli {
 namespace {
 
 struct CompressArgs {
-  std::string input, output, scheme = "AQ2x8g8", calib;
+  std::string input, output, scheme = "AQ2x8d8", calib;
   std::vector<std::string> include, exclude;
   float damp = 0.01f;
   weights::CompressOptions defaults;
@@ -100,6 +100,8 @@ class Calibration {
 void run_compress(const CompressArgs& a) {
   check_distinct_files({{"input", a.input}, {"--calib", a.calib}}, {{"output -o", a.output}});
   const weights::Scheme scheme = weights::Scheme::parse(a.scheme);
+  if (const std::string note = weights::Scheme::deprecation_note(a.scheme); !note.empty())
+    std::fprintf(stderr, "vq: warning: %s\n", note.c_str());
   const weights::SafetensorsFile in = weights::SafetensorsFile::open(a.input);
   const Calibration calib(a.calib);
   std::vector<NamedFile> calib_files;  // the calibration files actually used, also inputs
@@ -230,7 +232,7 @@ void add_weights_command(CLI::App& app) {
   CLI::App* c = cmd->add_subcommand("compress", "Compress every matching 2-D weight (docs/weights.md)");
   c->add_option("input", ca->input, "Input .safetensors")->required();
   c->add_option("-o,--output", ca->output, "Output .safetensors")->required();
-  c->add_option("--scheme", ca->scheme, "AQ<M>x<b>g<g>[r<R>], RTN<b>g<G>, GPTQ<b>g<G>, CDQ<b>g<G>")->capture_default_str();
+  c->add_option("--scheme", ca->scheme, "AQ<M>x<b>d<d>[c<C>], RTN<b>g<G>, GPTQ<b>g<G>, CDQ<b>g<G>")->capture_default_str();
   c->add_option("--calib", ca->calib, "Layer inputs (rows = tokens, columns = in_features): a directory of <tensor name>.npy, or a .safetensors file with one tensor per layer under the weight's name");
   c->add_option("--include", ca->include, "Only tensors matching this glob (repeatable)");
   c->add_option("--exclude", ca->exclude, "Skip tensors matching this glob (repeatable)");
@@ -259,7 +261,7 @@ void add_weights_command(CLI::App& app) {
   d->callback([in, out, quiet] { run_decompress(*in, *out, *quiet); });
   const std::string examples =
       "Examples:\n"
-      "  vq weights compress model.safetensors -o model.aq.safetensors --scheme AQ2x8g8 --calib calib/\n"
+      "  vq weights compress model.safetensors -o model.aq.safetensors --scheme AQ2x8d8 --calib calib/\n"
       "  vq weights compress model.safetensors -o model.cdq.safetensors --scheme CDQ2g128 --calib calib.safetensors \\\n"
       "      --include 'model.layers.*' --exclude '*lm_head*'\n"
       "  vq weights decompress model.aq.safetensors -o model.dense.safetensors\n"

@@ -71,6 +71,7 @@ void bind_weights(pyb::module_& m) {
                              })
       .def("matvec", &matvec)
       .def("matmul", &matmul);
+  m.def("scheme_deprecation_note", &weights::Scheme::deprecation_note, pyb::arg("scheme"));
   m.def(
       "compress_weights",
       [](const pyb::object& w, const pyb::object& h, const pyb::object& x, const std::string& scheme, float damp,
@@ -101,7 +102,7 @@ void bind_weights(pyb::module_& m) {
         pyb::gil_scoped_release release;
         return weights::compress(wv, hv, scheme, opt);
       },
-      pyb::arg("W"), pyb::arg("H") = pyb::none(), pyb::arg("X") = pyb::none(), pyb::arg("scheme") = "AQ2x8g8",
+      pyb::arg("W"), pyb::arg("H") = pyb::none(), pyb::arg("X") = pyb::none(), pyb::arg("scheme") = "AQ2x8d8",
       pyb::arg("damp") = 0.01f, pyb::arg("seed") = 1234, pyb::arg("act_order") = true,
       pyb::arg("aq_rounds") = weights::CompressOptions{}.aq_rounds, pyb::arg("aq_beam") = weights::CompressOptions{}.aq_beam,
       pyb::arg("aq_refine_passes") = weights::CompressOptions{}.aq_refine_passes, pyb::arg("threads") = 0);

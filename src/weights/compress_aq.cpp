@@ -320,7 +320,7 @@ void refit_books_and_scales(MatrixView<const float> w, const PreparedHessian& h,
   for (size_t i = 0; i < n; ++i) out.codebooks[i] = round_fp16(x[i]);
   // Then the per-row scales for these books (AQLM tunes them too): s_r ← s_r · ⟨w_r, ŵ_r⟩_H /
   // ⟨ŵ_r, ŵ_r⟩_H, the least-squares multiplier of each row's decoding under H. On the 512-wide
-  // tiny LM this lowered AQ4x4g8's held-out error by 4–28 % and AQ2x8g8's by up to 3 %.
+  // tiny LM this lowered AQ4x4d8's held-out error by 4–28 % and AQ2x8d8's by up to 3 %.
   decode(out.codebooks);
   const Matrix& hd = times_h(decoded);
   for (size_t r = 0; r < rows; ++r) {

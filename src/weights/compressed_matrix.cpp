@@ -52,17 +52,19 @@ Scheme Scheme::parse(const std::string& text) {
     s.books = read_number(text, pos, "the number of codebooks M");
     expect(text, pos, 'x', "the bits per code");
     s.bits = read_number(text, pos, "the bits per code");
-    expect(text, pos, 'g', "the group size");
-    s.group = read_number(text, pos, "the group size g");
-    if (pos < text.size() && text[pos] == 'r') {
+    // 'd' and 'c' are the letters; 'g' and 'r' are the old spelling (deprecation_note()).
+    const bool old_spelling = pos < text.size() && text[pos] == 'g';
+    expect(text, pos, old_spelling ? 'g' : 'd', "the code dimension");
+    s.group = read_number(text, pos, "the code dimension d");
+    if (pos < text.size() && text[pos] == (old_spelling ? 'r' : 'c')) {
       ++pos;
-      s.row_groups = read_number(text, pos, "the number of row groups R");
+      s.row_groups = read_number(text, pos, "the number of row clusters C");
     }
     VQ_CHECK(s.books >= 1 && s.books <= 8, "scheme '", text, "': M = ", s.books, " codebooks, expected 1..8");
     VQ_CHECK(s.bits >= 1 && s.bits <= 16, "scheme '", text, "': ", s.bits, " bits per code, expected 1..16");
-    VQ_CHECK(s.group >= 1 && s.group <= 64, "scheme '", text, "': group size ", s.group, ", expected 1..64");
+    VQ_CHECK(s.group >= 1 && s.group <= 64, "scheme '", text, "': code dimension ", s.group, ", expected 1..64");
     VQ_CHECK(s.row_groups >= 1 && s.row_groups <= 256, "scheme '", text, "': ", s.row_groups,
-             " row groups, expected 1..256");
+             " row clusters, expected 1..256");
   } else {
     bool known = false;
     for (SchemeKind k : {SchemeKind::kRTN, SchemeKind::kGPTQ, SchemeKind::kCDQ}) {
@@ -74,7 +76,7 @@ Scheme Scheme::parse(const std::string& text) {
         break;
       }
     }
-    VQ_CHECK(known, "scheme '", text, "': unknown kind (expected AQ<M>x<b>g<g>[r<R>], RTN<b>g<G>, ",
+    VQ_CHECK(known, "scheme '", text, "': unknown kind (expected AQ<M>x<b>d<d>[c<C>], RTN<b>g<G>, ",
              "GPTQ<b>g<G> or CDQ<b>g<G>)");
     s.bits = read_number(text, pos, "the bits per weight");
     expect(text, pos, 'g', "the group size");
@@ -90,9 +92,22 @@ std::string Scheme::str() const {
   std::string out = kind_name(kind);
   // Appended piece by piece: GCC 12 gives a false -Wrestrict on chains of std::string '+'.
   if (is_aq()) out.append(std::to_string(books)).append("x");
-  out.append(std::to_string(bits)).append("g").append(std::to_string(group));
-  if (is_aq() && row_groups > 1) out.append("r").append(std::to_string(row_groups));
+  out.append(std::to_string(bits)).append(is_aq() ? "d" : "g").append(std::to_string(group));
+  if (is_aq() && row_groups > 1) out.append("c").append(std::to_string(row_groups));
   return out;
+}
+
+std::string Scheme::deprecation_note(const std::string& text) {
+  if (text.rfind("AQ", 0) != 0 || text.find('g') == std::string::npos) return "";
+  std::string canonical;
+  try {
+    canonical = parse(text).str();
+  } catch (const Error&) {
+    return "";  // not a scheme at all: parse() reports that
+  }
+  return "scheme '" + text + "' is the old spelling of '" + canonical +
+         "' (AQ schemes now write the code dimension as d and row clusters as c; g and r mean "
+         "scale group and rotation in quantizer specs)";
 }
 
 void Scheme::check_shape(size_t rows, size_t cols) const {

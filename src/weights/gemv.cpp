@@ -14,7 +14,7 @@ namespace {
 
 using kernels::kRowBlock;
 
-// Float tables are built for as many positions as fit kChunkBytes (a 4096-column AQ2x8g8 layer
+// Float tables are built for as many positions as fit kChunkBytes (a 4096-column AQ2x8d8 layer
 // at batch 1: all 1 MiB at once), and walked in tiles of kTileBytes that stay in L1 while every
 // row block of a thread streams through them.
 constexpr size_t kChunkBytes = size_t{1} << 20;

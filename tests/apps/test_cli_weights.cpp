@@ -4,6 +4,7 @@
 // one-line error for a missing input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -47,6 +48,12 @@ TEST_F(WeightsCli, CompressDecompressRoundTrip) {
   EXPECT_LT(err / energy, 0.03);
   EXPECT_GT(err / energy, 1e-5);
 
+  // The old AQ spelling still works, with one warning line naming the new one.
+  r = vq("weights compress " + path("in.safetensors") + " -o " + path("old.safetensors") + " --scheme AQ1x4g8 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err.rfind("vq: warning: scheme 'AQ1x4g8' is the old spelling of 'AQ1x4d8'", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
   r = vq("weights compress " + path("missing.safetensors") + " -o " + path("x.safetensors"));
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err.rfind("vq: error: ", 0), 0u) << r.err;
@@ -88,7 +95,7 @@ TEST_F(WeightsCli, CalibrationFromNpyOrSafetensors) {
   EXPECT_NE(q(from_npy), q(plain));
   EXPECT_NE(q(from_npy), q(in_order)) << "--no-act-order reaches the compressor";
   const auto aq_codes = [&](const std::string& out, const std::string& extra) {
-    const CliRun r = vq("weights compress " + path("in.safetensors") + " -o " + path(out) + " --scheme AQ1x6g4 --quiet" +
+    const CliRun r = vq("weights compress " + path("in.safetensors") + " -o " + path(out) + " --scheme AQ1x6d4 --quiet" +
                         " --calib " + path("calib") + extra);
     EXPECT_EQ(r.code, 0) << r.err;
     const weights::SafetensorsFile f = weights::SafetensorsFile::open(path(out));  // (the bytes live in its mapping)
@@ -117,7 +124,7 @@ TEST_F(WeightsCli, AqRoundsLowerTheError) {
   in.finish(path("in.safetensors"));
   auto error_with = [&](int rounds) {
     const std::string out = path(std::to_string(rounds) + "rounds.safetensors");  // (not "r" + …: GCC 12 -Wrestrict)
-    CliRun r = vq("weights compress " + path("in.safetensors") + " -o " + out + " --scheme AQ1x6g4 --aq-rounds " +
+    CliRun r = vq("weights compress " + path("in.safetensors") + " -o " + out + " --scheme AQ1x6d4 --aq-rounds " +
                   std::to_string(rounds) + " --aq-beam 4 --quiet");
     EXPECT_EQ(r.code, 0) << r.err;
     r = vq("weights decompress " + out + " -o " + path("d.safetensors"));

@@ -173,9 +173,9 @@ def make(out):
     (out / "scene.ply").unlink()
     entry("scene.vqc", ".ply", 1e-5, "a 300-Gaussian synthetic scene, preset low")
 
-    # Weights: a 64 × 64 layer compressed with AQ2x8g8 and GPTQ4g32.
+    # Weights: a 64 × 64 layer compressed with AQ2x8d8 and GPTQ4g32.
     write_safetensors(out / "layer.safetensors", {"layer.weight": rng.standard_normal((64, 64)).astype(np.float32)})
-    for scheme in ("AQ2x8g8", "GPTQ4g32"):
+    for scheme in ("AQ2x8d8", "GPTQ4g32"):
         target = out / f"weights_{scheme}.safetensors"
         vq("weights", "compress", out / "layer.safetensors", "-o", target, "--scheme", scheme, "--quiet")
         decoded = out / f"weights_{scheme}.expected.safetensors"

@@ -93,7 +93,7 @@ def h_error(W, Wh, H):
     return np.einsum("ri,ij,rj->", E, H, E) / np.einsum("ri,ij,rj->", W, H, W)
 
 
-@pytest.mark.parametrize("scheme", ["AQ2x6g8", "RTN3g16", "GPTQ4g16", "CDQ2g32"])
+@pytest.mark.parametrize("scheme", ["AQ2x6d8", "RTN3g16", "GPTQ4g16", "CDQ2g32"])
 def test_products_from_codes_equal_the_decoded_matrix(scheme):
     W, X, _ = layer()
     cm = vqcodec.compress_weights(W, X=X, scheme=scheme)
@@ -105,9 +105,17 @@ def test_products_from_codes_equal_the_decoded_matrix(scheme):
     np.testing.assert_allclose(cm.matmul(Xb), Xb @ D.T, rtol=1e-4, atol=1e-5)
 
 
+def test_old_aq_spelling_warns_and_means_the_same_scheme():
+    W, _, _ = layer()
+    with pytest.warns(DeprecationWarning, match="old spelling of 'AQ2x6d8'"):
+        old = vqcodec.compress_weights(W, scheme="AQ2x6g8")
+    assert old.scheme == "AQ2x6d8"
+    np.testing.assert_array_equal(old.decode(), vqcodec.compress_weights(W, scheme="AQ2x6d8").decode())
+
+
 def test_prepared_kernel_float_is_exact_and_int8_close():
     W, X, _ = layer()
-    cm = vqcodec.compress_weights(W, scheme="AQ2x6g8")
+    cm = vqcodec.compress_weights(W, scheme="AQ2x6d8")
     D = cm.decode().astype(np.float64)
     Xb = np.random.default_rng(3).standard_normal((4, W.shape[1])).astype(np.float32)
     exact = vqcodec.GemvKernel(cm)
@@ -135,14 +143,14 @@ def test_gptq_matches_numpy_reference(bits, act_order):
 
 def test_aq_options_reach_the_compressor():
     W, X, H = layer(seed=8)
-    one = vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_rounds=1, aq_beam=2, threads=1)
-    more = vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_rounds=4, aq_beam=2, threads=1)
+    one = vqcodec.compress_weights(W, X=X, scheme="AQ1x6d4", aq_rounds=1, aq_beam=2, threads=1)
+    more = vqcodec.compress_weights(W, X=X, scheme="AQ1x6d4", aq_rounds=4, aq_beam=2, threads=1)
     assert h_error(W, more.decode(), H) < h_error(W, one.decode(), H)
-    plain = vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_refine_passes=0)
-    refined = vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_refine_passes=3)
+    plain = vqcodec.compress_weights(W, X=X, scheme="AQ1x6d4", aq_refine_passes=0)
+    refined = vqcodec.compress_weights(W, X=X, scheme="AQ1x6d4", aq_refine_passes=3)
     assert h_error(W, refined.decode(), H) < h_error(W, plain.decode(), H)
     with pytest.raises(ValueError, match="aq_rounds"):
-        vqcodec.compress_weights(W, X=X, scheme="AQ1x6g4", aq_rounds=0)
+        vqcodec.compress_weights(W, X=X, scheme="AQ1x6d4", aq_rounds=0)
 
 
 @pytest.mark.parametrize("scheme", ["GPTQ2g16", "GPTQ3g16", "CDQ2g16"])

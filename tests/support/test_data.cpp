@@ -211,7 +211,7 @@ namespace vq::testdata {
 
 weights::CompressedMatrix random_aq(size_t rows, size_t cols) {
   weights::CompressedMatrix cm;
-  cm.scheme = weights::Scheme::parse("AQ2x8g8");
+  cm.scheme = weights::Scheme::parse("AQ2x8d8");
   cm.rows = rows;
   cm.cols = cols;
   Rng rng(3);

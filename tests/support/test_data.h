@@ -67,7 +67,7 @@ KVSample kv_sample(size_t T, size_t kv_heads, size_t q_heads, size_t d, uint64_t
 
 namespace vq::testdata {
 
-// An AQ2x8g8 CompressedMatrix with random codes and codebooks (seeded): for timing the GEMV
+// An AQ2x8d8 CompressedMatrix with random codes and codebooks (seeded): for timing the GEMV
 // kernels, whose cost does not depend on the values.
 weights::CompressedMatrix random_aq(size_t rows, size_t cols);
 

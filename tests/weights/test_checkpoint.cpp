@@ -11,7 +11,7 @@ namespace {
 
 TEST(Checkpoint, RoundTripsEverySchemeKind) {
   const Matrix w = testdata::gaussian(32, 64, 3);
-  for (const char* s : {"AQ2x6g8", "AQ2x4g4r2", "AQ1x9g4", "GPTQ3g32", "RTN2g16"}) {
+  for (const char* s : {"AQ2x6d8", "AQ2x4d4c2", "AQ1x9d4", "GPTQ3g32", "RTN2g16"}) {
     const CompressedMatrix cm = compress(w.view(), {}, s);
     SafetensorsWriter out;
     write_compressed(out, "model.layers.0.mlp", cm);
@@ -37,7 +37,7 @@ TEST(Checkpoint, RoundTripsEverySchemeKind) {
 // read back mod 2^b. A 4-bit and a 12-bit book: the file's integers are AQLM's, and they read back.
 TEST(Checkpoint, StoresCodesAsAqlmSignedIntegers) {
   Rng rng(4);
-  for (const char* scheme : {"AQ2x4g4", "AQ1x12g8", "AQ2x8g8"}) {
+  for (const char* scheme : {"AQ2x4d4", "AQ1x12d8", "AQ2x8d8"}) {
     CompressedMatrix cm;  // random codes: only their storage matters here
     cm.scheme = Scheme::parse(scheme);
     cm.rows = 16;

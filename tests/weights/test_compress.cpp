@@ -27,30 +27,43 @@ std::vector<float> layer_hessian(size_t cols, uint64_t seed) {
 }
 
 TEST(WeightScheme, ParsesAndPrintsEveryKind) {
-  for (const char* s : {"AQ2x8g8", "AQ1x16g8", "AQ4x8g8", "AQ2x8g8r4", "RTN2g128", "GPTQ3g128", "CDQ4g64"})
+  for (const char* s : {"AQ2x8d8", "AQ1x16d8", "AQ4x8d8", "AQ2x8d8c4", "RTN2g128", "GPTQ3g128", "CDQ4g64"})
     EXPECT_EQ(Scheme::parse(s).str(), s);
-  const Scheme a = Scheme::parse("AQ2x8g8r4");
+  const Scheme a = Scheme::parse("AQ2x8d8c4");
   EXPECT_EQ(a.books, 2u);
   EXPECT_EQ(a.bits, 8u);
   EXPECT_EQ(a.group, 8u);
   EXPECT_EQ(a.row_groups, 4u);
-  for (const char* bad : {"", "AQ", "AQ2x8", "AQ2x8g", "AQ0x8g8", "AQ2x17g8", "RTN1g128", "GPTQ3", "XQ3g8",
-                          "AQ2x8g8r", "RTN4g128x", "CDQ9g8"})
+  for (const char* bad : {"", "AQ", "AQ2x8", "AQ2x8g", "AQ0x8d8", "AQ2x17d8", "RTN1g128", "GPTQ3", "XQ3g8",
+                          "AQ2x8d8r", "AQ2x8d8r4", "AQ2x8g8c4", "AQ2x8d8c", "RTN4g128x", "RTN4d128", "CDQ9g8"})
     EXPECT_THROW(Scheme::parse(bad), Error) << bad;
+  for (const char* s : {"AQ2x8d8", "RTN2g128", "GPTQ3g128", "CDQ4g64"}) EXPECT_EQ(Scheme::deprecation_note(s), "") << s;
+}
+
+// The old AQ letters (g for the code dimension, r for row clusters, which in quantizer specs
+// mean scale group and rotation) still parse to the same scheme, with a note naming the new one.
+TEST(WeightScheme, OldAqSpellingParsesWithADeprecationNote) {
+  for (auto [old_name, name] : {std::pair{"AQ2x8g8", "AQ2x8d8"}, {"AQ2x8g8r4", "AQ2x8d8c4"}, {"AQ1x16g8", "AQ1x16d8"}}) {
+    EXPECT_EQ(Scheme::parse(old_name), Scheme::parse(name));
+    EXPECT_EQ(Scheme::parse(old_name).str(), name);
+    const std::string note = Scheme::deprecation_note(old_name);
+    EXPECT_NE(note.find(name), std::string::npos) << note;
+  }
+  EXPECT_EQ(Scheme::deprecation_note("AQ2x8g"), "");  // not a scheme: parse() reports it
 }
 
 TEST(WeightScheme, RejectsShapesThatDoNotFit) {
-  EXPECT_THROW(Scheme::parse("AQ2x8g8").check_shape(16, 60), Error);
+  EXPECT_THROW(Scheme::parse("AQ2x8d8").check_shape(16, 60), Error);
   EXPECT_THROW(Scheme::parse("RTN4g128").check_shape(16, 64), Error);
-  EXPECT_THROW(Scheme::parse("AQ2x8g8r8").check_shape(4, 64), Error);
+  EXPECT_THROW(Scheme::parse("AQ2x8d8c8").check_shape(4, 64), Error);
 }
 
 TEST(WeightCompress, BitsPerWeightCountsEverything) {
   const Matrix w = layer_weight(64, 128, 1);
-  const CompressedMatrix aq = compress(w.view(), {}, "AQ2x8g8");
+  const CompressedMatrix aq = compress(w.view(), {}, "AQ2x8d8");
   // codes 64·16·2·8, codebooks 2·256·8·16, scales 64·16.
   EXPECT_DOUBLE_EQ(aq.bits_per_weight(), (64.0 * 16 * 16 + 2.0 * 256 * 8 * 16 + 64.0 * 16) / (64.0 * 128));
-  const CompressedMatrix aqr = compress(w.view(), {}, "AQ2x4g4r2");
+  const CompressedMatrix aqr = compress(w.view(), {}, "AQ2x4d4c2");
   // + a second codebook set and a 6-bit row index per row.
   EXPECT_DOUBLE_EQ(aqr.bits_per_weight(),
                    (64.0 * 32 * 8 + 2 * 2.0 * 16 * 4 * 16 + 64.0 * 16 + 64.0 * 6) / (64.0 * 128));
@@ -89,8 +102,8 @@ TEST_P(EveryScheme, CalibrationLowersTheErrorUnderH) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Weights, EveryScheme,
-                         ::testing::Values(SchemeCase{"AQ2x8g8", 0.2}, SchemeCase{"AQ3x5g4", 0.08},
-                                           SchemeCase{"AQ2x4g4r2", 0.2}, SchemeCase{"AQ1x8g4", 0.3},
+                         ::testing::Values(SchemeCase{"AQ2x8d8", 0.2}, SchemeCase{"AQ3x5d4", 0.08},
+                                           SchemeCase{"AQ2x4d4c2", 0.2}, SchemeCase{"AQ1x8d4", 0.3},
                                            SchemeCase{"RTN2g32", 0.4}, SchemeCase{"RTN4g32", 0.02},
                                            SchemeCase{"GPTQ3g32", 0.1}, SchemeCase{"CDQ3g32", 0.1}),
                          [](const auto& p) { return std::string(p.param.scheme); });
@@ -114,7 +127,7 @@ TEST(WeightCompress, CoordinateDescentNeverLosesToGptq) {
 TEST(WeightCompress, CodebookUpdateLowersTheErrorUnderH) {
   const Matrix w = layer_weight(64, 256, 8);
   const std::vector<float> h = layer_hessian(256, 9);
-  for (const char* scheme : {"AQ2x8g8", "AQ2x4g4r2"})
+  for (const char* scheme : {"AQ2x8d8", "AQ2x4d4c2"})
     for (const bool calibrated : {false, true}) {
       const Span<const float> hs = calibrated ? Span<const float>(h) : Span<const float>();
       CompressOptions codes_only, one_round, two_rounds;
@@ -147,7 +160,7 @@ TEST(WeightCompress, CodebookUpdateLowersTheErrorUnderH) {
 TEST(WeightCompress, CodeRefinementLowersTheErrorUnderH) {
   const Matrix w = layer_weight(64, 256, 10);
   const std::vector<float> h = layer_hessian(256, 11);
-  for (const char* scheme : {"AQ2x8g8", "AQ2x4g4r2", "AQ1x6g4"}) {
+  for (const char* scheme : {"AQ2x8d8", "AQ2x4d4c2", "AQ1x6d4"}) {
     double last = 1e30;
     CompressedMatrix first;
     for (const int passes : {0, 1, 3}) {
@@ -173,7 +186,7 @@ TEST(WeightCompress, CodeRefinementLowersTheErrorUnderH) {
 
 TEST(WeightCompress, RowGroupsStoreAPermutation) {
   const Matrix w = layer_weight(64, 128, 6);
-  const CompressedMatrix cm = compress(w.view(), {}, "AQ2x4g4r4");
+  const CompressedMatrix cm = compress(w.view(), {}, "AQ2x4d4c4");
   ASSERT_EQ(cm.row_order.size(), 64u);
   ASSERT_EQ(cm.group_begin.size(), 5u);
   EXPECT_NO_THROW(cm.validate());
@@ -194,7 +207,7 @@ TEST(WeightCompress, ActOrderIsOnlyTheSweepOrder) {
   for (size_t i = 0; i < cols; ++i) h[i * cols + i] = 1.f + float((i * 37) % cols);
   CompressOptions in_order;
   in_order.act_order = false;
-  for (const char* s : {"GPTQ3g16", "CDQ2g32", "AQ2x4g4", "AQ1x6g8r2"}) {
+  for (const char* s : {"GPTQ3g16", "CDQ2g32", "AQ2x4d4", "AQ1x6d8c2"}) {
     const CompressedMatrix a = compress(w.view(), h, s), b = compress(w.view(), h, s, in_order);
     EXPECT_EQ(a.codes, b.codes) << s;
     EXPECT_EQ(a.scales, b.scales) << s;

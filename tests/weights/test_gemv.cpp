@@ -49,7 +49,7 @@ TEST_P(ProductFromCodes, EqualsTheDecodedMatrixProduct) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Weights, ProductFromCodes,
-                         ::testing::Values("AQ2x8g8", "AQ2x4g4r3", "AQ1x10g4", "RTN3g32", "RTN2g8", "GPTQ4g16"));
+                         ::testing::Values("AQ2x8d8", "AQ2x4d4c3", "AQ1x10d4", "RTN3g32", "RTN2g8", "GPTQ4g16"));
 
 TEST(ProductFromCodes, RejectsWrongShapes) {
   const Matrix w = testdata::gaussian(8, 32, 1);
@@ -81,7 +81,7 @@ CompressedMatrix random_aq(const char* scheme, size_t rows, size_t cols, uint64_
 // scale_r · Σ_tiles (tables in tile) · s_tile / 2, with s_tile = the widest table range / 255.
 TEST(ProductFromCodes, Int8TablesStayWithinTheirErrorBound) {
   const size_t rows = 70, cols = 256;
-  for (const char* scheme : {"AQ2x8g8", "AQ1x7g4", "AQ2x6g8"}) {
+  for (const char* scheme : {"AQ2x8d8", "AQ1x7d4", "AQ2x6d8"}) {
     const CompressedMatrix cm = random_aq(scheme, rows, cols, 21);
     const size_t M = cm.scheme.books, K = size_t{1} << cm.scheme.bits, g = cm.scheme.group;
     const size_t P = cols / g * M;
@@ -128,7 +128,7 @@ TEST(ProductFromCodes, Int8TablesStayWithinTheirErrorBound) {
 // scale per tile the 30 normal tables would round on the outliers' step too: ≈ √16 × that.
 TEST(ProductFromCodes, Int8TablesKeepTheirResolutionBesideOutlierInputs) {
   const size_t rows = 128, cols = 1024;
-  const CompressedMatrix cm = random_aq("AQ2x8g8", rows, cols, 31);
+  const CompressedMatrix cm = random_aq("AQ2x8d8", rows, cols, 31);
   Matrix x = testdata::gaussian(4, cols, 32);
   for (size_t b = 0; b < 4; ++b)
     for (size_t c = 0; c < cols; ++c)
@@ -146,7 +146,7 @@ TEST(ProductFromCodes, Int8TablesKeepTheirResolutionBesideOutlierInputs) {
 }
 
 TEST(ProductFromCodes, PreparedKernelRejectsWrongShapes) {
-  const GemvKernel k(random_aq("AQ1x4g4", 8, 32, 1));
+  const GemvKernel k(random_aq("AQ1x4d4", 8, 32, 1));
   std::vector<float> x(32), y(7);
   EXPECT_THROW(k.matvec(x, y), Error);
 }

@@ -233,13 +233,13 @@ CompressedMatrix = _ext.CompressedMatrix
 GemvKernel = _ext.GemvKernel
 
 
-def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8g8", damp: float = 0.01,
+def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8d8", damp: float = 0.01,
                      seed: int = 1234, act_order: bool = True, aq_rounds: int = 2,
                      aq_beam: int = 8, aq_refine_passes: int = 3,
                      threads: Optional[int] = None) -> CompressedMatrix:
     """Compress a linear layer's weight W (out_features, in_features) under the calibration
     Hessian H (in_features, in_features), or H = XᵀX/n from layer inputs X (n, in_features), or
-    the identity when neither is given. scheme: "AQ2x8g8", "AQ2x8g8r4", "RTN4g128",
+    the identity when neither is given. scheme: "AQ2x8d8", "AQ2x8d8c4", "RTN4g128",
     "GPTQ3g128", "CDQ3g128", ... act_order: GPTQ's desc_act (columns, or AQ's groups, swept by
     diag(H), largest first; scalar grids fitted up front). aq_rounds / aq_beam: AQ's rounds of
     (encode, refit the books under H) and its search's beam width (more: slower, lower error).
@@ -247,6 +247,9 @@ def compress_weights(W, H=None, X=None, scheme: str = "AQ2x8g8", damp: float = 0
     each sweep (0: none).
     threads: None = OpenMP's default. Returns an object with .decode() -> Ŵ, .matvec(x) -> Ŵx,
     .matmul(X) -> XŴᵀ (computed from the codes), .bits_per_weight, .scheme, .shape."""
+    note = _ext.scheme_deprecation_note(str(scheme))
+    if note:
+        warnings.warn(note, DeprecationWarning, stacklevel=2)
     return _ext.compress_weights(W, H=H, X=X, scheme=str(scheme), damp=float(damp), seed=int(seed),
                                  act_order=bool(act_order), aq_rounds=int(aq_rounds),
                                  aq_beam=int(aq_beam), aq_refine_passes=int(aq_refine_passes),

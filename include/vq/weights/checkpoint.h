@@ -1,7 +1,7 @@
 // Compressed layers inside a safetensors file (what `vq weights compress` writes).
 //
 // For a weight tensor "<base>.weight" (or any 2-D tensor "<base>") compressed with scheme S:
-//   __metadata__  "vqcodec.scheme.<base>" = S (e.g. "AQ2x8g8"), "vqcodec.shape.<base>" = "rows,cols"
+//   __metadata__  "vqcodec.scheme.<base>" = S (e.g. "AQ2x8d8"), "vqcodec.shape.<base>" = "rows,cols"
 //   AQ (the tensor names and layouts of AQLM checkpoints, out_group_size 1):
 //     <base>.codes      I8 [rows, cols/g, M] (codebook_size 256: the uint8 code's bit pattern)
 //                       or I16 [rows, cols/g, M] (b > 8: the uint16 code's bit pattern)

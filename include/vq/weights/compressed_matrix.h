@@ -4,16 +4,20 @@
 // Scheme grammar (one string, used by the CLI, the safetensors metadata, Python and tests):
 //
 //   scheme  := aq | scalar
-//   aq      := "AQ" M "x" b "g" g [ "r" R ]      e.g. AQ2x8g8, AQ1x16g8, AQ4x8g8, AQ2x8g8r4
+//   aq      := "AQ" M "x" b "d" d [ "c" C ]      e.g. AQ2x8d8, AQ1x16d8, AQ4x8d8, AQ2x8d8c4
 //   scalar  := kind b "g" G                      e.g. RTN2g128, GPTQ3g128, CDQ4g64
 //   kind    := "RTN" | "GPTQ" | "CDQ"
 //
-//   AQ:  every row is cut into cols/g groups of g consecutive input weights; a group is the sum
-//        of one entry from each of M codebooks of 2^b entries (each entry g floats), times the
-//        row's scale:  Ŵ[r, j·g + t] = s_r · Σ_m C_{ρ(r),m}[code(r, j, m)][t].
-//        "rR" (JLCM-style row grouping): the rows are clustered into R groups of similarly
+//   The letters agree with the quantizer specs of factory.h: "g" is a scale group there and
+//   here. The old AQ spelling "AQ2x8g8r4" (g for d, r for c) still parses, and
+//   deprecation_note() says so, because there g and r meant scale group and rotation.
+//
+//   AQ:  every row is cut into cols/d groups of d consecutive input weights; a group is the sum
+//        of one entry from each of M codebooks of 2^b entries (each entry d floats), times the
+//        row's scale:  Ŵ[r, j·d + t] = s_r · Σ_m C_{ρ(r),m}[code(r, j, m)][t].
+//        "cC" (JLCM-style row clustering): the rows are clustered into C groups of similarly
 //        distributed rows and each group ρ gets its own codebooks; rows are stored group by
-//        group and the permutation is kept (row_order).  Without "r", R = 1.
+//        group and the permutation is kept (row_order).  Without "c", C = 1.
 //   RTN / GPTQ / CDQ: b-bit integers with one scale and zero point per row and group of G
 //        consecutive input weights:  Ŵ[r, c] = scale[r, c/G] · (q[r, c] − zero[r, c/G]).
 //        RTN rounds to nearest (min/max grid); GPTQ quantizes columns in order and moves each
@@ -42,12 +46,15 @@ struct Scheme {
   SchemeKind kind = SchemeKind::kAQ;
   uint32_t books = 0;       // AQ: M (1..8); scalar: 0
   uint32_t bits = 0;        // AQ: bits per code (1..16); scalar: bits per weight (2..8)
-  uint32_t group = 0;       // AQ: g, input weights per code group; scalar: G, weights per scale
-  uint32_t row_groups = 1;  // AQ: R (1 = no row grouping); scalar: 1
+  uint32_t group = 0;       // AQ: d, input weights per code; scalar: G, weights per scale
+  uint32_t row_groups = 1;  // AQ: C row clusters (1 = none); scalar: 1
 
-  // Throws vq::Error naming the string and what is wrong ("AQ2x8" lacks "g<group>", ...).
+  // Throws vq::Error naming the string and what is wrong ("AQ2x8" lacks "d<dim>", ...).
   static Scheme parse(const std::string& text);
   std::string str() const;  // the canonical string; parse(str()) == *this
+  // Non-empty for a valid scheme in the old AQ spelling: the message a tool shows its user
+  // (the CLI on stderr, Python as a DeprecationWarning). Files keep reading silently.
+  static std::string deprecation_note(const std::string& text);
   bool is_aq() const { return kind == SchemeKind::kAQ; }
   // Throws unless a rows × cols matrix can be compressed with this scheme (cols divisible by
   // the group size, enough rows per row group, ...).
