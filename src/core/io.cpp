@@ -137,13 +137,6 @@ ContainerWriter quantizer_container(const Quantizer& q, const Metadata& extra) {
   return out;
 }
 
-std::unique_ptr<Quantizer> quantizer_from_reader(const ContainerReader& in) {
-  const std::string kind = in.meta_or("vq.kind", "");
-  VQ_CHECK(kind == "quantizer", in.name(), ": holds '", kind.empty() ? "(no vq.kind)" : kind,
-           "', not a quantizer");
-  return read_quantizer(in);
-}
-
 }  // namespace
 
 void write_quantizer(ContainerWriter& out, const Quantizer& q) {
@@ -181,7 +174,14 @@ void save_quantizer(const std::string& path, const Quantizer& q, const Metadata&
 }
 
 std::unique_ptr<Quantizer> load_quantizer(const std::string& path) {
-  return quantizer_from_reader(ContainerReader::from_file(path));
+  return quantizer_from_container(ContainerReader::from_file(path));
+}
+
+std::unique_ptr<Quantizer> quantizer_from_container(const ContainerReader& in) {
+  const std::string kind = in.meta_or("vq.kind", "");
+  VQ_CHECK(kind == "quantizer", in.name(), ": holds '", kind.empty() ? "(no vq.kind)" : kind,
+           "', not a quantizer");
+  return read_quantizer(in);
 }
 
 std::vector<uint8_t> quantizer_to_bytes(const Quantizer& q) {
@@ -189,7 +189,7 @@ std::vector<uint8_t> quantizer_to_bytes(const Quantizer& q) {
 }
 
 std::unique_ptr<Quantizer> quantizer_from_bytes(Span<const uint8_t> bytes) {
-  return quantizer_from_reader(ContainerReader::from_bytes(bytes, "<quantizer bytes>"));
+  return quantizer_from_container(ContainerReader::from_bytes(bytes, "<quantizer bytes>"));
 }
 
 void write_codes(ContainerWriter& out, const Codes& codes) {
