@@ -1,7 +1,7 @@
 // Untrusted encoded audio through the whole decoder with the bundled default model: layout
 // against the tokens, envelope and shape decoding, inverse MDCT and resampling to the source
-// rate. The model's fingerprint is not required to match: vq decode checks it before this
-// point, and skipping it lets mutated headers reach the decoder.
+// rate. The model reference is taken as matching (vq decode looks the model up by it first), so
+// mutated headers reach the decoder.
 #include "fuzz_common.h"
 #include "vq/audio/audio_codec.h"
 
@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<uint8_t> bytes = vq::fuzz::with_valid_crcs(data, size);
   vq::fuzz::expect_clean([&] {
-    const vq::audio::EncodedAudio e = vq::audio::read_encoded(vq::ContainerReader::from_bytes(bytes, "fuzz.vqc"));
+    vq::audio::EncodedAudio e = vq::audio::read_encoded(vq::ContainerReader::from_bytes(bytes, "fuzz.vqc"));
+    e.model = model().ref();
     (void)vq::audio::decode(model(), e);
   });
   return 0;

@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
       for (int bitrate : kLadder) {
         EncodedAudio enc;
         const std::vector<double> te = bench::time_runs(3, [&] { enc = encode(model, x, kRate, bitrate); });
-        enc.model_name = "model";
+        enc.model.name = "model";
         enc.source_channels = 1;
         ContainerWriter w;
         write_encoded(w, enc);

@@ -1,11 +1,13 @@
 // vq info: what a .vqc file holds — header, metadata, chunk list, and the quantizer and codes
 // inside, loaded through the same validating readers as every other command.
 #include <cstdio>
+#include <map>
 #include <memory>
 
 #include "cli.h"
 #include "media_codec.h"
 #include "vq/core/codebook_quantizer.h"
+#include "vq/core/embedded_model.h"
 #include "vq/core/io.h"
 #include "vq/core/scalar_quantizer.h"
 
@@ -41,6 +43,20 @@ void print_books(const Quantizer& q) {
   }
 }
 
+// A quantizer's lines, labels in vq info's 17-column field (indented ones for embedded models).
+void print_quantizer(const Quantizer& q, const std::string& indent = "") {
+  const int width = 16 - int(indent.size());
+  auto line = [&](const char* label, const std::string& value) {
+    std::printf("%s%-*s %s\n", indent.c_str(), width, label, value.c_str());
+  };
+  line("quantizer", q.describe());
+  line("dim", std::to_string(q.dim()));
+  line("bits per vector", std::to_string(q.bits_per_vector()));
+  line("metric", q.metric().describe());
+  if (indent.empty()) print_books(q);
+  line("self-test", "passed");
+}
+
 void run_info(const std::string& path) {
   const ContainerReader in = ContainerReader::from_file(path);
   std::printf("file             %s\n", path.c_str());
@@ -52,14 +68,17 @@ void run_info(const std::string& path) {
     std::printf("                 %-4s  %12llu  %12llu\n", c.type.c_str(),
                 static_cast<unsigned long long>(c.offset), static_cast<unsigned long long>(c.length));
 
-  if (in.meta().count("quantizer.spec")) {
-    const std::unique_ptr<Quantizer> q = read_quantizer(in);  // also runs the self-test
-    std::printf("quantizer        %s\n", q->describe().c_str());
-    std::printf("dim              %zu\n", q->dim());
-    std::printf("bits per vector  %zu\n", q->bits_per_vector());
-    std::printf("metric           %s\n", q->metric().describe().c_str());
-    print_books(*q);
-    std::printf("self-test        passed\n");
+  if (in.meta().count("quantizer.spec")) print_quantizer(*read_quantizer(in));  // also runs the self-test
+  // Models embedded in this one (embedded_model.h), each loaded as its reader would.
+  std::map<std::string, size_t> seen;
+  for (const ContainerReader::ChunkInfo& c : in.chunks()) {
+    const size_t index = seen[c.type]++;
+    if (!is_embedded_container(in.payload(c.type, index))) continue;
+    const ContainerReader sub = read_embedded_container(in, c.type, index);
+    const std::string kind = sub.meta_or("vq.kind", "");
+    std::printf("embedded         chunk %s #%zu: %s, %zu bytes\n", c.type.c_str(), index,
+                kind.empty() ? "(no vq.kind)" : kind.c_str(), sub.stored_bytes().size());
+    if (kind == "quantizer") print_quantizer(*read_embedded_quantizer(in, c.type, index), "  ");
   }
   if (in.has("CODE")) {
     const Codes codes = read_codes(in);

@@ -1,8 +1,8 @@
 // Audio (.wav, .flac, .ogg, ...) through the MDCT + residual-codebook codec of vq/audio. Thin:
 // argument handling and summaries here, everything else in the library.
 //
-// An encoded file does not carry the model (its codebooks would outweigh the tokens): it names
-// the model and its CRC, and decode looks for it where encode found it, then in models/.
+// An encoded file does not carry the model (its codebooks would outweigh the tokens): it records
+// a model reference (vq/core/model_ref.h), and decode opens the model it names (vq/core/models.h).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,7 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace vq::audio;
 
-constexpr const char* kDefaultModel = "audio_default.vqc";
 constexpr const char* kDemoSample = "audio_sample.flac";
 // vq eval: lengths (in seconds) a decoded file may differ from its reference by.
 constexpr double kLengthTolerance = 0.01;
@@ -46,39 +45,6 @@ int parse_bitrate(std::string text) {
 }
 
 std::string kbps(double bps) { return detail::concat(std::round(bps / 10) / 100, " kbps"); }
-
-struct ModelRef {
-  std::string path;  // where it was loaded from
-  std::string name;  // what encoded files record
-};
-
-ModelRef resolve_encode_model(const std::string& given) {
-  if (given.empty()) {
-    const std::string path = (fs::path(models_dir()) / kDefaultModel).string();
-    VQ_CHECK(fs::exists(path), "the default audio model ", path,
-             " is missing; run scripts/train_audio_model.sh or pass -m MODEL.vqc");
-    return {path, kDefaultModel};
-  }
-  return {given, fs::absolute(given).lexically_normal().string()};
-}
-
-// found: the model file used.
-AudioModel find_decode_model(const EncodedAudio& e, const std::string& file, std::string& found) {
-  std::vector<std::string> candidates;
-  if (e.model_name.find('/') != std::string::npos) candidates.push_back(e.model_name);
-  candidates.push_back((fs::path(models_dir()) / fs::path(e.model_name).filename()).string());
-  for (const std::string& c : candidates) {
-    if (!fs::exists(c)) continue;
-    AudioModel m = AudioModel::load(c);
-    if (m.fingerprint() == e.model_fingerprint) {
-      found = c;
-      return m;
-    }
-  }
-  VQ_THROW(file, ": its audio model ", e.model_name, " (fingerprint ", e.model_fingerprint,
-           ") was not found, or differs from the one it was encoded with (looked in: ", candidates.front(),
-           candidates.size() > 1 ? " and " + candidates.back() : std::string(), ")");
-}
 
 struct Quality {
   double log_mel = 0, snr = 0;
@@ -103,15 +69,14 @@ class AudioCodec final : public MediaCodec {
 
   void encode(const EncodeRequest& r) override {
     const int bitrate = parse_bitrate(bitrate_text_);
-    const ModelRef ref = resolve_encode_model(r.model);
-    const AudioModel model = AudioModel::load(ref.path);
+    const ModelFile file = model_for_encoding(r.model, kDefaultModelName);
+    const AudioModel model = AudioModel::load(file.path);
     const Audio audio = read_audio(r.input);
     VQ_CHECK(audio.frames() > 0, r.input, ": no samples");
     const std::vector<float> mono = to_mono(audio);
     EncodedAudio enc = vq::audio::encode(model, mono, audio.sample_rate, bitrate);
     enc.source_channels = audio.channels;
-    enc.model_name = ref.name;
-    enc.model_fingerprint = model.fingerprint();
+    enc.model.name = file.name;
     ContainerWriter out;
     write_encoded(out, enc);
     out.write(r.output_file);
@@ -134,9 +99,8 @@ class AudioCodec final : public MediaCodec {
 
   void decode(const ContainerReader& in, const DecodeRequest& r) override {
     const EncodedAudio enc = read_encoded(in);
-    std::string model_path;
-    const AudioModel model = find_decode_model(enc, r.input, model_path);
-    check_distinct_files({{"audio model", model_path}}, {{"output -o", r.output}});
+    const AudioModel model = AudioModel::read(open_model(enc.model, r.input));
+    check_distinct_files({{"audio model", model.ref().name}}, {{"output -o", r.output}});
     Audio out;
     out.sample_rate = enc.source_rate;
     out.channels = 1;
@@ -155,7 +119,7 @@ class AudioCodec final : public MediaCodec {
     std::printf("bitrate          %s nominal, %s real (file bytes × 8 / duration)\n", kbps(e.bitrate).c_str(),
                 kbps(double(fs::file_size(in.name())) * 8 / std::max(seconds, 1e-9)).c_str());
     std::printf("tokens           %zu frames × %zu codebooks\n", e.tokens.n, e.tokens.num_books());
-    std::printf("model            %s (fingerprint %u)\n", e.model_name.c_str(), e.model_fingerprint);
+    std::printf("model            %s\n", e.model.describe().c_str());
   }
 
   bool has_eval() const override { return true; }
@@ -196,24 +160,21 @@ class AudioCodec final : public MediaCodec {
   }
 
   void demo(const DemoContext& context) override {
-    const std::string sample = (fs::path(models_dir()) / kDemoSample).string();
-    const std::string model_path = (fs::path(models_dir()) / kDefaultModel).string();
-    if (!fs::exists(sample) || !fs::exists(model_path)) {
-      std::printf("audio            skipped: %s or %s missing\n", sample.c_str(), model_path.c_str());
-      return;
-    }
+    const std::optional<std::vector<std::string>> files = demo_files("audio", {kDemoSample, kDefaultModelName});
+    if (!files) return;
+    const std::string& sample = (*files)[0];
+    const std::string& model_path = (*files)[1];
     const auto t0 = std::chrono::steady_clock::now();
     const AudioModel model = AudioModel::load(model_path);
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const Audio audio = read_audio(sample);
     const std::vector<float> mono = to_mono(audio);
     std::printf("audio            %s (%.2f s, %d Hz), model %s loaded in %.1f ms\n", kDemoSample, audio.seconds(),
-                audio.sample_rate, kDefaultModel, load_ms);
+                audio.sample_rate, kDefaultModelName, load_ms);
     for (int bitrate : kLadder) {
       EncodedAudio enc = vq::audio::encode(model, mono, audio.sample_rate, bitrate);
       enc.source_channels = audio.channels;
-      enc.model_name = kDefaultModel;
-      enc.model_fingerprint = model.fingerprint();
+      enc.model.name = kDefaultModelName;
       ContainerWriter out;
       write_encoded(out, enc);
       const std::string path = (fs::path(context.out_dir) / detail::concat("audio_", bitrate, ".vqc")).string();

@@ -22,34 +22,10 @@ namespace {
 namespace fs = std::filesystem;
 using namespace vq::image;
 
-constexpr const char* kDefaultModel = "default";  // recorded as image.model for the bundled model
-
-std::string default_model_path() { return (fs::path(models_dir()) / "default" / "image.vqc").string(); }
-std::string demo_photo_path() { return (fs::path(models_dir()) / "samples" / "chelsea.png").string(); }
+constexpr const char* kDemoPhoto = "samples/chelsea.png";
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// The model an encoded file names: the bundled default, the recorded path, or a file of the same
-// name in the models directory (files moved to another machine). found: the model file used.
-ImageTokenizer find_model(const EncodedImage& e, const std::string& file, std::string& found) {
-  std::vector<std::string> tried;
-  if (e.model_location == kDefaultModel) {
-    tried.push_back(default_model_path());
-  } else {
-    tried.push_back(e.model_location);
-    tried.push_back((fs::path(models_dir()) / fs::path(e.model_location).filename()).string());
-  }
-  for (const std::string& path : tried)
-    if (!path.empty() && fs::is_regular_file(path)) {
-      found = path;
-      return ImageTokenizer::load(path);
-    }
-  std::string list;
-  for (const std::string& p : tried) list += (list.empty() ? "" : ", ") + p;
-  VQ_THROW(file, ": its model (", e.model_location, ", id ", e.model_id, ") was not found (tried ", list,
-           "); set VQ_MODELS_DIR or put the model back");
 }
 
 // Tokens as an (rows, cols, levels·groups) integer array; for adaptive depth int32 with −1 in
@@ -185,9 +161,8 @@ class ImageCodec final : public MediaCodec {
   void encode(const EncodeRequest& r) override {
     const auto t0 = std::chrono::steady_clock::now();
     const Image image = read_image(r.input);
-    const std::string model_path = r.model.empty() ? default_model_path() : r.model;
-    const ImageTokenizer model = ImageTokenizer::load(model_path);
-    const std::string location = r.model.empty() ? kDefaultModel : fs::absolute(r.model).string();
+    const ModelFile file = model_for_encoding(r.model, kDefaultModelName);
+    const ImageTokenizer model = ImageTokenizer::load(file.path);
     VQ_CHECK(step_ == 0.f || bpp_ == 0.0, "give --step or --bpp, not both");
     const bool refined = step_ > 0.f || bpp_ > 0.0;
     ImageEncodeOptions o;
@@ -195,7 +170,7 @@ class ImageCodec final : public MediaCodec {
     o.min_gain = min_gain_;
     o.step = step_;
     o.bpp = bpp_;
-    const EncodedImage e = encode_image(image, model, o, location);
+    const EncodedImage e = encode_image(image, model, o, file.name);
     const EncodeSummary s = write_file(r.output_file, e, coding_);
     if (!r.tokens.empty()) write_tokens_npy(r.tokens_file, e.grid);
     const double took = seconds_since(t0);
@@ -205,8 +180,8 @@ class ImageCodec final : public MediaCodec {
                 image.channels, image.channels == 1 ? "" : "s",
                 e.alpha.empty() ? (image.has_alpha() ? " (alpha fully opaque: dropped)" : "")
                                 : " (alpha kept losslessly)");
-    std::printf("model            %s (%s, %zu-px patches, id %s)\n", model_path.c_str(),
-                model.quantizer().describe().c_str(), model.patch(), model.id().c_str());
+    std::printf("model            %s (%s, %zu-px patches, hash %s)\n", file.path.c_str(),
+                model.quantizer().describe().c_str(), model.patch(), format_model_hash(*model.ref().hash).c_str());
     print_rates(e.grid, s, r.output_file, e.refinement.step);
     if (bpp_ > 0.0 && 8.0 * double(fs::file_size(r.output_file)) > bpp_ * double(image.pixel_count()))
       std::printf("note             --bpp %g is below what the tokens alone cost: this is the smallest file\n", bpp_);
@@ -217,9 +192,8 @@ class ImageCodec final : public MediaCodec {
 
   void decode(const ContainerReader& in, const DecodeRequest& r) override {
     const EncodedImage e = read_encoded_image(in);
-    std::string model_path;
-    const ImageTokenizer model = find_model(e, in.name(), model_path);
-    check_distinct_files({{"image model", model_path}}, {{"output -o", r.output}});
+    const ImageTokenizer model = ImageTokenizer::read(open_model(e.model, in.name()));
+    check_distinct_files({{"image model", model.ref().name}}, {{"output -o", r.output}});
     const Image out = decode_image(e, model);
     write_png(r.output, out);
     if (!r.quiet)
@@ -233,8 +207,10 @@ class ImageCodec final : public MediaCodec {
       const ImageTokenizer m = ImageTokenizer::read(in);
       std::printf("image model      %s on %zu-px DCT patches of YCbCr, %zu levels × %zu tokens of %d bits\n",
                   m.quantizer().describe().c_str(), m.patch(), m.levels(), m.groups(), int(m.bits()));
-      std::printf("metric           chroma weight %g, highest-frequency weight %g, id %s\n", m.chroma_weight(),
-                  m.high_frequency_weight(), m.id().c_str());
+      std::printf("metric           chroma weight %g, highest-frequency weight %g\n", m.chroma_weight(),
+                  m.high_frequency_weight());
+      std::printf("model hash       %s%s%s\n", format_model_hash(*m.ref().hash).c_str(),
+                  m.ref().legacy_id.empty() ? "" : ", legacy id ", m.ref().legacy_id.c_str());
       return;
     }
     const EncodedImage e = read_encoded_image(in);
@@ -253,7 +229,7 @@ class ImageCodec final : public MediaCodec {
     if (!e.refinement.empty())
       std::printf("refinement       scalar, step %g: %.4f bpp\n", double(e.refinement.step),
                   8.0 * in.payload("IREF").size() / px);
-    std::printf("model            %s (id %s)\n", e.model_location.c_str(), e.model_id.c_str());
+    std::printf("model            %s\n", e.model.describe().c_str());
   }
 
   bool has_eval() const override { return true; }
@@ -295,11 +271,10 @@ class ImageCodec final : public MediaCodec {
   }
 
   void demo(const DemoContext& c) override {
-    const std::string photo = demo_photo_path(), model_path = default_model_path();
-    if (!fs::is_regular_file(photo) || !fs::is_regular_file(model_path)) {
-      std::printf("image demo       skipped: %s or %s missing\n", photo.c_str(), model_path.c_str());
-      return;
-    }
+    const std::optional<std::vector<std::string>> files = demo_files("image demo", {kDemoPhoto, kDefaultModelName});
+    if (!files) return;
+    const std::string& photo = (*files)[0];
+    const std::string& model_path = (*files)[1];
     if (c.threads > 0) omp_set_num_threads(c.threads);
     const Image image = read_image(photo);
     const ImageTokenizer model = ImageTokenizer::load(model_path);
@@ -324,7 +299,7 @@ class ImageCodec final : public MediaCodec {
       settings.push_back({"step " + std::to_string(int(step)), {kRefinedLevels, -1.f, step}});
     const double px = double(image.width) * image.height;
     for (const Setting& st : settings) {
-      const EncodedImage e = encode_image(image, model, st.options, kDefaultModel);
+      const EncodedImage e = encode_image(image, model, st.options, kDefaultModelName);
       const EncodeSummary s = write_file(out, e, "auto");
       // Decode from the file, as vq decode would.
       const Image decoded = decode_image(read_encoded_image(ContainerReader::from_file(out)), model);
@@ -359,18 +334,19 @@ class ImageCodec final : public MediaCodec {
                                       images.back().height, images.back().channels);
     }
     train_.progress = make_progress(train_quiet_);
+    std::string names;
+    for (const std::string& f : files) names += (names.empty() ? "" : ",") + base_name(f);
+    train_.metadata = {{"train.images", names},
+                       {"train.seed", std::to_string(train_.seed)},
+                       {"train.max_patches", std::to_string(train_.max_patches)},
+                       {"train.iterations", std::to_string(train_.iterations)}};
     const auto t0 = std::chrono::steady_clock::now();
     const ImageTokenizer model = ImageTokenizer::train(images, train_);
     finish_progress();
-    std::string names;
-    for (const std::string& f : files) names += (names.empty() ? "" : ",") + base_name(f);
-    model.save(train_out_, {{"train.images", names},
-                            {"train.seed", std::to_string(train_.seed)},
-                            {"train.max_patches", std::to_string(train_.max_patches)},
-                            {"train.iterations", std::to_string(train_.iterations)}});
+    model.save(train_out_);
     std::printf("trained          %s on %zu-px patches of %zu images (%.2f MP) in %.1f s\n",
                 model.quantizer().describe().c_str(), model.patch(), images.size(), pixels / 1e6, seconds_since(t0));
-    std::printf("saved            %s (id %s)\n", train_out_.c_str(), model.id().c_str());
+    std::printf("saved            %s (hash %s)\n", train_out_.c_str(), format_model_hash(*model.ref().hash).c_str());
   }
 
   size_t levels_ = 0;

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,5 +91,8 @@ MediaCodec* codec_for_input(const std::string& path);
 MediaCodec* codec_for_kind(const std::string& kind);
 // path with its extension replaced: ("a/song.wav", ".vqc") -> "a/song.vqc".
 std::string replace_extension(const std::string& path, const std::string& extension);
+// The bundled files a demo step needs (vq/core/models.h bundled_file), in order; when one is
+// missing, prints "<label> skipped: <why>" and returns nothing (a demo is never an error).
+std::optional<std::vector<std::string>> demo_files(const std::string& label, const std::vector<std::string>& names);
 
 }  // namespace vq::cli

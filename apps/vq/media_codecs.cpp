@@ -2,6 +2,7 @@
 // accessor's declaration and one entry to media_codecs() below.
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 
 #include "cli.h"
@@ -52,6 +53,17 @@ std::string replace_extension(const std::string& path, const std::string& extens
   const size_t dot = path.find_last_of('.');
   const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
   return (has_ext ? path.substr(0, dot) : path) + extension;
+}
+
+std::optional<std::vector<std::string>> demo_files(const std::string& label, const std::vector<std::string>& names) {
+  std::vector<std::string> paths;
+  try {
+    for (const std::string& name : names) paths.push_back(bundled_file(name));
+  } catch (const Error& e) {
+    std::printf("%-16s skipped: %s\n", label.c_str(), e.what());
+    return std::nullopt;
+  }
+  return paths;
 }
 
 }  // namespace vq::cli

@@ -64,7 +64,7 @@ void bind_image(pyb::module_& m) {
       .def_property_readonly("levels", &ImageTokenizer::levels)
       .def_property_readonly("groups", &ImageTokenizer::groups)
       .def_property_readonly("bits", [](const ImageTokenizer& t) { return int(t.bits()); })
-      .def_property_readonly("id", &ImageTokenizer::id)
+      .def_property_readonly("hash", [](const ImageTokenizer& t) { return format_model_hash(*t.ref().hash); })
       .def_property_readonly("quantizer", [](const ImageTokenizer& t) { return t.quantizer().describe(); })
       .def(
           "tokens",
@@ -123,7 +123,7 @@ void bind_image(pyb::module_& m) {
               VQ_CHECK(step.is_none() || bpp.is_none(), "encode: give step or bpp, not both");
               pyb::gil_scoped_release release;
               ContainerWriter w;
-              write_encoded_image(w, image::encode_image(im, t, o, "python"), image::parse_token_coding(coding));
+              write_encoded_image(w, image::encode_image(im, t, o), image::parse_token_coding(coding));
               bytes = w.to_bytes();
             }
             return pyb::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());

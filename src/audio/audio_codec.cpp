@@ -3,17 +3,16 @@
 // decode_frame, which do the same arithmetic for a frame whatever else is being encoded.
 #include "vq/audio/audio_codec.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <sstream>
 
 #include "core/residual_beam.h"
+#include "core/self_test_samples.h"
 #include "util/atomic_file.h"
+#include "vq/core/embedded_model.h"
 #include "vq/core/factory.h"
-#include "vq/core/io.h"
 #include "vq/core/rng.h"
 
 namespace vq::audio {
@@ -52,11 +51,12 @@ constexpr size_t kShapeBeam = 4;
 constexpr double kAllocationPower = 3.0;
 constexpr double kCoeffHz = double(AudioModel::kSampleRate) / 2 / double(AudioModel::kHop);
 // The model's self-test (chunk ATST): frames made by decoding random full-rate tokens, kept only
-// when their tokens survive ±kSelfTestNudge relative changes of every coefficient: ~100× float
-// rounding, so BLAS/SIMD differences between machines cannot flip them. (With a frame's ~240
-// searches, nudges of 1e-3 left no candidate stable.)
+// when their tokens survive ±kSelfTestNudge relative changes of every coefficient
+// (self_test_samples.h): ~100× float rounding, so BLAS/SIMD differences between machines cannot
+// flip them. (With a frame's ~240 searches, nudges of 1e-3 left no candidate stable.)
 constexpr size_t kSelfTestFrames = 4;
 constexpr size_t kSelfTestCandidates = 32;
+constexpr size_t kSelfTestBatch = 8;
 constexpr uint64_t kSelfTestSeed = 0xA0D10;
 constexpr float kSelfTestNudge = 1e-5f;
 
@@ -130,20 +130,12 @@ std::shared_ptr<const CodebookQuantizer> as_codebooks(std::unique_ptr<Quantizer>
   return std::shared_ptr<const CodebookQuantizer>(cb);
 }
 
-// A quantizer chunk of the model: a standard quantizer container (io.h), restored through the
-// core's load_state without read_quantizer's re-encoding of its SELF samples. That re-encoding
-// whitened and copied every book (most of the load time) and checked the core's RVQ encoder,
-// which the codec does not use; the model's own self-test (ATST, from_bytes) checks
-// encode_frame, the search the codec does use, end to end. Damage is caught by the CRCs.
-std::shared_ptr<const CodebookQuantizer> load_codebooks(Span<const uint8_t> bytes, size_t dim, int bits,
-                                                        const std::string& what) {
-  const ContainerReader in = ContainerReader::from_bytes(bytes, what);
-  VQ_CHECK(in.meta_or("vq.kind", "") == "quantizer", what, ": not a quantizer chunk");
-  const std::string& spec = in.meta_at("quantizer.spec");
-  VQ_CHECK(spec.rfind("RVQ", 0) == 0 && in.meta_at("quantizer.dim") == std::to_string(dim), what,
-           ": expected a residual quantizer of dim ", dim, ", got '", spec, "' of dim ", in.meta_at("quantizer.dim"));
-  std::unique_ptr<Quantizer> q = make_quantizer(spec, dim);
-  q->load_state(in);
+// A quantizer chunk of the model (embedded_model.h), after its self-test, as the codebooks the
+// codec searches: a residual quantizer, as training makes.
+std::shared_ptr<const CodebookQuantizer> read_codebooks(const ContainerReader& in, std::string_view type, size_t index,
+                                                        size_t dim, int bits, const std::string& what) {
+  std::unique_ptr<Quantizer> q = read_embedded_quantizer(in, type, index);
+  VQ_CHECK(q->describe().rfind("RVQ", 0) == 0, what, ": expected a residual quantizer, got ", q->describe());
   return as_codebooks(std::move(q), dim, bits, what);
 }
 
@@ -530,8 +522,7 @@ AudioModel AudioModel::train(const std::vector<std::vector<float>>& clips, const
     m.shapes_.push_back(std::move(cb));
   }
   m.prepare();
-  const std::vector<uint8_t> bytes = m.to_bytes();
-  m.fingerprint_ = static_cast<uint32_t>(crc32(crc32(0, nullptr, 0), bytes.data(), uInt(bytes.size())));
+  m.ref_.hash = model_hash(m.to_bytes());
   return m;
 }
 
@@ -544,8 +535,8 @@ std::vector<uint8_t> AudioModel::to_bytes() const {
   out.set_meta("audio.band_edges", join(band_edges_));
   out.set_meta("audio.regions", join(region_first_));
   out.set_meta("audio.describe", describe());
-  out.add("AENV", quantizer_to_bytes(*envelope_));
-  for (const auto& s : shapes_) out.add("ASHP", quantizer_to_bytes(*s));
+  embed_quantizer(out, "AENV", *envelope_);
+  for (const auto& s : shapes_) embed_quantizer(out, "ASHP", *s);
   ByteWriter w;
   w.u32(uint32_t(residual_energy_.size()));
   for (const auto& c : residual_energy_) {
@@ -564,39 +555,42 @@ std::vector<uint8_t> AudioModel::to_bytes() const {
 std::vector<uint8_t> AudioModel::self_test_payload() const {
   const BitrateLayout full = layout(max_bitrate());
   const size_t m = full.bits.size();
-  Rng rng(kSelfTestSeed);
-  std::vector<float> frames, coeffs(kHop), nudged(kHop);
-  std::vector<uint16_t> tokens, probe(m), got(m), again(m);
-  size_t kept = 0;
-  for (size_t c = 0; c < kSelfTestCandidates && kept < kSelfTestFrames; ++c) {
-    for (size_t i = 0; i < m; ++i) probe[i] = uint16_t(rng.below(uint64_t{1} << full.bits[i]));
-    probe[0] = uint16_t((1 << kGainBits) / 2 + rng.below(1 << (kGainBits - 2)));  // an ordinary loudness
-    std::vector<float> state = envelope_state(), env(bands());
-    decode_envelope(probe.data(), full, state.data(), env.data());
-    decode_frame(probe.data(), full, env.data(), c, coeffs.data());
-    state = envelope_state();
-    encode_frame(coeffs.data(), full, state.data(), got.data());
-    bool stable = true;
-    for (int k = 0; k < 4 && stable; ++k) {
-      Rng dir(kSelfTestSeed + 1 + c * 2 + size_t(k / 2));
-      const float sign = (k % 2) ? -1.f : 1.f;
-      for (size_t i = 0; i < kHop; ++i)
-        nudged[i] = coeffs[i] * (1 + sign * kSelfTestNudge * float(2 * dir.uniform() - 1));
-      state = envelope_state();
-      encode_frame(nudged.data(), full, state.data(), again.data());
-      stable = again == got;
+  // Every frame from the reset envelope state, as check_self_test encodes it.
+  const detail::EncodeRows encode = [&](MatrixView<const float> x) {
+    Codes out(x.rows(), full.bits);
+    for (size_t t = 0; t < x.rows(); ++t) {
+      std::vector<float> state = envelope_state();
+      encode_frame(x.row_ptr(t), full, state.data(), out.row(t));
     }
-    if (!stable) continue;
-    frames.insert(frames.end(), coeffs.begin(), coeffs.end());
-    tokens.insert(tokens.end(), got.begin(), got.end());
-    ++kept;
+    return out;
+  };
+  Rng rng(kSelfTestSeed);
+  Matrix kept(0, kHop);
+  std::vector<uint16_t> probe(m);
+  // Candidates in batches until kSelfTestFrames are stable: most are, so one batch usually does.
+  for (size_t first = 0; first < kSelfTestCandidates && kept.rows() < kSelfTestFrames; first += kSelfTestBatch) {
+    Matrix batch(kSelfTestBatch, kHop);
+    for (size_t c = 0; c < kSelfTestBatch; ++c) {
+      for (size_t i = 0; i < m; ++i) probe[i] = uint16_t(rng.below(uint64_t{1} << full.bits[i]));
+      probe[0] = uint16_t((1 << kGainBits) / 2 + rng.below(1 << (kGainBits - 2)));  // an ordinary loudness
+      std::vector<float> state = envelope_state(), env(bands());
+      decode_envelope(probe.data(), full, state.data(), env.data());
+      decode_frame(probe.data(), full, env.data(), first + c, batch.row_ptr(c));
+    }
+    const std::vector<size_t> keep = detail::stable_rows(batch, kSelfTestFrames - kept.rows(), kSelfTestNudge,
+                                                         /*relative=*/true, rng, encode);
+    Matrix grown(kept.rows() + keep.size(), kHop);
+    std::copy(kept.storage().begin(), kept.storage().end(), grown.storage().begin());
+    for (size_t r = 0; r < keep.size(); ++r)
+      std::copy_n(batch.row_ptr(keep[r]), kHop, grown.row_ptr(kept.rows() + r));
+    kept = std::move(grown);
   }
-  VQ_CHECK(kept > 0, "audio model: no self-test frame is stable under nudges (degenerate codebooks?)");
+  VQ_CHECK(kept.rows() > 0, "audio model: no self-test frame is stable under nudges (degenerate codebooks?)");
   ByteWriter w;
-  w.u32(uint32_t(kept));
+  w.u32(uint32_t(kept.rows()));
   w.u32(uint32_t(m));
-  w.f32s(frames);
-  w.u16s(tokens);
+  w.f32s(kept.storage());
+  w.u16s(encode(kept).data);
   return w.take();
 }
 
@@ -627,7 +621,11 @@ void AudioModel::save(const std::string& path) const {
 }
 
 AudioModel AudioModel::from_bytes(Span<const uint8_t> bytes, const std::string& name) {
-  const ContainerReader in = ContainerReader::from_bytes(bytes, name);
+  return read(ContainerReader::from_bytes(bytes, name));
+}
+
+AudioModel AudioModel::read(const ContainerReader& in) {
+  const std::string& name = in.name();
   VQ_CHECK(in.meta_or("vq.kind", "") == "audio_model", name, ": not an audio model (vq.kind '",
            in.meta_or("vq.kind", ""), "')");
   VQ_CHECK(in.meta_at("audio.sample_rate") == std::to_string(kSampleRate) &&
@@ -639,9 +637,9 @@ AudioModel AudioModel::from_bytes(Span<const uint8_t> bytes, const std::string& 
   m.band_edges_ = split_numbers(in.meta_at("audio.band_edges"), name + ": audio.band_edges");
   m.region_first_ = split_numbers(in.meta_at("audio.regions"), name + ": audio.regions");
   VQ_CHECK(m.band_edges_.size() >= 2 && m.band_edges_.size() <= kHop + 1, name, ": bad band count");
-  m.envelope_ = load_codebooks(in.payload("AENV"), m.band_edges_.size() - 1, kEnvelopeBits, name + ": envelope");
+  m.envelope_ = read_codebooks(in, "AENV", 0, m.band_edges_.size() - 1, kEnvelopeBits, name + ": envelope");
   for (size_t i = 0; i < in.count("ASHP"); ++i)
-    m.shapes_.push_back(load_codebooks(in.payload("ASHP", i), kSubvector, kShapeBits, name + ": shape region"));
+    m.shapes_.push_back(read_codebooks(in, "ASHP", i, kSubvector, kShapeBits, name + ": shape region"));
   ByteReader r = in.chunk("ARES");
   const size_t regions = r.u32();
   VQ_CHECK(regions <= 64, name, ": chunk ARES: ", regions, " shape regions (at most 64)");
@@ -666,7 +664,7 @@ AudioModel AudioModel::from_bytes(Span<const uint8_t> bytes, const std::string& 
   for (size_t e : m.band_edges_) VQ_CHECK(e <= kHop, name, ": bad audio.band_edges");
   m.prepare();
   m.check_self_test(in.chunk("ATST"), name);
-  m.fingerprint_ = static_cast<uint32_t>(crc32(crc32(0, nullptr, 0), bytes.data(), uInt(bytes.size())));
+  m.ref_ = identify_model(in, kLegacyFileCrc32);  // encoded files of 0.1.0 name it by that
   return m;
 }
 

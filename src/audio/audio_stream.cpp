@@ -3,6 +3,7 @@
 // stream gives the whole-file tokens and samples exactly.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "vq/audio/audio_codec.h"
 #include "vq/audio/audio_io.h"
@@ -17,6 +18,7 @@ EncodedAudio encode(const AudioModel& model, Span<const float> mono, int source_
     VQ_CHECK(std::isfinite(mono[i]), "audio encode: sample ", i, " is not finite");
   const std::vector<float> x = resample(mono, source_rate, AudioModel::kSampleRate);
   EncodedAudio out;
+  out.model = model.ref();
   out.bitrate = bitrate;
   out.source_rate = source_rate;
   out.source_channels = 1;
@@ -39,6 +41,7 @@ EncodedAudio encode(const AudioModel& model, Span<const float> mono, int source_
 }
 
 std::vector<float> decode_model_rate(const AudioModel& model, const EncodedAudio& encoded) {
+  check_model(encoded.model, model.ref(), "audio decode: the tokens");
   const BitrateLayout layout = model.layout(encoded.bitrate);
   VQ_CHECK(encoded.tokens.bits == layout.bits, "audio decode: tokens have ", encoded.tokens.num_books(),
            " codebooks, the model's ", encoded.bitrate, " bits/s layout has ", layout.bits.size());
@@ -69,7 +72,7 @@ void write_encoded(ContainerWriter& out, const EncodedAudio& e) {
   out.set_meta("audio.bitrate", std::to_string(e.bitrate));
   out.set_meta("audio.source", detail::concat(e.source_rate, ",", e.source_channels, ",", e.source_samples));
   out.set_meta("audio.samples", std::to_string(e.samples));
-  out.set_meta("audio.model", detail::concat(e.model_name, ",", e.model_fingerprint));
+  write_model_ref(out, e.model);
   write_codes(out, e.tokens);
 }
 
@@ -96,11 +99,20 @@ EncodedAudio read_encoded(const ContainerReader& in) {
   VQ_CHECK(e.source_rate >= kMinSampleRate && e.source_rate <= kMaxSampleRate, name, ": source rate ",
            e.source_rate, " Hz out of range");
   e.samples = parse_u64(in.meta_at("audio.samples"), name + ": audio.samples");
-  const std::string model = in.meta_at("audio.model");
-  const size_t comma = model.rfind(',');
-  VQ_CHECK(comma != std::string::npos, name, ": audio.model '", model, "' is not name,fingerprint");
-  e.model_name = model.substr(0, comma);
-  e.model_fingerprint = uint32_t(std::min<uint64_t>(parse_u64(model.substr(comma + 1), name + ": model fingerprint"), 0xffffffffu));
+  if (std::optional<ModelRef> ref = read_model_ref(in)) {
+    e.model = std::move(*ref);
+  } else {
+    // Written before model references: "name,CRC-32 of the model file" in decimal, an older
+    // identity (model_ref.h) matched against the CRC-32 of the model file found.
+    const std::string model = in.meta_at("audio.model");
+    const size_t comma = model.rfind(',');
+    VQ_CHECK(comma != std::string::npos, name, ": audio.model '", model, "' is not name,CRC-32");
+    const uint64_t crc = parse_u64(model.substr(comma + 1), name + ": audio.model CRC-32");
+    VQ_CHECK(crc <= 0xffffffffu, name, ": audio.model CRC-32 ", crc, " exceeds 32 bits");
+    e.model.name = model.substr(0, comma);
+    e.model.legacy_key = kLegacyFileCrc32;
+    e.model.legacy_id = std::to_string(crc);
+  }
   e.tokens = read_codes(in);
   // The frame count follows from the length; a mismatch means a damaged or forged file, and the
   // source length must be what resampling the model-rate length gives back (no huge allocation).

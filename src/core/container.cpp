@@ -13,7 +13,6 @@
 namespace vq {
 namespace {
 
-constexpr uint8_t kMagic[8] = {0x89, 'V', 'Q', 'C', 0x0D, 0x0A, 0x1A, 0x0A};
 constexpr size_t kHeaderSize = 16;
 constexpr size_t kChunkOverhead = 4 + 8 + 4;  // type + length + CRC
 constexpr std::string_view kMetaType = "META";
@@ -72,6 +71,22 @@ void append_chunk(std::vector<uint8_t>& out, std::string_view type, Span<const u
   append_le<uint64_t>(out, payload.size());
   out.insert(out.end(), payload.begin(), payload.end());
   append_le<uint32_t>(out, chunk_crc(type, payload));
+}
+
+// A whole container: header, META, chunk(i) = (type, payload) for i < n, END.
+template <class ChunkAt>
+std::vector<uint8_t> assemble(uint32_t version, Span<const uint8_t> meta_json, size_t n, const ChunkAt& chunk) {
+  size_t total = kHeaderSize + 2 * kChunkOverhead + meta_json.size();
+  for (size_t i = 0; i < n; ++i) total += kChunkOverhead + chunk(i).second.size();
+  std::vector<uint8_t> out;
+  out.reserve(total);
+  out.insert(out.end(), std::begin(kContainerMagic), std::end(kContainerMagic));
+  append_le<uint32_t>(out, version);
+  append_le<uint32_t>(out, 0);  // flags
+  append_chunk(out, kMetaType, meta_json);
+  for (size_t i = 0; i < n; ++i) append_chunk(out, chunk(i).first, chunk(i).second);
+  append_chunk(out, kEndType, {});
+  return out;
 }
 
 std::string meta_to_json(const Metadata& meta) {
@@ -236,17 +251,8 @@ void ContainerWriter::add(std::string_view type, std::vector<uint8_t> payload) {
 
 std::vector<uint8_t> ContainerWriter::to_bytes() const {
   const std::string json = meta_to_json(meta_);
-  size_t total = kHeaderSize + 2 * kChunkOverhead + json.size();
-  for (const auto& [type, payload] : chunks_) total += kChunkOverhead + payload.size();
-  std::vector<uint8_t> out;
-  out.reserve(total);
-  out.insert(out.end(), std::begin(kMagic), std::end(kMagic));
-  append_le<uint32_t>(out, kContainerVersion);
-  append_le<uint32_t>(out, 0);  // flags
-  append_chunk(out, kMetaType, {reinterpret_cast<const uint8_t*>(json.data()), json.size()});
-  for (const auto& [type, payload] : chunks_) append_chunk(out, type, payload);
-  append_chunk(out, kEndType, {});
-  return out;
+  return assemble(kContainerVersion, {reinterpret_cast<const uint8_t*>(json.data()), json.size()}, chunks_.size(),
+                  [&](size_t i) { return std::pair<std::string_view, Span<const uint8_t>>(chunks_[i].first, chunks_[i].second); });
 }
 
 void ContainerWriter::write(const std::string& path) const { write_file_atomic(path, to_bytes()); }
@@ -266,7 +272,7 @@ ContainerReader ContainerReader::from_bytes(Span<const uint8_t> bytes, std::stri
   VQ_CHECK(!bytes.empty(), file, ": empty input (not a .vqc container)");
   VQ_CHECK(bytes.size() >= kHeaderSize, file, ": ", bytes.size(),
            " bytes is too short for the 16-byte .vqc header");
-  VQ_CHECK(std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0, file,
+  VQ_CHECK(std::memcmp(bytes.data(), kContainerMagic, sizeof(kContainerMagic)) == 0, file,
            ": not a .vqc container (bad magic at byte offset 0)");
   r.version_ = load_le<uint32_t>(bytes.data() + 8);
   VQ_CHECK(r.version_ >= 1, file, ": invalid format version 0 at byte offset 8");
@@ -306,6 +312,7 @@ ContainerReader ContainerReader::from_bytes(Span<const uint8_t> bytes, std::stri
     if (index == 0) {
       VQ_CHECK(type == kMetaType, where, ": the first chunk must be META");
       r.meta_ = json_to_meta(payload, where);
+      r.meta_json_.assign(payload.begin(), payload.end());
     } else {
       VQ_CHECK(type != kMetaType, where, ": a second META chunk (only one is allowed)");
     }
@@ -321,6 +328,13 @@ ContainerReader ContainerReader::from_bytes(Span<const uint8_t> bytes, std::stri
   VQ_CHECK(pos == bytes.size(), file, ": ", bytes.size() - pos,
            " trailing bytes after the END chunk (byte offset ", pos, ")");
   return r;
+}
+
+// The CRCs are recomputed: the reader verified each equals the stored one.
+std::vector<uint8_t> ContainerReader::stored_bytes() const {
+  return assemble(version_, meta_json_, infos_.size(), [&](size_t i) {
+    return std::pair<std::string_view, Span<const uint8_t>>(infos_[i].type, payloads_[i]);
+  });
 }
 
 const std::string& ContainerReader::meta_at(const std::string& key) const {

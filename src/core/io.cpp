@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/self_test_samples.h"
 #include "vq/core/bitpack.h"
 #include "vq/core/factory.h"
 #include "vq/core/rng.h"
@@ -47,18 +48,12 @@ Codes read_codes_payload(ByteReader& r) {
                       std::move(bits));
 }
 
-// Why decoded random codes: a quantizer keeps no training data, but decode() of any code row is
-// a point the quantizer itself produced, so it lies in the data's range and scale for every
-// family (VQ/PQ centroids, RVQ/AQ sums, SQ levels). Encoding such a point is not always the
-// identity (greedy RVQ, ties between duplicate centroids), which does not matter: we store
-// whatever encode() returns now and require the same at load.
-// Why the nudges: a point on a decision boundary could legitimately flip codes under a
-// different SIMD level (last-bit differences in distances). A candidate is kept only if its
-// codes survive ±kStabilityNudge·rms moves along two random directions, which puts it far from
-// any boundary compared with rounding error. A quantizer whose codes move under every nudge
-// (per-group scalar quantizers store each vector's absmax scale as an fp16 code, a continuous
-// quantity) gets its plain decoded points instead: its encoder rounds each element on its own
-// and has no near-ties of summed distances that a SIMD level could flip.
+// Why decoded random codes, and why the nudges: self_test_samples.h. Encoding a decoded point is
+// not always the identity (greedy RVQ, ties between duplicate centroids), which does not matter:
+// we store whatever encode() returns now and require the same at load. A quantizer whose codes
+// move under every nudge (per-group scalar quantizers store each vector's absmax scale as an fp16
+// code, a continuous quantity) gets its plain decoded points instead: its encoder rounds each
+// element on its own and has no near-ties of summed distances that a SIMD level could flip.
 Matrix self_test_vectors(const Quantizer& q) {
   const std::vector<uint8_t> bits = q.book_bits();
   const size_t d = q.dim();
@@ -84,28 +79,8 @@ Matrix self_test_vectors(const Quantizer& q) {
   for (float v : base.storage()) energy += double(v) * v;
   const float rms = static_cast<float>(std::sqrt(energy / std::max<size_t>(1, base.storage().size())));
   const float step = kStabilityNudge * (rms > 0 ? rms : 1.f);
-
-  constexpr size_t kNudged = 4;  // +u, -u, +v, -v
-  Matrix nudged(candidates * kNudged, d);
-  for (size_t k = 0; k < kNudged / 2; ++k) {
-    for (size_t i = 0; i < candidates; ++i) {
-      for (size_t j = 0; j < d; ++j) {
-        const float delta = step * static_cast<float>(2 * rng.uniform() - 1);
-        nudged((2 * k) * candidates + i, j) = base(i, j) + delta;
-        nudged((2 * k + 1) * candidates + i, j) = base(i, j) - delta;
-      }
-    }
-  }
-  const Codes at_base = q.encode(base);
-  const Codes at_nudged = q.encode(nudged);
-  const size_t books = bits.size();
-  std::vector<size_t> keep;
-  for (size_t i = 0; i < candidates && keep.size() < kSelfTestVectors; ++i) {
-    bool stable = true;
-    for (size_t k = 0; k < kNudged && stable; ++k)
-      stable = std::equal(at_base.row(i), at_base.row(i) + books, at_nudged.row(k * candidates + i));
-    if (stable) keep.push_back(i);
-  }
+  std::vector<size_t> keep = detail::stable_rows(base, kSelfTestVectors, step, /*relative=*/false, rng,
+                                                 [&](MatrixView<const float> x) { return q.encode(x); });
   if (keep.empty())
     for (size_t i = 0; i < std::min(candidates, kSelfTestVectors); ++i) keep.push_back(i);
   Matrix out(keep.size(), d);
@@ -162,13 +137,6 @@ ContainerWriter quantizer_container(const Quantizer& q, const Metadata& extra) {
   return out;
 }
 
-std::unique_ptr<Quantizer> quantizer_from_reader(const ContainerReader& in) {
-  const std::string kind = in.meta_or("vq.kind", "");
-  VQ_CHECK(kind == "quantizer", in.name(), ": holds '", kind.empty() ? "(no vq.kind)" : kind,
-           "', not a quantizer");
-  return read_quantizer(in);
-}
-
 }  // namespace
 
 void write_quantizer(ContainerWriter& out, const Quantizer& q) {
@@ -206,7 +174,14 @@ void save_quantizer(const std::string& path, const Quantizer& q, const Metadata&
 }
 
 std::unique_ptr<Quantizer> load_quantizer(const std::string& path) {
-  return quantizer_from_reader(ContainerReader::from_file(path));
+  return quantizer_from_container(ContainerReader::from_file(path));
+}
+
+std::unique_ptr<Quantizer> quantizer_from_container(const ContainerReader& in) {
+  const std::string kind = in.meta_or("vq.kind", "");
+  VQ_CHECK(kind == "quantizer", in.name(), ": holds '", kind.empty() ? "(no vq.kind)" : kind,
+           "', not a quantizer");
+  return read_quantizer(in);
 }
 
 std::vector<uint8_t> quantizer_to_bytes(const Quantizer& q) {
@@ -214,7 +189,7 @@ std::vector<uint8_t> quantizer_to_bytes(const Quantizer& q) {
 }
 
 std::unique_ptr<Quantizer> quantizer_from_bytes(Span<const uint8_t> bytes) {
-  return quantizer_from_reader(ContainerReader::from_bytes(bytes, "<quantizer bytes>"));
+  return quantizer_from_container(ContainerReader::from_bytes(bytes, "<quantizer bytes>"));
 }
 
 void write_codes(ContainerWriter& out, const Codes& codes) {

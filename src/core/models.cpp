@@ -2,8 +2,10 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 #include "vq/error.h"
@@ -62,6 +64,62 @@ std::string models_dir() {
   for (const std::string& c : candidates) tried += (tried.empty() ? "" : ", ") + c;
   VQ_THROW("the bundled models folder was not found (tried ", tried.empty() ? "nothing" : tried,
            "); set VQ_MODELS_DIR to the folder that holds the default models");
+}
+
+ModelFile model_for_encoding(const std::string& given, const std::string& default_name) {
+  if (given.empty()) return {bundled_file(default_name), default_name};
+  return {given, fs::absolute(given).lexically_normal().string()};
+}
+
+std::vector<std::string> model_candidates(const std::string& name) {
+  std::vector<std::string> out;
+  auto add = [&](const fs::path& p) {
+    const std::string s = p.lexically_normal().string();
+    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  };
+  const fs::path given(name);
+  if (given.is_absolute()) add(given);
+  std::string folder;
+  try {
+    folder = models_dir();
+  } catch (const Error&) {
+    return out;  // no models folder: only an absolute name can be found
+  }
+  if (!given.is_absolute() && !name.empty()) add(fs::path(folder) / given);
+  if (given.has_filename()) add(fs::path(folder) / given.filename());
+  return out;
+}
+
+ContainerReader open_model(const ModelRef& ref, const std::string& referrer) {
+  const std::vector<std::string> candidates = model_candidates(ref.name);
+  std::string tried;
+  for (const std::string& path : candidates) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) {
+      tried += detail::concat(tried.empty() ? "" : "; ", path, " does not exist");
+      continue;
+    }
+    // A damaged or foreign file under the name is reported and passed over: a later candidate
+    // may still be the model.
+    std::optional<ContainerReader> in;
+    try {
+      in = ContainerReader::from_file(path);
+    } catch (const Error& e) {
+      tried += detail::concat(tried.empty() ? "" : "; ", path, " cannot be read (", e.what(), ")");
+      continue;
+    }
+    const ModelRef found = identify_model(*in, ref.legacy_key);
+    if (ref.matches(found)) return std::move(*in);
+    tried += detail::concat(tried.empty() ? "" : "; ", path, " is another model (hash ",
+                            format_model_hash(*found.hash), ")");
+  }
+  if (candidates.empty()) {
+    std::string folders;
+    for (const std::string& c : models_dir_candidates()) folders += (folders.empty() ? "" : ", ") + c;
+    tried = "its name is not an absolute path and no models folder exists (tried " + folders + ")";
+  }
+  VQ_THROW(referrer, ": its model ", ref.describe(), " was not found: ", tried,
+           ". Put the model back, or set VQ_MODELS_DIR to the folder that holds it");
 }
 
 std::string bundled_file(const std::string& relative) {

@@ -1,14 +1,14 @@
 // Encoded image files: token coding (fixed-length, zstd, adaptive arithmetic), the alpha plane,
 // and the validation of everything read back.
-#include <zstd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
+#include "core/zstd_frame.h"
 #include "image/range_coder.h"
 #include "vq/core/bitpack.h"
 #include "vq/core/limits.h"
@@ -23,29 +23,6 @@ constexpr size_t kMaxTokensPerPatch = 1024;
 using detail::kProbInit;
 using detail::RangeDecoder;
 using detail::RangeEncoder;
-
-// ---- zstd ----------------------------------------------------------------------------------
-
-std::vector<uint8_t> zstd_compress(Span<const uint8_t> in) {
-  std::vector<uint8_t> out(ZSTD_compressBound(in.size()));
-  const size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), kZstdLevel);
-  VQ_CHECK(!ZSTD_isError(n), "zstd compression failed: ", ZSTD_getErrorName(n));
-  out.resize(n);
-  return out;
-}
-
-// Decompresses a frame that must hold exactly `expected` bytes.
-std::vector<uint8_t> zstd_decompress(Span<const uint8_t> in, size_t expected, const std::string& what) {
-  const unsigned long long size = ZSTD_getFrameContentSize(in.data(), in.size());
-  VQ_CHECK(size != ZSTD_CONTENTSIZE_ERROR && size != ZSTD_CONTENTSIZE_UNKNOWN, what,
-           ": not a zstd frame with a recorded size (corrupt or truncated)");
-  VQ_CHECK(size == expected, what, ": zstd frame holds ", size, " bytes, expected ", expected);
-  std::vector<uint8_t> out(expected);
-  const size_t n = ZSTD_decompress(out.data(), out.size(), in.data(), in.size());
-  VQ_CHECK(!ZSTD_isError(n) && n == expected, what, ": corrupt zstd data: ",
-           ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output");
-  return out;
-}
 
 // The token model, shared by encoder and decoder so they cannot drift apart. Patches in raster
 // order; per patch, level by level:
@@ -213,7 +190,7 @@ std::vector<uint8_t> encode_tokens(const TokenGrid& grid, TokenCoding coding) {
            "adaptive depth is stored only with arithmetic coding, not ", token_coding_name(coding));
   switch (coding) {
     case TokenCoding::kFixed: return pack_tight(grid);
-    case TokenCoding::kZstd: return zstd_compress(planes(grid));
+    case TokenCoding::kZstd: return vq::detail::zstd_compress(planes(grid), kZstdLevel);
     case TokenCoding::kArithmetic: return arithmetic_encode(grid);
   }
   VQ_THROW("encode_tokens: bad coding");
@@ -232,7 +209,7 @@ void decode_tokens(Span<const uint8_t> payload, TokenCoding coding, TokenGrid& g
     }
     case TokenCoding::kZstd: {
       g.tokens.assign(n * tp, 0);
-      from_planes(zstd_decompress(payload, n * tp * (g.bits > 8 ? 2 : 1), what), g);
+      from_planes(vq::detail::zstd_decompress_exact(payload, n * tp * (g.bits > 8 ? 2 : 1), what), g);
       break;
     }
     case TokenCoding::kArithmetic: {
@@ -275,7 +252,7 @@ float step_for_rate(const Image& image, const ImageTokenizer& model, EncodedImag
 }  // namespace
 
 EncodedImage encode_image(const Image& image, const ImageTokenizer& model, const ImageEncodeOptions& o,
-                          const std::string& model_location) {
+                          const std::string& model_name) {
   image.validate("encode_image");
   VQ_CHECK(o.step == 0.f || (std::isfinite(o.step) && o.step >= kMinRefinementStep), "encode_image: refinement step "
            "must be 0 (none) or >= ", kMinRefinementStep, ", got ", o.step);
@@ -290,8 +267,8 @@ EncodedImage encode_image(const Image& image, const ImageTokenizer& model, const
     else
       e.source_channels = image.channels - 1;  // fully opaque: nothing to keep
   }
-  e.model_id = model.id();
-  e.model_location = model_location;
+  e.model = model.ref();
+  if (!model_name.empty()) e.model.name = model_name;
   const float step = o.bpp > 0.0 ? step_for_rate(image, model, e, o.bpp) : o.step;
   if (step > 0.f) e.refinement = model.refine(image, e.grid, step);
   return e;
@@ -312,8 +289,7 @@ void write_encoded_image(ContainerWriter& out, const EncodedImage& e, TokenCodin
   out.set_meta("image.levels", std::to_string(g.levels));
   out.set_meta("image.groups", std::to_string(g.groups));
   out.set_meta("image.bits", std::to_string(g.bits));
-  out.set_meta("image.model_id", e.model_id);
-  out.set_meta("image.model", e.model_location);
+  write_model_ref(out, e.model);
   out.set_meta("image.token_coding", token_coding_name(coding));
   out.set_meta("image.depth", g.adaptive() ? "adaptive" : "fixed");
   out.add("ITOK", encode_tokens(g, coding));
@@ -327,7 +303,7 @@ void write_encoded_image(ContainerWriter& out, const EncodedImage& e, TokenCodin
   if (!e.alpha.empty()) {
     ByteWriter w;
     w.u64(e.alpha.size());
-    w.raw(zstd_compress(e.alpha));
+    w.raw(vq::detail::zstd_compress(e.alpha, kZstdLevel));
     out.add("ALPH", w.take());
   }
 }
@@ -356,8 +332,16 @@ EncodedImage read_encoded_image(const ContainerReader& in) {
   VQ_CHECK(g.levels * g.groups <= kMaxTokensPerPatch, in.name(), ": ", g.levels * g.groups,
            " tokens per patch (limit ", kMaxTokensPerPatch, ")");
   g.bits = uint8_t(meta_size(in, "image.bits", 1, 16));
-  e.model_id = in.meta_at("image.model_id");
-  e.model_location = in.meta_or("image.model", "");
+  if (std::optional<ModelRef> ref = read_model_ref(in)) {
+    e.model = std::move(*ref);
+  } else {
+    // Written before model references: the model's location ("default": the bundled model) and
+    // its legacy id, which the model file records under the same key (model_ref.h).
+    const std::string location = in.meta_or("image.model", "");
+    e.model.name = location == "default" ? kDefaultModelName : location;
+    e.model.legacy_key = "image.model_id";
+    e.model.legacy_id = in.meta_at("image.model_id");
+  }
   const TokenCoding coding = parse_token_coding(in.meta_at("image.token_coding"));
   const std::string depth = in.meta_or("image.depth", "fixed");
   VQ_CHECK(depth == "fixed" || depth == "adaptive", in.name(), ": image.depth = '", depth,
@@ -386,14 +370,13 @@ EncodedImage read_encoded_image(const ContainerReader& in) {
     const uint64_t n = r.u64();
     VQ_CHECK(n == uint64_t(g.width) * g.height, in.name(), ": ALPH holds ", n, " bytes for a ",
              g.width, "×", g.height, " image");
-    e.alpha = zstd_decompress(r.raw(r.remaining()), n, in.name() + ": ALPH");
+    e.alpha = vq::detail::zstd_decompress_exact(r.raw(r.remaining()), n, in.name() + ": ALPH");
   }
   return e;
 }
 
 Image decode_image(const EncodedImage& e, const ImageTokenizer& model) {
-  VQ_CHECK(e.model_id == model.id(), "decode_image: the tokens were made by model ", e.model_id,
-           " (", e.model_location, "), not by this model (", model.id(), ")");
+  check_model(e.model, model.ref(), "decode_image: the tokens");
   Image colour = model.decode(e.grid, e.refinement.empty() ? nullptr : &e.refinement);
   if (e.alpha.empty()) return colour;
   Image out(colour.width, colour.height, colour.channels + 1);

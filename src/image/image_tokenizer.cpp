@@ -2,13 +2,14 @@
 // the core's: PatchTransform turns pixels into vectors, the residual quantizer does the rest.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <numeric>
 
 #include "core/residual_beam.h"
 #include "kernels/distances.h"
 #include "kernels/subspace_search.h"
 
+#include "util/atomic_file.h"
+#include "vq/core/embedded_model.h"
 #include "vq/core/factory.h"
 #include "vq/core/group_residual_quantizer.h"
 #include "vq/core/io.h"
@@ -21,20 +22,19 @@ namespace vq::image {
 namespace {
 
 constexpr const char* kModelKind = "image_model";
+constexpr const char* kQuantizerChunk = "IQNT";
+// Where model files written before model hashes keep their identity (model_ref.h).
+constexpr const char* kLegacyIdKey = "image.model_id";
+
+// Metadata of a model file that is the caller's: not the container's, the model's or (in files
+// written before embedded models) its quantizer's.
+bool caller_key(const std::string& key) {
+  return key.rfind("vq.", 0) != 0 && key.rfind("image.", 0) != 0 && key.rfind("quantizer.", 0) != 0;
+}
+
 // Patches per batch when encoding / decoding: 512 × 192 floats (384 KiB) of residuals stay in
 // L2 through all levels, and each level's sgemm still has 512 rows to amortise its packing.
 constexpr size_t kBatch = 512;
-
-std::string hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-uint64_t fnv1a(Span<const uint8_t> bytes, uint64_t h = 0xcbf29ce484222325ULL) {
-  for (uint8_t b : bytes) h = (h ^ b) * 0x100000001b3ULL;
-  return h;
-}
 
 // Mirror image (left-right), for training augmentation.
 Image mirrored(const Image& im) {
@@ -150,15 +150,13 @@ ImageTokenizer::ImageTokenizer(size_t patch, std::unique_ptr<Quantizer> q, float
     greedy_ = std::make_shared<Greedy>(
         Greedy{kernels::SubspaceBooks(whitened_entries(*rvq))});
   }
-  if (quantizer_->is_trained()) {
-    const std::vector<uint8_t> bytes = quantizer_to_bytes(*quantizer_);
-    const uint8_t p = static_cast<uint8_t>(patch);
-    id_ = hex64(fnv1a(Span<const uint8_t>(&p, 1), fnv1a(bytes)));
-  }
 }
 
 ImageTokenizer ImageTokenizer::train(const std::vector<Image>& images, const ImageTrainOptions& o) {
   VQ_CHECK(!images.empty(), "ImageTokenizer::train: no training images");
+  for (const auto& [key, value] : o.metadata)
+    VQ_CHECK(caller_key(key), "ImageTokenizer::train: metadata key '", key,
+             "' is reserved (vq., image. and quantizer. keys belong to the file format)");
   const PatchTransform transform(o.patch);
   std::unique_ptr<Quantizer> q = make_quantizer(o.quantizer, transform.dim());
 
@@ -195,26 +193,31 @@ ImageTokenizer ImageTokenizer::train(const std::vector<Image>& images, const Ima
   t.iterations = o.iterations;
   t.progress = o.progress;
   q->train(x, t);
-  return ImageTokenizer(o.patch, std::move(q), o.chroma_weight, o.high_frequency_weight);
+  ImageTokenizer model(o.patch, std::move(q), o.chroma_weight, o.high_frequency_weight);
+  model.metadata_ = o.metadata;
+  model.ref_.hash = model_hash(model.to_bytes());
+  return model;
 }
 
 void ImageTokenizer::write(ContainerWriter& out) const {
+  for (const auto& [key, value] : metadata_) out.set_meta(key, value);
   out.set_meta("vq.kind", kModelKind);
   out.set_meta("image.patch", std::to_string(patch()));
   out.set_meta("image.color", "ycbcr-bt601");
   out.set_meta("image.transform", "dct");
   out.set_meta("image.chroma_weight", std::to_string(chroma_weight_));
   out.set_meta("image.high_frequency_weight", std::to_string(high_frequency_weight_));
-  out.set_meta("image.model_id", id_);
-  write_quantizer(out, *quantizer_);
+  if (!ref_.legacy_id.empty()) out.set_meta(kLegacyIdKey, ref_.legacy_id);
+  embed_quantizer(out, kQuantizerChunk, *quantizer_);
 }
 
-void ImageTokenizer::save(const std::string& path, const Metadata& extra) const {
+std::vector<uint8_t> ImageTokenizer::to_bytes() const {
   ContainerWriter out;
-  for (const auto& [k, v] : extra) out.set_meta(k, v);
   write(out);
-  out.write(path);
+  return out.to_bytes();
 }
+
+void ImageTokenizer::save(const std::string& path) const { write_file_atomic(path, to_bytes()); }
 
 ImageTokenizer ImageTokenizer::read(const ContainerReader& in) {
   const std::string kind = in.meta_or("vq.kind", "");
@@ -226,10 +229,14 @@ ImageTokenizer ImageTokenizer::read(const ContainerReader& in) {
   VQ_CHECK(patch >= 2 && patch <= 64, in.name(), ": image.patch = ", patch, " is outside 2..64");
   const float chroma = parse_float(in, "image.chroma_weight");
   const float high = parse_float(in, "image.high_frequency_weight");
-  ImageTokenizer model(patch, read_quantizer(in), chroma, high);
-  const std::string stored = in.meta_or("image.model_id", "");
-  VQ_CHECK(stored.empty() || stored == model.id_, in.name(), ": image.model_id ", stored,
-           " does not match the model's parameters (", model.id_, ")");
+  // Files written before embedded models keep the quantizer in the model's own container.
+  ImageTokenizer model(patch, in.has(kQuantizerChunk) ? read_embedded_quantizer(in, kQuantizerChunk) : read_quantizer(in),
+                       chroma, high);
+  for (const auto& [key, value] : in.meta())
+    if (caller_key(key)) model.metadata_[key] = value;
+  // The legacy id is taken as the file records it: it was computed over a serialization that
+  // later libraries cannot reproduce (model_ref.h), and the CRCs and the self-test guard the rest.
+  model.ref_ = identify_model(in, kLegacyIdKey);
   return model;
 }
 

@@ -8,7 +8,9 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/zstd_frame.h"
 #include "util/atomic_file.h"
+#include "vq/core/embedded_model.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
 #include "vq/core/kmeans.h"
@@ -17,18 +19,19 @@
 namespace vq::splats {
 namespace {
 
+// Scenes written before embedded models carry each quantizer as a blob inside its SATT chunk,
+// at most this large.
 constexpr size_t kMaxQuantizerBytes = size_t{64} << 20;
+constexpr const char* kQuantizerChunk = "SQNT";
 constexpr uint64_t kMaxCount = uint64_t{1} << 28;
 
 // ---- zstd blobs ----------------------------------------------------------------------------
 
 void put_blob(ByteWriter& w, Span<const uint8_t> raw, int level) {
-  std::vector<uint8_t> out(ZSTD_compressBound(raw.size()));
-  const size_t got = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), level);
-  VQ_CHECK(!ZSTD_isError(got), "splat codec: zstd compression failed: ", ZSTD_getErrorName(got));
+  const std::vector<uint8_t> frame = vq::detail::zstd_compress(raw, level);
   w.u64(raw.size());
-  w.u64(got);
-  w.raw({out.data(), got});
+  w.u64(frame.size());
+  w.raw(frame);
 }
 
 // Reads a blob whose decompressed size must be at most max_raw (known from the counts, so a
@@ -37,14 +40,7 @@ std::vector<uint8_t> get_blob(ByteReader& r, uint64_t max_raw, const std::string
   const uint64_t raw = r.u64();
   const uint64_t stored = r.count(r.remaining(), (what + " stored size").c_str());
   VQ_CHECK(raw <= max_raw, r.context(), ": ", what, ": claims ", raw, " bytes, at most ", max_raw, " expected");
-  const Span<const uint8_t> src = r.raw(stored);
-  const unsigned long long frame = ZSTD_getFrameContentSize(src.data(), src.size());
-  VQ_CHECK(frame == raw, r.context(), ": ", what, ": zstd frame is damaged or holds a different size");
-  std::vector<uint8_t> out(raw);
-  const size_t got = ZSTD_decompress(out.data(), out.size(), src.data(), src.size());
-  VQ_CHECK(!ZSTD_isError(got) && got == raw, r.context(), ": ", what, ": zstd data is damaged (",
-           ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short", ")");
-  return out;
+  return vq::detail::zstd_decompress_exact(r.raw(stored), raw, r.context() + ": " + what);
 }
 
 // ---- positions -----------------------------------------------------------------------------
@@ -404,11 +400,11 @@ SplatEncodeStats encode_splats(const SplatScene& s, const SplatCodecOptions& o, 
     t.max_points_per_centroid = o.max_points_per_centroid;
     q->train(xt, t);
     const Codes codes = q->encode(x);
+    const size_t quantizer_bytes = embed_quantizer(out, kQuantizerChunk, *q, o.zstd_level);
     ByteWriter w;
     w.str(kSplatAttributes[a]);
-    put_blob(w, quantizer_to_bytes(*q), o.zstd_level);
     write_codes_streams(w, codes, o.zstd_level);
-    stats.bytes.emplace_back(kSplatAttributes[a], w.size());
+    stats.bytes.emplace_back(kSplatAttributes[a], quantizer_bytes + w.size());
     stats.seconds.emplace_back(kSplatAttributes[a], since(ta));
     double entropy = 0;
     for (size_t b = 0; b < codes.num_books(); ++b) entropy += codebook_usage(codes, b).entropy_bits;
@@ -452,6 +448,11 @@ SplatScene decode_splats(const ContainerReader& in) {
   // One buffer for every attribute's decoded rows (the widest is 21 floats): 1M Gaussians
   // would otherwise touch ~220 MB of fresh pages in per-attribute matrices.
   std::vector<float> rows(n * 21);
+  // Each SATT chunk's quantizer is the SQNT chunk of the same index; scenes written before
+  // embedded models have no SQNT chunks and a quantizer blob in each SATT.
+  const bool embedded = in.has(kQuantizerChunk);
+  VQ_CHECK(!embedded || in.count(kQuantizerChunk) == in.count("SATT"), in.name(), ": ", in.count(kQuantizerChunk),
+           " quantizer chunks (", kQuantizerChunk, ") for ", in.count("SATT"), " attributes (SATT)");
   for (size_t c = 0; c < in.count("SATT"); ++c) {
     ByteReader r = in.chunk("SATT", c);
     const std::string name = r.str();
@@ -460,8 +461,9 @@ SplatScene decode_splats(const ContainerReader& in) {
     VQ_CHECK(a < kSplatAttributes.size(), r.context(), ": unknown attribute '", name, "'");
     VQ_CHECK(attribute_degree(a) <= s.sh_degree, r.context(), ": attribute ", name, " beyond SH degree ", s.sh_degree);
     VQ_CHECK(seen[a]++ == 0, r.context(), ": attribute ", name, " appears twice");
-    const std::vector<uint8_t> qbytes = get_blob(r, kMaxQuantizerBytes, name + " quantizer");
-    const std::unique_ptr<Quantizer> q = quantizer_from_bytes(qbytes);
+    const std::unique_ptr<Quantizer> q =
+        embedded ? read_embedded_quantizer(in, kQuantizerChunk, c)
+                 : quantizer_from_bytes(get_blob(r, kMaxQuantizerBytes, name + " quantizer"));
     VQ_CHECK(q->dim() == attribute_dim(a), r.context(), ": ", name, " quantizer has dim ", q->dim(), ", expected ",
              attribute_dim(a));
     const Codes codes = read_codes_streams(r, n, q->book_bits(), name);

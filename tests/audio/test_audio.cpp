@@ -11,6 +11,7 @@
 #include <map>
 #include <numeric>
 
+#include "container_edit.h"
 #include "util/atomic_file.h"
 #include "vq/audio/audio_codec.h"
 #include "vq/audio/audio_io.h"
@@ -209,7 +210,7 @@ TEST(AudioCodec, TrainingIsDeterministic) {
   const AudioModel a = AudioModel::train(clips, o), b = AudioModel::train(clips, o);
   EXPECT_EQ(a.describe(), "audio 24 kHz, 32 bands, envelope RVQ2x10, shapes RVQ1x8/RVQ1x8/RVQ1x8");
   EXPECT_EQ(a.to_bytes(), b.to_bytes());
-  EXPECT_EQ(a.fingerprint(), b.fingerprint());
+  EXPECT_EQ(a.ref().hash, b.ref().hash);
   const std::vector<float> x = test_signal(2.0, 91);
   EXPECT_LT(log_mel_distance(x, decode(a, encode(a, x, kRate, 6000)), kRate),
             log_mel_distance(x, decode(a, encode(a, x, kRate, 1500)), kRate));
@@ -310,12 +311,11 @@ TEST(AudioCodec, ModelAndFileRoundTrip) {
   model.save(path);
   const AudioModel loaded = AudioModel::load(path);
   fs::remove(path);
-  EXPECT_EQ(loaded.fingerprint(), model.fingerprint());
+  EXPECT_EQ(loaded.ref().hash, model.ref().hash);
   EXPECT_EQ(loaded.describe(), model.describe());
   const std::vector<float> x = test_signal(1.0, 5, 44100);
   EncodedAudio e = encode(model, x, 44100, 6000);
-  e.model_name = "tiny";
-  e.model_fingerprint = model.fingerprint();
+  e.model.name = "tiny";
   EXPECT_EQ(encode(loaded, x, 44100, 6000).tokens.data, e.tokens.data);
   ContainerWriter w;
   write_encoded(w, e);
@@ -324,8 +324,23 @@ TEST(AudioCodec, ModelAndFileRoundTrip) {
   EXPECT_EQ(r.tokens.data, e.tokens.data);
   EXPECT_EQ(r.source_rate, 44100);
   EXPECT_EQ(r.source_samples, x.size());
+  EXPECT_EQ(r.model.name, "tiny");
+  EXPECT_EQ(r.model.hash, model.ref().hash);
   const std::vector<float> y = decode(loaded, r);
   EXPECT_EQ(y.size(), x.size());
+  // Tokens that name another model are refused, naming both.
+  EncodedAudio other = r;
+  other.model.hash = *r.model.hash ^ 1u;
+  try {
+    (void)decode(loaded, other);
+    ADD_FAILURE() << "tokens of another model decoded";
+  } catch (const Error& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("made with model tiny (hash " + format_model_hash(*other.model.hash) + "), not with model " +
+                        path + " (hash " + format_model_hash(*model.ref().hash) + ")"),
+              std::string::npos)
+        << what;
+  }
   // Every truncation of the encoded file is rejected, never crashes.
   for (size_t len = 0; len < bytes.size(); ++len)
     EXPECT_THROW(read_encoded(ContainerReader::from_bytes({bytes.data(), len}, "cut")), Error) << len;
@@ -374,7 +389,16 @@ TEST(AudioCodec, SelfTestCatchesCodebooksTheCrcCannot) {
     (void)AudioModel::from_bytes(bad, "negated");
     ADD_FAILURE() << "a model with a negated codebook loaded";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("self-test failed"), std::string::npos) << e.what();
+    // The embedded quantizer's own self-test catches it first.
+    EXPECT_NE(std::string(e.what()).find("negated: chunk 'ASHP' #0: quantizer self-test failed"), std::string::npos)
+        << e.what();
+  }
+  try {
+    (void)AudioModel::from_bytes(testdata::with_negated_first_book(bytes, "AENV", 0), "negated");
+    ADD_FAILURE() << "a model with a negated envelope codebook loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("negated: chunk 'AENV' #0: quantizer self-test failed"), std::string::npos)
+        << e.what();
   }
   // Envelope prediction switched off (AEPR zeroed, still well-formed): another codec, caught too.
   const std::vector<uint8_t> unpredicted = rewrite(bytes, [](const std::string& type, std::vector<uint8_t>& p) {

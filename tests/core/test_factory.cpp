@@ -5,20 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <string>
+
+#include "error_text.h"
 
 namespace vq {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 struct Canonical {
   std::string spec;
@@ -108,7 +100,7 @@ TEST(Factory, MalformedSpecsNamePosition) {
       {"GRVQ2x8", "GRVQ takes 3 numbers"},
   };
   for (const auto& [spec, expected] : cases) {
-    const std::string msg = error_of([&] { parse_quantizer_spec(spec); });
+    const std::string msg = testdata::error_of([&] { parse_quantizer_spec(spec); });
     EXPECT_NE(msg.find(expected), std::string::npos) << "spec '" << spec << "' gave: " << msg;
     EXPECT_NE(msg.find("quantizer spec '" + spec + "'"), std::string::npos) << msg;
     EXPECT_THROW(make_quantizer(spec, 64), Error) << spec;
@@ -121,13 +113,13 @@ TEST(Factory, RejectsSpecsThatDoNotFitTheDimension) {
       {"FP8g7", 8}, {"RVQ8x8", 0}, {"SQ8", 0},
   };
   for (const auto& [spec, dim] : cases) {
-    const std::string msg = error_of([&] { make_quantizer(spec, dim); });
+    const std::string msg = testdata::error_of([&] { make_quantizer(spec, dim); });
     EXPECT_NE(msg.find("quantizer spec '" + spec + "' does not fit dimension " + std::to_string(dim)),
               std::string::npos)
         << msg;
   }
   // What a constructor rejects beyond the grammar is still reported with the spec.
-  const std::string msg = error_of([] { make_quantizer("AQ2x8b100000", 16); });
+  const std::string msg = testdata::error_of([] { make_quantizer("AQ2x8b100000", 16); });
   EXPECT_NE(msg.find("quantizer spec 'AQ2x8b100000' on dimension 16"), std::string::npos) << msg;
 }
 

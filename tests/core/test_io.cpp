@@ -15,15 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<Quantizer> trained(const std::string& spec, size_t dim, uint64_t seed) {
-  auto q = make_quantizer(spec, dim);
-  TrainOptions options;
-  options.seed = seed;
-  options.iterations = 8;
-  q->train(testdata::clustered(1500, dim, seed, 16), options);
-  return q;
-}
-
 void expect_same_function(const Quantizer& a, const Quantizer& b) {
   EXPECT_EQ(a.describe(), b.describe());
   EXPECT_EQ(a.dim(), b.dim());
@@ -38,7 +29,7 @@ void expect_same_function(const Quantizer& a, const Quantizer& b) {
 class QuantizerIo : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(QuantizerIo, BytesAndFileRoundTripGiveTheSameQuantizer) {
-  const auto q = trained(GetParam(), 16, 5);
+  const auto q = testdata::trained_quantizer(GetParam(), 16, 5);
   const std::vector<uint8_t> bytes = quantizer_to_bytes(*q);
   const auto from_bytes = quantizer_from_bytes(bytes);
   expect_same_function(*q, *from_bytes);
@@ -86,8 +77,8 @@ std::vector<uint8_t> with_chunk_from(const std::vector<uint8_t>& target,
 TEST(QuantizerIoErrors, SelfTestCatchesStateThatDoesNotReproduceItsCodes) {
   // Codebooks of one training run with the self-test samples of another: every chunk is
   // intact (CRCs pass), only the state and samples disagree.
-  const auto a = trained("PQ4x4", 16, 1);
-  const auto b = trained("PQ4x4", 16, 2);
+  const auto a = testdata::trained_quantizer("PQ4x4", 16, 1);
+  const auto b = testdata::trained_quantizer("PQ4x4", 16, 2);
   const std::vector<uint8_t> mixed = with_chunk_from(quantizer_to_bytes(*a), quantizer_to_bytes(*b), "SELF");
   try {
     quantizer_from_bytes(mixed);
@@ -99,7 +90,7 @@ TEST(QuantizerIoErrors, SelfTestCatchesStateThatDoesNotReproduceItsCodes) {
 
 TEST(QuantizerIoErrors, RejectsBadFilesAndArguments) {
   EXPECT_THROW(quantizer_to_bytes(*make_quantizer("PQ4x4", 16)), Error);  // untrained
-  const auto q = trained("RVQ2x4", 16, 3);
+  const auto q = testdata::trained_quantizer("RVQ2x4", 16, 3);
   EXPECT_THROW(save_quantizer("/tmp/unused.vqc", *q, {{"quantizer.dim", "8"}}), Error);
 
   const ContainerReader good = ContainerReader::from_bytes(quantizer_to_bytes(*q));

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "container_edit.h"
 #include "image/compression_bound.h"
 #include "image_fixture.h"
 #include "vq/core/codebook_quantizer.h"
@@ -191,13 +192,41 @@ TEST(ImageTokenizer, DeterministicAndSavedModelsAgree) {
   const std::string path = ::testing::TempDir() + "/image_model.vqc";
   m.save(path);
   const ImageTokenizer loaded = ImageTokenizer::load(path);
-  EXPECT_EQ(loaded.id(), m.id());
+  EXPECT_EQ(loaded.ref().hash, m.ref().hash) << "a re-saved model is the same bytes";
   const Image im = synthetic(30, 20, 3, 9);
   EXPECT_EQ(loaded.encode(im).tokens, m.encode(im).tokens);
   const ImageTokenizer trained =
       ImageTokenizer::train(testing_image::tiny_model_images(), testing_image::tiny_model_options());
-  EXPECT_EQ(trained.id(), m.id()) << "same data, seed and threads: same model";
+  EXPECT_EQ(trained.ref().hash, m.ref().hash) << "same data, seed and threads: same model";
   EXPECT_EQ(trained.encode(im).tokens, m.encode(im).tokens);
+}
+
+// The model file embeds its quantizer as chunk IQNT (embedded_model.h): loaded back it is the
+// same tokenizer, caller keys stay with the model, and damaged codebooks with valid CRCs are
+// refused by the quantizer's self-test, naming the chunk.
+TEST(ImageTokenizer, EmbeddedQuantizerRoundTripsAndIsSelfTested) {
+  const ImageTokenizer& m = small_model();
+  const std::vector<uint8_t> bytes = m.to_bytes();
+  const ContainerReader in = ContainerReader::from_bytes(bytes, "model.vqc");
+  EXPECT_TRUE(in.has("IQNT"));
+  EXPECT_FALSE(in.meta().count("quantizer.spec")) << "the quantizer's keys live in its own container";
+  EXPECT_EQ(model_hash(bytes), *m.ref().hash) << "to_bytes() of a loaded model is its file";
+  const ImageTokenizer back = ImageTokenizer::read(in);
+  EXPECT_EQ(back.ref().name, "model.vqc");
+  EXPECT_EQ(back.quantizer().describe(), m.quantizer().describe());
+  const Image im = synthetic(24, 16, 3, 4);
+  EXPECT_EQ(back.encode(im).tokens, m.encode(im).tokens);
+  try {
+    (void)ImageTokenizer::read(
+        ContainerReader::from_bytes(testdata::with_negated_first_book(bytes, "IQNT", 0), "model.vqc"));
+    ADD_FAILURE() << "a model with a negated codebook loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.vqc: chunk 'IQNT' #0: quantizer self-test failed"), std::string::npos)
+        << e.what();
+  }
+  ImageTrainOptions reserved = testing_image::tiny_model_options();
+  reserved.metadata = {{"image.patch", "4"}};
+  EXPECT_THROW(ImageTokenizer::train(testing_image::tiny_model_images(), reserved), Error);
 }
 
 TEST(TokenCoding, EveryCodingRoundTrips) {
@@ -429,11 +458,18 @@ TEST(EncodedImage, TruncatedAndCorruptFilesAreRejected) {
   huge.set_meta("image.cols", "4000");
   huge.set_meta("image.rows", "4000");
   EXPECT_THROW(read_encoded_image(ContainerReader::from_bytes(huge.to_bytes())), Error);
-  // A different model's tokens are refused.
+  // A different model's tokens are refused, naming both models.
   ContainerWriter other;
-  e.model_id = "0123456789abcdef";
+  e.model.hash = *e.model.hash ^ 1u;
   write_encoded_image(other, e, TokenCoding::kFixed);
-  EXPECT_THROW(decode_image(read_encoded_image(ContainerReader::from_bytes(other.to_bytes())), small_model()), Error);
+  try {
+    (void)decode_image(read_encoded_image(ContainerReader::from_bytes(other.to_bytes())), small_model());
+    ADD_FAILURE() << "tokens of another model decoded";
+  } catch (const Error& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("test (hash " + format_model_hash(*e.model.hash) + ")"), std::string::npos) << what;
+    EXPECT_NE(what.find(small_model().ref().describe()), std::string::npos) << what;
+  }
 }
 
 TEST(ImageIo, PngRoundTripAndCorruptFiles) {

@@ -29,6 +29,9 @@ fi
 "$prefix/bin/vq" --version
 "$prefix/bin/vq" encode "$prefix/share/vqcodec/models/samples/chelsea.png" -o photo.vqc --levels 1 >/dev/null
 "$prefix/bin/vq" decode photo.vqc -o photo.png >/dev/null
+# ...and encoded files name a bundled model relative to that folder (vq/core/model_ref.h).
+"$prefix/bin/vq" info photo.vqc | grep -q "^model  *default/image.vqc (hash [0-9a-f]\{16\})$" ||
+  { echo "install_consumer: photo.vqc does not refer to the bundled default/image.vqc by hash"; exit 1; }
 
 # find_package, shared and static.
 for mode in OFF ON; do

@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include "container_edit.h"
+#include "core/zstd_frame.h"
 #include "vq/error.h"
 #include "vq/core/rng.h"
 #include "vq/splats/evaluate.h"
@@ -208,13 +210,40 @@ TEST(SplatCodecMalformed, TruncationsFlipsAndForgedFieldsAreErrors) {
   EXPECT_THROW(decode_bytes(rewrite(good, "splats.count", "12x")), Error);
   EXPECT_THROW(decode_bytes(rewrite(good, "splats.sh_degree", "2")), Error);
   EXPECT_THROW(decode_bytes(rewrite(good, "vq.kind", "codes")), Error);
-  EXPECT_THROW(decode_bytes(rewrite(good, "", "", "SATT", 3)), Error);  // colour missing
+  EXPECT_THROW(decode_bytes(rewrite(good, "", "", "SATT", 3)), Error);  // codes without their quantizer
+  EXPECT_THROW(decode_bytes(rewrite(good, "", "", "SQNT", 3)), Error);  // a quantizer without its codes
   EXPECT_THROW(decode_bytes(rewrite(good, "", "", "SPOS", 0)), Error);
   try {
-    decode_bytes(rewrite(good, "", "", "SATT", 0));
+    decode_bytes(rewrite(rewrite(good, "", "", "SATT", 0), "", "", "SQNT", 0));
     ADD_FAILURE() << "missing scale accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("attribute scale missing"), std::string::npos) << e.what();
+  }
+}
+
+// Each attribute's quantizer is an embedded chunk (SQNT, embedded_model.h), zstd-compressed; the
+// same chunks stored as is decode to the same scene, and a damaged codebook with valid CRCs is
+// refused by that quantizer's self-test, naming the chunk.
+TEST(SplatCodecMalformed, EmbeddedQuantizersAreSelfTested) {
+  const SplatScene s = synthetic_scene({600, 1, 5, 0.05f});
+  const auto good = encode_bytes(s, SplatCodecOptions::preset("low"));
+  const ContainerReader in = ContainerReader::from_bytes(good);
+  ASSERT_EQ(in.count("SQNT"), in.count("SATT"));
+  std::vector<uint8_t> plain = good;
+  for (size_t i = 0; i < in.count("SQNT"); ++i)
+    plain = testdata::edit_chunk(plain, "SQNT", i, [](std::vector<uint8_t>& p) {
+      ASSERT_TRUE(vq::detail::is_zstd_frame(p));
+      p = vq::detail::zstd_decompress(p, uint64_t{1} << 26, "SQNT");
+    });
+  const SplatScene a = decode_bytes(good), b = decode_bytes(plain);
+  EXPECT_EQ(a.scales, b.scales);
+  EXPECT_EQ(a.sh_rest, b.sh_rest);
+  try {
+    decode_splats(ContainerReader::from_bytes(testdata::with_negated_first_book(plain, "SQNT", 0), "scene.vqc"));
+    ADD_FAILURE() << "a scene with a negated codebook decoded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("scene.vqc: chunk 'SQNT' #0: quantizer self-test failed"), std::string::npos)
+        << e.what();
   }
 }
 

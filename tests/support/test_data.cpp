@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "vq/core/factory.h"
 #include "vq/core/rng.h"
 #include "vq/kv/rope.h"
 
@@ -70,6 +71,15 @@ Matrix clustered(size_t n, size_t d, uint64_t seed, size_t clusters) {
     rotate(global, y.data(), x.row_ptr(i), d);
   }
   return x;
+}
+
+std::unique_ptr<Quantizer> trained_quantizer(const std::string& spec, size_t dim, uint64_t seed, int iterations) {
+  auto q = make_quantizer(spec, dim);
+  TrainOptions options;
+  options.seed = seed;
+  options.iterations = iterations;
+  q->train(clustered(1500, dim, seed, 16), options);
+  return q;
 }
 
 Matrix manifold(size_t n, size_t d, uint64_t seed, size_t latent, float noise) {

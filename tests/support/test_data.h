@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "vq/core/metric.h"
 #include "vq/core/quantizer.h"
@@ -32,6 +34,9 @@ Matrix manifold(size_t n, size_t d, uint64_t seed, size_t latent = 16, float noi
 
 // n × d Gaussian vectors with covariance Q diag(λ) Qᵀ, λ_j = 1/(1+j) (a "spectrum" source).
 Matrix correlated(size_t n, size_t d, uint64_t seed);
+
+// A `spec` quantizer (factory.h grammar) of dimension dim, trained on clustered(1500, dim, seed, 16).
+std::unique_ptr<Quantizer> trained_quantizer(const std::string& spec, size_t dim, uint64_t seed, int iterations = 8);
 
 // Mean squared error per vector (sum over dims / n) between two matrices of equal shape.
 double mse(MatrixView<const float> a, MatrixView<const float> b);

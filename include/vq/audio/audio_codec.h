@@ -42,6 +42,7 @@
 #include "vq/audio/mdct.h"
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/container.h"
+#include "vq/core/model_ref.h"
 #include "vq/core/progress.h"
 #include "vq/types.h"
 
@@ -49,6 +50,8 @@ namespace vq::audio {
 
 // The ladder the CLI and the benchmarks use (bits per second, nominal).
 inline constexpr int kLadder[] = {1500, 3000, 6000, 12000, 24000};
+// The bundled default model, by its name relative to the models folder (models.h).
+inline constexpr const char* kDefaultModelName = "audio_default.vqc";
 
 struct AudioTrainOptions {
   size_t envelope_levels = 16;         // RVQ levels of the envelope (10-bit books)
@@ -84,12 +87,20 @@ class AudioModel {
   // clips: mono signals at kSampleRate. Needs at least 2^10 non-silent frames (~21 s).
   static AudioModel train(const std::vector<std::vector<float>>& clips, const AudioTrainOptions& options);
 
-  void save(const std::string& path) const;   // "vq.kind" = "audio_model", atomic
+  // Model file: "vq.kind" = "audio_model", keys "audio.sample_rate", "audio.hop",
+  // "audio.subvector", "audio.band_edges", "audio.regions", "audio.describe"; chunks "AENV" (the
+  // envelope quantizer) and one "ASHP" per shape region (embedded_model.h, stored as is), "ARES"
+  // (residual energy curves), "AEPR" (envelope prediction) and "ATST" (the model's self-test).
+  void save(const std::string& path) const;   // atomic
   std::vector<uint8_t> to_bytes() const;
   static AudioModel load(const std::string& path);
   static AudioModel from_bytes(Span<const uint8_t> bytes, const std::string& name = "<memory>");
-  // CRC-32 of to_bytes(): what encoded files record to find their model again.
-  uint32_t fingerprint() const { return fingerprint_; }
+  // Reads the model held in `in`: every embedded quantizer's self-test, then the model's own.
+  static AudioModel read(const ContainerReader& in);
+  // What encoded files record to find their model again (model_ref.h): where the model was read
+  // from, the hash of its file (of to_bytes() for a model trained in memory) and, for a model
+  // read from a file, the file's CRC-32, by which files written before model hashes name it.
+  const ModelRef& ref() const { return ref_; }
 
   size_t bands() const { return band_edges_.size() - 1; }
   const std::vector<size_t>& band_edges() const { return band_edges_; }  // B + 1, in coefficients
@@ -128,9 +139,10 @@ class AudioModel {
   static uint16_t gain_index(float log2_gain);
   static float gain_value(uint16_t index);
   // Model self-test (chunk "ATST"): u32 n (<= 4), u32 m (tokens per frame at max_bitrate()),
-  // n × kHop f32 MDCT frames, n × m u16 tokens. from_bytes re-encodes the frames with
-  // encode_frame and requires the stored tokens: codebooks that a buggy writer or a changed
-  // encoder would make give other tokens fail at load, for the cost of encoding 4 frames.
+  // n × kHop f32 MDCT frames, n × m u16 tokens. read() re-encodes the frames with encode_frame
+  // and requires the stored tokens: where the embedded quantizers' self-tests check the core's
+  // encoder on each book, this checks the codec's own search (whitened books, beams, envelope
+  // prediction) end to end, for the cost of encoding 4 frames.
   std::vector<uint8_t> self_test_payload() const;
   float predicted(const float* state, size_t b) const {
     return envelope_mean_[b] + envelope_alpha_[b] * (state[b] - envelope_mean_[b]);
@@ -151,7 +163,7 @@ class AudioModel {
   std::vector<uint16_t> band_of_coeff_;        // kHop
   std::vector<uint16_t> steps_;               // shape steps: the sub-vector of each, in order
   std::vector<uint16_t> step_level_;          // its level (0-based)
-  uint32_t fingerprint_ = 0;
+  ModelRef ref_;
 };
 
 // An encoded file's content.
@@ -161,20 +173,23 @@ struct EncodedAudio {
   int source_channels = 0;       // channels of the input (decoded audio is mono)
   size_t source_samples = 0;     // length of the input at source_rate
   size_t samples = 0;            // length at the model rate
-  std::string model_name;        // file name of the model used (looked up at decode)
-  uint32_t model_fingerprint = 0;
+  ModelRef model;                // the model that made the tokens: encode() sets model.ref()
   Codes tokens;                  // frames × tokens per frame
 };
 
 // Whole-file paths. mono: samples at source_rate (resampled to the model rate here).
 EncodedAudio encode(const AudioModel& model, Span<const float> mono, int source_rate, int bitrate);
-// Samples at the model rate (samples long).
+// Samples at the model rate (samples long). Throws vq::Error naming both models unless
+// encoded.model matches model.ref().
 std::vector<float> decode_model_rate(const AudioModel& model, const EncodedAudio& encoded);
 // Samples at encoded.source_rate (source_samples long).
 std::vector<float> decode(const AudioModel& model, const EncodedAudio& encoded);
 
-// .vqc files of kind "audio": metadata + one CODE chunk. No codebooks: the model is referenced
-// by name and fingerprint, which decode checks.
+// .vqc files of kind "audio": metadata "audio.bitrate", "audio.source" (rate,channels,samples),
+// "audio.samples", the model reference ("model.name", "model.hash": model_ref.h), and one CODE
+// chunk. No codebooks: models.h open_model() finds the model, decode checks it. Files written
+// before model references name it in "audio.model" = "name,decimal CRC-32 of the model file",
+// read as a reference with that older identity (model_ref.h).
 void write_encoded(ContainerWriter& out, const EncodedAudio& encoded);
 EncodedAudio read_encoded(const ContainerReader& in);
 

@@ -41,6 +41,7 @@
 namespace vq {
 
 inline constexpr uint32_t kContainerVersion = 1;
+inline constexpr uint8_t kContainerMagic[8] = {0x89, 'V', 'Q', 'C', 0x0D, 0x0A, 0x1A, 0x0A};
 using Metadata = std::map<std::string, std::string>;
 
 // Appends little-endian values to a payload.
@@ -133,10 +134,14 @@ class ContainerReader {
   ByteReader chunk(std::string_view type, size_t index = 0) const;
   Span<const uint8_t> payload(std::string_view type, size_t index = 0) const;
   const std::string& name() const { return name_; }
+  // The bytes it was read from, reassembled (header, every chunk with its CRC, END): what a
+  // hash of the file needs (model_ref.h) without the reader keeping a second copy of the input.
+  std::vector<uint8_t> stored_bytes() const;
 
  private:
   std::string name_;
   uint32_t version_ = 0;
+  std::vector<uint8_t> meta_json_;  // the META payload as stored (meta_ is its parse)
   Metadata meta_;
   std::vector<ChunkInfo> infos_;
   std::vector<std::vector<uint8_t>> payloads_;  // parallel to infos_

@@ -15,6 +15,9 @@
 // in a way the CRC cannot see (written by a buggy writer, or by a different encoder version)
 // fails loudly at load instead of producing wrong codes later.
 //
+// A quantizer embedded in another model's file is this same container, as one chunk of it
+// (embedded_model.h).
+//
 // "CODE" payload (write_codes / read_codes):
 //   u64 n, u32 M (>= 1), M × u8 bit widths (1..16), then n * packed_bytes_per_vector(bits)
 //   bytes of codes in the bitpack.h layout.
@@ -41,6 +44,9 @@ std::unique_ptr<Quantizer> read_quantizer(const ContainerReader& in);
 // must not collide with the keys listed above. The write is atomic.
 void save_quantizer(const std::string& path, const Quantizer& q, const Metadata& extra = {});
 std::unique_ptr<Quantizer> load_quantizer(const std::string& path);
+// The quantizer of such a container already read (a file, or one embedded in another:
+// embedded_model.h); throws unless "vq.kind" is "quantizer".
+std::unique_ptr<Quantizer> quantizer_from_container(const ContainerReader& in);
 
 // The same bytes as save_quantizer would write, in memory (pickling, network transfer).
 std::vector<uint8_t> quantizer_to_bytes(const Quantizer& q);

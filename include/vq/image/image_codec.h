@@ -2,9 +2,10 @@
 // what decoding needs besides the model.
 //
 // Metadata: "image.width", "image.height", "image.channels" (of the source: 1..4), "image.patch",
-// "image.rows", "image.cols", "image.levels", "image.groups", "image.bits", "image.model_id"
-// (ImageTokenizer::id()), "image.model" (where the model was read from, for vq decode),
-// "image.token_coding" ("fixed", "zstd" or "arithmetic"), "image.depth" ("fixed": every patch
+// "image.rows", "image.cols", "image.levels", "image.groups", "image.bits", the model reference
+// "model.name" and "model.hash" (model_ref.h: models.h open_model() finds the model by it;
+// files written before model references have "image.model" and "image.model_id" instead, read
+// as the same reference), "image.token_coding" ("fixed", "zstd" or "arithmetic"), "image.depth" ("fixed": every patch
 // has image.levels levels; "adaptive": each patch its own depth, coded in the arithmetic stream
 // by stop flags — files without the key are "fixed").
 //
@@ -52,8 +53,7 @@ struct EncodedImage {
   Refinement refinement;       // empty: tokens only
   size_t source_channels = 3;
   std::vector<uint8_t> alpha;  // width·height bytes when the source had alpha, else empty
-  std::string model_id;        // ImageTokenizer::id() of the model that made the tokens
-  std::string model_location;  // where that model was read from (a path, or "default")
+  ModelRef model;              // the model that made the tokens
 };
 
 struct ImageEncodeOptions {
@@ -67,15 +67,18 @@ struct ImageEncodeOptions {
                           // the coarsest step (kMaxRefinementStep) when nothing fits
 };
 
-// Tokens of image under model (and its refinement), alpha kept when the image has it.
+// Tokens of image under model (and its refinement), alpha kept when the image has it. The result
+// refers to the model by model.ref(), named model_name (models.h: a bundled model's name relative
+// to the models folder, or a path) unless that is empty.
 EncodedImage encode_image(const Image& image, const ImageTokenizer& model, const ImageEncodeOptions& options,
-                          const std::string& model_location);
+                          const std::string& model_name = "");
 
 // Fills the metadata and chunks of an encoded image file with the tokens in `coding`.
 void write_encoded_image(ContainerWriter& out, const EncodedImage& image, TokenCoding coding);
 // Reads and validates it (shape keys against each other and against the ITOK payload).
 EncodedImage read_encoded_image(const ContainerReader& in);
-// The decoded image, alpha re-attached. Throws if model.id() differs from encoded.model_id.
+// The decoded image, alpha re-attached. Throws vq::Error naming both models unless
+// encoded.model matches model.ref().
 Image decode_image(const EncodedImage& encoded, const ImageTokenizer& model);
 
 }  // namespace vq::image

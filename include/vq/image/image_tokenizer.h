@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "vq/core/container.h"
+#include "vq/core/model_ref.h"
 #include "vq/core/progress.h"
 #include "vq/core/quantizer.h"
 #include "vq/image/image.h"
@@ -34,6 +35,9 @@
 #include "vq/image/refinement.h"
 
 namespace vq::image {
+
+// The bundled default model, by its name relative to the models folder (models.h).
+inline constexpr const char* kDefaultModelName = "default/image.vqc";
 
 struct TokenGrid {
   size_t width = 0, height = 0;  // the image the grid covers (patches overhang by padding)
@@ -71,6 +75,9 @@ struct ImageTrainOptions {
   int threads = 0;
   int iterations = 20;
   ProgressCallback progress;
+  // Caller keys written into the model file (provenance: "train.images", ...); part of the
+  // model, so its hash is the same trained in memory and saved.
+  Metadata metadata;
 };
 
 class ImageTokenizer {
@@ -80,11 +87,16 @@ class ImageTokenizer {
 
   // Model file: "vq.kind" = "image_model", keys "image.patch", "image.chroma_weight",
   // "image.high_frequency_weight", "image.color" = "ycbcr-bt601", "image.transform" = "dct",
-  // plus the quantizer (io.h write_quantizer) and caller metadata `extra`.
-  void save(const std::string& path, const Metadata& extra = {}) const;
+  // the caller keys of metadata(), and the quantizer embedded as chunk "IQNT"
+  // (embedded_model.h). Model files written before embedded models hold the quantizer's keys
+  // and chunks in their own container (io.h write_quantizer) and their legacy id in
+  // "image.model_id" (model_ref.h); both are read, and a model read from such a file writes its
+  // legacy id back when saved.
+  void save(const std::string& path) const;  // atomic
+  std::vector<uint8_t> to_bytes() const;
   static ImageTokenizer load(const std::string& path);
+  // The quantizer's self-test runs here.
   static ImageTokenizer read(const ContainerReader& in);
-  void write(ContainerWriter& out) const;
 
   size_t patch() const { return transform_.patch(); }
   size_t levels() const { return levels_; }
@@ -94,9 +106,12 @@ class ImageTokenizer {
   const PatchTransform& transform() const { return transform_; }
   float chroma_weight() const { return chroma_weight_; }
   float high_frequency_weight() const { return high_frequency_weight_; }
-  // 16 hex digits identifying the model's parameters (FNV-1a of its serialized quantizer and
-  // patch size): encoded images record it so they are never decoded with another model.
-  const std::string& id() const { return id_; }
+  // What encoded images record to find the model again and never decode with another
+  // (model_ref.h): where it was read from, the hash of its file (of to_bytes() for a model trained
+  // in memory) and its legacy id, if its file has one.
+  const ModelRef& ref() const { return ref_; }
+  // The caller keys of its file (ImageTrainOptions::metadata).
+  const Metadata& metadata() const { return metadata_; }
 
   // levels: 1..levels(), 0 = all. For an RVQ model with greedy encoding (beam 1) this runs the
   // tokenizer's own level-by-level search (batches of patches, an exact nearest-entry search
@@ -146,7 +161,9 @@ class ImageTokenizer {
   std::vector<float> coarse_dc(const TokenGrid& grid) const;
   // The greedy level-by-level search; min_gain < 0: no early stop.
   TokenGrid encode_greedy(const Image& image, size_t levels, float min_gain) const;
-  std::string id_;
+  void write(ContainerWriter& out) const;
+  Metadata metadata_;
+  ModelRef ref_;
 };
 
 }  // namespace vq::image

@@ -17,7 +17,8 @@
 //
 // Codebooks are fitted under importance weights (see importance_weights()) passed to the core's
 // k-means as sample weights. Code streams go through zstd per codebook (byte planes for books
-// wider than 8 bits), as do the codebooks' own container bytes. Normals (zeros in trained
+// wider than 8 bits); each quantizer is embedded zstd-compressed (embedded_model.h) and passes
+// its self-test when the scene is read. Normals (zeros in trained
 // scenes) are written back as zeros when the input had them; extra properties are not stored.
 //
 // Container chunks (all little-endian, see container.h for the framing):
@@ -26,9 +27,13 @@
 //         splats.spec.<attribute> for each coded attribute
 //   SPOS  u8 bits; f32 min[3]; f32 step[3]; u8 k; blob low bits (k per Gaussian, LSB first);
 //         blob high parts (LEB128 varints of delta >> k)
-//   SATT  one per attribute: str name; blob quantizer (io.h quantizer_to_bytes);
-//         u32 M; M × u8 bits; M × blob code stream (1 byte per code, or low bytes then high bytes)
+//   SQNT  one per attribute: its quantizer, embedded (embedded_model.h) as a zstd frame at the
+//         options' zstd level; the k-th SQNT chunk belongs to the k-th SATT chunk
+//   SATT  one per attribute: str name; u32 M; M × u8 bits; M × blob code stream (1 byte per
+//         code, or low bytes then high bytes)
 //   blob  := u64 raw size; u64 stored size; stored bytes (zstd frame)
+// Scenes written before embedded models have no SQNT chunks: each SATT holds, after its name, a
+// blob of the quantizer's container (io.h quantizer_to_bytes); decode_splats reads both.
 #pragma once
 
 #include <array>
