@@ -49,11 +49,6 @@ std::vector<float> load_weights(const std::string& path, size_t n);
 void print_quality(const Quantizer& q, MatrixView<const float> x, const Codes& codes,
                    MatrixView<const float> decoded);
 
-// A codes file: metadata "vq.kind" = "codes", the quantizer (io.h write_quantizer) and the codes,
-// so that vq decode needs nothing else. source names the input in the metadata.
-void write_codes_file(const std::string& path, const Quantizer& q, const Codes& codes,
-                      const std::string& source);
-
 // File name without directories, for metadata.
 std::string base_name(const std::string& path);
 

@@ -59,17 +59,6 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-void write_codes_file(const std::string& path, const Quantizer& q, const Codes& codes,
-                      const std::string& source) {
-  ContainerWriter out;
-  out.set_meta("vq.kind", "codes");
-  out.set_meta("codes.source", source);
-  out.set_meta("codes.vectors", std::to_string(codes.n));
-  write_quantizer(out, q);
-  write_codes(out, codes);
-  out.write(path);
-}
-
 ProgressCallback make_progress(bool quiet) {
   if (quiet) return {};
   ProgressState& st = progress_state();

@@ -114,7 +114,7 @@ void run_demo(const DemoArgs& a) {
   print_quality(*q, x, codes, decoded.view());
 
   save_quantizer(model_path, *q, {{"train.source", "vq demo"}, {"train.seed", std::to_string(a.seed)}});
-  write_codes_file(codes_path, *q, codes, "vq demo");
+  save_codes(codes_path, *q, codes, "vq demo");
   write_codes_npy(tokens_path, codes);
 
   // The round trip a user relies on: a model loaded from disk gives the same tokens, and a

@@ -1,14 +1,20 @@
 // vq info: what a .vqc file holds — header, metadata, chunk list, and the quantizer and codes
 // inside, loaded through the same validating readers as every other command.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "cli.h"
 #include "media_codec.h"
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/embedded_model.h"
 #include "vq/core/io.h"
+#include "vq/core/kmeans.h"
 #include "vq/core/scalar_quantizer.h"
 
 namespace vq::cli {
@@ -57,7 +63,36 @@ void print_quantizer(const Quantizer& q, const std::string& indent = "") {
   line("self-test", "passed");
 }
 
-void run_info(const std::string& path) {
+// One line per book: its entries ranked by how often they were chosen, drawn as bars of eight
+// heights (each column the mean count of its ranks, scaled to the most used entry). A flat
+// line is a book used evenly; a short ramp and a long empty tail, a book whose entries
+// mostly go unused.
+void print_usage_histograms(const Codes& codes) {
+  constexpr size_t kColumns = 64;
+  static const char* const kBars[] = {" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+  std::printf("usage            book  entries  perplexity  dead  entries by use, most used first\n");
+  for (size_t m = 0; m < codes.num_books(); ++m) {
+    const CodebookUsage u = codebook_usage(codes, m);
+    std::vector<uint64_t> ranked = u.counts;
+    std::sort(ranked.begin(), ranked.end(), std::greater<>());
+    const size_t columns = std::min(kColumns, ranked.size());
+    const double top = ranked.empty() || ranked[0] == 0 ? 1.0 : double(ranked[0]);
+    std::string bars;
+    for (size_t c = 0; c < columns; ++c) {
+      const size_t begin = c * ranked.size() / columns, end = (c + 1) * ranked.size() / columns;
+      double sum = 0;
+      for (size_t i = begin; i < end; ++i) sum += double(ranked[i]);
+      const double mean = sum / double(std::max<size_t>(end - begin, 1));
+      // Any use shows at least the lowest bar, so dead entries stand out as blanks.
+      const int level = mean <= 0 ? 0 : std::max(1, int(std::lround(8.0 * mean / top)));
+      bars += kBars[std::min(level, 8)];
+    }
+    std::printf("                 %4zu  %7zu  %10.1f  %4zu  |%s|\n", m, u.counts.size(), u.perplexity, u.dead,
+                bars.c_str());
+  }
+}
+
+void run_info(const std::string& path, bool usage) {
   const ContainerReader in = ContainerReader::from_file(path);
   std::printf("file             %s\n", path.c_str());
   std::printf("format version   %u\n", in.version());
@@ -84,6 +119,7 @@ void run_info(const std::string& path) {
     const Codes codes = read_codes(in);
     std::printf("codes            %zu vectors × %zu books, %zu bits per vector\n", codes.n,
                 codes.num_books(), codes.bits_per_vector());
+    if (usage) print_usage_histograms(codes);
   }
   if (MediaCodec* codec = codec_for_kind(in.meta_or("vq.kind", ""))) codec->print_info(in);
 }
@@ -92,13 +128,15 @@ void run_info(const std::string& path) {
 
 void add_info_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
+  auto usage = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("info", "Show what a .vqc file holds");
   cmd->add_option("file", *path, "A .vqc file (model or codes)")->required();
+  cmd->add_flag("--usage", *usage, "For codes: how evenly each book's entries are used, drawn as a histogram");
   cmd->footer(
       "Examples:\n"
       "  vq info model.vqc\n"
-      "  vq info codes.vqc");
-  cmd->callback([path] { run_info(*path); });
+      "  vq info codes.vqc --usage");
+  cmd->callback([path, usage] { run_info(*path, *usage); });
 }
 
 }  // namespace vq::cli

@@ -29,7 +29,7 @@ class VectorsCodec final : public MediaCodec {
     const std::unique_ptr<Quantizer> q = load_quantizer(r.model);
     const Codes codes = q->encode(x);
 
-    write_codes_file(r.output_file, *q, codes, base_name(r.input));
+    save_codes(r.output_file, *q, codes, base_name(r.input));
     if (!r.tokens.empty()) write_codes_npy(r.tokens_file, codes);
 
     if (r.quiet) return;
@@ -41,13 +41,7 @@ class VectorsCodec final : public MediaCodec {
   }
 
   void decode(const ContainerReader& in, const DecodeRequest& r) override {
-    const std::unique_ptr<Quantizer> q = read_quantizer(in);
-    const Codes codes = read_codes(in);
-    // The count written beside the codes must agree with them: a mismatch is a damaged or
-    // hand-edited file, and the decoded rows would not be the vectors the metadata announces.
-    if (const std::string claimed = in.meta_or("codes.vectors", ""); !claimed.empty())
-      VQ_CHECK(claimed == std::to_string(codes.n), r.input, ": metadata codes.vectors says ", claimed,
-               " vectors, but the codes hold ", codes.n);
+    const auto [q, codes, source] = read_codes_file(in);
     const Matrix decoded = q->decode(codes);
     write_matrix(r.output, decoded.view());
     if (!r.quiet)

@@ -12,6 +12,10 @@ namespace vq::py {
 
 namespace pyb = pybind11;
 
+// A numpy array from an array, list or tuple (no copy for an array); anything else raises
+// TypeError naming `name`.
+pyb::array require_numeric(const pyb::handle& obj, const char* name);
+
 // A float32 C-contiguous 2-D array: X itself when it already is one (zero copy), else a
 // converted copy. float64 and float16 are converted; integer, bool and object arrays raise
 // TypeError, wrong rank ValueError. `cols` = 0 accepts any width.
@@ -25,5 +29,10 @@ MatrixView<const float> view_of(const FloatArray& a);
 Codes as_codes(const pyb::handle& obj, const std::vector<uint8_t>& bits, const char* name);
 // (n, M) numpy array of the smallest unsigned dtype that holds the codes (uint8 or uint16).
 pyb::array codes_to_numpy(const Codes& codes);
+
+// A C-contiguous uint8 array of any shape (images); other dtypes raise TypeError.
+pyb::array_t<uint8_t, pyb::array::c_style> as_uint8_array(const pyb::handle& obj, const char* name);
+// A C-contiguous uint16 copy of a uint8 or uint16 array (token grids); other dtypes raise TypeError.
+pyb::array_t<uint16_t, pyb::array::c_style> as_unsigned_array(const pyb::handle& obj, const char* name);
 
 }  // namespace vq::py

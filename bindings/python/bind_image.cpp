@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "arrays.h"
 #include "vq/image/image.h"
 #include "vq/image/image_codec.h"
 #include "vq/image/image_tokenizer.h"
@@ -21,9 +22,7 @@ using image::ImageTokenizer;
 using image::TokenGrid;
 
 Image to_image(const pyb::object& obj) {
-  const auto a = pyb::array_t<uint8_t, pyb::array::c_style>::ensure(obj);
-  VQ_CHECK(a && pyb::isinstance<pyb::array>(obj) && pyb::array(obj).dtype().is(pyb::dtype::of<uint8_t>()),
-           "image: expected a uint8 numpy array of shape (H, W) or (H, W, C)");
+  const auto a = as_uint8_array(obj, "image");
   VQ_CHECK(a.ndim() == 2 || (a.ndim() == 3 && a.shape(2) >= 1 && a.shape(2) <= 4),
            "image: shape must be (H, W) or (H, W, C) with C = 1..4, got ", a.ndim(), " dimensions");
   Image im(size_t(a.shape(1)), size_t(a.shape(0)), a.ndim() == 2 ? 1 : size_t(a.shape(2)));
@@ -81,9 +80,7 @@ void bind_image(pyb::module_& m) {
       .def(
           "from_tokens",
           [](const ImageTokenizer& t, const pyb::object& tokens, size_t width, size_t height, bool grey) {
-            const auto a = pyb::array_t<uint16_t, pyb::array::c_style | pyb::array::forcecast>::ensure(tokens);
-            VQ_CHECK(a && pyb::isinstance<pyb::array>(tokens) && pyb::array(tokens).dtype().kind() == 'u',
-                     "from_tokens: expected an unsigned integer array (rows, cols, levels·groups)");
+            const auto a = as_unsigned_array(tokens, "from_tokens: tokens");
             VQ_CHECK(a.ndim() == 3 && a.shape(2) % pyb::ssize_t(t.groups()) == 0,
                      "from_tokens: tokens must be (rows, cols, levels·groups) with groups = ", t.groups());
             TokenGrid g;

@@ -205,4 +205,30 @@ Codes read_codes(const ContainerReader& in) {
   return codes;
 }
 
+void save_codes(const std::string& path, const Quantizer& q, const Codes& codes, const std::string& source) {
+  ContainerWriter out;
+  out.set_meta("vq.kind", "codes");
+  out.set_meta("codes.source", source);
+  out.set_meta("codes.vectors", std::to_string(codes.n));
+  write_quantizer(out, q);
+  write_codes(out, codes);
+  out.write(path);
+}
+
+CodesFile read_codes_file(const ContainerReader& in) {
+  const std::string kind = in.meta_or("vq.kind", "");
+  VQ_CHECK(kind == "codes", in.name(), ": holds '", kind.empty() ? "(no vq.kind)" : kind, "', not codes");
+  CodesFile f{read_quantizer(in), read_codes(in), in.meta_or("codes.source", "")};
+  // The count written beside the codes must agree with them: a mismatch is a damaged or
+  // hand-edited file, and the decoded rows would not be the vectors the metadata announces.
+  if (const std::string claimed = in.meta_or("codes.vectors", ""); !claimed.empty())
+    VQ_CHECK(claimed == std::to_string(f.codes.n), in.name(), ": metadata codes.vectors says ", claimed,
+             " vectors, but the codes hold ", f.codes.n);
+  VQ_CHECK(f.codes.bits == f.quantizer->book_bits(), in.name(), ": the codes' book widths do not match its ",
+           f.quantizer->describe(), " quantizer");
+  return f;
+}
+
+CodesFile load_codes(const std::string& path) { return read_codes_file(ContainerReader::from_file(path)); }
+
 }  // namespace vq

@@ -180,6 +180,30 @@ TEST_F(Cli, DefaultNamesAndEval) {
   EXPECT_TRUE(contains(r.out, "SNR")) << r.out;
 }
 
+// vq info --usage draws one histogram line per book of a codes file: as many columns as the
+// book has entries (up to 64), and a dead entry shows as a blank column at the end.
+TEST_F(Cli, InfoUsageDrawsOneHistogramPerBook) {
+  ASSERT_EQ(vq("train " + path("x.npy") + " -o " + path("m.vqc") + " -q RVQ2x4 --iters 4 --quiet").code, 0);
+  ASSERT_EQ(vq("encode " + path("x.npy") + " -m " + path("m.vqc") + " -o " + path("c.vqc") + " --quiet").code, 0);
+  const CliRun r = vq("info " + path("c.vqc") + " --usage");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  size_t books = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const size_t open = line.find('|'), close = line.rfind('|');
+    if (open == std::string::npos || close == open) continue;
+    ++books;
+    const std::string bars = line.substr(open + 1, close - open - 1);
+    // 16 entries -> 16 columns; each bar is one 3-byte UTF-8 block character or a space.
+    size_t columns = 0;
+    for (size_t i = 0; i < bars.size(); i += bars[i] == ' ' ? 1 : 3) ++columns;
+    EXPECT_EQ(columns, 16u) << line;
+    EXPECT_EQ(bars.substr(0, 3), "█") << line;  // the most used entry is the full bar
+  }
+  EXPECT_EQ(books, 2u) << r.out;
+  EXPECT_EQ(vq("info " + path("m.vqc") + " --usage").code, 0);  // no codes: nothing to draw
+}
+
 TEST_F(Cli, UsageErrorsAreExitTwo) {
   expect_error("encode " + path("x.npy"), 2, "-m MODEL.vqc");
   expect_error("frobnicate", 2, "frobnicate");

@@ -217,3 +217,52 @@ def test_same_result_as_cli(data, tmp_path):
     for a, b in zip(cli.codebooks, py.codebooks):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(cli.encode(data), py.encode(data))
+
+
+@pytest.mark.skipif("VQ_CLI" not in os.environ, reason="needs the vq binary (set by ctest)")
+def test_codes_files_are_what_the_cli_writes_and_reads(data, tmp_path):
+    """save_codes writes what `vq encode` writes: `vq decode` reads it, and load_codes reads the CLI's."""
+    np.save(tmp_path / "x.npy", data)
+    q = vq.Quantizer("RVQ2x5", 16).fit(data, seed=1, iters=4)
+    codes = q.encode(data)
+    vq.save_codes(tmp_path / "py.vqc", q, codes, source="x.npy")
+    subprocess.run([os.environ["VQ_CLI"], "decode", str(tmp_path / "py.vqc"), "-o", str(tmp_path / "d.npy"),
+                    "--quiet"], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), q.decode(codes))
+
+    q.save(str(tmp_path / "m.vqc"))
+    subprocess.run([os.environ["VQ_CLI"], "encode", str(tmp_path / "x.npy"), "-m", str(tmp_path / "m.vqc"),
+                    "-o", str(tmp_path / "cli.vqc"), "--quiet"], check=True)
+    q2, codes2 = vq.load_codes(tmp_path / "cli.vqc")
+    assert q2.spec == q.spec
+    np.testing.assert_array_equal(codes2, codes)
+    with pytest.raises(ValueError, match="not codes"):
+        vq.load_codes(tmp_path / "m.vqc")
+    with pytest.raises(ValueError):
+        vq.save_codes(tmp_path / "bad.vqc", q, codes[:, :1])
+    assert not (tmp_path / "bad.vqc").exists()
+
+
+def test_all_lists_the_public_api_and_nothing_else():
+    import types
+    import typing
+    for name in vq.__all__:
+        obj = getattr(vq, name)
+        assert not isinstance(obj, types.ModuleType), name
+        assert getattr(obj, "__module__", "vqcodec").startswith("vqcodec") or name == "__version__", name
+        assert obj is not typing.Optional and name not in ("annotations", "np", "warnings"), name
+    # Every public function and class the package defines or re-exports from its extension.
+    defined = {n for n, o in vars(vq).items()
+               if not n.startswith("_") and callable(o) and getattr(o, "__module__", "").startswith("vqcodec")}
+    assert defined <= set(vq.__all__), defined - set(vq.__all__)
+    assert len(vq.__all__) == len(set(vq.__all__))
+
+
+def test_decoded_size_budget_is_settable():
+    default = vq.max_decoded_bytes()
+    try:
+        vq.set_max_decoded_bytes(1000)
+        assert vq.max_decoded_bytes() == 1000
+    finally:
+        vq.set_max_decoded_bytes(0)
+    assert vq.max_decoded_bytes() == default

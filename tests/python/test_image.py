@@ -85,8 +85,11 @@ def test_grey_and_alpha(model, photo):
 
 
 def test_bad_input(model, photo):
-    with pytest.raises(ValueError):
+    # A wrong dtype is a TypeError, a wrong shape a ValueError, as in every other binding.
+    with pytest.raises(TypeError, match="uint8"):
         model.tokens(photo.astype(np.float32))
+    with pytest.raises(TypeError, match="uint8 or uint16"):
+        model.from_tokens(model.tokens(photo).astype(np.int64), 131, 97)
     with pytest.raises(ValueError):
         model.tokens(photo[None])
     with pytest.raises(ValueError):

@@ -23,7 +23,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from . import _vqcodec as _ext
-from ._vqcodec import CodebookUsage, VQError, models_dir, simd_level
+from ._vqcodec import CodebookUsage, VQError, max_decoded_bytes, models_dir, set_max_decoded_bytes, simd_level
 
 __version__: str = _ext.__version__
 
@@ -31,7 +31,9 @@ __all__ = [
     "__version__", "models_dir", "simd_level",
     "Quantizer", "VectorQuantizer", "ProductQuantizer", "ResidualQuantizer",
     "GroupResidualQuantizer", "AdditiveQuantizer", "ScalarQuantizer",
-    "kmeans", "load", "from_bytes", "CodebookUsage", "VQError",
+    "kmeans", "load", "from_bytes", "save_codes", "load_codes", "CodebookUsage", "VQError",
+    "set_max_decoded_bytes", "max_decoded_bytes",
+    "CompressedMatrix", "GemvKernel", "compress_weights",
     "KVCache",
     "ImageModel", "read_image", "write_png",
 ]
@@ -211,6 +213,19 @@ def load(path: str) -> Quantizer:
 def from_bytes(data: bytes) -> Quantizer:
     """Inverse of Quantizer.to_bytes()."""
     return _wrap(_ext.from_bytes(bytes(data)))
+
+
+def save_codes(path: str, quantizer: Quantizer, codes, source: str = "") -> None:
+    """Write codes with their quantizer, as `vq encode` does for vectors: a .vqc that
+    `vq decode` and load_codes() read without anything else (atomic). source: a name for the
+    encoded input, kept in the metadata."""
+    _ext.save_codes(quantizer._q, codes, str(path), str(source))
+
+
+def load_codes(path: str) -> Tuple[Quantizer, np.ndarray]:
+    """The quantizer and the (n, num_codebooks) codes of a codes file (save_codes, `vq encode`)."""
+    native, codes, _source = _ext.load_codes(str(path))
+    return _wrap(native), codes
 
 
 def kmeans(X, k: int, iters: int = 20, seed: int = 0, metric=None, weights=None,

@@ -56,4 +56,19 @@ std::unique_ptr<Quantizer> quantizer_from_bytes(Span<const uint8_t> bytes);
 void write_codes(ContainerWriter& out, const Codes& codes);
 Codes read_codes(const ContainerReader& in);
 
+// A codes file, what `vq encode` writes for vectors and `vq decode` reads: metadata
+// "vq.kind" = "codes", "codes.source" (the input's name, may be empty) and "codes.vectors" (the
+// number of coded vectors, in decimal), then the quantizer (write_quantizer) and the codes
+// (write_codes), so that decoding needs nothing else. The write is atomic.
+struct CodesFile {
+  std::unique_ptr<Quantizer> quantizer;
+  Codes codes;
+  std::string source;
+};
+void save_codes(const std::string& path, const Quantizer& q, const Codes& codes, const std::string& source = "");
+// Throws vq::Error when the container is not a codes file, when "codes.vectors" disagrees with
+// the codes (a damaged or hand-edited file), or when the codes do not fit the quantizer's books.
+CodesFile read_codes_file(const ContainerReader& in);
+CodesFile load_codes(const std::string& path);
+
 }  // namespace vq
