@@ -103,7 +103,7 @@ void bind_image(pyb::module_& m) {
           },
           pyb::arg("tokens"), pyb::arg("width"), pyb::arg("height"), pyb::arg("grey") = false)
       .def(
-          "encode",
+          "compress",
           [](const ImageTokenizer& t, const pyb::object& img, size_t levels, pyb::object min_gain,
              const std::string& coding, pyb::object step, pyb::object bpp) {
             const Image im = to_image(img);
@@ -112,12 +112,12 @@ void bind_image(pyb::module_& m) {
               image::ImageEncodeOptions o;
               o.levels = levels;
               o.min_gain = min_gain.is_none() ? -1.f : min_gain.cast<float>();
-              VQ_CHECK(min_gain.is_none() || o.min_gain >= 0.f, "encode: min_gain must be >= 0 or None");
+              VQ_CHECK(min_gain.is_none() || o.min_gain >= 0.f, "compress: min_gain must be >= 0 or None");
               o.step = step.is_none() ? 0.f : step.cast<float>();
-              VQ_CHECK(step.is_none() || o.step > 0.f, "encode: step must be > 0 or None");
+              VQ_CHECK(step.is_none() || o.step > 0.f, "compress: step must be > 0 or None");
               o.bpp = bpp.is_none() ? 0.0 : bpp.cast<double>();
-              VQ_CHECK(bpp.is_none() || o.bpp > 0.0, "encode: bpp must be > 0 or None");
-              VQ_CHECK(step.is_none() || bpp.is_none(), "encode: give step or bpp, not both");
+              VQ_CHECK(bpp.is_none() || o.bpp > 0.0, "compress: bpp must be > 0 or None");
+              VQ_CHECK(step.is_none() || bpp.is_none(), "compress: give step or bpp, not both");
               pyb::gil_scoped_release release;
               ContainerWriter w;
               write_encoded_image(w, image::encode_image(im, t, o), image::parse_token_coding(coding));
@@ -128,7 +128,7 @@ void bind_image(pyb::module_& m) {
           pyb::arg("image"), pyb::arg("levels") = 0, pyb::arg("min_gain") = pyb::none(),
           pyb::arg("coding") = "arithmetic", pyb::arg("step") = pyb::none(), pyb::arg("bpp") = pyb::none())
       .def(
-          "decode",
+          "decompress",
           [](const ImageTokenizer& t, const pyb::bytes& data) {
             const std::string s = data;
             Image im;
@@ -140,7 +140,18 @@ void bind_image(pyb::module_& m) {
             }
             return to_numpy(im);
           },
-          pyb::arg("data"));
+          pyb::arg("data"))
+      // encode/decode meant bytes here and codes everywhere else: compress/decompress now.
+      .def("encode", [](const pyb::object& self, const pyb::args& args, const pyb::kwargs& kwargs) {
+        if (PyErr_WarnEx(PyExc_DeprecationWarning, "ImageModel.encode() is now compress(): it returns bytes", 1) < 0)
+          throw pyb::error_already_set();
+        return self.attr("compress")(*args, **kwargs);
+      })
+      .def("decode", [](const pyb::object& self, const pyb::args& args, const pyb::kwargs& kwargs) {
+        if (PyErr_WarnEx(PyExc_DeprecationWarning, "ImageModel.decode() is now decompress(): it reads bytes", 1) < 0)
+          throw pyb::error_already_set();
+        return self.attr("decompress")(*args, **kwargs);
+      });
 }
 
 }  // namespace vq::py

@@ -43,45 +43,53 @@ def test_from_tokens_equals_decoding_every_coding(model, photo):
     direct = model.from_tokens(t, 131, 97)
     assert direct.shape == photo.shape and direct.dtype == np.uint8
     for coding in ("fixed", "zstd", "arithmetic"):
-        data = model.encode(photo, levels=4, coding=coding)
-        assert data == model.encode(photo, levels=4, coding=coding)  # deterministic bytes
-        np.testing.assert_array_equal(model.decode(data), direct)
+        data = model.compress(photo, levels=4, coding=coding)
+        assert data == model.compress(photo, levels=4, coding=coding)  # deterministic bytes
+        np.testing.assert_array_equal(model.decompress(data), direct)
 
 
 def test_refinement_step(model, photo):
-    tokens_only = model.encode(photo, levels=1)
-    coarse, fine = model.encode(photo, levels=1, step=24.0), model.encode(photo, levels=1, step=4.0)
-    assert fine == model.encode(photo, levels=1, step=4.0)
+    tokens_only = model.compress(photo, levels=1)
+    coarse, fine = model.compress(photo, levels=1, step=24.0), model.compress(photo, levels=1, step=4.0)
+    assert fine == model.compress(photo, levels=1, step=4.0)
     assert len(tokens_only) < len(coarse) < len(fine)
-    assert psnr(photo, model.decode(tokens_only)) < psnr(photo, model.decode(coarse)) < psnr(photo, model.decode(fine))
-    assert psnr(photo, model.decode(fine)) > 40
+    assert psnr(photo, model.decompress(tokens_only)) < psnr(photo, model.decompress(coarse)) < psnr(photo, model.decompress(fine))
+    assert psnr(photo, model.decompress(fine)) > 40
     with pytest.raises(ValueError):
-        model.encode(photo, step=-1.0)
-    sized = model.encode(photo, levels=1, bpp=2.0)
+        model.compress(photo, step=-1.0)
+    sized = model.compress(photo, levels=1, bpp=2.0)
     assert len(sized) * 8 <= 2.0 * photo.shape[0] * photo.shape[1]
     with pytest.raises(ValueError):
-        model.encode(photo, step=4.0, bpp=1.0)
+        model.compress(photo, step=4.0, bpp=1.0)
 
 
 def test_adaptive_depth(model, photo):
-    fine, coarse = model.encode(photo, min_gain=1.0), model.encode(photo, min_gain=16.0)
-    assert fine == model.encode(photo, min_gain=1.0)
+    fine, coarse = model.compress(photo, min_gain=1.0), model.compress(photo, min_gain=16.0)
+    assert fine == model.compress(photo, min_gain=1.0)
     assert len(coarse) < len(fine)
-    assert psnr(photo, model.decode(coarse)) < psnr(photo, model.decode(fine))
+    assert psnr(photo, model.decompress(coarse)) < psnr(photo, model.decompress(fine))
     with pytest.raises(ValueError):
-        model.encode(photo, min_gain=2.0, coding="fixed")  # no fixed-length form
+        model.compress(photo, min_gain=2.0, coding="fixed")  # no fixed-length form
     with pytest.raises(ValueError):
-        model.encode(photo, min_gain=-1.0)
+        model.compress(photo, min_gain=-1.0)
 
 
 def test_grey_and_alpha(model, photo):
     grey = np.ascontiguousarray(photo[:, :, 1])
-    out = model.decode(model.encode(grey))
+    out = model.decompress(model.compress(grey))
     assert out.shape == grey.shape and psnr(grey, out) > 25
     rgba = np.dstack([photo, np.arange(131, dtype=np.uint8)[None, :].repeat(97, 0)])
-    out = model.decode(model.encode(rgba, levels=2))
+    out = model.decompress(model.compress(rgba, levels=2))
     assert out.shape == rgba.shape
     np.testing.assert_array_equal(out[:, :, 3], rgba[:, :, 3])  # alpha is kept losslessly
+
+
+def test_encode_and_decode_are_the_old_names_of_compress_and_decompress(model, photo):
+    with pytest.warns(DeprecationWarning, match="compress"):
+        data = model.encode(photo, levels=2)
+    assert data == model.compress(photo, levels=2)
+    with pytest.warns(DeprecationWarning, match="decompress"):
+        np.testing.assert_array_equal(model.decode(data), model.decompress(data))
 
 
 def test_bad_input(model, photo):
@@ -95,7 +103,7 @@ def test_bad_input(model, photo):
     with pytest.raises(ValueError):
         model.from_tokens(model.tokens(photo), 200, 97)  # grid does not cover that size
     with pytest.raises(ValueError):
-        model.decode(b"not a vqc file")
+        model.decompress(b"not a vqc file")
     with pytest.raises(ValueError):
         vq.ImageModel(str(PHOTO))
 
@@ -111,10 +119,10 @@ def test_matches_the_cli(model, tmp_path):
                     "--quiet"], check=True)
     data = (tmp_path / "a.vqc").read_bytes()
     subprocess.run([cli, "decode", str(tmp_path / "a.vqc"), "-o", str(tmp_path / "a.png"), "--quiet"], check=True)
-    np.testing.assert_array_equal(model.decode(data), vq.read_image(str(tmp_path / "a.png")))
+    np.testing.assert_array_equal(model.decompress(data), vq.read_image(str(tmp_path / "a.png")))
     # Codec mode: vq encode --step (1 token level) decodes like the Python encoding of the same settings.
     subprocess.run([cli, "encode", str(PHOTO), "-o", str(tmp_path / "s.vqc"), "-m", str(MODEL), "--step", "20",
                     "--quiet"], check=True)
     subprocess.run([cli, "decode", str(tmp_path / "s.vqc"), "-o", str(tmp_path / "s.png"), "--quiet"], check=True)
-    np.testing.assert_array_equal(model.decode(model.encode(img, levels=1, step=20.0)),
+    np.testing.assert_array_equal(model.decompress(model.compress(img, levels=1, step=20.0)),
                                   vq.read_image(str(tmp_path / "s.png")))

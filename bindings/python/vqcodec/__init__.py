@@ -291,10 +291,10 @@ KVCache = _ext.KVCache
 #   m = vq.ImageModel("models/default/image.vqc")
 #   t = m.tokens(img, levels=4)                      # fixed-length token grid
 #   rec = m.from_tokens(t, width, height)            # (H, W, 3) uint8
-#   data = m.encode(img, min_gain=4.0)               # bytes of an encoded .vqc (adaptive depth)
-#   data = m.encode(img, levels=1, step=12.0)        # 1 token level + scalar refinement (codec mode)
-#   data = m.encode(img, levels=1, bpp=0.5)          # the same, step chosen to fit 0.5 bits per pixel
-#   rec = m.decode(data)                             # as `vq decode` would
+#   data = m.compress(img, min_gain=4.0)               # bytes of an encoded .vqc (adaptive depth)
+#   data = m.compress(img, levels=1, step=12.0)        # 1 token level + scalar refinement (codec mode)
+#   data = m.compress(img, levels=1, bpp=0.5)          # the same, step chosen to fit 0.5 bits per pixel
+#   rec = m.decompress(data)                             # as `vq decode` would
 #   img = vq.read_image("photo.jpg"); vq.write_png("out.png", rec)
 
 ImageModel = _ext.ImageModel
