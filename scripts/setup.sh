@@ -11,7 +11,7 @@ packages=(
   pybind11-dev python3-dev python3-numpy python3-pytest
   python3-pip python3-setuptools python3-wheel python3-venv valgrind
   libsndfile1-dev libsamplerate0-dev libfftw3-dev opus-tools sndfile-programs
-  libstb-dev libjpeg-turbo-progs webp
+  libstb-dev libjpeg-dev libjpeg-turbo-progs webp
 )
 
 missing=()

@@ -1,4 +1,5 @@
-// stb_image decoding and stb_image_write PNG encoding behind vq::Error.
+// stb_image decoding (libjpeg-turbo for JPEG: jpeg_reader.h) and stb_image_write PNG encoding
+// behind vq::Error.
 //
 // Debian's libstb ships the implementations compiled (libstb.so), so only the declarations are
 // included here: no STB_*_IMPLEMENTATION in our code. stb reports errors through a global
@@ -11,6 +12,7 @@
 #include <cstring>
 
 #include "image/compression_bound.h"
+#include "image/jpeg_reader.h"
 #include "image/png_guard.h"
 #include "util/atomic_file.h"
 #include "vq/core/limits.h"
@@ -41,6 +43,13 @@ uint64_t ImageHeader::decoded_bytes() const {
 ImageHeader decode_image_header(Span<const uint8_t> bytes, const std::string& name) {
   VQ_CHECK(!bytes.empty(), name, ": empty file, not an image");
   VQ_CHECK(bytes.size() <= size_t(INT_MAX), name, ": ", bytes.size(), " bytes is too large for stb_image");
+  if (sniff_image_format(bytes) == ImageFormat::kJpeg) {
+    const ImageHeader h = read_jpeg_header(bytes, name);
+    VQ_CHECK(h.width >= 1 && h.height >= 1 && uint64_t(h.width) * h.height <= kMaxPixels, name,
+             ": image header says ", h.width, "×", h.height, " pixels (limit ", kMaxPixels, ")");
+    check_compression_bound(bytes, h.width, h.height, name);
+    return h;
+  }
   int w = 0, h = 0, c = 0;
   VQ_CHECK(stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
                                  &w, &h, &c),
@@ -58,6 +67,7 @@ Image decode_image(Span<const uint8_t> bytes, const std::string& name) {
   const ImageHeader header = decode_image_header(bytes, name);
   check_decoded_size(header.decoded_bytes(),
                      vq::detail::concat(name, ": a ", header.width, "×", header.height, " image"));
+  if (sniff_image_format(bytes) == ImageFormat::kJpeg) return decode_jpeg(bytes, name);
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, c = 0;

@@ -51,7 +51,10 @@ void check_png_chunks(Span<const uint8_t> bytes, const std::string& name) {
   uint64_t produced = 0;
   bool inflated = false;
   size_t pos = 8;
-  while (pos + 12 <= bytes.size()) {
+  while (pos < bytes.size()) {
+    // stb reads a cut chunk header with zeros for the missing bytes, so "41 00 00" at the end
+    // of a file is a chunk of 0x41000000 bytes to it, allocated before anything is read.
+    VQ_CHECK(bytes.size() - pos >= 12, name, ": PNG truncated inside the chunk header at byte ", pos);
     const uint32_t length = be32(bytes.data() + pos);
     VQ_CHECK(length <= bytes.size() - pos - 12, name, ": PNG chunk at byte ", pos, " claims ", length,
              " bytes of data, the file has ", bytes.size() - pos - 12, " left");

@@ -16,7 +16,7 @@
 namespace vq::image {
 
 // No-op for anything that is not a PNG. Throws vq::Error naming `name` when a chunk's length
-// runs past the end of the file, or when the image data inflates beyond
+// runs past the end of the file, when the file ends inside a chunk header (before IEND), or when the image data inflates beyond
 // height · (1 + ceil(width · bits per pixel / 8)) bytes (summed over the Adam7 passes when
 // interlaced): the exact filtered size PNG defines.
 void check_png_chunks(Span<const uint8_t> bytes, const std::string& name);

@@ -202,6 +202,20 @@ TEST(FuzzRegressions, PngChunkLongerThanTheFileIsRejectedBeforeDecoding) {
   expect_image_rejected(png, "claims");
 }
 
+// A file ending inside a chunk header: stb pads the missing bytes with zeros, so the three bytes
+// "41 00 00" read as a 0x41000000-byte chunk, allocated before anything else (libFuzzer:
+// malloc(1090519040) from 54- and 56-byte PNGs). Every cut point of a header is refused.
+TEST(FuzzRegressions, PngEndingInsideAChunkHeaderIsRejected) {
+  const std::vector<uint8_t> png = grey_png(24, 4, std::vector<uint8_t>(4 * 25, 0));
+  std::vector<uint8_t> body(png.begin(), png.end() - 12);  // without IEND
+  for (size_t cut = 1; cut < 12; ++cut) {
+    std::vector<uint8_t> bytes = body;
+    const uint8_t header[12] = {0x41, 0, 0, 0, 'I', 'D', 'A', 'T', 0, 0, 0, 0};
+    bytes.insert(bytes.end(), header, header + cut);
+    expect_image_rejected(bytes, "truncated inside the chunk header");
+  }
+}
+
 // The same reader's other unbounded allocation: stb inflates IDAT into a buffer it doubles for
 // as long as the stream produces bytes. 64 MB of zeros compress to 64 KB; a 1×1 image needs 2.
 TEST(FuzzRegressions, PngDataInflatingBeyondItsHeaderIsRejectedBeforeDecoding) {

@@ -1,5 +1,6 @@
 // Image codec: patch transform, tokenizer, token codings, encoded files, image I/O, quality.
 #include <gtest/gtest.h>
+#include <stb_image.h>
 #include <stb_image_write.h>
 
 #include <omp.h>
@@ -9,6 +10,7 @@
 
 #include "container_edit.h"
 #include "image/compression_bound.h"
+#include "util/atomic_file.h"
 #include "image_fixture.h"
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/container.h"
@@ -544,6 +546,40 @@ TEST(ImageIo, CompressionBoundAcceptsFlatImagesAndRejectsTruncatedOnes) {
         EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
       }
     }
+  }
+}
+
+// JPEG goes through libjpeg-turbo: the same size and channels as stb_image gives, pixels within
+// the few levels two IDCT implementations differ by, for grey and colour, baseline and
+// progressive; and the progressive JPEG that crashed stb (a read out of bounds inside
+// stbi_load_from_memory, image_reader fuzz target) is a clean error.
+TEST(ImageIo, JpegDecodesLikeStbAndRefusesWhatCrashedIt) {
+  for (size_t channels : {1, 3}) {
+    const Image im = synthetic(67, 45, channels, 7);
+    std::vector<uint8_t> jpeg;
+    ASSERT_TRUE(stbi_write_jpg_to_func(append_to, &jpeg, 67, 45, int(channels), im.pixels.data(), 90));
+    const Image ours = decode_image(jpeg, "x.jpg");
+    int w = 0, h = 0, c = 0;
+    stbi_uc* theirs = stbi_load_from_memory(jpeg.data(), int(jpeg.size()), &w, &h, &c, 0);
+    ASSERT_TRUE(theirs);
+    ASSERT_EQ(ours.width, size_t(w));
+    ASSERT_EQ(ours.height, size_t(h));
+    ASSERT_EQ(ours.channels, size_t(c));
+    int worst = 0;
+    for (size_t i = 0; i < ours.pixels.size(); ++i) worst = std::max(worst, std::abs(int(ours.pixels[i]) - int(theirs[i])));
+    stbi_image_free(theirs);
+    EXPECT_LE(worst, 8) << channels << " channels";
+    const ImageHeader header = decode_image_header(jpeg, "x.jpg");
+    EXPECT_EQ(header.width, 67u);
+    EXPECT_EQ(header.channels, size_t(c));  // stb_image_write stores grey as three components
+  }
+  const std::vector<uint8_t> crash = read_file_bytes(std::string(VQ_SOURCE_DIR) +
+                                                     "/fuzz/regressions/image_reader/jpeg_progressive_scan_crashes_stb.jpg");
+  try {
+    (void)decode_image(crash, "crash.jpg");
+    FAIL() << "decoded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("crash.jpg: corrupt or truncated JPEG"), std::string::npos) << e.what();
   }
 }
 
