@@ -110,8 +110,10 @@ void eval_files(const EvalRequest& r, const OwnedOptions& owned) {
   MediaCodec& codec = codec_for_input_or_throw(r.reference, "eval");
   reject_foreign_options(owned, codec, r.reference, "eval");
   VQ_CHECK(codec.has_eval(), r.reference, ": vq eval has no quality measure for ", codec.name(), " yet");
-  check_plot_name(r.plot);
+  // Identity first: --plot naming an input is refused as every command refuses it, whatever
+  // its extension.
   check_distinct_files({{"reference", r.reference}, {"decoded", r.decoded}}, {{"--plot", r.plot}});
+  check_plot_name(r.plot);
   if (r.plot.empty()) {
     codec.eval(r.reference, r.decoded, nullptr);
     return;

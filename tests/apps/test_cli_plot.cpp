@@ -186,8 +186,10 @@ TEST_F(CliPlot, PlotIsAnOutputAndOnlySvg) {
   write_matrix_npy(path("x.npy"), x, 2, 3);
   write_matrix_npy(path("y.npy"), y, 2, 3);
   const std::string before = slurp(path("y.npy"));
-  // The decoded input, and the reference spelled another way: refused, untouched, exit 1.
-  for (const std::string& target : {path("y.npy"), (dir_ / "." / "x.npy").string()}) {
+  // The decoded input, the reference spelled another way, and a hard link to it with the .svg
+  // name a plot has: refused, untouched, exit 1.
+  fs::create_hard_link(path("y.npy"), path("link.svg"));
+  for (const std::string& target : {path("y.npy"), (dir_ / "." / "x.npy").string(), path("link.svg")}) {
     const std::string kept = slurp(target);
     const CliRun r = vq("eval " + path("x.npy") + " " + path("y.npy") + " --plot " + target);
     EXPECT_EQ(r.code, 1) << r.out;
