@@ -155,8 +155,9 @@ void plot_row_bands(const Image& a, const Image& b, const std::string& reference
     plot.categories.push_back(std::to_string(begin));
   }
   plot.title = "PSNR per band of rows: " + base_name(decoded) + " against " + base_name(reference);
-  plot.x_label = detail::concat("first row of the band (", bands, " bands of ", a.height / bands, "-",
-                                (a.height + bands - 1) / bands, " rows; identical bands drawn at the top)");
+  const size_t fewest = a.height / bands, most = (a.height + bands - 1) / bands;
+  plot.x_label = detail::concat("first row of the band (", bands, " bands of ", fewest,
+                                most == fewest ? "" : detail::concat("-", most), " rows; identical bands drawn at the top)");
   plot.y_label = "PSNR (dB, RGB)";
   plot.style = Chart::Style::kLine;
   plot.series = {{"", std::move(values)}};
