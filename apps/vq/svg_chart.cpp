@@ -139,8 +139,10 @@ std::string render_svg(const Chart& chart) {
            "\" fill=\"" + colour + "\">\n";
     if (!bars) {
       svg += "<polyline fill=\"none\" stroke=\"" + colour + "\" stroke-width=\"1.5\" points=\"";
-      for (size_t i = 0; i < n; ++i)
-        svg += (i ? " " : "") + number(x_of(double(i)), "%.2f") + "," + number(r.y(series.values[i]), "%.2f");
+      for (size_t i = 0; i < n; ++i) {
+        if (i) svg += ' ';
+        svg += number(x_of(double(i)), "%.2f") + "," + number(r.y(series.values[i]), "%.2f");
+      }
       svg += "\"/>\n";
     }
     for (size_t i = 0; i < n; ++i) {
