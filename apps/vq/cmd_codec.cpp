@@ -91,11 +91,39 @@ void decode_file(DecodeRequest r) {
   codec->decode(in, r);
 }
 
-void eval_files(const std::string& reference, const std::string& decoded, const OwnedOptions& owned) {
-  MediaCodec& codec = codec_for_input_or_throw(reference, "eval");
-  reject_foreign_options(owned, codec, reference, "eval");
-  VQ_CHECK(codec.has_eval(), reference, ": vq eval has no quality measure for ", codec.name(), " yet");
-  codec.eval(reference, decoded);
+struct EvalRequest {
+  std::string reference, decoded;
+  std::string plot;  // --plot FILE.svg; empty: no chart
+};
+
+// --plot writes SVG only (svg_chart.h: no image library); a .png or .pdf name would get SVG
+// bytes under the wrong extension, so it is refused before anything is read.
+void check_plot_name(const std::string& plot) {
+  if (plot.empty()) return;
+  const std::string ext = extension_of(plot);
+  if (ext != ".svg")
+    throw UsageError("--plot " + plot + ": vq eval writes the chart as SVG (opens in any browser); name the file " +
+                     replace_extension(plot, ".svg"));
+}
+
+void eval_files(const EvalRequest& r, const OwnedOptions& owned) {
+  MediaCodec& codec = codec_for_input_or_throw(r.reference, "eval");
+  reject_foreign_options(owned, codec, r.reference, "eval");
+  VQ_CHECK(codec.has_eval(), r.reference, ": vq eval has no quality measure for ", codec.name(), " yet");
+  // Identity first: --plot naming an input is refused as every command refuses it, whatever
+  // its extension.
+  check_distinct_files({{"reference", r.reference}, {"decoded", r.decoded}}, {{"--plot", r.plot}});
+  check_plot_name(r.plot);
+  if (r.plot.empty()) {
+    codec.eval(r.reference, r.decoded, nullptr);
+    return;
+  }
+  Chart chart;
+  codec.eval(r.reference, r.decoded, &chart);
+  StagedOutputs staged;
+  write_svg(staged.stage(r.plot), chart, r.plot);
+  staged.commit();
+  std::printf("plot             %s\n", r.plot.c_str());
 }
 
 }  // namespace
@@ -135,16 +163,21 @@ void add_decode_command(CLI::App& app) {
 }
 
 void add_eval_command(CLI::App& app) {
-  auto files = std::make_shared<std::pair<std::string, std::string>>();
+  auto r = std::make_shared<EvalRequest>();
   CLI::App* cmd = app.add_subcommand("eval", "Measure a decoded file against its original");
-  cmd->add_option("reference", files->first, "The original file; its type picks the measure")->required();
-  cmd->add_option("decoded", files->second, "The decoded file")->required();
+  cmd->add_option("reference", r->reference, "The original file; its type picks the measure")->required();
+  cmd->add_option("decoded", r->decoded, "The decoded file")->required();
+  cmd->add_option("--plot", r->plot,
+                  "Also write an SVG chart of where the error lies: MSE per dimension (vectors), log-mel "
+                  "distance per mel band (audio), PSNR per band of rows (images), PSNR per view (splats)");
   const auto owned = add_codec_options(*cmd, [](MediaCodec& c, CLI::App& a) { c.add_eval_options(a); });
   cmd->footer(
       "Examples:\n"
       "  vq eval x.npy x_hat.npy        MSE, relative error, SNR\n"
+      "  vq eval x.npy x_hat.npy --plot mse.svg   and the MSE of each dimension as a chart\n"
+      "  vq eval song.wav song_hat.wav --plot bands.svg   log-mel distance of each of the 80 mel bands\n"
       "  vq eval scene.ply dec.ply --views 16   rendered PSNR / SSIM, per-attribute errors");
-  cmd->callback([files, owned] { eval_files(files->first, files->second, *owned); });
+  cmd->callback([r, owned] { eval_files(*r, *owned); });
 }
 
 }  // namespace vq::cli

@@ -123,7 +123,7 @@ class AudioCodec final : public MediaCodec {
   }
 
   bool has_eval() const override { return true; }
-  void eval(const std::string& reference, const std::string& decoded) override {
+  void eval(const std::string& reference, const std::string& decoded, Chart* plot) override {
     const Audio ref = read_audio(reference), dec = read_audio(decoded);
     const std::vector<float> r = to_mono(ref);
     std::vector<float> d = resample(to_mono(dec), dec.sample_rate, ref.sample_rate);
@@ -140,6 +140,14 @@ class AudioCodec final : public MediaCodec {
                   dec.sample_rate, dec.channels, ref.sample_rate);
     std::printf("log-mel distance %.4f (80 mel bands, 1024-point Hann STFT, hop 256)\n", q.log_mel);
     std::printf("SNR              %.2f dB\n", q.snr);
+    if (!plot) return;
+    // The distance split by mel band (vq/audio/metrics.h): their mean is the figure above, and a
+    // codec that drops the highs or smears the lows shows which.
+    plot->title = "Log-mel distance per mel band: " + base_name(decoded) + " against " + base_name(reference);
+    plot->x_label = detail::concat("mel band (", kLogMelBands, " bands, 0 Hz to ", ref.sample_rate / 2, " Hz)");
+    plot->y_label = "mean |log10 mel difference|";
+    plot->style = Chart::Style::kLine;
+    plot->series = {{"", log_mel_distance_per_band(r, d, ref.sample_rate)}};
   }
 
   void add_commands(CLI::App& app) override {

@@ -99,13 +99,22 @@ class SplatsCodec final : public MediaCodec {
     eval.add_option("--resolution", eval_.width, "splats: render width = height in pixels (default 256)")
         ->check(CLI::Range(16, 4096));
   }
-  void eval(const std::string& reference, const std::string& decoded) override {
+  void eval(const std::string& reference, const std::string& decoded, Chart* plot) override {
     const SplatScene a = read_ply(reference), b = read_ply(decoded);
     SplatEvalOptions o = eval_;
     o.height = o.width;
     std::printf("scenes           %zu vs %zu Gaussians, SH degree %d vs %d\n", a.count, b.count, a.sh_degree, b.sh_degree);
     std::printf("size             %.0f vs %.0f bytes\n", file_size(reference), file_size(decoded));
-    print_eval(evaluate_splats(a, b, o), o.views);
+    SplatEvaluation e = evaluate_splats(a, b, o);
+    print_eval(e, o.views);
+    if (!plot) return;
+    // One bar per orbit view: the mean hides a side of the scene the codec renders badly.
+    plot->title = "Rendered PSNR per view: " + base_name(decoded) + " against " + base_name(reference);
+    plot->x_label = detail::concat("orbit view (", o.views, " cameras around the reference scene, ", o.width, "×",
+                                   o.height, " px; identical renders drawn at the top)");
+    plot->y_label = "PSNR (dB)";
+    plot->style = Chart::Style::kBars;
+    plot->series = {{"", std::move(e.psnr)}};
   }
 
   void add_commands(CLI::App& app) override {

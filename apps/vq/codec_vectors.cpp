@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <vector>
 
 #include "cli.h"
 #include "media_codec.h"
@@ -50,17 +51,21 @@ class VectorsCodec final : public MediaCodec {
   }
 
   bool has_eval() const override { return true; }
-  // Relative error and SNR of decoded vectors against the originals, row by row.
-  void eval(const std::string& reference, const std::string& decoded) override {
+  // Relative error and SNR of decoded vectors against the originals, row by row. The plot is
+  // the MSE of each dimension (mean over vectors of the squared error in that coordinate): the
+  // per-vector MSE is their sum, and a quantizer that starves some subspaces shows there.
+  void eval(const std::string& reference, const std::string& decoded, Chart* plot) override {
     const Matrix x = read_matrix(reference);
     const Matrix y = read_matrix(decoded);
     VQ_CHECK(x.rows() == y.rows() && x.cols() == y.cols(), decoded, ": shape ", y.rows(), "×",
              y.cols(), " differs from ", reference, "'s ", x.rows(), "×", x.cols());
     double err = 0, energy = 0, worst = 0;
+    std::vector<double> dim_err(x.cols(), 0.0);
     for (size_t i = 0; i < x.rows(); ++i)
       for (size_t j = 0; j < x.cols(); ++j) {
         const double d = double(x(i, j)) - y(i, j);
         err += d * d;
+        dim_err[j] += d * d;
         energy += double(x(i, j)) * x(i, j);
         worst = std::max(worst, std::abs(d));
       }
@@ -70,6 +75,14 @@ class VectorsCodec final : public MediaCodec {
     std::printf("relative error   %.6g\n", energy > 0 ? err / energy : 0.0);
     std::printf("SNR              %.2f dB\n", err > 0 ? 10 * std::log10(energy / err) : INFINITY);
     std::printf("max abs error    %.6g\n", worst);
+    if (!plot) return;
+    for (double& e : dim_err) e /= n;
+    plot->title = "MSE per dimension: " + base_name(decoded) + " against " + base_name(reference);
+    plot->x_label = "dimension";
+    plot->y_label = "mean squared error";
+    // Bars while each is wide enough to see; a line for wide vectors (960-d GIST, 4096-d).
+    plot->style = x.cols() <= 64 ? Chart::Style::kBars : Chart::Style::kLine;
+    plot->series = {{"", std::move(dim_err)}};
   }
 };
 

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
       "  vq train x.npy -o model.vqc --quantizer RVQ8x8\n"
       "  vq encode x.npy -m model.vqc -o codes.vqc --tokens codes.npy\n"
       "  vq decode codes.vqc -o x_hat.npy\n"
-      "  vq eval x.npy x_hat.npy\n"
+      "  vq eval x.npy x_hat.npy --plot mse.svg   and the MSE per dimension as a chart\n"
       "  vq info model.vqc\n"
       "Run 'vq help COMMAND' (or 'vq COMMAND --help') for a command's options.");
   vq::cli::add_train_command(app);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "svg_chart.h"
 #include "vq/core/container.h"
 #include "vq/core/models.h"
 
@@ -65,13 +66,16 @@ class MediaCodec {
   virtual void print_info(const ContainerReader& in) { (void)in; }
   // `vq eval REF DEC` for REF with one of extensions(): prints the domain's quality figures
   // (log-mel and SNR, PSNR and SSIM, rendered PSNR). Codecs without an evaluation leave it out
-  // (vq eval says so).
+  // (vq eval says so). plot: null, or (vq eval --plot) a chart the codec fills with the error
+  // spread over where it lies (per dimension, per mel band, per row band, per view); vq eval
+  // writes it once eval() returns.
   virtual bool has_eval() const { return false; }
   // Options of this codec on the shared `vq eval` command (--views, ...), kept like encode's.
   virtual void add_eval_options(CLI::App& eval) { (void)eval; }
-  virtual void eval(const std::string& reference, const std::string& decoded) {
+  virtual void eval(const std::string& reference, const std::string& decoded, Chart* plot) {
     (void)reference;
     (void)decoded;
+    (void)plot;
   }
   // Commands of the domain beyond the shared ones: `vq audio train`, `vq image train`, ...
   virtual void add_commands(CLI::App& app) { (void)app; }

@@ -123,6 +123,28 @@ TEST(Metrics, LogMelMatchesNumpyReference) {
   }
 }
 
+// The per-band figures are the distance split by band: their mean is the distance, and a
+// difference confined to high frequencies shows in the high bands only.
+TEST(Metrics, LogMelPerBandAveragesToTheDistance) {
+  const std::vector<float> ref = test_signal(1.1, 5, kRate);
+  std::vector<float> dec = ref;
+  for (size_t i = 0; i < dec.size(); ++i) dec[i] += 0.05f * float(std::sin(2 * M_PI * 9000.0 * double(i) / kRate));
+  const std::vector<double> bands = log_mel_distance_per_band(ref, dec, kRate);
+  ASSERT_EQ(bands.size(), kLogMelBands);
+  double mean = 0;
+  for (double b : bands) mean += b;
+  mean /= double(bands.size());
+  const double whole = log_mel_distance(ref, dec, kRate);
+  EXPECT_GT(whole, 0.0);
+  EXPECT_NEAR(mean, whole, 1e-12 * whole);
+  // 9 kHz at 24 kHz lies in band ~73 of 80 (Slaney mel); bands below 20 end under 1.6 kHz.
+  double low = 0, high = 0;
+  for (size_t m = 0; m < 20; ++m) low = std::max(low, bands[m]);
+  for (size_t m = 60; m < kLogMelBands; ++m) high = std::max(high, bands[m]);
+  EXPECT_GT(high, 10 * low) << "low " << low << " high " << high;
+  for (double b : log_mel_distance_per_band(ref, ref, kRate)) EXPECT_EQ(b, 0.0);
+}
+
 TEST(AudioIo, WavAndFlacRoundTrip) {
   const std::vector<float> x = test_signal(0.5, 3, 22050);
   for (const char* ext : {".wav", ".flac"}) {

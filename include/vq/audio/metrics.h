@@ -8,6 +8,9 @@
 //   mel    80 triangular filters from 0 Hz to sr/2 on the Slaney mel scale with Slaney area
 //          normalisation (librosa.filters.mel(sr=sr, n_fft=1024, n_mels=80) defaults).
 //   dist   mean over frames and bands of |log10(mel_r + 1e-5) − log10(mel_y + 1e-5)|.
+//   per band: the same mean over frames only, one value per band (low to high frequency); the
+//          mean of the 80 per-band values is the distance (up to floating-point rounding: the
+//          distance itself sums the F × 80 terms in frame order, which it keeps bit for bit).
 // Both signals must have the same rate; the shorter one is zero-padded to the longer one's
 // length (a decoder that drops the tail pays for it).
 //
@@ -29,6 +32,9 @@ std::vector<float> mel_filterbank(int sample_rate);
 // F × 80 mel power spectrogram (row-major), F as defined above.
 std::vector<float> mel_spectrogram(Span<const float> x, int sample_rate);
 double log_mel_distance(Span<const float> reference, Span<const float> decoded, int sample_rate);
+// 80 values: band m's mean over frames of the log-mel difference (see above), band 0 lowest.
+std::vector<double> log_mel_distance_per_band(Span<const float> reference, Span<const float> decoded,
+                                              int sample_rate);
 double snr_db(Span<const float> reference, Span<const float> decoded);
 
 }  // namespace vq::audio
