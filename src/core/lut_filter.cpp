@@ -163,14 +163,15 @@ void scan_filtered_layout(const QueryTables& t, const BlockRange& r, TopK& heap)
     const uint8_t* blocks = r.blocks + s0 * bytes;
     kernels::filter<L>(qlut, blocks, n, thresholds, masks);
     for (size_t b = 0; b < n; ++b) {
-      if (none[b] || masks[b] == 0) continue;
+      if (none[b]) continue;
       const size_t first = (s0 + b) * L::kBlock;
       const kernels::LutScanArgs args = scan_args(t.lut, r.norms ? r.norms + first : nullptr);
-      float scores[L::kBlock];
-      uint8_t slots[L::kBlock];
-      const size_t count = kernels::rescore<L>(args, blocks + b * bytes, masks[b], r.valid - first, scores, slots);
-      for (size_t k = 0; k < count; ++k)
-        if (scores[k] <= heap.threshold()) heap.push(scores[k], r.first_id + static_cast<idx_t>(first + slots[k]));
+      for (typename L::Mask m = masks[b]; m != 0; m &= m - 1) {
+        const auto j = static_cast<size_t>(__builtin_ctzll(m));
+        if (first + j >= r.valid) break;  // padding of the last block
+        const float s = kernels::exact_score<L>(args, blocks + b * bytes, j);
+        if (s <= heap.threshold()) heap.push(s, r.first_id + static_cast<idx_t>(first + j));
+      }
     }
   }
 }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <type_traits>
 
 #include "kernels/isa.h"
 
@@ -183,23 +182,6 @@ float exact_score(const LutScanArgs& a, const uint8_t* block, size_t j) {
   return table_sum(a, [&](size_t m) { return L::code(block, m, j); }, j);
 }
 
-template <class L>
-size_t rescore(const LutScanArgs& a, const uint8_t* block, typename L::Mask mask, size_t valid,
-               float* scores, uint8_t* slots) {
-  if (valid < L::kBlock) mask &= (typename L::Mask{1} << valid) - 1;  // padding of the last block
-#if VQ_ISA_X86
-  if constexpr (std::is_same_v<L, Blocked8>)
-    if (simd_level() == SimdLevel::kAvx512) return avx512::lut8_rescore(a, block, mask, scores, slots);
-#endif
-  size_t k = 0;
-  for (; mask != 0; mask &= mask - 1, ++k) {
-    const auto j = static_cast<size_t>(__builtin_ctzll(mask));
-    scores[k] = exact_score<L>(a, block, j);
-    slots[k] = static_cast<uint8_t>(j);
-  }
-  return k;
-}
-
 template void sums_ref<Packed4>(const QuantizedLut&, const uint8_t*, size_t, uint16_t*);
 template void sums_ref<Blocked8>(const QuantizedLut&, const uint8_t*, size_t, uint16_t*);
 template void filter_ref<Packed4>(const QuantizedLut&, const uint8_t*, size_t, const uint16_t*,
@@ -208,7 +190,5 @@ template void filter_ref<Blocked8>(const QuantizedLut&, const uint8_t*, size_t, 
                                    uint64_t*);
 template float exact_score<Packed4>(const LutScanArgs&, const uint8_t*, size_t);
 template float exact_score<Blocked8>(const LutScanArgs&, const uint8_t*, size_t);
-template size_t rescore<Packed4>(const LutScanArgs&, const uint8_t*, uint32_t, size_t, float*, uint8_t*);
-template size_t rescore<Blocked8>(const LutScanArgs&, const uint8_t*, uint64_t, size_t, float*, uint8_t*);
 
 }  // namespace vq::kernels

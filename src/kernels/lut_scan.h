@@ -147,15 +147,6 @@ void sums_ref(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks, u
 template <class L>
 float exact_score(const LutScanArgs& args, const uint8_t* block, size_t j);
 
-// The exact scores of the vectors a filter let through: for each set bit j < valid of mask,
-// in increasing j, scores[k] = exact_score<L>(args, block, j) and slots[k] = j; returns k.
-// Bit-identical at every level. Blocked8 runs an AVX-512 kernel at kAvx512 (16 survivors per
-// table gather), so that the whole filter-and-rescore step of an 8-bit scan is code compiled
-// for the level it runs at (baseline code around the filter cost 18 % in the portable build).
-template <class L>
-size_t rescore(const LutScanArgs& args, const uint8_t* block, typename L::Mask mask, size_t valid,
-               float* scores, uint8_t* slots);
-
 // AVX2 Packed4 filter (lut_scan_avx2.cpp) and AVX-512 VBMI Blocked8 filter
 // (lut_scan_avx512.cpp), called by filter<L> when simd_level() allows.
 namespace avx2 {
@@ -165,8 +156,6 @@ void lut4_filter(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks
 namespace avx512 {
 void lut8_filter(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks, const uint16_t* thresholds,
                  uint64_t* masks);
-size_t lut8_rescore(const LutScanArgs& args, const uint8_t* block, uint64_t mask, float* scores,
-                    uint8_t* slots);
 }  // namespace avx512
 
 }  // namespace vq::kernels

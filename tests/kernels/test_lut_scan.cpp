@@ -267,41 +267,5 @@ TYPED_TEST(BlockedLayout, ExactScoreEqualsU8Reference) {
   }
 }
 
-// rescore<L> at the running level (the AVX-512 kernel for Blocked8 when the CPU has it, and
-// at the lower levels in the reruns) gives exactly the survivors' reference scores, in order,
-// for sparse, dense, empty and full masks, with and without norms, and cut at `valid`.
-TYPED_TEST(BlockedLayout, RescoreEqualsExactScoreOfEverySurvivor) {
-  using L = TypeParam;
-  using Mask = typename L::Mask;
-  std::mt19937 rng(13);
-  auto bits64 = [&] { return uint64_t{rng()} << 32 | rng(); };
-  for (size_t books : {1, 3, 16, 40}) {
-    const auto p = random_blocks<L>(books, LayoutCase<L>::kBits, 1, rng, false);
-    const Tables t = random_tables(std::vector<int>(books, LayoutCase<L>::kBits), rng);
-    std::vector<float> norms(L::kBlock);
-    for (float& v : norms) v = float(rng() % 100) / 7.f;
-    for (const float* nrm : {static_cast<const float*>(nullptr), static_cast<const float*>(norms.data())}) {
-      const LutScanArgs args = args_of(t, books, nrm);
-      for (int trial = 0; trial < 40; ++trial) {
-        Mask mask = trial == 0 ? 0 : trial == 1 ? ~Mask{0} : Mask(bits64());
-        if (trial % 3 == 2) mask &= Mask(bits64()) & Mask(bits64());  // sparse
-        const size_t valid = trial % 4 == 3 ? 1 + rng() % L::kBlock : L::kBlock;
-        float scores[L::kBlock];
-        uint8_t slots[L::kBlock];
-        const size_t count = rescore<L>(args, p.block(0), mask, valid, scores, slots);
-        size_t k = 0;
-        for (size_t j = 0; j < valid; ++j) {
-          if (!((mask >> j) & 1)) continue;
-          ASSERT_LT(k, count);
-          EXPECT_EQ(slots[k], j);
-          ASSERT_EQ(scores[k], exact_score<L>(args, p.block(0), j)) << "books " << books << " j " << j;
-          ++k;
-        }
-        EXPECT_EQ(count, k);
-      }
-    }
-  }
-}
-
 }  // namespace
 }  // namespace vq::kernels
