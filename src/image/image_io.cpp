@@ -49,21 +49,20 @@ ImageHeader decode_image_header(Span<const uint8_t> bytes, const std::string& na
   // formats the tools name reach it.
   VQ_CHECK(format != ImageFormat::kPic && format != ImageFormat::kPsd && format != ImageFormat::kHdr, name,
            ": ", format_name(format), " images are not read (PNG, JPEG, BMP, TGA, GIF, PNM are)");
+  ImageHeader header;
   if (format == ImageFormat::kJpeg) {
-    const ImageHeader h = read_jpeg_header(bytes, name);
-    VQ_CHECK(h.width >= 1 && h.height >= 1 && uint64_t(h.width) * h.height <= kMaxPixels, name,
-             ": image header says ", h.width, "×", h.height, " pixels (limit ", kMaxPixels, ")");
-    check_compression_bound(bytes, h.width, h.height, name);
-    return h;
+    header = read_jpeg_header(bytes, name);
+  } else {
+    int w = 0, h = 0, c = 0;
+    VQ_CHECK(stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
+                                   &w, &h, &c),
+             name, ": not a readable image (PNG, JPEG, BMP, TGA, ...): ", stbi_failure_reason());
+    header = {size_t(std::max(w, 0)), size_t(std::max(h, 0)), size_t(std::max(c, 0))};
   }
-  int w = 0, h = 0, c = 0;
-  VQ_CHECK(stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
-                                 &w, &h, &c),
-           name, ": not a readable image (PNG, JPEG, BMP, TGA, ...): ", stbi_failure_reason());
-  VQ_CHECK(w >= 1 && h >= 1 && uint64_t(w) * uint64_t(h) <= kMaxPixels, name, ": image header says ",
-           w, "×", h, " pixels (limit ", kMaxPixels, ")");
-  check_compression_bound(bytes, uint64_t(w), uint64_t(h), name);
-  return {size_t(w), size_t(h), size_t(c)};
+  VQ_CHECK(header.width >= 1 && header.height >= 1 && uint64_t(header.width) * header.height <= kMaxPixels, name,
+           ": image header says ", header.width, "×", header.height, " pixels (limit ", kMaxPixels, ")");
+  check_compression_bound(bytes, header.width, header.height, name);
+  return header;
 }
 
 ImageHeader read_image_header(const std::string& path) { return decode_image_header(read_file_bytes(path), path); }
