@@ -11,28 +11,43 @@
 namespace vq {
 namespace {
 
-// Entries read from a file must keep every distance the encoders compute finite: with the sum S
-// of the books' largest entry norms, any reconstruction has norm <= S, so (2S)^2 < FLT_MAX keeps
-// ||x - x_hat||^2 in range for any input of norm <= S. A damaged or forged book with a NaN, an
-// infinity or an entry near 1e19 would otherwise make every candidate distance inf or NaN, and
-// the beam search would find no nearest entry at all.
-void check_loaded_magnitudes(const std::vector<Codebook>& books, const std::string& context) {
+// Entries read from a file must keep every distance the encoders compute finite. Encoders work
+// in the metric's whitened space, so that is where the entries are measured: with the sum S of
+// the books' largest whitened entry norms, any reconstruction has whitened norm <= S, and
+// (2S)^2 < FLT_MAX keeps ||x - x_hat||_H^2 in range for any input of whitened norm <= S. A damaged
+// or forged book with a NaN, an infinity or an entry near 1e19, or a metric whose weights blow
+// finite entries up, would otherwise make every candidate distance inf or NaN, and the beam
+// search would find no nearest entry at all.
+void check_loaded_magnitudes(const std::vector<Codebook>& books, const Metric& metric, size_t dim,
+                             const std::string& context) {
   double sum = 0;
   for (size_t m = 0; m < books.size(); ++m) {
-    double largest = 0;
-    for (size_t k = 0; k < books[m].entries.rows(); ++k) {
-      double norm2 = 0;
-      const float* e = books[m].entry(k);
-      for (size_t j = 0; j < books[m].dim; ++j) {
-        VQ_CHECK(std::isfinite(e[j]), context, ": codebook ", m, " entry ", k, " holds a non-finite value");
-        norm2 += double(e[j]) * e[j];
+    const Codebook& b = books[m];
+    for (size_t k = 0; k < b.entries.rows(); ++k)
+      for (size_t j = 0; j < b.dim; ++j)
+        VQ_CHECK(std::isfinite(b.entry(k)[j]), context, ": codebook ", m, " entry ", k,
+                 " holds a non-finite value");
+    Matrix whitened;
+    if (!metric.is_identity()) {
+      const Metric block = b.offset == 0 && b.dim == dim ? metric : metric.block(b.offset, b.dim);
+      try {
+        whitened = block.whiten(b.entries.view());
+      } catch (const Error&) {
+        VQ_THROW(context, ": codebook ", m, " overflows float once the stored metric is applied");
       }
+    }
+    const MatrixView<const float> e = metric.is_identity() ? b.entries.view() : whitened.view();
+    double largest = 0;
+    for (size_t k = 0; k < e.rows(); ++k) {
+      double norm2 = 0;
+      for (size_t j = 0; j < e.cols(); ++j) norm2 += double(e(k, j)) * e(k, j);
       largest = std::max(largest, norm2);
     }
     sum += std::sqrt(largest);
   }
   VQ_CHECK(4 * sum * sum < double(std::numeric_limits<float>::max()), context,
-           ": codebook entries too large (norms summing to ", sum, "): distances would overflow float");
+           ": codebook entries too large (whitened norms summing to ", sum,
+           "): distances would overflow float");
 }
 
 }  // namespace
@@ -211,6 +226,7 @@ void CodebookQuantizer::save_state(ContainerWriter& out) const {
 
 void CodebookQuantizer::load_state(const ContainerReader& in) {
   Metric metric = Metric::deserialize(in.payload("MTRC"));
+  metric.check_dim(dim_, "load_state");
   ByteReader r = in.chunk("BOOK");
   const auto count = r.count(bits_.size(), "codebook count");
   VQ_CHECK(count == bits_.size(), r.context(), ": ", count, " codebooks, ", describe(),
@@ -226,7 +242,7 @@ void CodebookQuantizer::load_state(const ContainerReader& in) {
     b.entries.storage() = r.f32s(b.size() * b.dim);
   }
   r.expect_end();
-  check_loaded_magnitudes(books, r.context());
+  check_loaded_magnitudes(books, metric, dim_, r.context());
   set_books(std::move(books), std::move(metric));
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "vq/core/container.h"
 
@@ -28,6 +29,19 @@ constexpr size_t kSampleBlock = 256;
 
 bool all_finite(const std::vector<float>& v) {
   return std::all_of(v.begin(), v.end(), [](float f) { return std::isfinite(f); });
+}
+
+void check_whitened_range(MatrixView<const float> w, const char* who) {
+  // Encoders compare whitened squared norms in float: a row beyond float range there would leave
+  // every distance inf or NaN and no nearest entry, so it is refused here, where all metrics meet.
+  for (size_t i = 0; i < w.rows(); ++i) {
+    double norm2 = 0;
+    const float* row = w.row_ptr(i);
+    for (size_t j = 0; j < w.cols(); ++j) norm2 += double(row[j]) * row[j];
+    VQ_CHECK(norm2 < double(std::numeric_limits<float>::max()), who, ": row ", i,
+             " has a squared norm beyond float range once the metric is applied (",
+             norm2, "); scale the input or the metric down");
+  }
 }
 
 }  // namespace
@@ -177,8 +191,10 @@ Matrix Metric::whiten(MatrixView<const float> x) const {
                   static_cast<int>(d), 0.f, out.data(), static_cast<int>(rank_));
       break;
   }
+  if (kind_ != Kind::kIdentity) check_whitened_range(out.view(), "Metric::whiten");
   return out;
 }
+
 
 Metric Metric::block(size_t offset, size_t len) const {
   VQ_CHECK(len > 0, "Metric::block: len must be > 0");

@@ -101,6 +101,50 @@ TEST(FuzzRegressions, SelfTestSampleWhoseSquareOverflowsIsRejectedAtLoad) {
   }
 }
 
+// Metric weights near 1e38 (finite, positive, so Metric::diagonal took them) over ordinary entries:
+// the entries passed the load-time magnitude check, which measured them before the metric, but
+// whitened they overflowed, no self-test sample had a finite distance to any entry, and the
+// debug check in kernels::nearest aborted. Found by the image_model target, whose tokenizer
+// stores an RVQ with per-channel weights.
+TEST(FuzzRegressions, MetricThatOverflowsTheEntriesIsRejectedAtLoad) {
+  Rng rng(7);
+  Matrix x(200, 8);
+  for (float& v : x.storage()) v = static_cast<float>(rng.normal());
+  const std::unique_ptr<Quantizer> q = make_quantizer("RVQ2x3", 8);
+  TrainOptions o;
+  o.iterations = 2;
+  o.threads = 1;
+  o.metric = Metric::diagonal(std::vector<float>(8, 2.f));
+  q->train(x.view(), o);
+  const std::vector<uint8_t> good = quantizer_to_bytes(*q);
+  ASSERT_NO_THROW((void)quantizer_from_bytes(good));
+  auto with_weights = [&](float h) {
+    // MTRC: u8 kind, u64 d, d f32 weights.
+    return with_payload(good, "MTRC", [&](std::vector<uint8_t>& p) {
+      for (size_t j = 0; j < 8; ++j) std::memcpy(p.data() + 9 + 4 * j, &h, 4);
+    });
+  };
+  // 1e37: each whitened entry fits float but their sum does not; 3e38: single entries overflow.
+  expect_rejected(with_weights(1e37f), "distances would overflow float");
+  expect_rejected(with_weights(3e38f), "overflows float once the stored metric is applied");
+}
+
+// The input side of the same failure: rows within float range whose whitened squared norm is
+// not are refused where every metric meets, so no encoder sees an all-inf distance row.
+TEST(FuzzRegressions, WhitenedRowsBeyondFloatRangeAreRefused) {
+  const Metric m = Metric::diagonal(std::vector<float>(4, 1e30f));
+  Matrix x(2, 4);
+  x.storage().assign(8, 1.f);
+  EXPECT_NO_THROW((void)m.whiten(x.view()));
+  x(1, 2) = 1e5f;
+  try {
+    (void)m.whiten(x.view());
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("row 1 has a squared norm beyond float range"), std::string::npos) << e.what();
+  }
+}
+
 // A codebook of dimension 0 in a PQ file made the reader copy zero floats from a null vector
 // (UBSan: null pointer passed to memcpy in ByteReader::f32s). Found by the decode_vectors target.
 TEST(FuzzRegressions, EmptyArrayReadsCopyNothing) {
