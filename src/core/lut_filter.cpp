@@ -5,6 +5,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/distances.h"
+
 namespace vq::detail {
 
 void push_scores(const float* scores, size_t n, idx_t first_id, TopK& heap) {
@@ -37,36 +39,6 @@ kernels::LutScanArgs scan_args(const LookupTable& lut, const float* norms) {
 // uint8 tables: per-book minimum removed, one scale for all books (so sums stay comparable),
 // rounded to nearest: each entry is off by at most scale / 2.
 namespace {
-
-// Smallest and largest of v[0..n), n >= 1. Tables are rebuilt per query (per window with
-// windowed RoPE), so this runs often: eight lanes as a GCC vector type, because GCC keeps a
-// float min/max reduction scalar (in order) even with independent lane arrays.
-void min_max(const float* v, size_t n, float& lo, float& hi) {
-  typedef float f8 __attribute__((vector_size(32)));
-  size_t e = 0;
-  float l = v[0], h = v[0];
-  if (n >= 8) {
-    f8 vl, vh;
-    std::memcpy(&vl, v, sizeof vl);
-    vh = vl;
-    for (e = 8; e + 8 <= n; e += 8) {
-      f8 x;
-      std::memcpy(&x, v + e, sizeof x);
-      vl = x < vl ? x : vl;
-      vh = x > vh ? x : vh;
-    }
-    for (int i = 0; i < 8; ++i) {
-      l = std::min(l, vl[i]);
-      h = std::max(h, vh[i]);
-    }
-  }
-  for (; e < n; ++e) {
-    l = std::min(l, v[e]);
-    h = std::max(h, v[e]);
-  }
-  lo = l;
-  hi = h;
-}
 
 // Rows of 16 entries (packed4, books padded to even) or 256 entries (blocked8).
 size_t table_row(BlockLayout layout) { return layout == BlockLayout::kPacked4 ? 16 : 256; }
@@ -112,7 +84,7 @@ void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t) {
   t.max_norm = max_norm;
   double range = 0;
   for (size_t m = 0; m < M; ++m) {
-    min_max(lut.values.data() + lut.offsets[m], lut.offsets[m + 1] - lut.offsets[m], t.lo[m], t.hi[m]);
+    kernels::min_max(lut.values.data() + lut.offsets[m], lut.offsets[m + 1] - lut.offsets[m], t.lo[m], t.hi[m]);
     range = std::max(range, double(t.hi[m]) - t.lo[m]);
   }
   t.scale = range > 0 ? range / 255.0 : 1.0;
@@ -128,7 +100,7 @@ void requantize_leading_books(BlockLayout layout, size_t changed, QueryTables& t
   const LookupTable& lut = t.lut;
   double range = 0;
   for (size_t m = 0; m < changed; ++m) {
-    min_max(lut.values.data() + lut.offsets[m], lut.offsets[m + 1] - lut.offsets[m], t.lo[m], t.hi[m]);
+    kernels::min_max(lut.values.data() + lut.offsets[m], lut.offsets[m + 1] - lut.offsets[m], t.lo[m], t.hi[m]);
     range = std::max(range, double(t.hi[m]) - t.lo[m]);
   }
   if (range > t.scale * 255.0) return quantize_tables(layout, t.max_norm, t);

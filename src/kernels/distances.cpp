@@ -148,6 +148,7 @@ struct Loops {
   float (*dot)(const float*, const float*, size_t);
   float (*l2sqr)(const float*, const float*, size_t);
   size_t (*min_index)(const float*, size_t, float&);
+  void (*min_max)(const float*, size_t, float&, float&);
   size_t (*first_below)(const float*, size_t, float);
   void (*transposed_products)(const float*, size_t, size_t, const float*, size_t, size_t, float*, size_t);
   size_t (*within_bound)(const float*, const float*, float, float, size_t, int32_t*);
@@ -155,7 +156,7 @@ struct Loops {
 
 #define VQ_LOOPS_OF(level) \
   Loops {                                                                                          \
-    level::dot, level::l2sqr, level::min_index, level::first_below, level::transposed_products,    \
+    level::dot, level::l2sqr, level::min_index, level::min_max, level::first_below, level::transposed_products,    \
         level::within_bound_loop                                                                   \
   }
 
@@ -189,6 +190,8 @@ size_t within_bound(const float* t, const float* w, float slack, float limit, si
 }
 
 float l2sqr(const float* a, const float* b, size_t d) { return loops().l2sqr(a, b, d); }
+
+void min_max(const float* v, size_t n, float& lo, float& hi) { loops().min_max(v, n, lo, hi); }
 
 float dot(const float* a, const float* b, size_t d) { return loops().dot(a, b, d); }
 

@@ -26,6 +26,10 @@ float dot(const float* a, const float* b, size_t d);
 void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t, size_t dim,
                          size_t K, float* out, size_t out_stride);
 
+// The smallest and largest of v[0..n), n >= 1 (a NaN is skipped unless v[0] is one): a lookup
+// table's range, rebuilt per query, so it runs at the process's SIMD width.
+void min_max(const float* v, size_t n, float& lo, float& hi);
+
 // The indices j < n (ascending) with t[j] − slack·w[j] <= limit, written to out (n slots);
 // returns their count. A pruned search's candidate list: t the estimates, slack·w the bound
 // widths. AVX-512 compares 16 at a time and compresses the passing indices; _ref is the plain
@@ -54,6 +58,7 @@ void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const 
   float dot(const float* a, const float* b, size_t d);                                              \
   float l2sqr(const float* a, const float* b, size_t d);                                            \
   size_t min_index(const float* t, size_t n, float& min_out);                                       \
+  void min_max(const float* v, size_t n, float& lo, float& hi);                                     \
   size_t first_below(const float* t, size_t n, float bound);                                        \
   void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t,     \
                            size_t dim, size_t K, float* out, size_t out_stride);                    \

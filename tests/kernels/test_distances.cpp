@@ -196,7 +196,8 @@ TEST(Distances, WithinBoundMatchesReference) {
 
 // The per-level loops (distances_loops.inc) sum in one fixed order, so every SIMD level this CPU
 // has gives the scalar build's bits: dot and l2sqr at lengths around the 8- and 16-float steps,
-// the argmin of a tile (first index of the minimum, NaNs skipped), and the transposed products.
+// the argmin of a tile (first index of the minimum, NaNs skipped), a table's range, and the
+// transposed products.
 TEST(Distances, EverySimdLevelGivesTheScalarBits) {
   struct Level {
     const char* name;
@@ -233,6 +234,30 @@ TEST(Distances, EverySimdLevelGivesTheScalarBits) {
       float got_min;
       EXPECT_EQ(l.min_index(t.data(), n, got_min), ref) << l.name << " n " << n;
       EXPECT_EQ(got_min, ref_min) << l.name << " n " << n;
+    }
+  }
+  // min_max: a lookup table's range, against a plain loop (NaNs skipped after the first entry).
+  using MinMax = void (*)(const float*, size_t, float&, float&);
+  const std::pair<const Level*, MinMax> min_max[] = {{&levels[0], kernels::avx2::min_max},
+                                                     {&levels[1], kernels::avx512::min_max}};
+  for (size_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 33, 256, 257}) {
+    std::vector<float> t(n);
+    for (float& v : t) v = float(rng.normal());
+    if (n > 2) t[n / 3] = std::numeric_limits<float>::quiet_NaN();
+    float want_lo = t[0], want_hi = t[0];
+    for (float v : t) {
+      if (v < want_lo) want_lo = v;
+      if (v > want_hi) want_hi = v;
+    }
+    float lo, hi;
+    kernels::scalar::min_max(t.data(), n, lo, hi);
+    EXPECT_EQ(lo, want_lo) << "scalar n " << n;
+    EXPECT_EQ(hi, want_hi) << "scalar n " << n;
+    for (const auto& [l, fn] : min_max) {
+      if (!l->supported) continue;
+      fn(t.data(), n, lo, hi);
+      EXPECT_EQ(lo, want_lo) << l->name << " n " << n;
+      EXPECT_EQ(hi, want_hi) << l->name << " n " << n;
     }
   }
   // first_below: the first index below each bound, against a plain loop, at every level.
