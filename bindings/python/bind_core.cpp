@@ -14,6 +14,7 @@
 #include "arrays.h"
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/factory.h"
+#include "vq/core/index_io.h"
 #include "vq/core/kmeans.h"
 #include "vq/core/scalar_quantizer.h"
 #include "vq/core/search.h"
@@ -104,13 +105,7 @@ pyb::array_t<float> decode(const Quantizer& q, const pyb::object& codes_obj) {
 pyb::tuple search(const std::shared_ptr<Quantizer>& q, const pyb::object& queries_obj,
                   const pyb::object& codes_obj, size_t k, const std::string& distance,
                   const pyb::object& threads) {
-  SearchMetric sm;
-  if (distance == "l2")
-    sm = SearchMetric::kL2;
-  else if (distance == "ip")
-    sm = SearchMetric::kInnerProduct;
-  else
-    throw pyb::value_error("distance must be 'l2' or 'ip', got '" + distance + "'");
+  const SearchMetric sm = parse_search_metric(distance);
   auto queries = as_float_matrix(queries_obj, "queries", q->dim());
   if (!q->is_trained()) throw pyb::value_error(q->describe() + ": quantizer is not trained");
   Codes codes = as_codes(codes_obj, q->book_bits(), "codes");

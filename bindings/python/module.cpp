@@ -11,6 +11,7 @@
 namespace vq::py {
 void bind_core(pybind11::module_& m);
 void bind_io(pybind11::module_& m);
+void bind_index(pybind11::module_& m);
 void bind_weights(pybind11::module_& m);
 void bind_kv(pybind11::module_& m);
 void bind_image(pybind11::module_& m);
@@ -26,6 +27,7 @@ PYBIND11_MODULE(_vqcodec, m) {
   m.def("models_dir", &vq::models_dir, "The folder of the bundled default models.");
   vq::py::bind_core(m);
   vq::py::bind_io(m);
+  vq::py::bind_index(m);
   vq::py::bind_weights(m);
   vq::py::bind_kv(m);
   vq::py::bind_image(m);

@@ -199,6 +199,29 @@ void CodeIndex::add(const Codes& codes) {
   size_ += n;
 }
 
+Codes CodeIndex::codes() const {
+  Codes out(size_, quantizer_->book_bits());
+  const size_t M = books_;
+  switch (layout_) {
+    case Layout::kU8:
+      std::copy(codes8_.begin(), codes8_.begin() + size_ * M, out.data.begin());
+      break;
+    case Layout::kU16:
+      std::copy(codes16_.begin(), codes16_.end(), out.data.begin());
+      break;
+    case Layout::kPacked4:
+    case Layout::kBlocked8: {
+      const BlockFormat f = CodeIndexScan::format(*this);
+      for (size_t id = 0; id < size_; ++id) {
+        const uint8_t* block = codes8_.data() + (id / f.vectors()) * f.bytes();
+        for (size_t m = 0; m < M; ++m) out(id, m) = f.get(block, m, id % f.vectors());
+      }
+      break;
+    }
+  }
+  return out;
+}
+
 SearchResult CodeIndex::search(MatrixView<const float> queries, size_t k, int threads) const {
   VQ_CHECK(k >= 1, "CodeIndex::search: k must be >= 1");
   VQ_CHECK(queries.cols() == quantizer_->dim(), "CodeIndex::search: queries have ",

@@ -32,6 +32,7 @@ __all__ = [
     "Quantizer", "VectorQuantizer", "ProductQuantizer", "ResidualQuantizer",
     "GroupResidualQuantizer", "AdditiveQuantizer", "ScalarQuantizer",
     "kmeans", "load", "from_bytes", "save_codes", "load_codes", "CodebookUsage", "VQError",
+    "CodeIndex", "load_index",
     "set_max_decoded_bytes", "max_decoded_bytes",
     "CompressedMatrix", "GemvKernel", "compress_weights",
     "KVCache",
@@ -226,6 +227,81 @@ def load_codes(path: str) -> Tuple[Quantizer, np.ndarray]:
     """The quantizer and the (n, num_codebooks) codes of a codes file (save_codes, `vq encode`)."""
     native, codes, _source = _ext.load_codes(str(path))
     return _wrap(native), codes
+
+
+class CodeIndex:
+    """A searchable collection of codes, kept between searches and saved to a .vqc file.
+
+        index = vq.CodeIndex(q, distance="l2")   # q: a trained quantizer (a private copy is kept)
+        index.add(q.encode(base))                # ids 0, 1, ... in insertion order
+        D, I = index.search(queries, k=10)
+        index.save("base.vqc"); index = vq.load_index("base.vqc")
+
+    Scores come from lookup tables over the codes (no decoding), exactly as Quantizer.search,
+    without rebuilding the index on every call. Any number of threads may search at once (the
+    GIL is released while scanning); add() waits for running searches. Pickles through its .vqc
+    bytes.
+    """
+
+    def __init__(self, quantizer: Quantizer, distance: str = "l2"):
+        self._i = _ext.CodeIndex(quantizer._q, str(distance))
+
+    def add(self, codes) -> "CodeIndex":
+        """Append an (n, num_codebooks) code array from the index's quantizer. Returns self."""
+        self._i.add(codes)
+        return self
+
+    def search(self, queries, k: int = 10, threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """k nearest stored vectors per query (nq, dim): D (nq, k) float32, ascending squared
+        distance ("l2") or descending inner product ("ip"), and I (nq, k) int64 ids, -1 where
+        fewer than k are stored. Ties go to the lower id, whatever the threads."""
+        return self._i.search(queries, k=int(k), threads=threads)
+
+    def __len__(self) -> int:
+        return len(self._i)
+
+    @property
+    def distance(self) -> str:
+        """"l2" or "ip"."""
+        return self._i.distance
+
+    @property
+    def quantizer(self) -> Quantizer:
+        """A copy of the index's quantizer (changing it does not change the index)."""
+        return _wrap(self._i.quantizer())
+
+    def codes(self) -> np.ndarray:
+        """The stored codes in id order, (len(self), num_codebooks)."""
+        return self._i.codes()
+
+    def save(self, path: str) -> None:
+        """Write the index (quantizer, distance, codes) to a .vqc container (atomic)."""
+        self._i.save(str(path))
+
+    def to_bytes(self) -> bytes:
+        """The .vqc container as bytes (what pickling uses)."""
+        return self._i.to_bytes()
+
+    def __reduce__(self):
+        return (_index_from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        return f"<CodeIndex {len(self)} × {self._i.quantizer().spec} distance={self.distance}>"
+
+
+def _index_from_native(native) -> CodeIndex:
+    obj = CodeIndex.__new__(CodeIndex)
+    obj._i = native
+    return obj
+
+
+def _index_from_bytes(data: bytes) -> CodeIndex:
+    return _index_from_native(_ext.index_from_bytes(bytes(data)))
+
+
+def load_index(path: str) -> CodeIndex:
+    """Read an index written by CodeIndex.save() (or the C++ save_index)."""
+    return _index_from_native(_ext.load_index(str(path)))
 
 
 def kmeans(X, k: int, iters: int = 20, seed: int = 0, metric=None, weights=None,

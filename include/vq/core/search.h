@@ -3,6 +3,10 @@
 //   CodeIndex index(quantizer, SearchMetric::kL2);
 //   index.add(quantizer->encode(base));              // ids 0, 1, … in insertion order
 //   SearchResult r = index.search(queries, 10);      // r.labels[q * 10 + j]: j-th neighbour
+//   save_index("base.vqc", index);                   // index_io.h
+//
+// search() is const and keeps its scratch per call: any number of threads may search one index
+// at once (add() must not run concurrently with them).
 //
 // Results are exact for the tables: the top-k by the lookup-table score, which equals the
 // score against the decoded vectors up to float rounding (||q − x̂||² for L2, q·x̂ for inner
@@ -54,6 +58,10 @@ class CodeIndex {
   size_t size() const { return size_; }
   SearchMetric metric() const { return metric_; }
   const Quantizer& quantizer() const { return *quantizer_; }
+  std::shared_ptr<const Quantizer> shared_quantizer() const { return quantizer_; }
+  // The stored codes in id order (everything add() was given, concatenated); index files
+  // (index_io.h) store these, since the scan layout depends on the CPU that loads them.
+  Codes codes() const;
 
   // queries: nq × dim() finite floats; k >= 1. threads: 0 = OpenMP default. Large batches are
   // split over queries, small ones over ranges of codes (per-thread heaps, merged); a thread
