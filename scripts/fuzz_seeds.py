@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """Seed corpus for the fuzz targets (fuzz/fuzz_<target>.cpp): small valid files of every format,
-written by this build's vq CLI (and, for the audio model, the build's vq_fuzz_seed_models), plus
+written by this build's vq CLI (and, for the audio model and index files, the build's vq_fuzz_seed_models), plus
 hand-written variants of the third-party formats (PNG / BMP / TGA / JPEG, WAV / FLAC / OGG, PLY
 encodings) that reach other branches of their readers.
 
     scripts/fuzz_seeds.py OUT_DIR          writes OUT_DIR/<target>/<seed>
 
 VQ_CLI names the vq binary (default build/apps/vq); VQ_SEED_MODELS the seed-model program
-(default build/fuzz/vq_fuzz_seed_models; without it the audio_model target gets no seed).
+(default build/fuzz/vq_fuzz_seed_models; without it the audio_model and index targets get no seed).
 Deterministic for a given build: every random draw is seeded. A fuzz campaign starts from these;
 fuzz/corpus/ holds a committed copy small enough for the test suite to replay.
 """
@@ -186,6 +186,8 @@ def audio(s, tmp):
     if os.path.exists(SEED_MODELS):
         subprocess.run([SEED_MODELS, tmp], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         s.add("audio_model", "tiny.vqc", tmp / "audio_model.vqc")
+        for f in sorted(tmp.glob("index_*.vqc")):
+            s.add("index", f.name, f)
     else:
         print(f"fuzz_seeds: {SEED_MODELS} missing: no audio_model seed", file=sys.stderr)
 

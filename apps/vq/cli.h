@@ -24,6 +24,7 @@ class UsageError : public std::runtime_error {
 void add_train_command(CLI::App& app);
 void add_encode_command(CLI::App& app);
 void add_decode_command(CLI::App& app);
+void add_search_command(CLI::App& app);  // cmd_search.cpp
 void add_eval_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_demo_command(CLI::App& app);

@@ -53,12 +53,14 @@ int main(int argc, char** argv) {
       "  vq train x.npy -o model.vqc --quantizer RVQ8x8\n"
       "  vq encode x.npy -m model.vqc -o codes.vqc --tokens codes.npy\n"
       "  vq decode codes.vqc -o x_hat.npy\n"
+      "  vq search codes.vqc queries.npy -k 10 -o nn.npy   nearest encoded vectors per query\n"
       "  vq eval x.npy x_hat.npy --plot mse.svg   and the MSE per dimension as a chart\n"
       "  vq info model.vqc\n"
       "Run 'vq help COMMAND' (or 'vq COMMAND --help') for a command's options.");
   vq::cli::add_train_command(app);
   vq::cli::add_encode_command(app);
   vq::cli::add_decode_command(app);
+  vq::cli::add_search_command(app);
   vq::cli::add_eval_command(app);
   vq::cli::add_info_command(app);
   vq::cli::add_demo_command(app);

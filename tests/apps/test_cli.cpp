@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 
 #include "cli_runner.h"
 #include "test_data.h"
+#include "vq/core/index_io.h"
 #include "vq/core/io.h"
 #include "vq/core/matrix_io.h"
 #include "vq/core/npy.h"
@@ -83,6 +85,45 @@ TEST_F(Cli, TrainEncodeDecodeInfoMatchesTheLibrary) {
   r = vq("info " + path("c.vqc"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "codes            2000 vectors × 2 books, 12 bits per vector")) << r.out;
+}
+
+// vq search over a codes file and over an index file gives the library's CodeIndex results,
+// and refuses what is not a base, a distance it does not know and an index of another distance.
+TEST_F(Cli, SearchMatchesTheLibrary) {
+  ASSERT_EQ(vq("train " + path("x.npy") + " -o " + path("pq.vqc") + " -q PQ4x6 --iters 4 --quiet").code, 0);
+  ASSERT_EQ(vq("encode " + path("x.npy") + " -m " + path("pq.vqc") + " -o " + path("c.vqc") + " --quiet").code, 0);
+  const Matrix queries = testdata::gaussian(12, 16, 18);
+  write_npy(path("q.npy"), queries.view());
+  CliRun r = vq("search " + path("c.vqc") + " " + path("q.npy") + " -k 4 --distance ip -o " + path("nn.npy") +
+                " --distances " + path("d.npy"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "searched         12 queries × 2000 vectors (PQ4x6, ip), top 4")) << r.out;
+
+  CodesFile f = load_codes(path("c.vqc"));
+  CodeIndex index(std::shared_ptr<const Quantizer>(std::move(f.quantizer)), SearchMetric::kInnerProduct);
+  index.add(f.codes);
+  const SearchResult want = index.search(queries, 4);
+  const NpyArray ids = read_npy(path("nn.npy")), scores = read_npy(path("d.npy"));
+  ASSERT_EQ(ids.dtype, NpyDType::kInt64);
+  ASSERT_EQ(ids.shape, (std::vector<size_t>{12, 4}));
+  ASSERT_EQ(scores.dtype, NpyDType::kFloat32);
+  EXPECT_EQ(std::memcmp(ids.bytes.data(), want.labels.data(), ids.bytes.size()), 0);
+  EXPECT_EQ(std::memcmp(scores.bytes.data(), want.distances.data(), scores.bytes.size()), 0);
+
+  // An index file names its distance; the same search through it writes the same ids.
+  save_index(path("index.vqc"), index);
+  ASSERT_EQ(vq("search " + path("index.vqc") + " " + path("q.npy") + " -k 4 -o " + path("nn2.npy")).code, 0);
+  EXPECT_EQ(slurp(path("nn2.npy")), slurp(path("nn.npy")));
+
+  expect_error("search " + path("index.vqc") + " " + path("q.npy") + " --distance l2 -o " + path("n3.npy"), 2,
+               "is an index for 'ip' distances");
+  expect_error("search " + path("c.vqc") + " " + path("q.npy") + " --distance cosine -o " + path("n3.npy"), 1,
+               "must be 'l2' or 'ip', got 'cosine'");
+  expect_error("search " + path("pq.vqc") + " " + path("q.npy") + " -o " + path("n3.npy"), 1,
+               "holds 'quantizer'; vq search reads an index or a codes file");
+  expect_error("search " + path("c.vqc") + " " + path("x.npy") + " -o " + path("x.npy"), 1,
+               "would overwrite its own input");
+  EXPECT_FALSE(fs::exists(path("n3.npy")));
 }
 
 TEST_F(Cli, ScalarBeamAndMetricOptions) {
