@@ -35,6 +35,9 @@ namespace {
 constexpr size_t kChunk = 512;
 // Queries that share one pass over a chunk of codes.
 constexpr size_t kGroup = 4;
+// Code rows × queries a thread must have to be worth starting when few queries split the codes:
+// ~100 µs of scanning at PQ16x8 rates (one query over 20,000 codes takes ~30 µs on one thread).
+constexpr size_t kMinScanPerThread = size_t{1} << 16;
 
 SearchResult empty_result(size_t nq, size_t k) {
   SearchResult r;
@@ -260,8 +263,12 @@ SearchResult CodeIndex::search(MatrixView<const float> queries, size_t k, int th
   std::vector<QueryTables> tables(nq);
   for (size_t q = 0; q < nq; ++q) tables[q] = CodeIndexScan::prepare(*this, queries.row(q));
   const size_t chunks = (size_ + kChunk - 1) / kChunk;
-  std::vector<std::vector<TopK>> heaps(T, std::vector<TopK>(nq, TopK(k)));
-#pragma omp parallel num_threads(T)
+  // Only as many threads as there is work for: a thread that must first be scheduled costs
+  // microseconds on an idle machine and a whole time slice (milliseconds) on a busy one, more
+  // than a short scan takes alone.
+  const int workers = static_cast<int>(std::clamp<size_t>(size_ * nq / kMinScanPerThread, 1, size_t(T)));
+  std::vector<std::vector<TopK>> heaps(workers, std::vector<TopK>(nq, TopK(k)));
+#pragma omp parallel num_threads(workers) if (workers > 1)
   {
     const size_t t = static_cast<size_t>(omp_get_thread_num());
     const size_t nt = static_cast<size_t>(omp_get_num_threads());
@@ -274,7 +281,7 @@ SearchResult CodeIndex::search(MatrixView<const float> queries, size_t k, int th
     }
   }
   for (size_t q = 0; q < nq; ++q) {
-    for (int t = 1; t < T; ++t) heaps[0][q].merge(heaps[t][q]);
+    for (int t = 1; t < workers; ++t) heaps[0][q].merge(heaps[t][q]);
     heaps[0][q].write(negate, result.distances.data() + q * k, result.labels.data() + q * k);
   }
   return result;
