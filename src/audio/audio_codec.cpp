@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <sstream>
 
@@ -280,6 +281,16 @@ void AudioModel::encode_shapes(const float* coeffs, const BitrateLayout& layout,
 
   float normalised[kHop];
   for (size_t k = 0; k < kHop; ++k) normalised[k] = coeffs[k] * gain[band_of_coeff_[k]];
+  // Real audio normalises to about unit scale. A damaged or forged model can decode an envelope
+  // whose gains (2^-env) blow finite coefficients up until no shape entry has a finite distance;
+  // 2^60 per value keeps a sub-vector's squared norm (8 values) below FLT_MAX / 16, within the
+  // range the loaded books' magnitude check guarantees.
+  constexpr float kMaxNormalised = 0x1p60f;
+  static_assert(double(kSubvector) * kMaxNormalised * kMaxNormalised < std::numeric_limits<float>::max() / 16.0);
+  for (size_t k = 0; k < kHop; ++k)
+    VQ_CHECK(std::abs(normalised[k]) < kMaxNormalised, "audio: coefficient ", k,
+             " normalised by the model's envelope is ", normalised[k],
+             ", beyond what the shape search can compare (a damaged model, or input far out of range)");
   // Each sub-vector's codes, then scattered to the step order. A run of neighbouring sub-vectors
   // with the same level count (the allocation makes these long) is one search.
   constexpr size_t kMaxLevels = 16;

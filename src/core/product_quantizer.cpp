@@ -1,8 +1,11 @@
 #include "vq/core/product_quantizer.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/residual_beam.h"
+#include "kernels/distances.h"
+#include "util/parallel.h"
 #include "vq/core/kmeans.h"
 
 namespace vq {
@@ -13,6 +16,23 @@ size_t checked_m(size_t dim, size_t m) {
   VQ_CHECK(dim % m == 0, "PQ", m, ": dimension ", dim, " is not divisible by M = ", m,
            " (sub-vectors must have equal length)");
   return m;
+}
+
+// Sub-vectors up to this length are encoded by the transposed-book kernel; longer ones (few,
+// wide sub-quantizers) through the GEMM path, where the product tile amortises.
+constexpr size_t kMaxTransposedDim = 32;
+// Rows per parallel batch of the transposed-book encoder.
+constexpr size_t kEncodeBatch = 256;
+
+// Book entries (already whitened) as the kernel takes them: dim × K' with K' the entry count
+// rounded up to 32 and +inf in the padding columns, so padding is never nearest.
+std::vector<float> transposed_book(MatrixView<const float> entries, size_t& padded) {
+  const size_t k = entries.rows(), d = entries.cols();
+  padded = (k + 31) / 32 * 32;
+  std::vector<float> t(d * padded, std::numeric_limits<float>::infinity());
+  for (size_t e = 0; e < k; ++e)
+    for (size_t j = 0; j < d; ++j) t[j * padded + e] = entries(e, j);
+  return t;
 }
 }  // namespace
 
@@ -58,6 +78,35 @@ Codes ProductQuantizer::encode(MatrixView<const float> x) const {
   Codes codes(x.rows(), book_bits());
   const MatrixView<uint16_t> all(codes.data.data(), codes.n, m_);
   const size_t ds = sub_dim();
+  if (ds <= kMaxTransposedDim && metric().kind() != Metric::Kind::kFull) {
+    // Identity or diagonal H: whitening keeps every dimension in place, so each book is
+    // searched over its own columns of the (whitened) rows.
+    std::vector<std::vector<float>> tables(m_);
+    size_t padded = 0;
+    for (size_t m = 0; m < m_; ++m) {
+      const Metric block = detail::metric_block(metric(), m * ds, ds, dim());
+      const auto wbook = detail::whiten_books({&books()[m], 1}, block);
+      tables[m] = transposed_book(wbook[0].entries.view(), padded);
+    }
+    detail::for_each_batch(x.rows(), kEncodeBatch, 0, [&](size_t begin, size_t count) {
+      const MatrixView<const float> rows = x.rows_slice(begin, count);
+      Matrix whitened;
+      if (!metric().is_identity()) whitened = metric().whiten(rows);
+      const MatrixView<const float> w = metric().is_identity() ? rows : whitened.view();
+      int32_t labels[kEncodeBatch];
+      float distances[kEncodeBatch];
+      for (size_t m = 0; m < m_; ++m) {
+        kernels::nearest_transposed(w.row_ptr(0) + m * ds, count, w.stride(), tables[m].data(), ds, padded,
+                                    labels, distances);
+        for (size_t i = 0; i < count; ++i) {
+          VQ_CHECK(labels[i] >= 0, describe(), "::encode: row ", begin + i,
+                   " has no finite distance to any entry of book ", m);
+          all(begin + i, m) = static_cast<uint16_t>(labels[i]);
+        }
+      }
+    });
+    return codes;
+  }
   for (size_t m = 0; m < m_; ++m) {
     const Metric block = detail::metric_block(metric(), m * ds, ds, dim());
     const auto wbook = detail::whiten_books({&books()[m], 1}, block);

@@ -151,13 +151,14 @@ struct Loops {
   void (*min_max)(const float*, size_t, float&, float&);
   size_t (*first_below)(const float*, size_t, float);
   void (*transposed_products)(const float*, size_t, size_t, const float*, size_t, size_t, float*, size_t);
+  void (*nearest_transposed)(const float*, size_t, size_t, const float*, size_t, size_t, int32_t*, float*);
   size_t (*within_bound)(const float*, const float*, float, float, size_t, int32_t*);
 };
 
-#define VQ_LOOPS_OF(level) \
-  Loops {                                                                                          \
-    level::dot, level::l2sqr, level::min_index, level::min_max, level::first_below, level::transposed_products,    \
-        level::within_bound_loop                                                                   \
+#define VQ_LOOPS_OF(level)                                                                \
+  Loops {                                                                                 \
+    level::dot, level::l2sqr, level::min_index, level::min_max, level::first_below,       \
+        level::transposed_products, level::nearest_transposed, level::within_bound_loop   \
   }
 
 const Loops& loops() {
@@ -192,6 +193,13 @@ size_t within_bound(const float* t, const float* w, float slack, float limit, si
 float l2sqr(const float* a, const float* b, size_t d) { return loops().l2sqr(a, b, d); }
 
 void min_max(const float* v, size_t n, float& lo, float& hi) { loops().min_max(v, n, lo, hi); }
+
+void nearest_transposed(const float* x, size_t n, size_t x_stride, const float* t, size_t dim, size_t K,
+                        int32_t* labels, float* distances) {
+  VQ_CHECK(K % 32 == 0 && K > 0, "nearest_transposed: K = ", K, " is not a positive multiple of 32");
+  VQ_CHECK(dim > 0 && x_stride >= dim, "nearest_transposed: dim ", dim, ", stride ", x_stride);
+  loops().nearest_transposed(x, n, x_stride, t, dim, K, labels, distances);
+}
 
 float dot(const float* a, const float* b, size_t d) { return loops().dot(a, b, d); }
 

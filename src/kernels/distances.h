@@ -26,6 +26,15 @@ float dot(const float* a, const float* b, size_t d);
 void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t, size_t dim,
                          size_t K, float* out, size_t out_stride);
 
+// For each of n rows x_i (dim floats, x_stride apart): the nearest of K entries given
+// transposed, t (dim × K row-major, K a multiple of 32; pad with +inf columns), by
+// Σ_j (x_ij − t_jk)² summed in ascending j, and that distance. Ties: the lowest index; a row with
+// no finite distance gets label −1. For short sub-vectors (PQ's, dim <= 32) this beats the GEMM
+// path of nearest(): no product tile goes through memory and no ||c||² − 2x·c cancellation,
+// and every SIMD level gives the same bits.
+void nearest_transposed(const float* x, size_t n, size_t x_stride, const float* t, size_t dim, size_t K,
+                        int32_t* labels, float* distances);
+
 // The smallest and largest of v[0..n), n >= 1 (a NaN is skipped unless v[0] is one): a lookup
 // table's range, rebuilt per query, so it runs at the process's SIMD width.
 void min_max(const float* v, size_t n, float& lo, float& hi);
@@ -62,6 +71,8 @@ void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const 
   size_t first_below(const float* t, size_t n, float bound);                                        \
   void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t,     \
                            size_t dim, size_t K, float* out, size_t out_stride);                    \
+  void nearest_transposed(const float* x, size_t n, size_t x_stride, const float* t, size_t dim,    \
+                          size_t K, int32_t* labels, float* distances);                             \
   size_t within_bound_loop(const float* t, const float* w, float slack, float limit, size_t n,      \
                            int32_t* out);                                                           \
   }

@@ -7,11 +7,15 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <string>
 
+#include "container_edit.h"
+#include "vq/audio/audio_codec.h"
 #include "vq/core/container.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
@@ -142,6 +146,31 @@ TEST(FuzzRegressions, WhitenedRowsBeyondFloatRangeAreRefused) {
     FAIL() << "accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("row 1 has a squared norm beyond float range"), std::string::npos) << e.what();
+  }
+}
+
+// A self-test frame of finite but enormous coefficients (1e30) in the bundled audio model: the
+// envelope the model decodes for it is far too small, its gains 2^-env blew the coefficients up
+// until no shape entry had a finite distance, and the beam search's debug check aborted (release
+// builds threw there). The normalised coefficients are now bounded before the shape search.
+// Found by the audio_model target.
+TEST(FuzzRegressions, AudioFrameBeyondTheShapeSearchRangeIsRejected) {
+  std::ifstream f(std::string(VQ_SOURCE_DIR) + "/models/audio_default.vqc", std::ios::binary);
+  const std::vector<uint8_t> good((std::istreambuf_iterator<char>(f)), {});
+  ASSERT_FALSE(good.empty());
+  ASSERT_NO_THROW((void)audio::AudioModel::from_bytes(good));
+  const std::vector<uint8_t> bad = testdata::edit_chunk(good, "ATST", 0, [](std::vector<uint8_t>& p) {
+    // u32 frames, u32 tokens per frame, then the first frame's 480 coefficients.
+    for (size_t k = 0; k < audio::AudioModel::kHop; ++k) {
+      const float v = (k % 2 ? -1e30f : 1e30f);
+      std::memcpy(p.data() + 8 + 4 * k, &v, 4);
+    }
+  });
+  try {
+    (void)audio::AudioModel::from_bytes(bad);
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("beyond what the shape search can compare"), std::string::npos) << e.what();
   }
 }
 

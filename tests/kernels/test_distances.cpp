@@ -194,6 +194,60 @@ TEST(Distances, WithinBoundMatchesReference) {
   }
 }
 
+// nearest_transposed: the first nearest entry by Σ_j (x_j − t_jk)² in ascending j, the same bits
+// at every level, against a plain loop in the same order; ties (duplicate entries) go to the
+// lower index, +inf padding is never chosen, and a row too large for float gets −1.
+TEST(Distances, NearestTransposedIsTheFirstNearestAtEveryLevel) {
+  using Fn = void (*)(const float*, size_t, size_t, const float*, size_t, size_t, int32_t*, float*);
+  std::vector<std::pair<const char*, Fn>> levels = {{"scalar", kernels::scalar::nearest_transposed}};
+  if (simd_cpu_level() >= SimdLevel::kAvx2) levels.push_back({"avx2", kernels::avx2::nearest_transposed});
+  if (simd_cpu_level() >= SimdLevel::kAvx512) levels.push_back({"avx512", kernels::avx512::nearest_transposed});
+  for (size_t dim : {1, 3, 8, 16, 32}) {
+    for (size_t k : {2, 16, 40, 256}) {
+      SCOPED_TRACE("dim " + std::to_string(dim) + " k " + std::to_string(k));
+      const Matrix entries = testdata::gaussian(k, dim, 31 + dim);
+      const size_t padded = (k + 31) / 32 * 32;
+      std::vector<float> t(dim * padded, std::numeric_limits<float>::infinity());
+      for (size_t e = 0; e < k; ++e)
+        for (size_t j = 0; j < dim; ++j) t[j * padded + e] = entries(e, j);
+      if (k >= 16) {  // entry 9 duplicates entry 3: rows nearest to it must get 3
+        for (size_t j = 0; j < dim; ++j) t[j * padded + 9] = t[j * padded + 3];
+      }
+      Matrix x = testdata::gaussian(37, dim, 41 + k);
+      for (size_t j = 0; j < dim; ++j) x(0, j) = t[j * padded + 3];  // exactly on the duplicate
+      x(1, 0) = 3e19f;                                               // (x − t)² overflows everywhere
+      std::vector<int32_t> want(x.rows());
+      std::vector<float> want_d(x.rows());
+      for (size_t i = 0; i < x.rows(); ++i) {
+        want[i] = -1;
+        want_d[i] = std::numeric_limits<float>::infinity();
+        for (size_t e = 0; e < k; ++e) {
+          float s = 0;
+          for (size_t j = 0; j < dim; ++j) {
+            const float diff = x(i, j) - t[j * padded + e];
+            s += diff * diff;
+          }
+          if (s < want_d[i]) {
+            want_d[i] = s;
+            want[i] = int32_t(e);
+          }
+        }
+      }
+      EXPECT_EQ(want[1], -1);
+      if (k >= 16) {
+        EXPECT_EQ(want[0], 3);
+      }
+      for (const auto& [name, fn] : levels) {
+        std::vector<int32_t> labels(x.rows());
+        std::vector<float> d(x.rows());
+        fn(x.data(), x.rows(), dim, t.data(), dim, padded, labels.data(), d.data());
+        EXPECT_EQ(labels, want) << name;
+        EXPECT_EQ(d, want_d) << name;
+      }
+    }
+  }
+}
+
 // The per-level loops (distances_loops.inc) sum in one fixed order, so every SIMD level this CPU
 // has gives the scalar build's bits: dot and l2sqr at lengths around the 8- and 16-float steps,
 // the argmin of a tile (first index of the minimum, NaNs skipped), a table's range, and the
