@@ -348,6 +348,11 @@ std::string ContainerReader::meta_or(const std::string& key, const std::string& 
   return it == meta_.end() ? fallback : it->second;
 }
 
+void ContainerReader::expect_kind(std::string_view kind, std::string_view what) const {
+  const std::string held = meta_or("vq.kind", "");
+  VQ_CHECK(held == kind, name_, ": holds '", held.empty() ? "(no vq.kind)" : held, "', not ", what);
+}
+
 size_t ContainerReader::count(std::string_view type) const {
   size_t n = 0;
   for (const ChunkInfo& c : infos_) n += c.type == type;

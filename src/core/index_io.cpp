@@ -33,24 +33,17 @@ SearchMetric parse_search_metric(const std::string& name) {
 void save_index(const std::string& path, const CodeIndex& index) { index_container(index).write(path); }
 
 CodeIndex read_index(const ContainerReader& in) {
-  const std::string kind = in.meta_or("vq.kind", "");
-  VQ_CHECK(kind == "index", in.name(), ": holds '", kind.empty() ? "(no vq.kind)" : kind,
-           "', not a search index");
+  in.expect_kind("index", "a search index");
   SearchMetric metric;
   try {
     metric = parse_search_metric(in.meta_at("index.distance"));
   } catch (const Error& e) {
     VQ_THROW(in.name(), ": metadata 'index.distance': ", e.what());
   }
-  std::shared_ptr<const Quantizer> q = read_quantizer(in);
-  const Codes codes = read_codes(in);
-  const std::string claimed = in.meta_at("index.vectors");
-  VQ_CHECK(claimed == std::to_string(codes.n), in.name(), ": metadata index.vectors says ", claimed,
-           " vectors, but the codes hold ", codes.n);
-  VQ_CHECK(codes.bits == q->book_bits(), in.name(), ": the codes' book widths do not match its ",
-           q->describe(), " quantizer");
-  CodeIndex index(std::move(q), metric);
-  index.add(codes);
+  in.meta_at("index.vectors");  // required here; read_quantizer_and_codes checks its value
+  CodesFile f = read_quantizer_and_codes(in, "index.vectors");
+  CodeIndex index(std::shared_ptr<const Quantizer>(std::move(f.quantizer)), metric);
+  index.add(f.codes);
   return index;
 }
 

@@ -178,9 +178,7 @@ std::unique_ptr<Quantizer> load_quantizer(const std::string& path) {
 }
 
 std::unique_ptr<Quantizer> quantizer_from_container(const ContainerReader& in) {
-  const std::string kind = in.meta_or("vq.kind", "");
-  VQ_CHECK(kind == "quantizer", in.name(), ": holds '", kind.empty() ? "(no vq.kind)" : kind,
-           "', not a quantizer");
+  in.expect_kind("quantizer", "a quantizer");
   return read_quantizer(in);
 }
 
@@ -215,18 +213,21 @@ void save_codes(const std::string& path, const Quantizer& q, const Codes& codes,
   out.write(path);
 }
 
-CodesFile read_codes_file(const ContainerReader& in) {
-  const std::string kind = in.meta_or("vq.kind", "");
-  VQ_CHECK(kind == "codes", in.name(), ": holds '", kind.empty() ? "(no vq.kind)" : kind, "', not codes");
+CodesFile read_quantizer_and_codes(const ContainerReader& in, const std::string& count_key) {
   CodesFile f{read_quantizer(in), read_codes(in), in.meta_or("codes.source", "")};
   // The count written beside the codes must agree with them: a mismatch is a damaged or
   // hand-edited file, and the decoded rows would not be the vectors the metadata announces.
-  if (const std::string claimed = in.meta_or("codes.vectors", ""); !claimed.empty())
-    VQ_CHECK(claimed == std::to_string(f.codes.n), in.name(), ": metadata codes.vectors says ", claimed,
+  if (const std::string claimed = in.meta_or(count_key, ""); !claimed.empty())
+    VQ_CHECK(claimed == std::to_string(f.codes.n), in.name(), ": metadata ", count_key, " says ", claimed,
              " vectors, but the codes hold ", f.codes.n);
   VQ_CHECK(f.codes.bits == f.quantizer->book_bits(), in.name(), ": the codes' book widths do not match its ",
            f.quantizer->describe(), " quantizer");
   return f;
+}
+
+CodesFile read_codes_file(const ContainerReader& in) {
+  in.expect_kind("codes", "codes");
+  return read_quantizer_and_codes(in, "codes.vectors");
 }
 
 CodesFile load_codes(const std::string& path) { return read_codes_file(ContainerReader::from_file(path)); }

@@ -126,6 +126,8 @@ class ContainerReader {
   // Throws vq::Error("<file>: metadata key '<key>' missing") when absent.
   const std::string& meta_at(const std::string& key) const;
   std::string meta_or(const std::string& key, const std::string& fallback) const;
+  // Throws vq::Error("<file>: holds '<vq.kind>', not <what>") unless metadata "vq.kind" is kind.
+  void expect_kind(std::string_view kind, std::string_view what) const;
 
   const std::vector<ChunkInfo>& chunks() const { return infos_; }
   size_t count(std::string_view type) const;

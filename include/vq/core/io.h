@@ -69,6 +69,10 @@ void save_codes(const std::string& path, const Quantizer& q, const Codes& codes,
 // Throws vq::Error when the container is not a codes file, when "codes.vectors" disagrees with
 // the codes (a damaged or hand-edited file), or when the codes do not fit the quantizer's books.
 CodesFile read_codes_file(const ContainerReader& in);
+// The checks of read_codes_file without the kind: a quantizer and codes that fit its books,
+// and, when metadata count_key is present, that many vectors. For containers of other kinds
+// that hold codes (search indexes).
+CodesFile read_quantizer_and_codes(const ContainerReader& in, const std::string& count_key);
 CodesFile load_codes(const std::string& path);
 
 }  // namespace vq
