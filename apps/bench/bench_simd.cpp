@@ -14,6 +14,7 @@
 //   aq_encode     AQ2x8 (beam 8) encode of 5000 × 128
 //   search_pq8    PQ16x8 CodeIndex search, 200 queries × 100000 codes, top 10
 //   search_pq4    PQ32x4 CodeIndex search, 200 queries × 100000 codes, top 10
+//   search_pq4x64 PQ64x4 CodeIndex search, the same queries and codes
 //   gemv_float    AQ2x8d8 4096 × 4096 matvec, float tables (random codes)
 //   gemv_int8     the same with int8 tables
 //   gemv_rtn4     RTN4g128 4096 × 4096 matvec
@@ -64,8 +65,8 @@ std::shared_ptr<Quantizer> trained(const char* spec, const Matrix& x) {
 std::vector<Workload> workloads() {
   // Shared state, built lazily by each workload's prepare step.
   static Matrix x128, queries;
-  static std::shared_ptr<Quantizer> pq8, pq4, rvq, aq;
-  static std::unique_ptr<CodeIndex> index8, index4;
+  static std::shared_ptr<Quantizer> pq8, pq4, pq4x64, rvq, aq;
+  static std::unique_ptr<CodeIndex> index8, index4, index4x64;
   static std::unique_ptr<weights::GemvKernel> gemv_float, gemv_int8, gemv_rtn;
   static std::vector<float> in(4096, 0.5f), out(4096);
   auto data = [] {
@@ -117,6 +118,20 @@ std::vector<Workload> workloads() {
        },
        [] {
          const SearchResult r = index4->search(queries.view(), 10);
+         double s = 0;
+         for (idx_t l : r.labels) s += double(l);
+         return s;
+       }},
+      {"search_pq4x64",
+       [=] {
+         data();
+         if (!pq4x64) pq4x64 = trained("PQ64x4", x128);
+         if (queries.rows() == 0) queries = testdata::manifold(200, 128, 8);
+         index4x64 = std::make_unique<CodeIndex>(pq4x64, SearchMetric::kL2);
+         index4x64->add(pq4x64->encode(x128.view()));
+       },
+       [] {
+         const SearchResult r = index4x64->search(queries.view(), 10);
          double s = 0;
          for (idx_t l : r.labels) s += double(l);
          return s;

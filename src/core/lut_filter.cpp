@@ -117,32 +117,49 @@ template <class L>
 constexpr size_t kStep = std::is_same_v<L, kernels::Packed4> ? 16 : 4;
 
 template <class L>
-void scan_filtered_layout(const QueryTables& t, const BlockRange& r, TopK& heap) {
+void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, TopK* heaps) {
   constexpr size_t kS = kStep<L>;
+  const size_t nq = group.size();
   const size_t bytes = L::block_bytes(r.books);
-  const kernels::QuantizedLut qlut{t.qtable.data(), L::table_rows(r.books)};
+  kernels::QuantizedLut luts[kernels::kMaxFilterQueries];
+  for (size_t q = 0; q < nq; ++q) luts[q] = {group[q].qtable.data(), L::table_rows(r.books)};
+  uint16_t thresholds[kernels::kMaxFilterQueries * kS];
+  typename L::Mask masks[kernels::kMaxFilterQueries * kS];
   for (size_t s0 = 0; s0 < r.nblocks; s0 += kS) {
     const size_t n = std::min(kS, r.nblocks - s0);
-    uint16_t thresholds[kS];
-    typename L::Mask masks[kS];
-    bool none[kS];
-    for (size_t b = 0; b < n; ++b) {
-      const double floor_norm = r.block_min_norm ? r.block_min_norm[s0 + b] : 0.0;
-      const double q = std::floor((heap.threshold() - t.base - floor_norm + t.slack) / t.scale);
-      none[b] = q < 0;
-      thresholds[b] = static_cast<uint16_t>(std::clamp(q, 0.0, 65535.0));  // inf -> 65535
+    // Query-major, as filter_queries takes them. A block whose bound is below zero for a query
+    // gets threshold 0 and an empty mask below.
+    bool none[kernels::kMaxFilterQueries * kS];
+    for (size_t q = 0; q < nq; ++q) {
+      const QueryTables& t = group[q];
+      const double limit = heaps[q].threshold() - t.base + t.slack;
+      for (size_t b = 0; b < n; ++b) {
+        const double floor_norm = r.block_min_norm ? r.block_min_norm[s0 + b] : 0.0;
+        const double level = std::floor((limit - floor_norm) / t.scale);
+        none[q * n + b] = level < 0;
+        thresholds[q * n + b] = static_cast<uint16_t>(std::clamp(level, 0.0, 65535.0));  // inf -> 65535
+      }
     }
     const uint8_t* blocks = r.blocks + s0 * bytes;
-    kernels::filter<L>(qlut, blocks, n, thresholds, masks);
-    for (size_t b = 0; b < n; ++b) {
-      if (none[b]) continue;
-      const size_t first = (s0 + b) * L::kBlock;
-      const kernels::LutScanArgs args = scan_args(t.lut, r.norms ? r.norms + first : nullptr);
-      for (typename L::Mask m = masks[b]; m != 0; m &= m - 1) {
-        const auto j = static_cast<size_t>(__builtin_ctzll(m));
-        if (first + j >= r.valid) break;  // padding of the last block
-        const float s = kernels::exact_score<L>(args, blocks + b * bytes, j);
-        if (s <= heap.threshold()) heap.push(s, r.first_id + static_cast<idx_t>(first + j));
+    kernels::filter_queries<L>(luts, nq, blocks, n, thresholds, masks);
+    for (size_t q = 0; q < nq; ++q) {
+      TopK& heap = heaps[q];
+      for (size_t b = 0; b < n; ++b) {
+        const typename L::Mask mask = none[q * n + b] ? 0 : masks[q * n + b];
+        if (mask == 0) continue;
+        const size_t first = (s0 + b) * L::kBlock;
+        uint8_t js[L::kBlock];
+        size_t count = 0;
+        for (typename L::Mask m = mask; m != 0; m &= m - 1) {
+          const auto j = static_cast<size_t>(__builtin_ctzll(m));
+          if (first + j >= r.valid) break;  // padding of the last block
+          js[count++] = static_cast<uint8_t>(j);
+        }
+        float scores[L::kBlock];
+        kernels::exact_scores<L>(scan_args(group[q].lut, r.norms ? r.norms + first : nullptr), blocks + b * bytes,
+                                 js, count, scores);
+        for (size_t i = 0; i < count; ++i)
+          if (scores[i] <= heap.threshold()) heap.push(scores[i], r.first_id + static_cast<idx_t>(first + js[i]));
       }
     }
   }
@@ -150,11 +167,13 @@ void scan_filtered_layout(const QueryTables& t, const BlockRange& r, TopK& heap)
 
 }  // namespace
 
-void scan_filtered(BlockLayout layout, const QueryTables& t, const BlockRange& range, TopK& heap) {
+void scan_filtered(BlockLayout layout, Span<const QueryTables> group, const BlockRange& range, TopK* heaps) {
+  VQ_CHECK(!group.empty() && group.size() <= kernels::kMaxFilterQueries, "scan_filtered: ", group.size(),
+           " queries in one group");
   if (layout == BlockLayout::kPacked4)
-    scan_filtered_layout<kernels::Packed4>(t, range, heap);
+    scan_filtered_layout<kernels::Packed4>(group, range, heaps);
   else
-    scan_filtered_layout<kernels::Blocked8>(t, range, heap);
+    scan_filtered_layout<kernels::Blocked8>(group, range, heaps);
 }
 
 }  // namespace vq::detail

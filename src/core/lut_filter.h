@@ -104,9 +104,11 @@ struct BlockRange {
   const float* block_min_norm = nullptr;  // with norms: the minimum norm of each block
 };
 
-// Pushes every vector of the range that can enter the heap, with its exact float score:
-// blocks are filtered a few at a time against the heap's current threshold and the survivors
-// re-scored before the next step, so the threshold tightens within the range.
-void scan_filtered(BlockLayout layout, const QueryTables& t, const BlockRange& range, TopK& heap);
+// For each query q of the group (1 .. kernels::kMaxFilterQueries tables of one quantizer),
+// pushes every vector of the range that can enter heaps[q], with its exact float score: blocks
+// are filtered a few at a time against the heaps' current thresholds, all queries in one pass
+// over the codes, and the survivors re-scored before the next step, so the thresholds tighten
+// within the range.
+void scan_filtered(BlockLayout layout, Span<const QueryTables> group, const BlockRange& range, TopK* heaps);
 
 }  // namespace vq::detail

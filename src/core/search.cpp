@@ -75,7 +75,7 @@ struct CodeIndexScan {
   // Vectors [begin, end) for every query of the group; begin is a multiple of kChunk.
   static void scan_range(const CodeIndex& index, Span<const QueryTables> group, size_t begin,
                          size_t end, TopK* heaps) {
-    static_assert(kGroup <= kernels::kMaxQueriesPerScan);
+    static_assert(kGroup <= kernels::kMaxQueriesPerScan && kGroup <= kernels::kMaxFilterQueries);
     const size_t M = index.books_;
     float scores[kGroup][kChunk];
     float* outs[kGroup];
@@ -92,14 +92,13 @@ struct CodeIndexScan {
           push_scores(scores[g], len, static_cast<idx_t>(c0), heaps[g]);
         continue;
       }
+      if (blocked(index)) {  // the whole group in one pass over the chunk's blocks
+        scan_filtered(block_layout(index), group, chunk_range(index, c0, len), heaps);
+        continue;
+      }
       for (size_t g = 0; g < group.size(); ++g) {
-        if (blocked(index)) {
-          scan_filtered(block_layout(index), group[g], chunk_range(index, c0, len), heaps[g]);
-        } else {
-          kernels::lut_scan_u16(scan_args(group[g].lut, norms), index.codes16_.data() + c0 * M,
-                                len, scores[0]);
-          push_scores(scores[0], len, static_cast<idx_t>(c0), heaps[g]);
-        }
+        kernels::lut_scan_u16(scan_args(group[g].lut, norms), index.codes16_.data() + c0 * M, len, scores[0]);
+        push_scores(scores[0], len, static_cast<idx_t>(c0), heaps[g]);
       }
     }
   }

@@ -160,26 +160,67 @@ void filter_ref(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
 }
 
 template <>
-void filter<Packed4>(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
-                     const uint16_t* thresholds, uint32_t* masks) {
+void filter_queries<Packed4>(const QuantizedLut* luts, size_t nq, const uint8_t* blocks, size_t nblocks,
+                             const uint16_t* thresholds, uint32_t* masks) {
 #if VQ_ISA_X86
-  if (simd_level() >= SimdLevel::kAvx2) return avx2::lut4_filter(a, blocks, nblocks, thresholds, masks);
+  if (simd_level() == SimdLevel::kAvx512) return avx512::lut4_filter(luts, nq, blocks, nblocks, thresholds, masks);
+  if (simd_level() == SimdLevel::kAvx2) return avx2::lut4_filter(luts, nq, blocks, nblocks, thresholds, masks);
 #endif
-  filter_ref<Packed4>(a, blocks, nblocks, thresholds, masks);
+  for (size_t q = 0; q < nq; ++q)
+    filter_ref<Packed4>(luts[q], blocks, nblocks, thresholds + q * nblocks, masks + q * nblocks);
 }
 
 template <>
-void filter<Blocked8>(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
-                      const uint16_t* thresholds, uint64_t* masks) {
+void filter_queries<Blocked8>(const QuantizedLut* luts, size_t nq, const uint8_t* blocks, size_t nblocks,
+                              const uint16_t* thresholds, uint64_t* masks) {
 #if VQ_ISA_X86
-  if (simd_level() == SimdLevel::kAvx512) return avx512::lut8_filter(a, blocks, nblocks, thresholds, masks);
+  if (simd_level() == SimdLevel::kAvx512) return avx512::lut8_filter(luts, nq, blocks, nblocks, thresholds, masks);
 #endif
-  filter_ref<Blocked8>(a, blocks, nblocks, thresholds, masks);
+  for (size_t q = 0; q < nq; ++q)
+    filter_ref<Blocked8>(luts[q], blocks, nblocks, thresholds + q * nblocks, masks + q * nblocks);
 }
 
 template <class L>
-float exact_score(const LutScanArgs& a, const uint8_t* block, size_t j) {
-  return table_sum(a, [&](size_t m) { return L::code(block, m, j); }, j);
+void filter(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks, const uint16_t* thresholds,
+            typename L::Mask* masks) {
+  filter_queries<L>(&a, 1, blocks, nblocks, thresholds, masks);
+}
+
+// Where vector j's codes sit in a block: book m's code is (block[first + m·stride] >> shift)
+// & mask. Hoisted out of the book loop of exact_scores.
+struct CodeSlot {
+  size_t first;
+  unsigned shift;
+};
+inline CodeSlot slot_of(Packed4, size_t j) { return {j & 15, j < 16 ? 0u : 4u}; }
+inline CodeSlot slot_of(Blocked8, size_t j) { return {blocked8_slot(j), 0u}; }
+constexpr size_t stride_of(Packed4) { return 16; }
+constexpr size_t stride_of(Blocked8) { return kBlock8; }
+constexpr unsigned mask_of(Packed4) { return 0x0f; }
+constexpr unsigned mask_of(Blocked8) { return 0xff; }
+
+template <class L>
+void exact_scores(const LutScanArgs& a, const uint8_t* block, const uint8_t* js, size_t n, float* out) {
+  constexpr size_t kChains = 8, kStride = stride_of(L{});
+  constexpr unsigned kMask = mask_of(L{});
+  size_t i = 0;
+  for (; i + kChains <= n; i += kChains) {
+    float s[kChains];
+    const uint8_t* at[kChains];
+    unsigned shift[kChains];
+    for (size_t c = 0; c < kChains; ++c) {
+      s[c] = a.bias;
+      const CodeSlot slot = slot_of(L{}, js[i + c]);
+      at[c] = block + slot.first;
+      shift[c] = slot.shift;
+    }
+    for (size_t m = 0; m < a.books; ++m) {
+      const float* tab = a.values + a.offsets[m];
+      for (size_t c = 0; c < kChains; ++c) s[c] += tab[(at[c][m * kStride] >> shift[c]) & kMask];
+    }
+    for (size_t c = 0; c < kChains; ++c) out[i + c] = a.norms ? s[c] + a.norms[js[i + c]] : s[c];
+  }
+  for (; i < n; ++i) out[i] = table_sum(a, [&](size_t m) { return L::code(block, m, js[i]); }, js[i]);
 }
 
 template void sums_ref<Packed4>(const QuantizedLut&, const uint8_t*, size_t, uint16_t*);
@@ -188,7 +229,9 @@ template void filter_ref<Packed4>(const QuantizedLut&, const uint8_t*, size_t, c
                                   uint32_t*);
 template void filter_ref<Blocked8>(const QuantizedLut&, const uint8_t*, size_t, const uint16_t*,
                                    uint64_t*);
-template float exact_score<Packed4>(const LutScanArgs&, const uint8_t*, size_t);
-template float exact_score<Blocked8>(const LutScanArgs&, const uint8_t*, size_t);
+template void filter<Packed4>(const QuantizedLut&, const uint8_t*, size_t, const uint16_t*, uint32_t*);
+template void filter<Blocked8>(const QuantizedLut&, const uint8_t*, size_t, const uint16_t*, uint64_t*);
+template void exact_scores<Packed4>(const LutScanArgs&, const uint8_t*, const uint8_t*, size_t, float*);
+template void exact_scores<Blocked8>(const LutScanArgs&, const uint8_t*, const uint8_t*, size_t, float*);
 
 }  // namespace vq::kernels

@@ -128,12 +128,19 @@ struct QuantizedLut {
 
 // For each of nblocks blocks b (blocks: nblocks × L::block_bytes(books) contiguous): bit j of
 // masks[b] is set iff the uint16 sum of vector j's quantized entries is <= thresholds[b].
-// Packed4 runs the AVX2 kernel from level kAvx2, Blocked8 the AVX-512 VBMI kernel at kAvx512
-// (CodeIndex uses that layout only at kAvx512: below it the float scan over row-major codes is
-// faster); the reference otherwise.
+// Packed4 runs the AVX2 kernel at level kAvx2 and the AVX-512 one at kAvx512, Blocked8 the
+// AVX-512 VBMI kernel at kAvx512 (CodeIndex uses that layout only there: below it the float
+// scan over row-major codes is faster); the reference otherwise.
 template <class L>
 void filter(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks,
             const uint16_t* thresholds, typename L::Mask* masks);
+// The same for nq <= kMaxFilterQueries queries' tables (the same books) over the same blocks in
+// one pass, each block's codes read once for all of them: thresholds and masks are nq × nblocks,
+// query-major (masks[q · nblocks + b] is query q's mask of block b).
+inline constexpr size_t kMaxFilterQueries = 4;
+template <class L>
+void filter_queries(const QuantizedLut* luts, size_t nq, const uint8_t* blocks, size_t nblocks,
+                    const uint16_t* thresholds, typename L::Mask* masks);
 template <class L>
 void filter_ref(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks,
                 const uint16_t* thresholds, typename L::Mask* masks);
@@ -142,20 +149,24 @@ void filter_ref(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks,
 template <class L>
 void sums_ref(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks, uint16_t* sums);
 
-// Exact float score of vector j of one block, in the summation order above. args.norms, if
-// set, is indexed by j (the caller offsets it to the block).
+// Exact float scores of vectors js[0, n) of one block (each < L::kBlock), in the summation
+// order above: out[i] is vector js[i]'s score. args.norms, if set, is indexed by the vector's
+// position in the block (the caller offsets it to the block). Several vectors are summed at
+// once, so that their independent add chains hide the load latency one chain is bound by.
 template <class L>
-float exact_score(const LutScanArgs& args, const uint8_t* block, size_t j);
+void exact_scores(const LutScanArgs& args, const uint8_t* block, const uint8_t* js, size_t n, float* out);
 
-// AVX2 Packed4 filter (lut_scan_avx2.cpp) and AVX-512 VBMI Blocked8 filter
-// (lut_scan_avx512.cpp), called by filter<L> when simd_level() allows.
+// The SIMD filters, called by filter<L> when simd_level() allows: Packed4 in AVX2
+// (lut_scan_avx2.cpp) and AVX-512 (lut_scan_avx512.cpp), Blocked8 in AVX-512 VBMI.
 namespace avx2 {
-void lut4_filter(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks, const uint16_t* thresholds,
-                 uint32_t* masks);
+void lut4_filter(const QuantizedLut* luts, size_t nq, const uint8_t* blocks, size_t nblocks,
+                 const uint16_t* thresholds, uint32_t* masks);
 }  // namespace avx2
 namespace avx512 {
-void lut8_filter(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks, const uint16_t* thresholds,
-                 uint64_t* masks);
+void lut4_filter(const QuantizedLut* luts, size_t nq, const uint8_t* blocks, size_t nblocks,
+                 const uint16_t* thresholds, uint32_t* masks);
+void lut8_filter(const QuantizedLut* luts, size_t nq, const uint8_t* blocks, size_t nblocks,
+                 const uint16_t* thresholds, uint64_t* masks);
 }  // namespace avx512
 
 }  // namespace vq::kernels

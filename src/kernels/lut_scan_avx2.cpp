@@ -1,4 +1,4 @@
-// AVX2 Packed4 filter: the shared loop of lut_filter_simd.h with 32-byte shuffles as lookups.
+// AVX2 Packed4 filter: the shared loop of lut_filter_simd.inc with 32-byte shuffles as lookups.
 // lut_scan.cpp calls it only when simd_level() allows AVX2.
 #include "kernels/lut_scan.h"
 
@@ -22,12 +22,18 @@ struct Avx2Packed4 {
   static constexpr size_t kLookups = 2;
   static size_t steps(size_t books) { return books / 2; }
 
-  static void lookup(const uint8_t* qtable, const uint8_t* block, size_t p, Vec* r) {
+  struct Codes {
+    __m256i low, high;  // low / high nibbles of the step's 32 bytes
+  };
+  static Codes codes(const uint8_t* block, size_t /*books*/, size_t p) {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + p * 32));
+    return {_mm256_and_si256(c, low4), _mm256_and_si256(_mm256_srli_epi16(c, 4), low4)};
+  }
+  static void lookup(const uint8_t* qtable, size_t /*books*/, size_t p, const Codes& c, Vec* r) {
     const __m256i t = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qtable + p * 32));
-    r[0] = _mm256_shuffle_epi8(t, _mm256_and_si256(c, low4));
-    r[1] = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16(c, 4), low4));
+    r[0] = _mm256_shuffle_epi8(t, c.low);
+    r[1] = _mm256_shuffle_epi8(t, c.high);
   }
 
   static uint32_t mask(const Vec* even, const Vec* odd, uint16_t threshold) {
@@ -52,9 +58,9 @@ struct Avx2Packed4 {
 
 }  // namespace
 
-void lut4_filter(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
+void lut4_filter(const QuantizedLut* luts, size_t nq, const uint8_t* blocks, size_t nblocks,
                  const uint16_t* thresholds, uint32_t* masks) {
-  filter_blocks<Avx2Packed4>(a, blocks, nblocks, thresholds, masks);
+  filter_blocks<Avx2Packed4>(luts, nq, blocks, nblocks, thresholds, masks);
 }
 
 }  // namespace vq::kernels::avx2

@@ -691,7 +691,7 @@ std::vector<idx_t> KVCache::Impl::head_topk(const KVCacheConfig& cfg, const Snap
     r.books = s.M;
     r.first_id = static_cast<idx_t>(token);
     r.valid = r.nblocks * bv;
-    vq::detail::scan_filtered(s.format.layout(), t, r, heap);
+    vq::detail::scan_filtered(s.format.layout(), {&t, 1}, r, &heap);
     b = end;
   }
   if (n > nfull * bv) {

@@ -126,23 +126,22 @@ struct LayoutCase;
 template <>
 struct LayoutCase<Packed4> {
   static void set(uint8_t* block, size_t m, size_t j, uint8_t c) { packed4_set(block, m, j, c); }
-  static bool simd_supported() { return simd_cpu_level() >= SimdLevel::kAvx2; }
-  static void simd_filter(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
-                          const uint16_t* thr, uint32_t* masks) {
-    avx2::lut4_filter(a, blocks, nblocks, thr, masks);
+  using Filter = void (*)(const QuantizedLut*, size_t, const uint8_t*, size_t, const uint16_t*, uint32_t*);
+  // Each SIMD filter of the layout with the level it needs.
+  static std::vector<std::pair<SimdLevel, Filter>> simd_filters() {
+    return {{SimdLevel::kAvx2, avx2::lut4_filter}, {SimdLevel::kAvx512, avx512::lut4_filter}};
   }
   static constexpr int kBits = 4;
   static std::vector<size_t> layout_books() { return {1, 2, 5, 16, 32}; }
-  static std::vector<size_t> filter_books() { return {1, 2, 3, 8, 16, 31, 32, 64}; }
+  static std::vector<size_t> filter_books() { return {1, 2, 3, 5, 8, 9, 16, 31, 32, 64}; }
   static std::vector<int> filter_bits() { return {2, 4}; }
 };
 template <>
 struct LayoutCase<Blocked8> {
   static void set(uint8_t* block, size_t m, size_t j, uint8_t c) { blocked8_set(block, m, j, c); }
-  static bool simd_supported() { return simd_cpu_level() >= SimdLevel::kAvx512; }
-  static void simd_filter(const QuantizedLut& a, const uint8_t* blocks, size_t nblocks,
-                          const uint16_t* thr, uint64_t* masks) {
-    avx512::lut8_filter(a, blocks, nblocks, thr, masks);
+  using Filter = void (*)(const QuantizedLut*, size_t, const uint8_t*, size_t, const uint16_t*, uint64_t*);
+  static std::vector<std::pair<SimdLevel, Filter>> simd_filters() {
+    return {{SimdLevel::kAvx512, avx512::lut8_filter}};
   }
   static constexpr int kBits = 8;
   static std::vector<size_t> layout_books() { return {1, 3, 16, 33}; }
@@ -202,30 +201,57 @@ TYPED_TEST(BlockedLayout, RoundTripsAndSumsEqualNaive) {
   }
 }
 
-TYPED_TEST(BlockedLayout, SimdFilterEqualsReference) {
+// Every SIMD filter the CPU runs, for 1 to kMaxFilterQueries queries at once, against the
+// reference run query by query.
+TYPED_TEST(BlockedLayout, SimdFiltersEqualReference) {
   using L = TypeParam;
 #if defined(__x86_64__)
-  if (!LayoutCase<L>::simd_supported()) GTEST_SKIP() << "the CPU lacks this filter's SIMD level";
-  std::mt19937 rng(10);
-  for (size_t books : LayoutCase<L>::filter_books()) {
-    for (int bits : LayoutCase<L>::filter_bits()) {
-      const auto p = random_blocks<L>(books, bits, 9, rng, false);
-      std::vector<uint16_t> sums(p.nblocks * L::kBlock);
-      sums_ref<L>(p.lut(), p.blocks.data(), p.nblocks, sums.data());
-      // Thresholds around the actual sums, including 0 and 65535.
-      std::vector<uint16_t> thr(p.nblocks);
-      for (size_t b = 0; b < p.nblocks; ++b)
-        thr[b] = b == 0 ? 0 : b == 1 ? 65535 : sums[b * L::kBlock + rng() % L::kBlock];
-      std::vector<typename L::Mask> fast(p.nblocks), ref(p.nblocks);
-      LayoutCase<L>::simd_filter(p.lut(), p.blocks.data(), p.nblocks, thr.data(), fast.data());
-      filter_ref<L>(p.lut(), p.blocks.data(), p.nblocks, thr.data(), ref.data());
-      for (size_t b = 0; b < p.nblocks; ++b) {
-        ASSERT_EQ(fast[b], ref[b]) << "books " << books << " bits " << bits << " block " << b;
-        for (size_t j = 0; j < L::kBlock; ++j)
-          ASSERT_EQ(bool(ref[b] >> j & 1), sums[b * L::kBlock + j] <= thr[b]);
+  size_t tested = 0;
+  for (const auto& [level, simd_filter] : LayoutCase<L>::simd_filters()) {
+    if (simd_cpu_level() < level) continue;  // the CPU lacks this filter's SIMD level
+    ++tested;
+    std::mt19937 rng(10);
+    size_t round = 0;  // cycles the query count through 1 .. kMaxFilterQueries
+    for (size_t books : LayoutCase<L>::filter_books()) {
+      for (int bits : LayoutCase<L>::filter_bits()) {
+        // 9 blocks, and 1: a last block at the end of its allocation, where reading past the
+        // books (a 64-byte load for a 32-byte tail) would show under AddressSanitizer.
+        for (size_t nblocks : {size_t{9}, size_t{1}}) {
+          const size_t nq = 1 + round++ % kMaxFilterQueries;
+          auto p = random_blocks<L>(books, bits, nblocks, rng, false);
+          // Each query its own table (random, then the blocks' own for query 0).
+          std::vector<std::vector<uint8_t>> tables(nq, p.qtable);
+          for (size_t q = 1; q < nq; ++q)
+            for (size_t m = 0; m < books; ++m)
+              for (size_t e = 0; e < (1u << bits); ++e) tables[q][m * L::kEntries + e] = uint8_t(rng());
+          std::vector<QuantizedLut> luts;
+          for (const auto& t : tables) luts.push_back({t.data(), L::table_rows(books)});
+          std::vector<uint16_t> thr(nq * nblocks);
+          std::vector<typename L::Mask> fast(nq * nblocks), ref(nblocks);
+          std::vector<uint16_t> sums(nblocks * L::kBlock);
+          for (size_t q = 0; q < nq; ++q) {
+            sums_ref<L>(luts[q], p.blocks.data(), nblocks, sums.data());
+            // Thresholds around the actual sums, including 0 and 65535.
+            for (size_t b = 0; b < nblocks; ++b)
+              thr[q * nblocks + b] = b == 0 && nblocks > 1 ? 0 : b == 1 ? 65535 : sums[b * L::kBlock + rng() % L::kBlock];
+          }
+          simd_filter(luts.data(), nq, p.blocks.data(), nblocks, thr.data(), fast.data());
+          for (size_t q = 0; q < nq; ++q) {
+            sums_ref<L>(luts[q], p.blocks.data(), nblocks, sums.data());
+            filter_ref<L>(luts[q], p.blocks.data(), nblocks, thr.data() + q * nblocks, ref.data());
+            for (size_t b = 0; b < nblocks; ++b) {
+              ASSERT_EQ(fast[q * nblocks + b], ref[b]) << "level " << int(level) << " books " << books
+                                                       << " bits " << bits << " query " << q << "/" << nq
+                                                       << " block " << b;
+              for (size_t j = 0; j < L::kBlock; ++j)
+                ASSERT_EQ(bool(ref[b] >> j & 1), sums[b * L::kBlock + j] <= thr[q * nblocks + b]);
+            }
+          }
+        }
       }
     }
   }
+  if (tested == 0) GTEST_SKIP() << "the CPU has none of this layout's SIMD levels";
 #else
   GTEST_SKIP() << "not x86";
 #endif
@@ -248,7 +274,7 @@ TYPED_TEST(BlockedLayout, SumsDoNotOverflowAtTheBookLimit) {
   }
 }
 
-TYPED_TEST(BlockedLayout, ExactScoreEqualsU8Reference) {
+TYPED_TEST(BlockedLayout, ExactScoresEqualU8Reference) {
   using L = TypeParam;
   std::mt19937 rng(12);
   for (size_t books : {3, 16}) {
@@ -258,11 +284,17 @@ TYPED_TEST(BlockedLayout, ExactScoreEqualsU8Reference) {
     for (float& v : norms) v = float(rng() % 100);
     std::vector<float> ref(norms.size());
     lut_scan_u8_ref(args_of(t, books, norms.data()), p.codes.data(), norms.size(), ref.data());
-    for (size_t i = 0; i < norms.size(); ++i) {
-      const size_t b = i / L::kBlock;
-      const float s = exact_score<L>(args_of(t, books, norms.data() + b * L::kBlock), p.block(b),
-                                     i % L::kBlock);
-      ASSERT_EQ(s, ref[i]);
+    // Every vector of each block, in a scrambled order, and every count of vectors at once
+    // (the 8-wide chains and the tail of fewer).
+    for (size_t b = 0; b < p.nblocks; ++b) {
+      std::vector<uint8_t> js(L::kBlock);
+      for (size_t j = 0; j < L::kBlock; ++j) js[j] = uint8_t((j * 7 + b) % L::kBlock);
+      for (size_t n = 0; n <= L::kBlock; n += 1 + n / 4) {
+        std::vector<float> out(n, -1.f);
+        exact_scores<L>(args_of(t, books, norms.data() + b * L::kBlock), p.block(b), js.data(), n, out.data());
+        for (size_t i = 0; i < n; ++i)
+          ASSERT_EQ(out[i], ref[b * L::kBlock + js[i]]) << "books " << books << " n " << n;
+      }
     }
   }
 }
