@@ -151,7 +151,8 @@ struct Loops {
   void (*min_max)(const float*, size_t, float&, float&);
   size_t (*first_below)(const float*, size_t, float);
   void (*transposed_products)(const float*, size_t, size_t, const float*, size_t, size_t, float*, size_t);
-  void (*nearest_transposed)(const float*, size_t, size_t, const float*, size_t, size_t, int32_t*, float*);
+  void (*nearest_transposed)(const float*, size_t, size_t, const float*, const float*, size_t, size_t, int32_t*,
+                             float*);
   size_t (*within_bound)(const float*, const float*, float, float, size_t, int32_t*);
 };
 
@@ -195,10 +196,10 @@ float l2sqr(const float* a, const float* b, size_t d) { return loops().l2sqr(a, 
 void min_max(const float* v, size_t n, float& lo, float& hi) { loops().min_max(v, n, lo, hi); }
 
 void nearest_transposed(const float* x, size_t n, size_t x_stride, const float* t, size_t dim, size_t K,
-                        int32_t* labels, float* distances) {
+                        int32_t* labels, float* distances, const float* half_norms) {
   VQ_CHECK(K % 32 == 0 && K > 0, "nearest_transposed: K = ", K, " is not a positive multiple of 32");
   VQ_CHECK(dim > 0 && x_stride >= dim, "nearest_transposed: dim ", dim, ", stride ", x_stride);
-  loops().nearest_transposed(x, n, x_stride, t, dim, K, labels, distances);
+  loops().nearest_transposed(x, n, x_stride, t, half_norms, dim, K, labels, distances);
 }
 
 float dot(const float* a, const float* b, size_t d) { return loops().dot(a, b, d); }

@@ -32,8 +32,15 @@ void transposed_products(const float* queries, size_t n, size_t query_stride, co
 // no finite distance gets label −1. For short sub-vectors (PQ's, dim <= 32) this beats the GEMM
 // path of nearest(): no product tile goes through memory and no ||c||² − 2x·c cancellation,
 // and every SIMD level gives the same bits.
+//
+// With half_norms (K floats, ||t_k||² / 2): the nearest by ||t_k||² / 2 − x·t_k instead, half
+// the arithmetic per entry (a multiply and an add, not a subtract, multiply and add), with that
+// form's cancellation for rows far from the origin; the distance is ||x||² + 2·(that score),
+// clamped at 0. Pad t with 0 columns and half_norms with +inf. What k-means' assignment uses,
+// where a near-tie resolved either way costs nothing; every SIMD level still gives the same
+// bits.
 void nearest_transposed(const float* x, size_t n, size_t x_stride, const float* t, size_t dim, size_t K,
-                        int32_t* labels, float* distances);
+                        int32_t* labels, float* distances, const float* half_norms = nullptr);
 
 // The smallest and largest of v[0..n), n >= 1 (a NaN is skipped unless v[0] is one): a lookup
 // table's range, rebuilt per query, so it runs at the process's SIMD width.
@@ -71,8 +78,9 @@ void nearest_k(MatrixView<const float> x, MatrixView<const float> c, Span<const 
   size_t first_below(const float* t, size_t n, float bound);                                        \
   void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t,     \
                            size_t dim, size_t K, float* out, size_t out_stride);                    \
-  void nearest_transposed(const float* x, size_t n, size_t x_stride, const float* t, size_t dim,    \
-                          size_t K, int32_t* labels, float* distances);                             \
+  void nearest_transposed(const float* x, size_t n, size_t x_stride, const float* t,                \
+                          const float* half_norms, size_t dim, size_t K, int32_t* labels,           \
+                          float* distances);                                                        \
   size_t within_bound_loop(const float* t, const float* w, float slack, float limit, size_t n,      \
                            int32_t* out);                                                           \
   }

@@ -198,7 +198,7 @@ TEST(Distances, WithinBoundMatchesReference) {
 // at every level, against a plain loop in the same order; ties (duplicate entries) go to the
 // lower index, +inf padding is never chosen, and a row too large for float gets −1.
 TEST(Distances, NearestTransposedIsTheFirstNearestAtEveryLevel) {
-  using Fn = void (*)(const float*, size_t, size_t, const float*, size_t, size_t, int32_t*, float*);
+  using Fn = void (*)(const float*, size_t, size_t, const float*, const float*, size_t, size_t, int32_t*, float*);
   std::vector<std::pair<const char*, Fn>> levels = {{"scalar", kernels::scalar::nearest_transposed}};
   if (simd_cpu_level() >= SimdLevel::kAvx2) levels.push_back({"avx2", kernels::avx2::nearest_transposed});
   if (simd_cpu_level() >= SimdLevel::kAvx512) levels.push_back({"avx512", kernels::avx512::nearest_transposed});
@@ -240,7 +240,74 @@ TEST(Distances, NearestTransposedIsTheFirstNearestAtEveryLevel) {
       for (const auto& [name, fn] : levels) {
         std::vector<int32_t> labels(x.rows());
         std::vector<float> d(x.rows());
-        fn(x.data(), x.rows(), dim, t.data(), dim, padded, labels.data(), d.data());
+        fn(x.data(), x.rows(), dim, t.data(), nullptr, dim, padded, labels.data(), d.data());
+        EXPECT_EQ(labels, want) << name;
+        EXPECT_EQ(d, want_d) << name;
+      }
+    }
+  }
+}
+
+// The ||t||²/2 − x·t form: the first minimum of that score, summed like a plain loop, the
+// same bits at every level, and distances ||x||² + 2·score clamped at 0.
+TEST(Distances, NearestTransposedExpandedIsTheFirstMinimumOfItsScore) {
+  using Fn = void (*)(const float*, size_t, size_t, const float*, const float*, size_t, size_t, int32_t*, float*);
+  std::vector<std::pair<const char*, Fn>> levels = {{"scalar", kernels::scalar::nearest_transposed}};
+  if (simd_cpu_level() >= SimdLevel::kAvx2) levels.push_back({"avx2", kernels::avx2::nearest_transposed});
+  if (simd_cpu_level() >= SimdLevel::kAvx512) levels.push_back({"avx512", kernels::avx512::nearest_transposed});
+  for (size_t dim : {1, 4, 8, 16, 32}) {
+    for (size_t k : {2, 40, 256}) {
+      SCOPED_TRACE("dim " + std::to_string(dim) + " k " + std::to_string(k));
+      const Matrix entries = testdata::gaussian(k, dim, 51 + dim);
+      const size_t padded = (k + 31) / 32 * 32;
+      std::vector<float> t(dim * padded, 0.f), half(padded, std::numeric_limits<float>::infinity());
+      for (size_t e = 0; e < k; ++e) {
+        float norm = 0.f;
+        for (size_t j = 0; j < dim; ++j) {
+          t[j * padded + e] = entries(e, j);
+          norm += entries(e, j) * entries(e, j);
+        }
+        half[e] = 0.5f * norm;
+      }
+      if (k >= 16) {  // entry 9 duplicates entry 3: rows nearest to it must get 3
+        for (size_t j = 0; j < dim; ++j) t[j * padded + 9] = t[j * padded + 3];
+        half[9] = half[3];
+      }
+      Matrix x = testdata::gaussian(37, dim, 61 + k);
+      for (size_t j = 0; j < dim; ++j) x(0, j) = t[j * padded + 3];  // exactly on the duplicate
+      std::vector<int32_t> want(x.rows());
+      std::vector<float> want_d(x.rows());
+      for (size_t i = 0; i < x.rows(); ++i) {
+        float best = std::numeric_limits<float>::infinity();
+        want[i] = -1;
+        for (size_t e = 0; e < k; ++e) {
+          float p = 0;
+          for (size_t j = 0; j < dim; ++j) p += x(i, j) * t[j * padded + e];
+          const float score = half[e] - p;
+          if (score < best) {
+            best = score;
+            want[i] = int32_t(e);
+          }
+        }
+        float norm = 0;
+        for (size_t j = 0; j < dim; ++j) norm += x(i, j) * x(i, j);
+        want_d[i] = std::max(0.f, norm + 2.f * best);
+        // The true nearest entry by direct distance is at most a rounding error better.
+        float direct = std::numeric_limits<float>::infinity();
+        for (size_t e = 0; e < k; ++e) {
+          float s = 0;
+          for (size_t j = 0; j < dim; ++j) s += (x(i, j) - t[j * padded + e]) * (x(i, j) - t[j * padded + e]);
+          direct = std::min(direct, s);
+        }
+        EXPECT_NEAR(want_d[i], direct, 1e-4f * (1.f + norm));
+      }
+      if (k >= 16) {
+        EXPECT_EQ(want[0], 3);
+      }
+      for (const auto& [name, fn] : levels) {
+        std::vector<int32_t> labels(x.rows());
+        std::vector<float> d(x.rows());
+        fn(x.data(), x.rows(), dim, t.data(), half.data(), dim, padded, labels.data(), d.data());
         EXPECT_EQ(labels, want) << name;
         EXPECT_EQ(d, want_d) << name;
       }
