@@ -142,25 +142,26 @@ void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, To
     }
     const uint8_t* blocks = r.blocks + s0 * bytes;
     kernels::filter_queries<L>(luts, nq, blocks, n, thresholds, masks);
+    // Each query's survivors of the whole step, re-scored together.
     for (size_t q = 0; q < nq; ++q) {
-      TopK& heap = heaps[q];
+      uint32_t ids[kS * L::kBlock];
+      size_t count = 0;
       for (size_t b = 0; b < n; ++b) {
         const typename L::Mask mask = none[q * n + b] ? 0 : masks[q * n + b];
-        if (mask == 0) continue;
-        const size_t first = (s0 + b) * L::kBlock;
-        uint8_t js[L::kBlock];
-        size_t count = 0;
         for (typename L::Mask m = mask; m != 0; m &= m - 1) {
-          const auto j = static_cast<size_t>(__builtin_ctzll(m));
-          if (first + j >= r.valid) break;  // padding of the last block
-          js[count++] = static_cast<uint8_t>(j);
+          const auto id = static_cast<uint32_t>(b * L::kBlock + __builtin_ctzll(m));
+          if ((s0 * L::kBlock) + id >= r.valid) break;  // padding of the last block
+          ids[count++] = id;
         }
-        float scores[L::kBlock];
-        kernels::exact_scores<L>(scan_args(group[q].lut, r.norms ? r.norms + first : nullptr), blocks + b * bytes,
-                                 js, count, scores);
-        for (size_t i = 0; i < count; ++i)
-          if (scores[i] <= heap.threshold()) heap.push(scores[i], r.first_id + static_cast<idx_t>(first + js[i]));
       }
+      if (count == 0) continue;
+      float scores[kS * L::kBlock];
+      const size_t first = s0 * L::kBlock;
+      kernels::exact_scores<L>(scan_args(group[q].lut, r.norms ? r.norms + first : nullptr), blocks, ids, count,
+                               scores);
+      TopK& heap = heaps[q];
+      for (size_t i = 0; i < count; ++i)
+        if (scores[i] <= heap.threshold()) heap.push(scores[i], r.first_id + static_cast<idx_t>(first + ids[i]));
     }
   }
 }

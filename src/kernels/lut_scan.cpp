@@ -199,28 +199,37 @@ constexpr size_t stride_of(Blocked8) { return kBlock8; }
 constexpr unsigned mask_of(Packed4) { return 0x0f; }
 constexpr unsigned mask_of(Blocked8) { return 0xff; }
 
-template <class L>
-void exact_scores(const LutScanArgs& a, const uint8_t* block, const uint8_t* js, size_t n, float* out) {
-  constexpr size_t kChains = 8, kStride = stride_of(L{});
+// Vectors ids[0, live) summed kChains at a time in independent chains; spare chains (live <
+// kChains) repeat the last vector and are not written.
+template <class L, size_t kChains>
+void exact_group(const LutScanArgs& a, const uint8_t* blocks, size_t block_bytes, const uint32_t* ids,
+                 size_t live, float* out) {
+  constexpr size_t kStride = stride_of(L{});
   constexpr unsigned kMask = mask_of(L{});
-  size_t i = 0;
-  for (; i + kChains <= n; i += kChains) {
-    float s[kChains];
-    const uint8_t* at[kChains];
-    unsigned shift[kChains];
-    for (size_t c = 0; c < kChains; ++c) {
-      s[c] = a.bias;
-      const CodeSlot slot = slot_of(L{}, js[i + c]);
-      at[c] = block + slot.first;
-      shift[c] = slot.shift;
-    }
-    for (size_t m = 0; m < a.books; ++m) {
-      const float* tab = a.values + a.offsets[m];
-      for (size_t c = 0; c < kChains; ++c) s[c] += tab[(at[c][m * kStride] >> shift[c]) & kMask];
-    }
-    for (size_t c = 0; c < kChains; ++c) out[i + c] = a.norms ? s[c] + a.norms[js[i + c]] : s[c];
+  float s[kChains];
+  const uint8_t* at[kChains];
+  unsigned shift[kChains];
+  for (size_t c = 0; c < kChains; ++c) {
+    const uint32_t id = ids[std::min(c, live - 1)];
+    const CodeSlot slot = slot_of(L{}, id % L::kBlock);
+    s[c] = a.bias;
+    at[c] = blocks + (id / L::kBlock) * block_bytes + slot.first;
+    shift[c] = slot.shift;
   }
-  for (; i < n; ++i) out[i] = table_sum(a, [&](size_t m) { return L::code(block, m, js[i]); }, js[i]);
+  for (size_t m = 0; m < a.books; ++m) {
+    const float* tab = a.values + a.offsets[m];
+    for (size_t c = 0; c < kChains; ++c) s[c] += tab[(at[c][m * kStride] >> shift[c]) & kMask];
+  }
+  for (size_t c = 0; c < live; ++c) out[c] = a.norms ? s[c] + a.norms[ids[c]] : s[c];
+}
+
+template <class L>
+void exact_scores(const LutScanArgs& a, const uint8_t* blocks, const uint32_t* ids, size_t n, float* out) {
+  const size_t block_bytes = L::block_bytes(a.books);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) exact_group<L, 8>(a, blocks, block_bytes, ids + i, 8, out + i);
+  // The rest four chains at a time: enough overlap, and little work wasted on repeats.
+  for (; i < n; i += 4) exact_group<L, 4>(a, blocks, block_bytes, ids + i, std::min<size_t>(4, n - i), out + i);
 }
 
 template void sums_ref<Packed4>(const QuantizedLut&, const uint8_t*, size_t, uint16_t*);
@@ -231,7 +240,7 @@ template void filter_ref<Blocked8>(const QuantizedLut&, const uint8_t*, size_t, 
                                    uint64_t*);
 template void filter<Packed4>(const QuantizedLut&, const uint8_t*, size_t, const uint16_t*, uint32_t*);
 template void filter<Blocked8>(const QuantizedLut&, const uint8_t*, size_t, const uint16_t*, uint64_t*);
-template void exact_scores<Packed4>(const LutScanArgs&, const uint8_t*, const uint8_t*, size_t, float*);
-template void exact_scores<Blocked8>(const LutScanArgs&, const uint8_t*, const uint8_t*, size_t, float*);
+template void exact_scores<Packed4>(const LutScanArgs&, const uint8_t*, const uint32_t*, size_t, float*);
+template void exact_scores<Blocked8>(const LutScanArgs&, const uint8_t*, const uint32_t*, size_t, float*);
 
 }  // namespace vq::kernels

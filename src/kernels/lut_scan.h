@@ -149,12 +149,13 @@ void filter_ref(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks,
 template <class L>
 void sums_ref(const QuantizedLut& args, const uint8_t* blocks, size_t nblocks, uint16_t* sums);
 
-// Exact float scores of vectors js[0, n) of one block (each < L::kBlock), in the summation
-// order above: out[i] is vector js[i]'s score. args.norms, if set, is indexed by the vector's
-// position in the block (the caller offsets it to the block). Several vectors are summed at
-// once, so that their independent add chains hide the load latency one chain is bound by.
+// Exact float scores of vectors ids[0, n) of a run of blocks (vector id sits in block
+// id / L::kBlock at position id % L::kBlock), in the summation order above: out[i] is vector
+// ids[i]'s score. args.norms, if set, is indexed by id (the caller offsets it to the run).
+// Eight vectors are summed at once, so that their independent add chains hide the load latency
+// one chain is bound by.
 template <class L>
-void exact_scores(const LutScanArgs& args, const uint8_t* block, const uint8_t* js, size_t n, float* out);
+void exact_scores(const LutScanArgs& args, const uint8_t* blocks, const uint32_t* ids, size_t n, float* out);
 
 // The SIMD filters, called by filter<L> when simd_level() allows: Packed4 in AVX2
 // (lut_scan_avx2.cpp) and AVX-512 (lut_scan_avx512.cpp), Blocked8 in AVX-512 VBMI.

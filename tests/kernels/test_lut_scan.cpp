@@ -284,17 +284,16 @@ TYPED_TEST(BlockedLayout, ExactScoresEqualU8Reference) {
     for (float& v : norms) v = float(rng() % 100);
     std::vector<float> ref(norms.size());
     lut_scan_u8_ref(args_of(t, books, norms.data()), p.codes.data(), norms.size(), ref.data());
-    // Every vector of each block, in a scrambled order, and every count of vectors at once
-    // (the 8-wide chains and the tail of fewer).
-    for (size_t b = 0; b < p.nblocks; ++b) {
-      std::vector<uint8_t> js(L::kBlock);
-      for (size_t j = 0; j < L::kBlock; ++j) js[j] = uint8_t((j * 7 + b) % L::kBlock);
-      for (size_t n = 0; n <= L::kBlock; n += 1 + n / 4) {
-        std::vector<float> out(n, -1.f);
-        exact_scores<L>(args_of(t, books, norms.data() + b * L::kBlock), p.block(b), js.data(), n, out.data());
-        for (size_t i = 0; i < n; ++i)
-          ASSERT_EQ(out[i], ref[b * L::kBlock + js[i]]) << "books " << books << " n " << n;
-      }
+    // Every vector of both blocks, in a scrambled order across the blocks, and every count of
+    // vectors at once (the 8-wide chains and a last group of fewer).
+    const size_t total = p.nblocks * L::kBlock;
+    std::vector<uint32_t> ids(total);
+    for (size_t i = 0; i < total; ++i) ids[i] = uint32_t((i * 7 + 3) % total);
+    for (size_t n = 0; n <= total; n += 1 + n / 4) {
+      std::vector<float> out(n + 1, -1.f);
+      exact_scores<L>(args_of(t, books, norms.data()), p.blocks.data(), ids.data(), n, out.data());
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], ref[ids[i]]) << "books " << books << " n " << n;
+      ASSERT_EQ(out[n], -1.f) << "wrote past n";
     }
   }
 }
