@@ -1,7 +1,10 @@
 #include "vq/core/product_quantizer.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <limits>
+#include <mutex>
 
 #include "core/residual_beam.h"
 #include "kernels/distances.h"
@@ -50,9 +53,21 @@ void ProductQuantizer::train(MatrixView<const float> x, const TrainOptions& opti
            k, " training vectors, got ", x.rows());
   const size_t ds = sub_dim();
   std::vector<Codebook> books(m_);
-  Matrix sub(x.rows(), ds);
-  for (size_t m = 0; m < m_; ++m) {
+  // Sub-spaces are independent k-means runs: with at least as many as threads, each thread
+  // trains whole sub-spaces (no synchronisation per iteration; k-means gives the same books at
+  // any thread count), else every run uses all threads. Progress events are serialised.
+  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+  const bool per_space = m_ >= static_cast<size_t>(threads) && threads > 1;
+  std::mutex progress_mutex;
+  ProgressCallback progress;
+  if (options.progress)
+    progress = [&](const ProgressEvent& e) {
+      const std::lock_guard<std::mutex> lock(progress_mutex);
+      options.progress(e);
+    };
+  detail::for_each_batch(m_, 1, per_space ? threads : 1, [&](size_t m, size_t) {
     // A contiguous copy of the sub-vectors keeps k-means on its fast, unit-stride path.
+    Matrix sub(x.rows(), ds);
     for (size_t i = 0; i < x.rows(); ++i) {
       const float* src = x.row_ptr(i) + m * ds;
       std::copy(src, src + ds, sub.row_ptr(i));
@@ -62,14 +77,14 @@ void ProductQuantizer::train(MatrixView<const float> x, const TrainOptions& opti
     km.init = default_init(k);
     km.iterations = options.iterations;
     km.seed = options.seed + m;
-    km.threads = options.threads;
+    km.threads = per_space ? 1 : threads;
     km.max_points_per_centroid = options.max_points_per_centroid;
     km.metric = detail::metric_block(options.metric, m * ds, ds, dim());
     km.weights = options.weights;
-    km.progress = options.progress;
+    km.progress = progress;
     KMeansResult result = kmeans(sub.view(), km);
     books[m] = Codebook{m * ds, ds, bits_, std::move(result.centroids)};
-  }
+  });
   set_books(std::move(books), options.metric);
 }
 

@@ -163,6 +163,28 @@ TEST(ProductQuantizer, EncodeDecodeEncodeIsStableAndDeterministic) {
     EXPECT_EQ(a.books()[m].entries.storage(), b.books()[m].entries.storage());
 }
 
+// Sub-spaces train one per thread when there are at least as many as threads, else each with
+// every thread; the books are the same either way, and with progress reported from every one.
+TEST(ProductQuantizer, BooksDoNotDependOnTheThreadCount) {
+  const Matrix x = testdata::clustered(4000, 16, 72);
+  std::vector<std::vector<float>> first;
+  for (int threads : {1, 2, 3, 8}) {
+    TrainOptions o;
+    o.seed = 6;
+    o.iterations = 8;
+    o.threads = threads;
+    size_t events = 0;
+    o.progress = [&](const ProgressEvent&) { ++events; };  // serialised by train()
+    ProductQuantizer q(16, 4, 6);
+    q.train(x, o);
+    EXPECT_GT(events, 0u);
+    for (size_t m = 0; m < 4; ++m) {
+      if (threads == 1) first.push_back(q.books()[m].entries.storage());
+      else EXPECT_EQ(q.books()[m].entries.storage(), first[m]) << threads << " threads, book " << m;
+    }
+  }
+}
+
 TEST(ProductQuantizer, LookupTablesAreExact) {
   const Matrix x = testdata::clustered(4000, 16, 91);
   ProductQuantizer pq(16, 4, 6);
