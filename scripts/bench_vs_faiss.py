@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """vqcodec against FAISS in one process: k-means, PQ training and encoding, RVQ encoding and its
-held-out error, and search over codes (batch, one query at a time, 4-bit fast-scan, and our 8-bit
+held-out error (also against training-set size: row heldout), and search over codes (batch, one query at a time, 4-bit fast-scan, and our 8-bit
 fast-scan against FAISS's 4-bit one), with recall@10 against exact search.
 
     PYTHONPATH=build/python /usr/bin/python3 scripts/bench_vs_faiss.py            # full size
@@ -87,7 +87,9 @@ def main():
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", default="", help="comma-separated rows: kmeans,pq,rvq,search,fastscan")
+    ap.add_argument("--only", default="", help="comma-separated rows: kmeans,pq,rvq,search,fastscan,heldout")
+    ap.add_argument("--heldout-sizes", default="10,100",
+                    help="the heldout row's training-set sizes, in multiples of the book size (256)")
     ap.add_argument("--quick", action="store_true", help="small sizes, one repetition: checks the script runs")
     args = ap.parse_args()
     if args.quick:
@@ -167,6 +169,29 @@ def main():
         rows.append((f"RVQ8x8 beam 4: encode {args.n}", f"{args.n / t_enc / 1e3:.1f}k vectors/s",
                      f"{args.n / t_enc_f / 1e3:.1f}k vectors/s", f"{t_enc / t_enc_f:.2f}× the time"))
         rows.append(("RVQ8x8 beam 4: held-out MSE", f"{e_ours:.4f}", f"{e_f:.4f}", f"{e_ours / e_f:.4f}×"))
+
+    if want("heldout"):
+        # Held-out error against training-set size: both sides train on the same first rows of
+        # one draw and encode the base set (FAISS defaults: 25 PQ iterations, RQ's 10 and its
+        # progressive-dimension k-means; ours with its defaults).
+        sizes = [int(float(f) * 256) for f in args.heldout_sizes.split(",")]
+        pool = manifold(max(sizes), d, 4)
+        held = xb[:20000]
+        for nt in sizes:
+            xs = pool[:nt]
+            pq = vq.ProductQuantizer(d, 16, 8).fit(xs, seed=1, threads=T)
+            pq_f = faiss.ProductQuantizer(d, 16, 8)
+            pq_f.train(xs)
+            e, e_f = mse(held, pq.decode(pq.encode(held))), mse(held, pq_f.decode(pq_f.compute_codes(held)))
+            rows.append((f"PQ16x8 held-out MSE, trained on {nt} ({nt // 256}× the book)", f"{e:.4f}", f"{e_f:.4f}",
+                         f"{e / e_f:.4f}×"))
+            rq = vq.ResidualQuantizer(d, 8, 8, beam=4).fit(xs, seed=1, threads=T)
+            rq_f = faiss.ResidualQuantizer(d, 8, 8)
+            rq_f.max_beam_size = 4
+            rq_f.train(xs)
+            e, e_f = mse(held, rq.decode(rq.encode(held))), mse(held, rq_f.decode(rq_f.compute_codes(held)))
+            rows.append((f"RVQ8x8 beam 4 held-out MSE, trained on {nt} ({nt // 256}× the book)", f"{e:.4f}",
+                         f"{e_f:.4f}", f"{e / e_f:.4f}×"))
 
     def qps_row(name, index_ours, index_f):
         t, (_, i_ours) = median_time(lambda: index_ours.search(xq, k=10), reps)
