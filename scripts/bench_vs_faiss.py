@@ -94,6 +94,7 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.n, args.ntrain, args.nq, args.single, args.reps = 20_000, 10_000, 100, 20, 1
+        args.heldout_sizes = "2"
     only = set(filter(None, args.only.split(",")))
     want = lambda row: not only or row in only  # noqa: E731
 
