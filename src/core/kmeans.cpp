@@ -162,26 +162,18 @@ struct Assignment {
   double objective = 0.0;  // Σ w·dist / Σ w
 };
 
-// Up to this dimension (PQ's sub-vectors) assignment runs kernels::nearest_transposed, the
-// register-tiled distance kernel of PQ encoding, in its ||c||²/2 − x·c form, instead of the GEMM
-// path: a GEMM with an inner dimension of 4–16 spends its time writing the n × k product tile,
-// not multiplying (PQ16x8 training on 50,000 × 128: BENCHMARKS.md "Against FAISS 1.15").
-constexpr size_t kTransposedMaxDim = 32;
-
-// Labels and squared distances of every row of x to the nearest row of c (c.cols() <=
-// kTransposedMaxDim), in batches over threads.
+// Up to kernels::kTransposedMaxDim (PQ's sub-vectors) assignment runs
+// kernels::nearest_transposed, the register-tiled kernel of PQ encoding, in its ||c||²/2 − x·c
+// form, instead of the GEMM path: a GEMM with an inner dimension of 4–16 spends its time writing
+// the n × k product tile, not multiplying (PQ16x8 training on 50,000 × 128: BENCHMARKS.md
+// "Against FAISS 1.15"). Labels and squared distances of every row of x, in batches over threads.
 void nearest_short(MatrixView<const float> x, MatrixView<const float> c, int threads, Assignment& a) {
   const size_t k = c.rows(), d = c.cols();
-  const size_t padded = (k + 31) / 32 * 32;
-  std::vector<float> table(d * padded, 0.f), half_norms(padded, std::numeric_limits<float>::infinity());
-  for (size_t e = 0; e < k; ++e) {
-    float norm = 0.f;
-    for (size_t j = 0; j < d; ++j) {
-      table[j * padded + e] = c(e, j);
-      norm += c(e, j) * c(e, j);
-    }
-    half_norms[e] = 0.5f * norm;
-  }
+  size_t padded = 0;
+  const std::vector<float> table = kernels::transposed_entries(c, 0.f, padded);
+  std::vector<float> c_norms(k), half_norms(padded, std::numeric_limits<float>::infinity());
+  kernels::row_norms(c, c_norms);
+  for (size_t e = 0; e < k; ++e) half_norms[e] = 0.5f * c_norms[e];
   constexpr size_t kBatch = 1024;
   const auto batches = static_cast<int64_t>((x.rows() + kBatch - 1) / kBatch);
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -194,13 +186,7 @@ void nearest_short(MatrixView<const float> x, MatrixView<const float> c, int thr
   // path always gives one, so those rows take it.
   for (size_t i = 0; i < x.rows(); ++i) {
     if (a.labels[i] >= 0) continue;
-    std::vector<float> c_norms(k);
-    kernels::row_norms(c, c_norms);
-    int32_t label;
-    float dist;
-    kernels::nearest(x.rows_slice(i, 1), c, c_norms, {&label, 1}, {&dist, 1}, 1);
-    a.labels[i] = label;
-    a.dist[i] = dist;
+    kernels::nearest(x.rows_slice(i, 1), c, c_norms, {&a.labels[i], 1}, {&a.dist[i], 1}, 1);
   }
 }
 
@@ -214,7 +200,7 @@ void assign(const TrainSet& t, const Metric& metric, const Matrix& centroids, in
   }
   a.labels.resize(n);
   a.dist.resize(n);
-  if (cw.cols() <= kTransposedMaxDim) {
+  if (cw.cols() <= kernels::kTransposedMaxDim) {
     nearest_short(t.xw, cw, threads, a);
   } else {
     std::vector<float> c_norms(cw.rows());

@@ -21,22 +21,9 @@ size_t checked_m(size_t dim, size_t m) {
   return m;
 }
 
-// Sub-vectors up to this length are encoded by the transposed-book kernel; longer ones (few,
-// wide sub-quantizers) through the GEMM path, where the product tile amortises.
-constexpr size_t kMaxTransposedDim = 32;
 // Rows per parallel batch of the transposed-book encoder.
 constexpr size_t kEncodeBatch = 256;
 
-// Book entries (already whitened) as the kernel takes them: dim × K' with K' the entry count
-// rounded up to 32 and +inf in the padding columns, so padding is never nearest.
-std::vector<float> transposed_book(MatrixView<const float> entries, size_t& padded) {
-  const size_t k = entries.rows(), d = entries.cols();
-  padded = (k + 31) / 32 * 32;
-  std::vector<float> t(d * padded, std::numeric_limits<float>::infinity());
-  for (size_t e = 0; e < k; ++e)
-    for (size_t j = 0; j < d; ++j) t[j * padded + e] = entries(e, j);
-  return t;
-}
 }  // namespace
 
 ProductQuantizer::ProductQuantizer(size_t dim, size_t M, uint8_t bits)
@@ -93,7 +80,7 @@ Codes ProductQuantizer::encode(MatrixView<const float> x) const {
   Codes codes(x.rows(), book_bits());
   const MatrixView<uint16_t> all(codes.data.data(), codes.n, m_);
   const size_t ds = sub_dim();
-  if (ds <= kMaxTransposedDim && metric().kind() != Metric::Kind::kFull) {
+  if (ds <= kernels::kTransposedMaxDim && metric().kind() != Metric::Kind::kFull) {
     // Identity or diagonal H: whitening keeps every dimension in place, so each book is
     // searched over its own columns of the (whitened) rows.
     std::vector<std::vector<float>> tables(m_);
@@ -101,7 +88,8 @@ Codes ProductQuantizer::encode(MatrixView<const float> x) const {
     for (size_t m = 0; m < m_; ++m) {
       const Metric block = detail::metric_block(metric(), m * ds, ds, dim());
       const auto wbook = detail::whiten_books({&books()[m], 1}, block);
-      tables[m] = transposed_book(wbook[0].entries.view(), padded);
+      // +inf padding: never nearest.
+      tables[m] = kernels::transposed_entries(wbook[0].entries.view(), std::numeric_limits<float>::infinity(), padded);
     }
     detail::for_each_batch(x.rows(), kEncodeBatch, 0, [&](size_t begin, size_t count) {
       const MatrixView<const float> rows = x.rows_slice(begin, count);

@@ -202,6 +202,15 @@ void nearest_transposed(const float* x, size_t n, size_t x_stride, const float* 
   loops().nearest_transposed(x, n, x_stride, t, half_norms, dim, K, labels, distances);
 }
 
+std::vector<float> transposed_entries(MatrixView<const float> entries, float pad, size_t& padded) {
+  const size_t k = entries.rows(), d = entries.cols();
+  padded = (k + 31) / 32 * 32;
+  std::vector<float> t(d * padded, pad);
+  for (size_t e = 0; e < k; ++e)
+    for (size_t j = 0; j < d; ++j) t[j * padded + e] = entries(e, j);
+  return t;
+}
+
 float dot(const float* a, const float* b, size_t d) { return loops().dot(a, b, d); }
 
 void transposed_products(const float* queries, size_t n, size_t query_stride, const float* t, size_t dim,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "vq/types.h"
 
@@ -41,6 +42,15 @@ void transposed_products(const float* queries, size_t n, size_t query_stride, co
 // bits.
 void nearest_transposed(const float* x, size_t n, size_t x_stride, const float* t, size_t dim, size_t K,
                         int32_t* labels, float* distances, const float* half_norms = nullptr);
+
+// Up to this dimension nearest_transposed beats the GEMM path of nearest(); above it (few, wide
+// entries) the product tile amortises. PQ encoding and k-means assignment both switch here.
+inline constexpr size_t kTransposedMaxDim = 32;
+
+// The rows of entries (k × dim) as nearest_transposed takes them: dim × K, K = k rounded up to a
+// multiple of 32 (returned in padded), the padding columns set to pad (+inf for the direct form,
+// 0 for the half-norm form).
+std::vector<float> transposed_entries(MatrixView<const float> entries, float pad, size_t& padded);
 
 // The smallest and largest of v[0..n), n >= 1 (a NaN is skipped unless v[0] is one): a lookup
 // table's range, rebuilt per query, so it runs at the process's SIMD width.
