@@ -134,7 +134,7 @@ void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, To
     bool filling = false;
     for (size_t q = 0; q < nq; ++q) filling |= heaps[q].threshold() == kInf;
     const size_t seen = static_cast<size_t>(r.first_id) / L::kBlock + s0;
-    n = std::min({filling ? size_t{1} : std::clamp(seen, size_t{1}, kS), r.nblocks - s0});
+    n = std::min(filling ? size_t{1} : std::clamp(seen, size_t{1}, kS), r.nblocks - s0);
     // Query-major, as filter_queries takes them. A block whose bound is below zero for a query
     // gets threshold 0 and an empty mask below.
     bool none[kernels::kMaxFilterQueries * kS];
@@ -150,7 +150,9 @@ void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, To
     }
     const uint8_t* blocks = r.blocks + s0 * bytes;
     kernels::filter_queries<L>(luts, nq, blocks, n, thresholds, masks);
-    // Each query's survivors of the whole step, re-scored together.
+    // Each query's survivors of the whole step, re-scored together; ids count from the step's
+    // first vector.
+    const size_t first = s0 * L::kBlock;
     for (size_t q = 0; q < nq; ++q) {
       uint32_t ids[kS * L::kBlock];
       size_t count = 0;
@@ -158,13 +160,12 @@ void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, To
         const typename L::Mask mask = none[q * n + b] ? 0 : masks[q * n + b];
         for (typename L::Mask m = mask; m != 0; m &= m - 1) {
           const auto id = static_cast<uint32_t>(b * L::kBlock + __builtin_ctzll(m));
-          if ((s0 * L::kBlock) + id >= r.valid) break;  // padding of the last block
+          if (first + id >= r.valid) break;  // padding of the last block
           ids[count++] = id;
         }
       }
       if (count == 0) continue;
       float scores[kS * L::kBlock];
-      const size_t first = s0 * L::kBlock;
       kernels::exact_scores<L>(scan_args(group[q].lut, r.norms ? r.norms + first : nullptr), blocks, ids, count,
                                scores);
       TopK& heap = heaps[q];
