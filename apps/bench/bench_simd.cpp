@@ -72,6 +72,25 @@ std::vector<Workload> workloads() {
   auto data = [] {
     if (x128.rows() == 0) x128 = testdata::manifold(100000, 128, 7);
   };
+  // A CodeIndex search of the shared queries over x128 encoded with spec, top 10; the checksum
+  // sums the labels. q: the quantizer's slot (trained on first use, shared with other workloads).
+  auto search_workload = [=](const char* name, const char* spec, std::shared_ptr<Quantizer>& q,
+                             std::unique_ptr<CodeIndex>& index) {
+    return Workload{name,
+                    [=, &q, &index] {
+                      data();
+                      if (!q) q = trained(spec, x128);
+                      if (queries.rows() == 0) queries = testdata::manifold(200, 128, 8);
+                      index = std::make_unique<CodeIndex>(q, SearchMetric::kL2);
+                      index->add(q->encode(x128.view()));
+                    },
+                    [&index] {
+                      const SearchResult r = index->search(queries.view(), 10);
+                      double s = 0;
+                      for (idx_t l : r.labels) s += double(l);
+                      return s;
+                    }};
+  };
   auto gemv_sum = [](const weights::GemvKernel& k) {
     k.matvec(in, out);
     double s = 0;
@@ -94,48 +113,9 @@ std::vector<Workload> workloads() {
        [] { return code_sum(rvq->encode(x128.view().rows_slice(0, 20000))); }},
       {"aq_encode", [=] { data(); if (!aq) aq = trained("AQ2x8", x128); },
        [] { return code_sum(aq->encode(x128.view().rows_slice(0, 5000))); }},
-      {"search_pq8",
-       [=] {
-         data();
-         if (!pq8) pq8 = trained("PQ16x8", x128);
-         if (queries.rows() == 0) queries = testdata::manifold(200, 128, 8);
-         index8 = std::make_unique<CodeIndex>(pq8, SearchMetric::kL2);
-         index8->add(pq8->encode(x128.view()));
-       },
-       [] {
-         const SearchResult r = index8->search(queries.view(), 10);
-         double s = 0;
-         for (idx_t l : r.labels) s += double(l);
-         return s;
-       }},
-      {"search_pq4",
-       [=] {
-         data();
-         if (!pq4) pq4 = trained("PQ32x4", x128);
-         if (queries.rows() == 0) queries = testdata::manifold(200, 128, 8);
-         index4 = std::make_unique<CodeIndex>(pq4, SearchMetric::kL2);
-         index4->add(pq4->encode(x128.view()));
-       },
-       [] {
-         const SearchResult r = index4->search(queries.view(), 10);
-         double s = 0;
-         for (idx_t l : r.labels) s += double(l);
-         return s;
-       }},
-      {"search_pq4x64",
-       [=] {
-         data();
-         if (!pq4x64) pq4x64 = trained("PQ64x4", x128);
-         if (queries.rows() == 0) queries = testdata::manifold(200, 128, 8);
-         index4x64 = std::make_unique<CodeIndex>(pq4x64, SearchMetric::kL2);
-         index4x64->add(pq4x64->encode(x128.view()));
-       },
-       [] {
-         const SearchResult r = index4x64->search(queries.view(), 10);
-         double s = 0;
-         for (idx_t l : r.labels) s += double(l);
-         return s;
-       }},
+      search_workload("search_pq8", "PQ16x8", pq8, index8),
+      search_workload("search_pq4", "PQ32x4", pq4, index4),
+      search_workload("search_pq4x64", "PQ64x4", pq4x64, index4x64),
       {"gemv_float", [] { gemv_float = std::make_unique<weights::GemvKernel>(testdata::random_aq(4096, 4096)); },
        [=] { return gemv_sum(*gemv_float); }},
       {"gemv_int8",

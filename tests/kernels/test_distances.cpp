@@ -194,14 +194,21 @@ TEST(Distances, WithinBoundMatchesReference) {
   }
 }
 
+// nearest_transposed of every SIMD level this CPU has, by name.
+using NearestTransposedFn = void (*)(const float*, size_t, size_t, const float*, const float*, size_t, size_t,
+                                     int32_t*, float*);
+std::vector<std::pair<const char*, NearestTransposedFn>> nearest_transposed_levels() {
+  std::vector<std::pair<const char*, NearestTransposedFn>> levels = {{"scalar", kernels::scalar::nearest_transposed}};
+  if (simd_cpu_level() >= SimdLevel::kAvx2) levels.push_back({"avx2", kernels::avx2::nearest_transposed});
+  if (simd_cpu_level() >= SimdLevel::kAvx512) levels.push_back({"avx512", kernels::avx512::nearest_transposed});
+  return levels;
+}
+
 // nearest_transposed: the first nearest entry by Σ_j (x_j − t_jk)² in ascending j, the same bits
 // at every level, against a plain loop in the same order; ties (duplicate entries) go to the
 // lower index, +inf padding is never chosen, and a row too large for float gets −1.
 TEST(Distances, NearestTransposedIsTheFirstNearestAtEveryLevel) {
-  using Fn = void (*)(const float*, size_t, size_t, const float*, const float*, size_t, size_t, int32_t*, float*);
-  std::vector<std::pair<const char*, Fn>> levels = {{"scalar", kernels::scalar::nearest_transposed}};
-  if (simd_cpu_level() >= SimdLevel::kAvx2) levels.push_back({"avx2", kernels::avx2::nearest_transposed});
-  if (simd_cpu_level() >= SimdLevel::kAvx512) levels.push_back({"avx512", kernels::avx512::nearest_transposed});
+  const auto levels = nearest_transposed_levels();
   for (size_t dim : {1, 3, 8, 16, 32}) {
     for (size_t k : {2, 16, 40, 256}) {
       SCOPED_TRACE("dim " + std::to_string(dim) + " k " + std::to_string(k));
@@ -251,10 +258,7 @@ TEST(Distances, NearestTransposedIsTheFirstNearestAtEveryLevel) {
 // The ||t||²/2 − x·t form: the first minimum of that score, summed like a plain loop, the
 // same bits at every level, and distances ||x||² + 2·score clamped at 0.
 TEST(Distances, NearestTransposedExpandedIsTheFirstMinimumOfItsScore) {
-  using Fn = void (*)(const float*, size_t, size_t, const float*, const float*, size_t, size_t, int32_t*, float*);
-  std::vector<std::pair<const char*, Fn>> levels = {{"scalar", kernels::scalar::nearest_transposed}};
-  if (simd_cpu_level() >= SimdLevel::kAvx2) levels.push_back({"avx2", kernels::avx2::nearest_transposed});
-  if (simd_cpu_level() >= SimdLevel::kAvx512) levels.push_back({"avx512", kernels::avx512::nearest_transposed});
+  const auto levels = nearest_transposed_levels();
   for (size_t dim : {1, 4, 8, 16, 32}) {
     for (size_t k : {2, 40, 256}) {
       SCOPED_TRACE("dim " + std::to_string(dim) + " k " + std::to_string(k));
