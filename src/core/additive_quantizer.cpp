@@ -289,7 +289,7 @@ void AdditiveQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
            " entries per book; need at least as many vectors as entries");
 
   ResidualQuantizer rvq(dim(), M, bits, beam_);
-  rvq.set_train_near_beams(false);  // the codes are refined on this very set: fit it alone
+  rvq.set_train_for_held_out(false);  // the codes are refined on this very set: fit it alone
   rvq.train(x, options);
   std::vector<Codebook> books = rvq.books();
   const Codes rvq_codes = rvq.encode(x);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/kmeans_internal.h"
 #include "kernels/distances.h"
 #include "vq/core/limits.h"
 #include "vq/core/rng.h"
@@ -24,8 +25,7 @@ constexpr size_t kPlusPlusPointsPerCentroid = 32;
 constexpr float kSplitEps = 1.f / 1024.f;
 // Rows per partial sum of the objective: fixed blocks make the sum independent of threads.
 constexpr size_t kSumBlock = 4096;
-// Streams of the seed, so subsampling and seeding draw independent numbers.
-constexpr uint64_t kSubsampleStream = 0x5u;
+// The seed's stream for seeding (independent of the subsample's, detail::kKMeansSubsampleStream).
 constexpr uint64_t kInitStream = 0x1u;
 
 using Clock = std::chrono::steady_clock;
@@ -39,7 +39,9 @@ struct TrainSet {
   MatrixView<const float> xw;
 };
 
-void validate(MatrixView<const float> x, const KMeansOptions& o, int threads) {
+}  // namespace
+
+void detail::check_kmeans_input(MatrixView<const float> x, const KMeansOptions& o, int threads) {
   const size_t n = x.rows(), d = x.cols();
   VQ_CHECK(n > 0 && d > 0, "kmeans: empty training set (", n, "×", d, ")");
   VQ_CHECK(o.k > 0, "kmeans: k must be > 0");
@@ -56,6 +58,14 @@ void validate(MatrixView<const float> x, const KMeansOptions& o, int threads) {
       if (!std::isfinite(x(i, j))) bad_row = std::max(bad_row, i);
   VQ_CHECK(bad_row < 0, "kmeans: training vector ", bad_row, " has a non-finite value");
   check_squared_norms(x, "kmeans");
+  if (!o.initial_centroids.empty()) {
+    const MatrixView<const float> c = o.initial_centroids;
+    VQ_CHECK(c.rows() == o.k && c.cols() == d, "kmeans: initial centroids are ", c.rows(), "×", c.cols(), ", expected ",
+             o.k, "×", d);
+    for (size_t e = 0; e < c.rows(); ++e)
+      for (size_t j = 0; j < d; ++j)
+        VQ_CHECK(std::isfinite(c(e, j)), "kmeans: initial centroid ", e, " has a non-finite value");
+  }
   if (o.weights.empty()) return;
   VQ_CHECK(o.weights.size() == n, "kmeans: ", o.weights.size(), " weights for ", n, " vectors");
   double total = 0.0;
@@ -67,12 +77,14 @@ void validate(MatrixView<const float> x, const KMeansOptions& o, int threads) {
   VQ_CHECK(total > 0.0, "kmeans: all weights are zero");
 }
 
+namespace {
+
 TrainSet make_train_set(MatrixView<const float> x, const KMeansOptions& o) {
   TrainSet t;
   const size_t n = x.rows(), d = x.cols();
   const size_t cap = o.max_points_per_centroid ? o.k * o.max_points_per_centroid : n;
   if (n > cap) {
-    const std::vector<size_t> rows = sample_without_replacement(n, cap, o.seed ^ kSubsampleStream);
+    const std::vector<size_t> rows = sample_without_replacement(n, cap, o.seed ^ detail::kKMeansSubsampleStream);
     t.x = Matrix(cap, d);
     t.w.resize(cap);
     for (size_t i = 0; i < cap; ++i) {
@@ -117,7 +129,7 @@ std::vector<size_t> init_plus_plus(const TrainSet& t, size_t k, uint64_t seed) {
   std::vector<size_t> pool = positive_rows(t);
   if (pool.size() > k * kPlusPlusPointsPerCentroid) {
     std::vector<size_t> keep = sample_without_replacement(pool.size(), k * kPlusPlusPointsPerCentroid,
-                                                          seed ^ kSubsampleStream);
+                                                          seed ^ detail::kKMeansSubsampleStream);
     for (size_t& r : keep) r = pool[r];
     pool = std::move(keep);
   }
@@ -318,17 +330,21 @@ CodebookUsage codebook_usage(const Codes& codes, size_t book) {
 
 KMeansResult kmeans(MatrixView<const float> x, const KMeansOptions& options) {
   const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
-  validate(x, options, threads);
+  detail::check_kmeans_input(x, options, threads);
   const size_t k = options.k, d = x.cols();
   const TrainSet t = make_train_set(x, options);
 
-  const std::vector<size_t> seeds = options.init == KMeansInit::kPlusPlus
-                                        ? init_plus_plus(t, k, options.seed)
-                                        : init_random(t, k, options.seed);
   KMeansResult r;
   r.training_points = t.view.rows();
   r.centroids = Matrix(k, d);
-  for (size_t c = 0; c < k; ++c) std::memcpy(r.centroids.row_ptr(c), t.view.row_ptr(seeds[c]), d * sizeof(float));
+  if (!options.initial_centroids.empty()) {
+    for (size_t c = 0; c < k; ++c)
+      std::memcpy(r.centroids.row_ptr(c), options.initial_centroids.row_ptr(c), d * sizeof(float));
+  } else {
+    const std::vector<size_t> seeds = options.init == KMeansInit::kPlusPlus ? init_plus_plus(t, k, options.seed)
+                                                                            : init_random(t, k, options.seed);
+    for (size_t c = 0; c < k; ++c) std::memcpy(r.centroids.row_ptr(c), t.view.row_ptr(seeds[c]), d * sizeof(float));
+  }
 
   Assignment a;
   for (int it = 0; it < options.iterations; ++it) {

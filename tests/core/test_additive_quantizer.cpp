@@ -82,7 +82,7 @@ TEST(AdditiveQuantizer, BeatsItsRvqOnTrainingSet) {
   aq.train(x, opt);
   opt.progress = nullptr;
   ResidualQuantizer rvq(d, 3, 6, aq.beam());
-  rvq.set_train_near_beams(false);  // as the AQ's initialisation trains it
+  rvq.set_train_for_held_out(false);  // as the AQ's initialisation trains it
   rvq.train(x, opt);
 
   const std::vector<double>& obj = aq.round_objectives();

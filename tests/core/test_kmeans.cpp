@@ -1,5 +1,6 @@
-// k-means: Lloyd descent, agreement with faiss::Clustering, determinism, empty-cluster
-// splitting, weights, the Metric, input validation and codebook usage statistics.
+// k-means: Lloyd descent, agreement with faiss::Clustering (and ProgressiveDimClustering),
+// given starting centroids, determinism, empty-cluster splitting, weights, the Metric, input
+// validation and codebook usage statistics.
 #include "vq/core/kmeans.h"
 
 #include <faiss/Clustering.h>
@@ -90,6 +91,103 @@ TEST(KMeans, MatchesFaissFromSameStart) {
   const double obj_faiss = objective(x.view(), theirs.data(), k);
   EXPECT_NEAR(obj_ours, obj_faiss, 0.01 * obj_faiss);
   EXPECT_NEAR(ours.objective, obj_ours, 1e-4 * obj_ours);
+}
+
+TEST(KMeans, StartsFromGivenCentroids) {
+  const Matrix x = testdata::clustered(5000, 16, 21, 32);
+  const size_t k = 32;
+  KMeansOptions o = options(k, 0);
+  const Matrix start = kmeans(x.view(), o).centroids;  // the k-means++ seeds
+  o.initial_centroids = start.view();
+  EXPECT_EQ(kmeans(x.view(), o).centroids.storage(), start.storage());
+  // Started from its own seeds, k-means follows its own path exactly.
+  o.iterations = 10;
+  const KMeansResult given = kmeans(x.view(), o);
+  o.initial_centroids = {};
+  EXPECT_EQ(given.centroids.storage(), kmeans(x.view(), o).centroids.storage());
+  const Matrix wrong = testdata::gaussian(k - 1, 16, 23);
+  o.initial_centroids = wrong.view();
+  EXPECT_THROW(kmeans(x.view(), o), Error);
+  Matrix nan = start;
+  nan(3, 2) = NAN;
+  o.initial_centroids = nan.view();
+  EXPECT_THROW(kmeans(x.view(), o), Error);
+}
+
+// A training set of few points per centroid, with variance decaying over the coordinates (a
+// rotated copy, so the principal axes are not the coordinate axes), and held-out rows.
+struct FewPointsPerCentroid {
+  Matrix train, held;
+};
+FewPointsPerCentroid few_points_per_centroid(size_t n, size_t d, uint64_t seed) {
+  FewPointsPerCentroid s{testdata::gaussian(n, d, seed), testdata::gaussian(4000, d, seed + 1)};
+  const Matrix mix = testdata::gaussian(d, d, seed + 2);
+  for (Matrix* m : {&s.train, &s.held}) {
+    Matrix out(m->rows(), d);
+    for (size_t i = 0; i < m->rows(); ++i)
+      for (size_t j = 0; j < d; ++j) {
+        double v = 0;
+        for (size_t t = 0; t < d; ++t) v += (*m)(i, t) / (1.0 + t) * mix(t, j);
+        out(i, j) = static_cast<float>(v + 0.5);
+      }
+    *m = std::move(out);
+  }
+  return s;
+}
+
+TEST(KMeansProgressive, HeldOutWithinOnePercentOfFaissAndBelowPlain) {
+  const FewPointsPerCentroid s = few_points_per_centroid(1280, 32, 31);
+  const size_t k = 128;
+  KMeansOptions o = options(k, 10);
+  o.init = KMeansInit::kRandom;  // as FAISS, and as RVQ's residual levels
+  const KMeansResult prog = kmeans_progressive(s.train.view(), o);
+  ASSERT_EQ(prog.centroids.rows(), k);
+  EXPECT_NEAR(prog.objective, objective(s.train.view(), prog.centroids.data(), k), 1e-3 * prog.objective);
+
+  faiss::ProgressiveDimClusteringParameters cp;
+  cp.niter = 10;
+  cp.seed = 3;
+  faiss::ProgressiveDimClustering clus(32, static_cast<int>(k), cp);
+  faiss::ProgressiveDimIndexFactory factory;
+  clus.train(static_cast<faiss::Index::idx_t>(s.train.rows()), s.train.data(), factory);
+  const double held_prog = objective(s.held.view(), prog.centroids.data(), k);
+  EXPECT_LE(held_prog, 1.01 * objective(s.held.view(), clus.centroids.data(), k));
+
+  // Plain k-means does worse on the held-out rows.
+  const KMeansResult plain = kmeans(s.train.view(), o);
+  const double held_plain = objective(s.held.view(), plain.centroids.data(), k);
+  RecordProperty("held_out_progressive", std::to_string(held_prog));
+  RecordProperty("held_out_faiss_progressive", std::to_string(objective(s.held.view(), clus.centroids.data(), k)));
+  RecordProperty("held_out_plain", std::to_string(held_plain));
+  EXPECT_LT(held_prog, 0.98 * held_plain);
+}
+
+TEST(KMeansProgressive, DeterministicStepsAndProgress) {
+  const FewPointsPerCentroid s = few_points_per_centroid(3000, 16, 41);
+  KMeansOptions o = options(64, 4);
+  o.max_points_per_centroid = 40;  // subsamples 2560 of the 3000 rows
+  o.threads = 1;
+  std::vector<ProgressEvent> events;
+  o.progress = [&](const ProgressEvent& e) { events.push_back(e); };
+  const KMeansResult a = kmeans_progressive(s.train.view(), o, 5);
+  // d = 16 over 5 steps: 1, 3, 5, 9, 16 leading coordinates, 4 iterations each.
+  EXPECT_EQ(a.stats.size(), 20u);
+  EXPECT_EQ(a.training_points, 2560u);
+  ASSERT_EQ(events.size(), 20u);
+  EXPECT_EQ(events.back().step, 20u);
+  EXPECT_EQ(events.back().total, 20u);
+  o.progress = nullptr;
+  for (int threads : {1, 2, 3}) {
+    o.threads = threads;
+    EXPECT_EQ(kmeans_progressive(s.train.view(), o, 5).centroids.storage(), a.centroids.storage()) << threads;
+  }
+  EXPECT_THROW(kmeans_progressive(s.train.view(), o, 0), Error);
+  o.metric = Metric::diagonal(std::vector<float>(16, 2.f));
+  EXPECT_THROW(kmeans_progressive(s.train.view(), o), Error);
+  o.metric = Metric();
+  Matrix bad = s.train;
+  bad(7, 3) = NAN;
+  EXPECT_THROW(kmeans_progressive(bad.view(), o), Error);
 }
 
 TEST(KMeans, WithinOnePercentOfFaiss) {

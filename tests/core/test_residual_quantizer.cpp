@@ -92,18 +92,18 @@ TEST(ResidualQuantizer, MatchesOrBeatsFaissGreedyAndBeam) {
   EXPECT_LE(testdata::mse(x, greedy.decode(greedy.encode(x, 4))), ours1);
 }
 
-// Trained on few rows, later levels that also learn from the beam entries near each vector's
-// best generalise better: lower held-out error than learning from the best entries alone, on
-// smooth (manifold) and clustered data. Off, train() fits its training set alone, which it
-// then fits at least as well.
-TEST(ResidualQuantizer, NearBeamTrainingLowersHeldOutError) {
+// Trained on few rows, later levels that also learn from the other beam entries and cluster
+// progressively in their leading dimensions generalise better: lower held-out error than
+// plain k-means on the best entries alone, on smooth (manifold) and clustered data. Off,
+// train() fits its training set alone, which it then fits at least as well.
+TEST(ResidualQuantizer, TrainingForHeldOutLowersHeldOutError) {
   const SingleThreaded single_threaded;
   for (const bool clustered : {false, true}) {
     SCOPED_TRACE(clustered ? "clustered" : "manifold");
     const Matrix all = clustered ? testdata::clustered(5000, 32, 21) : testdata::manifold(5000, 32, 21);
     const MatrixView<const float> train = all.view().rows_slice(0, 2000), test = all.view().rows_slice(2000, 3000);
     ResidualQuantizer near(32, 4, 7, 4), best_only(32, 4, 7, 4);
-    best_only.set_train_near_beams(false);
+    best_only.set_train_for_held_out(false);
     near.train(train, iters(15));
     best_only.train(train, iters(15));
     const double held_near = testdata::mse(test, near.decode(near.encode(test)));

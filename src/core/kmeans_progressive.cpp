@@ -1,0 +1,138 @@
+// Progressive-dimension k-means (declared in vq/core/kmeans.h): k-means on the leading principal
+// coordinates, the number of coordinates growing geometrically from step to step.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+// GCC 12's false -Wmaybe-uninitialized inside Eigen's AVX-512 code (see metric.cpp).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Dense>
+
+#include "core/kmeans_internal.h"
+#include "vq/core/kmeans.h"
+#include "vq/core/rng.h"
+
+namespace vq {
+
+namespace {
+
+struct Rows {
+  Matrix x;
+  std::vector<float> w;  // empty: unweighted
+};
+
+Rows subsample(MatrixView<const float> x, const KMeansOptions& o) {
+  const size_t n = x.rows(), d = x.cols();
+  const size_t cap = o.max_points_per_centroid ? o.k * o.max_points_per_centroid : n;
+  std::vector<size_t> rows(std::min(n, cap));
+  if (n > cap) {
+    rows = sample_without_replacement(n, cap, o.seed ^ detail::kKMeansSubsampleStream);
+  } else {
+    for (size_t i = 0; i < n; ++i) rows[i] = i;
+  }
+  Rows r;
+  r.x = Matrix(rows.size(), d);
+  for (size_t i = 0; i < rows.size(); ++i) std::memcpy(r.x.row_ptr(i), x.row_ptr(rows[i]), d * sizeof(float));
+  if (!o.weights.empty())
+    for (size_t i : rows) r.w.push_back(o.weights[i]);
+  return r;
+}
+
+// Centres x on its weighted mean (returned) and rotates it onto its principal axes, largest
+// variance first; `axes` receives the d × d rotation whose column e is axis e.
+std::vector<float> rotate_to_principal_axes(Matrix& x, const std::vector<float>& w, Matrix& axes) {
+  const size_t n = x.rows(), d = x.cols();
+  std::vector<double> mean(d, 0.0);
+  double total = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const double wi = w.empty() ? 1.0 : w[i];
+    total += wi;
+    for (size_t j = 0; j < d; ++j) mean[j] += wi * x(i, j);
+  }
+  std::vector<float> mu(d);
+  for (size_t j = 0; j < d; ++j) mu[j] = static_cast<float>(mean[j] / total);
+  // √w-scaled centred rows: their Gram matrix is the weighted covariance (up to 1/total, which
+  // changes no axis).
+  Matrix scaled(n, d);
+  for (size_t i = 0; i < n; ++i) {
+    const float s = w.empty() ? 1.f : std::sqrt(w[i]);
+    for (size_t j = 0; j < d; ++j) {
+      x(i, j) -= mu[j];
+      scaled(i, j) = s * x(i, j);
+    }
+  }
+  std::vector<float> cov(d * d, 0.f);
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, int(d), int(n), 1.f, scaled.data(), int(d), 0.f, cov.data(),
+              int(d));
+  Eigen::MatrixXd c(d, d);
+  for (size_t i = 0; i < d; ++i)
+    for (size_t j = i; j < d; ++j) c(i, j) = c(j, i) = cov[i * d + j];
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(c);
+  VQ_CHECK(eig.info() == Eigen::Success, "kmeans_progressive: eigendecomposition of the covariance failed");
+  axes = Matrix(d, d);
+  for (size_t j = 0; j < d; ++j)
+    for (size_t e = 0; e < d; ++e) axes(j, e) = static_cast<float>(eig.eigenvectors()(j, d - 1 - e));  // ascending → descending
+  Matrix rotated(n, d);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(d), int(d), 1.f, x.data(), int(d), axes.data(),
+              int(d), 0.f, rotated.data(), int(d));
+  x = std::move(rotated);
+  return mu;
+}
+
+}  // namespace
+
+KMeansResult kmeans_progressive(MatrixView<const float> x, const KMeansOptions& options, int steps) {
+  VQ_CHECK(steps >= 1, "kmeans_progressive: steps = ", steps, " must be >= 1");
+  VQ_CHECK(options.metric.is_identity(), "kmeans_progressive: only the identity metric is supported");
+  VQ_CHECK(options.initial_centroids.empty(), "kmeans_progressive: initial centroids are not supported");
+  detail::check_kmeans_input(x, options, options.threads > 0 ? options.threads : omp_get_max_threads());
+  const size_t d = x.cols(), k = options.k;
+  Rows rows = subsample(x, options);
+  Matrix axes;
+  const std::vector<float> mu = rotate_to_principal_axes(rows.x, rows.w, axes);
+
+  KMeansOptions step = options;
+  step.max_points_per_centroid = 0;  // subsampled above
+  step.weights = rows.w;
+  const int per_step = std::max(options.iterations, 0);
+  KMeansResult result;
+  Matrix start;
+  std::vector<KMeansIterationStats> stats;
+  size_t previous = 0;
+  for (int s = 0; s < steps; ++s) {
+    const size_t di =
+        s + 1 == steps ? d : std::clamp<size_t>(size_t(std::pow(double(d), double(s + 1) / steps)), 1, d);
+    if (di <= previous) continue;
+    if (previous > 0) {
+      start = Matrix(k, di);  // the previous centroids, zero in the new coordinates
+      for (size_t c = 0; c < k; ++c) std::memcpy(start.row_ptr(c), result.centroids.row_ptr(c), previous * sizeof(float));
+      step.initial_centroids = start.view();
+    }
+    if (options.progress) {
+      const size_t done = stats.size(), total = size_t(per_step) * size_t(steps);
+      step.progress = [&, done, total](const ProgressEvent& e) {
+        options.progress(ProgressEvent{e.stage, done + e.step, total, e.objective, e.perplexity});
+      };
+    }
+    result = kmeans(MatrixView<const float>(rows.x.data(), rows.x.rows(), di, d), step);
+    for (KMeansIterationStats st : result.stats) {
+      st.iteration = int(stats.size());
+      stats.push_back(st);
+    }
+    previous = di;
+  }
+  // Back to the original coordinates: c = c_rot · axesᵀ + μ.
+  Matrix centroids(k, d);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(k), int(d), int(d), 1.f, result.centroids.data(), int(d),
+              axes.data(), int(d), 0.f, centroids.data(), int(d));
+  for (size_t c = 0; c < k; ++c)
+    for (size_t j = 0; j < d; ++j) centroids(c, j) += mu[j];
+  result.centroids = std::move(centroids);
+  result.stats = std::move(stats);
+  return result;
+}
+
+}  // namespace vq
