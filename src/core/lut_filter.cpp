@@ -37,41 +37,47 @@ kernels::LutScanArgs scan_args(const LookupTable& lut, const float* norms) {
 }
 
 // uint8 tables: per-book minimum removed, one scale for all books (so sums stay comparable),
-// rounded to nearest: each entry is off by at most scale / 2.
+// rounded down and saturated at 255, so that every level times the scale is at most its entry:
+// the quantized sum times the scale is a lower bound of the score, whatever the scale. Rounding
+// down instead of to nearest makes the bound one-sided: an entry at its book's minimum (which
+// the nearest vectors take often) costs nothing, where a rounded table charged every book half
+// a level. The scale starts at the widest book's range / 255 (nothing saturates) and the scan
+// narrows it as its threshold tightens (TableZoom, lut_filter.h).
 namespace {
 
 // Rows of 16 entries (packed4, books padded to even) or 256 entries (blocked8).
 size_t table_row(BlockLayout layout) { return layout == BlockLayout::kPacked4 ? 16 : 256; }
 
-// Book m's uint8 table from its float table at t.scale: multiply by the inverse scale and round
-// half up by truncation (every value is >= lo[m]), branch-free and vectorisable, since tables
-// are rebuilt per query (per window with windowed RoPE). Each level is within 0.5 (+ a few
-// float ulps of 255) of the exact quotient; the slack's 0.01·scale per bound covers the ulps.
-void quantize_book(BlockLayout layout, size_t m, QueryTables& t) {
+// Book m's uint8 table from its float table at `scale` into qtable: multiply by the inverse
+// scale and round down by truncation (every value is >= lo[m]), branch-free and vectorisable,
+// since tables are rebuilt per query (per window with windowed RoPE) and re-zoomed during scans.
+// Each level is at most the exact quotient plus a few float ulps of 255; the slack's
+// 0.01·scale covers those over all books.
+void quantize_book(BlockLayout layout, const QueryTables& t, size_t m, double scale, uint8_t* qtable) {
   const LookupTable& lut = t.lut;
-  const float inv = static_cast<float>(1.0 / t.scale);
+  const float inv = static_cast<float>(1.0 / scale);
   const float* v = lut.values.data() + lut.offsets[m];
-  uint8_t* q = t.qtable.data() + m * table_row(layout);
+  uint8_t* q = qtable + m * table_row(layout);
   const size_t n = lut.offsets[m + 1] - lut.offsets[m];
   const float low = t.lo[m];
-  for (size_t e = 0; e < n; ++e) {
-    const int level = static_cast<int>((v[e] - low) * inv + 0.5f);
-    q[e] = static_cast<uint8_t>(level < 255 ? level : 255);
-  }
+  for (size_t e = 0; e < n; ++e) q[e] = static_cast<uint8_t>(std::min((v[e] - low) * inv, 255.f));
 }
 
-// t.base and t.slack from t.lo / t.hi / t.scale: rounding of the tables, plus float rounding
-// of the exact score (M + 2 additions, each off by at most FLT_EPSILON/2 of a partial sum
-// bounded by `magnitude`), generously.
-void set_bounds(QueryTables& t) {
-  const size_t M = t.lo.size();
+// The float rounding of an exact score: M + 2 additions, each off by at most FLT_EPSILON/2 of a
+// partial sum bounded by the largest magnitudes, generously.
+double float_rounding(const QueryTables& t) {
   double magnitude = std::abs(double(t.lut.bias)) + t.max_norm;
+  for (size_t m = 0; m < t.lo.size(); ++m) magnitude += std::max(std::abs(double(t.lo[m])), std::abs(double(t.hi[m])));
+  return 2.0 * double(t.lo.size() + 2) * FLT_EPSILON * magnitude;
+}
+
+double slack_at(double scale, const QueryTables& t) { return scale * 0.01 + float_rounding(t); }
+
+// t.base and t.slack from t.lo / t.hi / t.scale.
+void set_bounds(QueryTables& t) {
   t.base = t.lut.bias;
-  for (size_t m = 0; m < M; ++m) {
-    magnitude += std::max(std::abs(double(t.lo[m])), std::abs(double(t.hi[m])));
-    t.base += t.lo[m];
-  }
-  t.slack = t.scale * (0.5 * double(M) + 0.01) + 2.0 * double(M + 2) * FLT_EPSILON * magnitude;
+  for (float lo : t.lo) t.base += lo;
+  t.slack = slack_at(t.scale, t);
 }
 
 }  // namespace
@@ -93,7 +99,7 @@ void quantize_tables(BlockLayout layout, float max_norm, QueryTables& t) {
   // QueryTables per window, and only entries are rewritten.
   const size_t bytes = layout == BlockLayout::kPacked4 ? kernels::packed4_block_bytes(M) : M * table_row(layout);
   if (t.qtable.size() != bytes) t.qtable.assign(bytes, 0);
-  for (size_t m = 0; m < M; ++m) quantize_book(layout, m, t);
+  for (size_t m = 0; m < M; ++m) quantize_book(layout, t, m, t.scale, t.qtable.data());
 }
 
 void requantize_leading_books(BlockLayout layout, size_t changed, QueryTables& t) {
@@ -105,7 +111,17 @@ void requantize_leading_books(BlockLayout layout, size_t changed, QueryTables& t
   }
   if (range > t.scale * 255.0) return quantize_tables(layout, t.max_norm, t);
   set_bounds(t);
-  for (size_t m = 0; m < changed; ++m) quantize_book(layout, m, t);
+  for (size_t m = 0; m < changed; ++m) quantize_book(layout, t, m, t.scale, t.qtable.data());
+}
+
+void TableZoom::narrow(BlockLayout layout, const QueryTables& t, float threshold) {
+  const double current = own_.empty() ? t.scale : scale_;
+  const double scale = (double(threshold) - t.base) / 255.0;
+  if (!(scale < 0.5 * current) || scale < t.scale / 65536.0) return;  // also: +inf, NaN
+  if (own_.empty()) own_ = t.qtable;  // the padding of packed books stays zero
+  for (size_t m = 0; m < t.lo.size(); ++m) quantize_book(layout, t, m, scale, own_.data());
+  scale_ = scale;
+  slack_ = slack_at(scale, t);
 }
 
 namespace {
@@ -117,12 +133,18 @@ template <class L>
 constexpr size_t kStep = std::is_same_v<L, kernels::Packed4> ? 16 : 4;
 
 template <class L>
-void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, TopK* heaps) {
+void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, TopK* heaps, TableZoom* zooms) {
   constexpr size_t kS = kStep<L>;
+  constexpr BlockLayout kLayout = std::is_same_v<L, kernels::Packed4> ? BlockLayout::kPacked4 : BlockLayout::kBlocked8;
   const size_t nq = group.size();
   const size_t bytes = L::block_bytes(r.books);
   kernels::QuantizedLut luts[kernels::kMaxFilterQueries];
-  for (size_t q = 0; q < nq; ++q) luts[q] = {group[q].qtable.data(), L::table_rows(r.books)};
+  double scale[kernels::kMaxFilterQueries], slack[kernels::kMaxFilterQueries];
+  for (size_t q = 0; q < nq; ++q) {
+    luts[q] = {group[q].qtable.data(), L::table_rows(r.books)};
+    scale[q] = group[q].scale;
+    slack[q] = group[q].slack;
+  }
   uint16_t thresholds[kernels::kMaxFilterQueries * kS];
   typename L::Mask masks[kernels::kMaxFilterQueries * kS];
   for (size_t s0 = 0, n = 0; s0 < r.nblocks; s0 += n) {
@@ -140,10 +162,17 @@ void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, To
     bool none[kernels::kMaxFilterQueries * kS];
     for (size_t q = 0; q < nq; ++q) {
       const QueryTables& t = group[q];
-      const double limit = heaps[q].threshold() - t.base + t.slack;
+      if (zooms) {
+        TableZoom& z = zooms[q];
+        z.narrow(kLayout, t, heaps[q].threshold());
+        luts[q].qtable = z.qtable(t);
+        scale[q] = z.scale(t);
+        slack[q] = z.slack(t);
+      }
+      const double limit = heaps[q].threshold() - t.base + slack[q];
       for (size_t b = 0; b < n; ++b) {
         const double floor_norm = r.block_min_norm ? r.block_min_norm[s0 + b] : 0.0;
-        const double level = std::floor((limit - floor_norm) / t.scale);
+        const double level = std::floor((limit - floor_norm) / scale[q]);
         none[q * n + b] = level < 0;
         thresholds[q * n + b] = static_cast<uint16_t>(std::clamp(level, 0.0, 65535.0));  // inf -> 65535
       }
@@ -177,13 +206,14 @@ void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, To
 
 }  // namespace
 
-void scan_filtered(BlockLayout layout, Span<const QueryTables> group, const BlockRange& range, TopK* heaps) {
+void scan_filtered(BlockLayout layout, Span<const QueryTables> group, const BlockRange& range, TopK* heaps,
+                   TableZoom* zooms) {
   VQ_CHECK(!group.empty() && group.size() <= kernels::kMaxFilterQueries, "scan_filtered: ", group.size(),
            " queries in one group");
   if (layout == BlockLayout::kPacked4)
-    scan_filtered_layout<kernels::Packed4>(group, range, heaps);
+    scan_filtered_layout<kernels::Packed4>(group, range, heaps, zooms);
   else
-    scan_filtered_layout<kernels::Blocked8>(group, range, heaps);
+    scan_filtered_layout<kernels::Blocked8>(group, range, heaps, zooms);
 }
 
 }  // namespace vq::detail

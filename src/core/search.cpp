@@ -81,6 +81,7 @@ struct CodeIndexScan {
     float* outs[kGroup];
     for (size_t g = 0; g < kGroup; ++g) outs[g] = scores[g];
     kernels::LutScanArgs args[kGroup];
+    detail::TableZoom zooms[kGroup];  // the blocked layouts' tables, narrowed along the whole range
     for (size_t c0 = begin; c0 < end; c0 += kChunk) {
       const size_t len = std::min(kChunk, end - c0);
       const float* norms = index.with_norms_ ? index.norms_.data() + c0 : nullptr;
@@ -93,7 +94,7 @@ struct CodeIndexScan {
         continue;
       }
       if (blocked(index)) {  // the whole group in one pass over the chunk's blocks
-        scan_filtered(block_layout(index), group, chunk_range(index, c0, len), heaps);
+        scan_filtered(block_layout(index), group, chunk_range(index, c0, len), heaps, zooms);
         continue;
       }
       for (size_t g = 0; g < group.size(); ++g) {

@@ -202,15 +202,18 @@ TEST_F(SearchApi, ThreadCountAndBatchingDoNotChangeResults) {
   }
 }
 
-// The filtered 8-bit path (blocked layout, quantized tables, exact re-scoring) returns exactly
-// what the float scan of the free function returns: same ids, bit-identical distances, for
-// small and large k, both metrics, additive books with norms, and both threading strategies.
-// Enough vectors that the heap threshold tightens and most blocks are filtered out; duplicates
-// create exact ties. (Without AVX-512 VBMI, or under VQ_SIMD=avx2, this checks the uint8 path.)
-TEST(SearchFiltered8, EqualsFloatScanExactly) {
+// The filtered paths (blocked layouts, quantized tables narrowed to the threshold as the scan
+// goes, exact re-scoring) return exactly what the float scan of the free function returns:
+// same ids, bit-identical distances, for small and large k, both metrics, additive books with
+// norms, and both threading strategies. Enough vectors that the heap threshold tightens, the
+// tables are narrowed and most blocks are filtered out; duplicates create exact ties. (Without
+// AVX-512 VBMI, or under VQ_SIMD=avx2, the 8-bit books check the uint8 path.)
+TEST(SearchFiltered, EqualsFloatScanExactly) {
   const std::vector<std::shared_ptr<const CodebookQuantizer>> quantizers = {
       trained(std::make_shared<ProductQuantizer>(kDim, 16, 8)),
-      trained(std::make_shared<ResidualQuantizer>(kDim, 3, 8))};
+      trained(std::make_shared<ResidualQuantizer>(kDim, 3, 8)),
+      trained(std::make_shared<ProductQuantizer>(kDim, 16, 4)),
+      trained(std::make_shared<ResidualQuantizer>(kDim, 5, 4))};
   for (const auto& quantizer : quantizers) {
     const Codes a = quantizer->encode(testdata::clustered(12000, kDim, 8));
     const Codes b = quantizer->encode(testdata::clustered(1000, kDim, 8));  // duplicates of a
