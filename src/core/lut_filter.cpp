@@ -169,10 +169,11 @@ void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, To
         scale[q] = z.scale(t);
         slack[q] = z.slack(t);
       }
-      const double limit = heaps[q].threshold() - t.base + slack[q];
+      // In levels; the inverse's rounding (relative 1e-16) is far inside the slack's 0.01 level.
+      const double inv = 1.0 / scale[q], limit = heaps[q].threshold() - t.base + slack[q];
       for (size_t b = 0; b < n; ++b) {
         const double floor_norm = r.block_min_norm ? r.block_min_norm[s0 + b] : 0.0;
-        const double level = std::floor((limit - floor_norm) / scale[q]);
+        const double level = std::floor((limit - floor_norm) * inv);
         none[q * n + b] = level < 0;
         thresholds[q * n + b] = static_cast<uint16_t>(std::clamp(level, 0.0, 65535.0));  // inf -> 65535
       }
