@@ -42,7 +42,7 @@ kernels::LutScanArgs scan_args(const LookupTable& lut, const float* norms) {
 // down instead of to nearest makes the bound one-sided: an entry at its book's minimum (which
 // the nearest vectors take often) costs nothing, where a rounded table charged every book half
 // a level. The scale starts at the widest book's range / 255 (nothing saturates) and the scan
-// narrows it as its threshold tightens (TableZoom, lut_filter.h).
+// re-scales them to its threshold (TableZoom, lut_filter.h).
 namespace {
 
 // Rows of 16 entries (packed4, books padded to even) or 256 entries (blocked8).
@@ -60,7 +60,7 @@ void quantize_book(BlockLayout layout, const QueryTables& t, size_t m, double sc
   uint8_t* q = qtable + m * table_row(layout);
   const size_t n = lut.offsets[m + 1] - lut.offsets[m];
   const float low = t.lo[m];
-  for (size_t e = 0; e < n; ++e) q[e] = static_cast<uint8_t>(std::min((v[e] - low) * inv, 255.f));
+  for (size_t e = 0; e < n; ++e) q[e] = static_cast<uint8_t>(static_cast<int>(std::min((v[e] - low) * inv, 255.f)));
 }
 
 // The float rounding of an exact score: M + 2 additions, each off by at most FLT_EPSILON/2 of a
@@ -114,10 +114,13 @@ void requantize_leading_books(BlockLayout layout, size_t changed, QueryTables& t
   for (size_t m = 0; m < changed; ++m) quantize_book(layout, t, m, t.scale, t.qtable.data());
 }
 
-void TableZoom::narrow(BlockLayout layout, const QueryTables& t, float threshold) {
+void TableZoom::follow(BlockLayout layout, const QueryTables& t, float threshold) {
   const double current = own_.empty() ? t.scale : scale_;
-  const double scale = (double(threshold) - t.base) / 255.0;
-  if (!(scale < 0.5 * current) || scale < t.scale / 65536.0) return;  // also: +inf, NaN
+  // 254 levels, not 255: the threshold in levels is then below 255, and the filter kernels sum
+  // saturating bytes (lut_filter_simd.inc).
+  const double scale = (double(threshold) - t.base) / 254.0;
+  if (!std::isfinite(scale) || scale < t.scale / 65536.0) return;  // a heap not yet full; a tiny gap
+  if (scale >= 0.5 * current && scale <= current) return;         // narrowing would not halve it
   if (own_.empty()) own_ = t.qtable;  // the padding of packed books stays zero
   for (size_t m = 0; m < t.lo.size(); ++m) quantize_book(layout, t, m, scale, own_.data());
   scale_ = scale;
@@ -164,7 +167,7 @@ void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, To
       const QueryTables& t = group[q];
       if (zooms) {
         TableZoom& z = zooms[q];
-        z.narrow(kLayout, t, heaps[q].threshold());
+        z.follow(kLayout, t, heaps[q].threshold());
         luts[q].qtable = z.qtable(t);
         scale[q] = z.scale(t);
         slack[q] = z.slack(t);

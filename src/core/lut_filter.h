@@ -105,20 +105,24 @@ struct BlockRange {
 };
 
 // One query's uint8 tables as a scan over many ranges uses them: the query's own
-// (QueryTables::qtable) until the heap's threshold has come within half of the scale they
-// resolve, then a private copy at a finer scale. A vector that can still enter the heap has no
-// book entry more than gap = threshold − base above that book's minimum (every other book adds
-// at least its own minimum, stored norms are >= 0), so at scale = gap / 255 no entry it takes
-// saturates, while a saturated entry lifts a bound to the threshold by itself: the finest scale
-// that costs nothing. Each narrowing at least halves the scale, so a scan narrows a few times.
+// (QueryTables::qtable) until its heap is full, then a private copy whose scale follows the
+// heap's threshold: scale = gap / 254, gap = threshold − base. A vector that can still enter the
+// heap has no book entry more than gap above that book's minimum (every other book adds at
+// least its own minimum, stored norms are >= 0), so none of its entries saturates, while a
+// saturated entry lifts a bound past the threshold by itself: the finest scale that costs
+// nothing. And the threshold is then below 255 levels, so the filter kernels sum saturating
+// bytes instead of words (lut_filter_simd.inc). The scale is re-set when the gap has halved
+// (a few times per scan) or when the threshold has passed 254 levels (the first time, when the
+// query's own scale, the widest book's range / 255, is finer than the gap needs).
 // One per query and thread, for the queries' whole scan (not shared between threads).
 // Re-scored vectors per query over 200,000 codes (k = 10, one thread), tables rounded down
 // without / with narrowing: manifold PQ32x4 243 / 152, PQ64x4 386 / 191; Gaussian with
 // decaying spectrum PQ64x4 1,537 / 628; clustered PQ32x4 159 / 148.
 class TableZoom {
  public:
-  // Narrows to the threshold when that halves the scale (down to 1/65536 of t.scale).
-  void narrow(BlockLayout layout, const QueryTables& t, float threshold);
+  // Re-scales to the threshold when that halves the scale or the threshold is past 254 levels
+  // (down to 1/65536 of t.scale; nothing while the threshold is infinite).
+  void follow(BlockLayout layout, const QueryTables& t, float threshold);
   const uint8_t* qtable(const QueryTables& t) const { return own_.empty() ? t.qtable.data() : own_.data(); }
   double scale(const QueryTables& t) const { return own_.empty() ? t.scale : scale_; }
   double slack(const QueryTables& t) const { return own_.empty() ? t.slack : slack_; }

@@ -81,7 +81,7 @@ struct CodeIndexScan {
     float* outs[kGroup];
     for (size_t g = 0; g < kGroup; ++g) outs[g] = scores[g];
     kernels::LutScanArgs args[kGroup];
-    detail::TableZoom zooms[kGroup];  // the blocked layouts' tables, narrowed along the whole range
+    detail::TableZoom zooms[kGroup];  // the blocked layouts' tables, following the threshold along the range
     for (size_t c0 = begin; c0 < end; c0 += kChunk) {
       const size_t len = std::min(kChunk, end - c0);
       const float* norms = index.with_norms_ ? index.norms_.data() + c0 : nullptr;

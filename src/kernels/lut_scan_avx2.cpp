@@ -4,6 +4,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/isa.h"
 
 #if VQ_ISA_X86

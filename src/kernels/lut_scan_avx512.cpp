@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/isa.h"
 
 #if VQ_ISA_X86
@@ -46,6 +48,13 @@ struct Avx512Blocked8 {
     const __m512i thr = _mm512_set1_epi16(static_cast<short>(threshold));
     return uint64_t{_mm512_cmple_epu16_mask(even[0], thr)} |
            uint64_t{_mm512_cmple_epu16_mask(odd[0], thr)} << 32;
+  }
+
+  static __m512i add_saturating(__m512i a, __m512i b) { return _mm512_adds_epu8(a, b); }
+  // As mask(): even bytes give bits 0..31, odd bytes bits 32..63.
+  static uint64_t mask_saturated(const Vec* sums, uint8_t threshold) {
+    const uint64_t m = _mm512_cmple_epu8_mask(sums[0], _mm512_set1_epi8(static_cast<char>(threshold)));
+    return _pext_u64(m, 0x5555555555555555ULL) | _pext_u64(m, 0xaaaaaaaaaaaaaaaaULL) << 32;
   }
 };
 
@@ -92,6 +101,18 @@ struct Avx512Packed4 {
     const uint32_t evens = (m & 0xffu) | (m >> 8 & 0xff00u);
     const uint32_t odds = (m >> 8 & 0xffu) | (m >> 16 & 0xff00u);
     return _pdep_u32(evens, 0x55555555u) | _pdep_u32(odds, 0xaaaaaaaau);
+  }
+
+  static __m512i add_saturating(__m512i a, __m512i b) { return _mm512_adds_epu8(a, b); }
+  // As mask(), on saturated byte sums: byte j of lane i of sums[0] is vector j's share of
+  // books 4p + i, of sums[1] vector 16 + j's. The lanes are summed (saturating), then compared.
+  static uint32_t mask_saturated(const Vec* sums, uint8_t threshold) {
+    const __m512i pairs = _mm512_adds_epu8(_mm512_maskz_shuffle_i64x2(0xff, sums[0], sums[1], 0x88),  // s0: 0 2, s1: 0 2
+                                           _mm512_maskz_shuffle_i64x2(0xff, sums[0], sums[1], 0xdd)); // s0: 1 3, s1: 1 3
+    // Lanes [s0 0+1, s0 2+3, s1 0+1, s1 2+3] -> lane 0: vectors 0..15, lane 2: vectors 16..31.
+    const __m512i total = _mm512_adds_epu8(pairs, _mm512_maskz_shuffle_i64x2(0xff, pairs, pairs, 0xb1));
+    const uint64_t m = _mm512_cmple_epu8_mask(total, _mm512_set1_epi8(static_cast<char>(threshold)));
+    return static_cast<uint32_t>((m & 0xffffu) | (m >> 16 & 0xffff0000u));
   }
 
   // [a0 + a1, a2 + a3, b0 + b1, b2 + b3] for the lanes of a and b. (The zero-masked shuffles:

@@ -42,7 +42,9 @@ int expect_bounds_hold(const QueryTables& t, Rng& rng) {
     }
     const double bound = t.base + t.scale * qsum;
     EXPECT_GE(exact, bound - t.slack) << "row " << row;
-    if (!saturated) EXPECT_LE(exact, bound + t.scale * double(kBooks) + t.slack) << "row " << row;
+    if (!saturated) {
+      EXPECT_LE(exact, bound + t.scale * double(kBooks) + t.slack) << "row " << row;
+    }
     saturated_rows += saturated;
   }
   return saturated_rows;
@@ -72,24 +74,31 @@ TEST(LutFilter, RequantizingLeadingBooksKeepsTheBounds) {
   expect_bounds_hold(t, rng);
 }
 
-// Narrowed to a threshold, the private tables still bound every row from below; a row whose
+// Following a threshold, the private tables still bound every row from below; a row whose
 // score is within the threshold has no saturated entry, and a row with a saturated entry has
-// a bound at the threshold or above. Narrowing only ever halves the scale or more.
-TEST(LutFilter, ZoomNarrowsToTheThresholdAndKeepsTheBounds) {
+// a bound at the threshold or above. The scale narrows by half or more, or widens when the
+// threshold passes 254 levels.
+TEST(LutFilter, ZoomFollowsTheThresholdAndKeepsTheBounds) {
   Rng rng(7);
   QueryTables t;
   t.lut = random_tables(rng, 1.f);
   quantize_tables(BlockLayout::kBlocked8, 0.f, t);
   TableZoom zoom;
-  zoom.narrow(BlockLayout::kBlocked8, t, std::numeric_limits<float>::infinity());  // a heap not yet full
+  zoom.follow(BlockLayout::kBlocked8, t, std::numeric_limits<float>::infinity());  // a heap not yet full
   EXPECT_EQ(zoom.qtable(t), t.qtable.data());
   const float threshold = static_cast<float>(t.base + 0.3 * 255.0 * t.scale);
-  zoom.narrow(BlockLayout::kBlocked8, t, threshold);
+  zoom.follow(BlockLayout::kBlocked8, t, threshold);
   ASSERT_NE(zoom.qtable(t), t.qtable.data());
-  EXPECT_NEAR(zoom.scale(t), (threshold - t.base) / 255.0, 1e-9 * t.scale);
+  EXPECT_NEAR(zoom.scale(t), (threshold - t.base) / 254.0, 1e-9 * t.scale);
   const double scale = zoom.scale(t);
-  zoom.narrow(BlockLayout::kBlocked8, t, static_cast<float>(t.base + 0.7 * 255.0 * scale));  // not half
+  zoom.follow(BlockLayout::kBlocked8, t, static_cast<float>(t.base + 0.7 * 254.0 * scale));  // not half
   EXPECT_EQ(zoom.scale(t), scale);
+  // Past 254 levels: a coarser scale, so the threshold is below 255 levels again.
+  const float wide = static_cast<float>(t.base + 600.0 * scale);
+  zoom.follow(BlockLayout::kBlocked8, t, wide);
+  EXPECT_NEAR(zoom.scale(t), (wide - t.base) / 254.0, 1e-9 * t.scale);
+  zoom.follow(BlockLayout::kBlocked8, t, threshold);
+  EXPECT_NEAR(zoom.scale(t), scale, 1e-9 * t.scale);
 
   int within = 0, saturated_rows = 0;
   for (int row = 0; row < 20000; ++row) {

@@ -202,7 +202,7 @@ TYPED_TEST(BlockedLayout, RoundTripsAndSumsEqualNaive) {
 }
 
 // Every SIMD filter the CPU runs, for 1 to kMaxFilterQueries queries at once, against the
-// reference run query by query.
+// reference run query by query: with thresholds anywhere, and all below 255 (saturating sums).
 TYPED_TEST(BlockedLayout, SimdFiltersEqualReference) {
   using L = TypeParam;
 #if defined(__x86_64__)
@@ -246,6 +246,25 @@ TYPED_TEST(BlockedLayout, SimdFiltersEqualReference) {
               for (size_t j = 0; j < L::kBlock; ++j)
                 ASSERT_EQ(bool(ref[b] >> j & 1), sums[b * L::kBlock + j] <= thr[q * nblocks + b]);
             }
+          }
+          // Tables narrowed to the threshold (TableZoom): entries mostly small, some 255, and
+          // every threshold below 255, so the kernels that sum saturating bytes run.
+          for (auto& t : tables)
+            for (size_t m = 0; m < books; ++m)
+              for (size_t e = 0; e < (1u << bits); ++e)
+                t[m * L::kEntries + e] = rng() % 50 == 0 ? 255 : uint8_t(rng() % (2 * 254 / books + 1));
+          for (size_t q = 0; q < nq; ++q) {
+            sums_ref<L>(luts[q], p.blocks.data(), nblocks, sums.data());
+            for (size_t b = 0; b < nblocks; ++b)
+              thr[q * nblocks + b] = b == 0 ? 254 : std::min<uint16_t>(254, sums[b * L::kBlock + rng() % L::kBlock]);
+          }
+          simd_filter(luts.data(), nq, p.blocks.data(), nblocks, thr.data(), fast.data());
+          for (size_t q = 0; q < nq; ++q) {
+            filter_ref<L>(luts[q], p.blocks.data(), nblocks, thr.data() + q * nblocks, ref.data());
+            for (size_t b = 0; b < nblocks; ++b)
+              ASSERT_EQ(fast[q * nblocks + b], ref[b]) << "narrowed tables: level " << int(level) << " books " << books
+                                                       << " bits " << bits << " query " << q << "/" << nq
+                                                       << " block " << b;
           }
         }
       }
