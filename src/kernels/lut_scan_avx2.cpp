@@ -44,6 +44,21 @@ struct Avx2Packed4 {
            le_mask(lane_sum(even[1]), lane_sum(odd[1]), thr) << 16;
   }
 
+  static __m256i add_saturating(__m256i a, __m256i b) { return _mm256_adds_epu8(a, b); }
+  // As mask(), on saturated byte sums: byte j of lane i of sums[0] is vector j's share of the
+  // books of lane i, of sums[1] vector 16 + j's.
+  static uint32_t mask_saturated(const Vec* sums, uint8_t threshold) {
+    const __m128i thr = _mm_set1_epi8(static_cast<char>(threshold));
+    return le_mask8(saturated_lane_sum(sums[0]), thr) | le_mask8(saturated_lane_sum(sums[1]), thr) << 16;
+  }
+  static __m128i saturated_lane_sum(Vec v) {
+    return _mm_adds_epu8(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  }
+  // 16 vectors' byte sums -> 16-bit mask of sum <= thr.
+  static uint32_t le_mask8(__m128i sums, __m128i thr) {
+    return static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(sums, thr), sums)));
+  }
+
   // Sum of the two 128-bit lanes (even books + odd books).
   static __m128i lane_sum(Vec v) {
     return _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
