@@ -143,8 +143,11 @@ void scan_filtered_layout(Span<const QueryTables> group, const BlockRange& r, To
   const size_t bytes = L::block_bytes(r.books);
   kernels::QuantizedLut luts[kernels::kMaxFilterQueries];
   double scale[kernels::kMaxFilterQueries], slack[kernels::kMaxFilterQueries];
+  size_t entries = 0;  // the largest book's: the same for every query of the group
+  for (size_t m = 0; m < group[0].lut.num_books(); ++m)
+    entries = std::max<size_t>(entries, group[0].lut.offsets[m + 1] - group[0].lut.offsets[m]);
   for (size_t q = 0; q < nq; ++q) {
-    luts[q] = {group[q].qtable.data(), L::table_rows(r.books)};
+    luts[q] = {group[q].qtable.data(), L::table_rows(r.books), entries};
     scale[q] = group[q].scale;
     slack[q] = group[q].slack;
   }

@@ -58,6 +58,18 @@ struct Avx512Blocked8 {
   }
 };
 
+// Blocked8 with codes below 64 (books of up to 6 bits): a book's table is one register, looked
+// up by one vpermb (the low six bits of each code index it).
+struct Avx512Blocked6 : Avx512Blocked8 {
+  static Codes codes(const uint8_t* block, size_t /*books*/, size_t m) {
+    return {_mm512_loadu_si512(block + m * kBlock8), 0};
+  }
+  static void lookup(const uint8_t* qtable, size_t /*books*/, size_t m, const Codes& c, Vec* r) {
+    // (Zero-masked: the plain intrinsic passes an undefined register that GCC 12 warns about.)
+    r[0] = _mm512_maskz_permutexvar_epi8(~__mmask64{0}, c.c, _mm512_loadu_si512(qtable + m * 256));
+  }
+};
+
 // One step looks up books 4p .. 4p + 3, one per 128-bit lane, codes and tables alike (the
 // Packed4 block and table rows are 16 bytes per book, so four books are 64 contiguous bytes):
 // r[0] for the low nibbles (vectors 0..15), r[1] for the high nibbles (vectors 16..31). Half
@@ -132,6 +144,8 @@ void lut4_filter(const QuantizedLut* luts, size_t nq, const uint8_t* blocks, siz
 
 void lut8_filter(const QuantizedLut* luts, size_t nq, const uint8_t* blocks, size_t nblocks,
                  const uint16_t* thresholds, uint64_t* masks) {
+  // All queries of a call share one quantizer, so one table size.
+  if (luts[0].entries <= 64) return filter_blocks<Avx512Blocked6>(luts, nq, blocks, nblocks, thresholds, masks);
   filter_blocks<Avx512Blocked8>(luts, nq, blocks, nblocks, thresholds, masks);
 }
 

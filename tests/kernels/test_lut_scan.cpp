@@ -146,7 +146,7 @@ struct LayoutCase<Blocked8> {
   static constexpr int kBits = 8;
   static std::vector<size_t> layout_books() { return {1, 3, 16, 33}; }
   static std::vector<size_t> filter_books() { return {1, 2, 7, 8, 16, 32, 64, 256}; }
-  static std::vector<int> filter_bits() { return {3, 7, 8}; }  // 7, 8: both permute halves
+  static std::vector<int> filter_bits() { return {3, 6, 7, 8}; }  // <= 6: one vpermb; 7, 8: both permute halves
 };
 
 // Random blocks of layout L and uint8 tables for `books` books of `bits` bits.
@@ -225,7 +225,7 @@ TYPED_TEST(BlockedLayout, SimdFiltersEqualReference) {
             for (size_t m = 0; m < books; ++m)
               for (size_t e = 0; e < (1u << bits); ++e) tables[q][m * L::kEntries + e] = uint8_t(rng());
           std::vector<QuantizedLut> luts;
-          for (const auto& t : tables) luts.push_back({t.data(), L::table_rows(books)});
+          for (const auto& t : tables) luts.push_back({t.data(), L::table_rows(books), size_t{1} << bits});
           std::vector<uint16_t> thr(nq * nblocks);
           std::vector<typename L::Mask> fast(nq * nblocks), ref(nblocks);
           std::vector<uint16_t> sums(nblocks * L::kBlock);
