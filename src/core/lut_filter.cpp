@@ -120,7 +120,7 @@ void TableZoom::follow(BlockLayout layout, const QueryTables& t, float threshold
   // saturating bytes (lut_filter_simd.inc).
   const double scale = (double(threshold) - t.base) / 254.0;
   if (!std::isfinite(scale) || scale < t.scale / 65536.0) return;  // a heap not yet full; a tiny gap
-  if (scale >= 0.5 * current && scale <= current) return;         // narrowing would not halve it
+  if (scale >= 0.5 * current && scale <= current) return;         // within 254 levels, not halved
   if (own_.empty()) own_ = t.qtable;  // the padding of packed books stays zero
   for (size_t m = 0; m < t.lo.size(); ++m) quantize_book(layout, t, m, scale, own_.data());
   scale_ = scale;

@@ -115,9 +115,10 @@ struct BlockRange {
 // (a few times per scan) or when the threshold has passed 254 levels (the first time, when the
 // query's own scale, the widest book's range / 255, is finer than the gap needs).
 // One per query and thread, for the queries' whole scan (not shared between threads).
-// Re-scored vectors per query over 200,000 codes (k = 10, one thread), tables rounded down
-// without / with narrowing: manifold PQ32x4 243 / 152, PQ64x4 386 / 191; Gaussian with
-// decaying spectrum PQ64x4 1,537 / 628; clustered PQ32x4 159 / 148.
+// Re-scored vectors per query over 200,000 codes (k = 10), tables rounded down at the query's
+// own scale / following the threshold: manifold PQ32x4 243 / 153, PQ64x4 386 / 198; Gaussian
+// with decaying spectrum 621 / 259, 1,537 / 657; clustered 159 / 216, 185 / 399 (the first
+// scale after the heap fills is coarser there; the saturating sums still make it faster).
 class TableZoom {
  public:
   // Re-scales to the threshold when that halves the scale or the threshold is past 254 levels
