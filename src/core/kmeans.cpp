@@ -25,7 +25,8 @@ constexpr size_t kPlusPlusPointsPerCentroid = 32;
 constexpr float kSplitEps = 1.f / 1024.f;
 // Rows per partial sum of the objective: fixed blocks make the sum independent of threads.
 constexpr size_t kSumBlock = 4096;
-// The seed's stream for seeding (independent of the subsample's, detail::kKMeansSubsampleStream).
+// Streams of the seed, so subsampling and seeding draw independent numbers.
+constexpr uint64_t kSubsampleStream = 0x5u;
 constexpr uint64_t kInitStream = 0x1u;
 
 using Clock = std::chrono::steady_clock;
@@ -77,14 +78,19 @@ void detail::check_kmeans_input(MatrixView<const float> x, const KMeansOptions& 
   VQ_CHECK(total > 0.0, "kmeans: all weights are zero");
 }
 
+std::vector<size_t> detail::kmeans_subsample(size_t n, const KMeansOptions& o) {
+  const size_t cap = o.max_points_per_centroid ? o.k * o.max_points_per_centroid : n;
+  return n > cap ? sample_without_replacement(n, cap, o.seed ^ kSubsampleStream) : std::vector<size_t>{};
+}
+
 namespace {
 
 TrainSet make_train_set(MatrixView<const float> x, const KMeansOptions& o) {
   TrainSet t;
   const size_t n = x.rows(), d = x.cols();
-  const size_t cap = o.max_points_per_centroid ? o.k * o.max_points_per_centroid : n;
-  if (n > cap) {
-    const std::vector<size_t> rows = sample_without_replacement(n, cap, o.seed ^ detail::kKMeansSubsampleStream);
+  const std::vector<size_t> rows = detail::kmeans_subsample(n, o);
+  if (!rows.empty()) {
+    const size_t cap = rows.size();
     t.x = Matrix(cap, d);
     t.w.resize(cap);
     for (size_t i = 0; i < cap; ++i) {
@@ -129,7 +135,7 @@ std::vector<size_t> init_plus_plus(const TrainSet& t, size_t k, uint64_t seed) {
   std::vector<size_t> pool = positive_rows(t);
   if (pool.size() > k * kPlusPlusPointsPerCentroid) {
     std::vector<size_t> keep = sample_without_replacement(pool.size(), k * kPlusPlusPointsPerCentroid,
-                                                          seed ^ detail::kKMeansSubsampleStream);
+                                                          seed ^ kSubsampleStream);
     for (size_t& r : keep) r = pool[r];
     pool = std::move(keep);
   }

@@ -24,13 +24,12 @@ struct Rows {
   std::vector<float> w;  // empty: unweighted
 };
 
+// The rows kmeans() would keep, copied.
 Rows subsample(MatrixView<const float> x, const KMeansOptions& o) {
   const size_t n = x.rows(), d = x.cols();
-  const size_t cap = o.max_points_per_centroid ? o.k * o.max_points_per_centroid : n;
-  std::vector<size_t> rows(std::min(n, cap));
-  if (n > cap) {
-    rows = sample_without_replacement(n, cap, o.seed ^ detail::kKMeansSubsampleStream);
-  } else {
+  std::vector<size_t> rows = detail::kmeans_subsample(n, o);
+  if (rows.empty()) {
+    rows.resize(n);
     for (size_t i = 0; i < n; ++i) rows[i] = i;
   }
   Rows r;
@@ -94,25 +93,29 @@ KMeansResult kmeans_progressive(MatrixView<const float> x, const KMeansOptions& 
   Matrix axes;
   const std::vector<float> mu = rotate_to_principal_axes(rows.x, rows.w, axes);
 
+  // The leading coordinates of each step: d^((s+1)/steps), the last d, repeats dropped.
+  std::vector<size_t> dims;
+  for (int s = 0; s < steps; ++s) {
+    const size_t di =
+        s + 1 == steps ? d : std::clamp<size_t>(size_t(std::pow(double(d), double(s + 1) / steps)), 1, d);
+    if (dims.empty() || di > dims.back()) dims.push_back(di);
+  }
+
   KMeansOptions step = options;
   step.max_points_per_centroid = 0;  // subsampled above
   step.weights = rows.w;
-  const int per_step = std::max(options.iterations, 0);
   KMeansResult result;
   Matrix start;
   std::vector<KMeansIterationStats> stats;
   size_t previous = 0;
-  for (int s = 0; s < steps; ++s) {
-    const size_t di =
-        s + 1 == steps ? d : std::clamp<size_t>(size_t(std::pow(double(d), double(s + 1) / steps)), 1, d);
-    if (di <= previous) continue;
+  for (const size_t di : dims) {
     if (previous > 0) {
       start = Matrix(k, di);  // the previous centroids, zero in the new coordinates
       for (size_t c = 0; c < k; ++c) std::memcpy(start.row_ptr(c), result.centroids.row_ptr(c), previous * sizeof(float));
       step.initial_centroids = start.view();
     }
     if (options.progress) {
-      const size_t done = stats.size(), total = size_t(per_step) * size_t(steps);
+      const size_t done = stats.size(), total = size_t(options.iterations) * dims.size();
       step.progress = [&, done, total](const ProgressEvent& e) {
         options.progress(ProgressEvent{e.stage, done + e.step, total, e.objective, e.perplexity});
       };

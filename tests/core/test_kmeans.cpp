@@ -181,6 +181,16 @@ TEST(KMeansProgressive, DeterministicStepsAndProgress) {
     o.threads = threads;
     EXPECT_EQ(kmeans_progressive(s.train.view(), o, 5).centroids.storage(), a.centroids.storage()) << threads;
   }
+  // d = 8 over 10 steps: 1, 1, 1, 2, 2, 3, 4, 5, 6, 8 leading coordinates; repeats are skipped,
+  // and the progress total counts only the steps that run.
+  const FewPointsPerCentroid s8 = few_points_per_centroid(1000, 8, 43);
+  KMeansOptions o8 = options(16, 2);
+  events.clear();
+  o8.progress = [&](const ProgressEvent& e) { events.push_back(e); };
+  EXPECT_EQ(kmeans_progressive(s8.train.view(), o8, 10).stats.size(), 14u);
+  ASSERT_EQ(events.size(), 14u);
+  EXPECT_EQ(events.back().step, 14u);
+  EXPECT_EQ(events.back().total, 14u);
   EXPECT_THROW(kmeans_progressive(s.train.view(), o, 0), Error);
   o.metric = Metric::diagonal(std::vector<float>(16, 2.f));
   EXPECT_THROW(kmeans_progressive(s.train.view(), o), Error);
