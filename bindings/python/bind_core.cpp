@@ -152,7 +152,7 @@ pyb::list usage(const Quantizer& q, const pyb::object& codes_obj) {
 pyb::tuple kmeans_py(const pyb::object& x_obj, size_t k, int iters, uint64_t seed,
                      const pyb::object& metric_obj, const pyb::object& weights_obj,
                      const pyb::object& threads, const std::string& init,
-                     size_t max_points_per_centroid, bool verbose) {
+                     size_t max_points_per_centroid, int progressive_steps, bool verbose) {
   auto x = as_float_matrix(x_obj, "X");
   const size_t d = static_cast<size_t>(x.shape(1));
   KMeansOptions opt;
@@ -178,7 +178,7 @@ pyb::tuple kmeans_py(const pyb::object& x_obj, size_t k, int iters, uint64_t see
   std::vector<int32_t> labels;
   {
     pyb::gil_scoped_release release;
-    result = kmeans(view_of(x), opt);
+    result = progressive_steps > 0 ? kmeans_progressive(view_of(x), opt, progressive_steps) : kmeans(view_of(x), opt);
     labels = assign_to_centroids(view_of(x), result.centroids.view(), opt.metric, opt.threads);
   }
   pyb::array_t<float> c({result.centroids.rows(), d});
@@ -244,7 +244,8 @@ void bind_core(pyb::module_& m) {
 
   m.def("kmeans", &kmeans_py, "X"_a, "k"_a, "iters"_a = 20, "seed"_a = 0,
         "metric"_a = pyb::none(), "weights"_a = pyb::none(), "threads"_a = pyb::none(),
-        "init"_a = "k-means++", "max_points_per_centroid"_a = 256, "verbose"_a = false);
+        "init"_a = "k-means++", "max_points_per_centroid"_a = 256, "progressive_steps"_a = 0,
+        "verbose"_a = false);
 }
 
 }  // namespace vq::py

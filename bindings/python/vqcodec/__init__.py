@@ -306,14 +306,20 @@ def load_index(path: str) -> CodeIndex:
 
 def kmeans(X, k: int, iters: int = 20, seed: int = 0, metric=None, weights=None,
            threads: Optional[int] = None, init: str = "k-means++",
-           max_points_per_centroid: int = 256, verbose: bool = False
+           max_points_per_centroid: int = 256, progressive_steps: int = 0, verbose: bool = False
            ) -> Tuple[np.ndarray, np.ndarray]:
     """k-means on X (n, d). Returns centroids C (k, d) float32 and the assignment (n,) int32 of
     every row of X to its nearest centroid under the metric. Training uses at most
-    k * max_points_per_centroid rows (0 = all). Deterministic for a seed and thread count."""
+    k * max_points_per_centroid rows (0 = all). Deterministic for a seed and thread count.
+
+    progressive_steps > 0 clusters in growing leading principal dimensions, `iters` iterations
+    per step (FAISS's progressive-dimension clustering; identity metric only): it generalises
+    better to rows not trained on when there are few rows per centroid, at about 2.6 times the
+    work for 10 steps."""
     return _ext.kmeans(X, int(k), iters=iters, seed=seed, metric=metric, weights=weights,
                        threads=threads, init=init,
-                       max_points_per_centroid=max_points_per_centroid, verbose=verbose)
+                       max_points_per_centroid=max_points_per_centroid,
+                       progressive_steps=int(progressive_steps), verbose=verbose)
 
 
 # ---- LLM weight compression (vq::weights; docs/weights.md) ----------------------------------

@@ -75,7 +75,8 @@ def set_max_decoded_bytes(bytes: int) -> None: ...   # 0: back to $VQ_MAX_DECODE
 def max_decoded_bytes() -> int: ...
 def kmeans(X: np.ndarray, k: int, iters: int = ..., seed: int = ..., metric: Optional[np.ndarray] = ...,
            weights: Optional[np.ndarray] = ..., threads: Optional[int] = ..., init: str = ...,
-           max_points_per_centroid: int = ..., verbose: bool = ...) -> Tuple[np.ndarray, np.ndarray]: ...
+           max_points_per_centroid: int = ..., progressive_steps: int = ...,
+           verbose: bool = ...) -> Tuple[np.ndarray, np.ndarray]: ...
 
 
 # ---- LLM weight compression ----
