@@ -125,8 +125,9 @@ struct QuantizedLut {
   const uint8_t* qtable = nullptr;
   size_t books = 0;
   // Entries per book the codes can reach (every code is below it). Blocked8 tables of at most
-  // 64 entries (books of up to 6 bits) are looked up with one AVX-512 VBMI `vpermb` per book
-  // instead of two `vpermi2b` and a blend; the same sums.
+  // 64 entries (books of up to 6 bits) are looked up with one AVX-512 VBMI `vpermb` per book,
+  // of at most 128 (7 bits) with one `vpermi2b`, instead of two `vpermi2b` and a blend; the
+  // same sums.
   size_t entries = 256;
 };
 

@@ -58,6 +58,18 @@ struct Avx512Blocked8 {
   }
 };
 
+// Blocked8 with codes below 128 (books of 7 bits): the table's lower two registers, one
+// vpermi2b, no blend.
+struct Avx512Blocked7 : Avx512Blocked8 {
+  static Codes codes(const uint8_t* block, size_t /*books*/, size_t m) {
+    return {_mm512_loadu_si512(block + m * kBlock8), 0};
+  }
+  static void lookup(const uint8_t* qtable, size_t /*books*/, size_t m, const Codes& c, Vec* r) {
+    const uint8_t* t = qtable + m * 256;
+    r[0] = _mm512_permutex2var_epi8(_mm512_loadu_si512(t), c.c, _mm512_loadu_si512(t + 64));
+  }
+};
+
 // Blocked8 with codes below 64 (books of up to 6 bits): a book's table is one register, looked
 // up by one vpermb (the low six bits of each code index it).
 struct Avx512Blocked6 : Avx512Blocked8 {
@@ -146,6 +158,7 @@ void lut8_filter(const QuantizedLut* luts, size_t nq, const uint8_t* blocks, siz
                  const uint16_t* thresholds, uint64_t* masks) {
   // All queries of a call share one quantizer, so one table size.
   if (luts[0].entries <= 64) return filter_blocks<Avx512Blocked6>(luts, nq, blocks, nblocks, thresholds, masks);
+  if (luts[0].entries <= 128) return filter_blocks<Avx512Blocked7>(luts, nq, blocks, nblocks, thresholds, masks);
   filter_blocks<Avx512Blocked8>(luts, nq, blocks, nblocks, thresholds, masks);
 }
 

@@ -207,12 +207,13 @@ TEST_F(SearchApi, ThreadCountAndBatchingDoNotChangeResults) {
 // same ids, bit-identical distances, for small and large k, both metrics, additive books with
 // norms, and both threading strategies. Enough vectors that the heap threshold tightens, the
 // tables are narrowed and most blocks are filtered out; duplicates create exact ties. (Without
-// AVX-512 VBMI, or under VQ_SIMD=avx2, the 6- and 8-bit books check the uint8 path.)
+// AVX-512 VBMI, or under VQ_SIMD=avx2, the 6- to 8-bit books check the uint8 path.)
 TEST(SearchFiltered, EqualsFloatScanExactly) {
   const std::vector<std::shared_ptr<const CodebookQuantizer>> quantizers = {
       trained(std::make_shared<ProductQuantizer>(kDim, 16, 8)),
       trained(std::make_shared<ResidualQuantizer>(kDim, 3, 8)),
       trained(std::make_shared<ProductQuantizer>(kDim, 16, 6)),  // one vpermb per book
+      trained(std::make_shared<ProductQuantizer>(kDim, 16, 7)),  // one vpermi2b per book
       trained(std::make_shared<ProductQuantizer>(kDim, 16, 4)),
       trained(std::make_shared<ResidualQuantizer>(kDim, 5, 4))};
   for (const auto& quantizer : quantizers) {

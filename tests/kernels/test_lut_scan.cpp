@@ -146,7 +146,7 @@ struct LayoutCase<Blocked8> {
   static constexpr int kBits = 8;
   static std::vector<size_t> layout_books() { return {1, 3, 16, 33}; }
   static std::vector<size_t> filter_books() { return {1, 2, 7, 8, 16, 32, 64, 256}; }
-  static std::vector<int> filter_bits() { return {3, 6, 7, 8}; }  // <= 6: one vpermb; 7, 8: both permute halves
+  static std::vector<int> filter_bits() { return {3, 6, 7, 8}; }  // <= 6: vpermb; 7: one vpermi2b; 8: two
 };
 
 // Random blocks of layout L and uint8 tables for `books` books of `bits` bits.
