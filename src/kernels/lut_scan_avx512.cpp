@@ -58,24 +58,24 @@ struct Avx512Blocked8 {
   }
 };
 
-// Blocked8 with codes below 128 (books of 7 bits): the table's lower two registers, one
-// vpermi2b, no blend.
-struct Avx512Blocked7 : Avx512Blocked8 {
+// Blocked8 with codes below 128: no code looks into the table's upper half.
+struct Avx512BlockedLowHalf : Avx512Blocked8 {
   static Codes codes(const uint8_t* block, size_t /*books*/, size_t m) {
     return {_mm512_loadu_si512(block + m * kBlock8), 0};
   }
+};
+
+// Books of 7 bits: the table's lower two registers, one vpermi2b, no blend.
+struct Avx512Blocked7 : Avx512BlockedLowHalf {
   static void lookup(const uint8_t* qtable, size_t /*books*/, size_t m, const Codes& c, Vec* r) {
     const uint8_t* t = qtable + m * 256;
     r[0] = _mm512_permutex2var_epi8(_mm512_loadu_si512(t), c.c, _mm512_loadu_si512(t + 64));
   }
 };
 
-// Blocked8 with codes below 64 (books of up to 6 bits): a book's table is one register, looked
-// up by one vpermb (the low six bits of each code index it).
-struct Avx512Blocked6 : Avx512Blocked8 {
-  static Codes codes(const uint8_t* block, size_t /*books*/, size_t m) {
-    return {_mm512_loadu_si512(block + m * kBlock8), 0};
-  }
+// Books of up to 6 bits: a book's table is one register, looked up by one vpermb (the low six
+// bits of each code index it).
+struct Avx512Blocked6 : Avx512BlockedLowHalf {
   static void lookup(const uint8_t* qtable, size_t /*books*/, size_t m, const Codes& c, Vec* r) {
     // (Zero-masked: the plain intrinsic passes an undefined register that GCC 12 warns about.)
     r[0] = _mm512_maskz_permutexvar_epi8(~__mmask64{0}, c.c, _mm512_loadu_si512(qtable + m * 256));
