@@ -13,7 +13,7 @@ include(CMakePackageConfigHelpers)
 set(VQ_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/vqcodec)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/vq DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT devel
-        FILES_MATCHING PATTERN "*.h")
+        FILES_MATCHING PATTERN "*.h" PATTERN "mpi" EXCLUDE)
 install(FILES ${PROJECT_BINARY_DIR}/include/vq/version.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/vq
         COMPONENT devel)
 install(TARGETS ${VQ_LIBRARIES} EXPORT vqcodecTargets

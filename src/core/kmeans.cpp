@@ -31,78 +31,151 @@ constexpr uint64_t kInitStream = 0x1u;
 
 using Clock = std::chrono::steady_clock;
 
-// The training set actually used: (subsampled) rows, their weights, and their whitened images.
+// The training set actually used: this rank's (subsampled) rows, their weights, their whitened
+// images, and where they sit in the global training set.
 struct TrainSet {
-  Matrix x;                  // n × d, original space (copied only when subsampled or strided)
+  Matrix x;                  // n × d, original space (copied only when subsampled)
   MatrixView<const float> view;
   std::vector<float> w;      // n weights (all 1 when the caller gave none)
   Matrix xw_storage;         // whitened rows when the metric is not the identity
   MatrixView<const float> xw;
+  RowRange range;            // global position of row 0, and the global row count
 };
 
 }  // namespace
 
-void detail::check_kmeans_input(MatrixView<const float> x, const KMeansOptions& o, int threads) {
+RowRange detail::check_kmeans_input(MatrixView<const float> x, const KMeansOptions& o, int threads) {
+  const Communicator& comm = communicator(o);
   const size_t n = x.rows(), d = x.cols();
-  VQ_CHECK(n > 0 && d > 0, "kmeans: empty training set (", n, "×", d, ")");
-  VQ_CHECK(o.k > 0, "kmeans: k must be > 0");
-  VQ_CHECK(o.k <= n, "kmeans: k = ", o.k, " > number of training points ", n);
-  VQ_CHECK(o.k <= size_t{1} << 31, "kmeans: k = ", o.k, " is too large");
-  VQ_CHECK(o.iterations >= 0, "kmeans: iterations = ", o.iterations, " must be >= 0");
-  VQ_CHECK(o.min_cluster_fraction >= 0.0 && o.min_cluster_fraction < 1.0, "kmeans: min_cluster_fraction = ",
-           o.min_cluster_fraction, " must be in [0, 1)");
-  o.metric.check_dim(d, "kmeans");
-  long bad_row = -1;
+  std::string error;
+  double weight = 0.0;
+  try {
+    // A rank may hold no rows of a distributed set, but it still names the dimension.
+    VQ_CHECK((n > 0 || comm.size() > 1) && d > 0, "kmeans: empty training set (", n, "×", d, ")");
+    VQ_CHECK(o.k > 0, "kmeans: k must be > 0");
+    VQ_CHECK(o.k <= size_t{1} << 31, "kmeans: k = ", o.k, " is too large");
+    VQ_CHECK(o.iterations >= 0, "kmeans: iterations = ", o.iterations, " must be >= 0");
+    VQ_CHECK(o.min_cluster_fraction >= 0.0 && o.min_cluster_fraction < 1.0, "kmeans: min_cluster_fraction = ",
+             o.min_cluster_fraction, " must be in [0, 1)");
+    o.metric.check_dim(d, "kmeans");
+    long bad_row = -1;
 #pragma omp parallel for num_threads(threads) reduction(max : bad_row)
-  for (long i = 0; i < static_cast<long>(n); ++i)
-    for (size_t j = 0; j < d; ++j)
-      if (!std::isfinite(x(i, j))) bad_row = std::max(bad_row, i);
-  VQ_CHECK(bad_row < 0, "kmeans: training vector ", bad_row, " has a non-finite value");
-  check_squared_norms(x, "kmeans");
-  if (!o.initial_centroids.empty()) {
-    const MatrixView<const float> c = o.initial_centroids;
-    VQ_CHECK(c.rows() == o.k && c.cols() == d, "kmeans: initial centroids are ", c.rows(), "×", c.cols(), ", expected ",
-             o.k, "×", d);
-    for (size_t e = 0; e < c.rows(); ++e)
+    for (long i = 0; i < static_cast<long>(n); ++i)
       for (size_t j = 0; j < d; ++j)
-        VQ_CHECK(std::isfinite(c(e, j)), "kmeans: initial centroid ", e, " has a non-finite value");
+        if (!std::isfinite(x(i, j))) bad_row = std::max(bad_row, i);
+    VQ_CHECK(bad_row < 0, "kmeans: training vector ", bad_row, " has a non-finite value");
+    check_squared_norms(x, "kmeans");
+    if (!o.initial_centroids.empty()) {
+      const MatrixView<const float> c = o.initial_centroids;
+      VQ_CHECK(c.rows() == o.k && c.cols() == d, "kmeans: initial centroids are ", c.rows(), "×", c.cols(),
+               ", expected ", o.k, "×", d);
+      for (size_t e = 0; e < c.rows(); ++e)
+        for (size_t j = 0; j < d; ++j)
+          VQ_CHECK(std::isfinite(c(e, j)), "kmeans: initial centroid ", e, " has a non-finite value");
+    }
+    if (o.weights.empty()) {
+      weight = static_cast<double>(n);
+    } else {
+      VQ_CHECK(o.weights.size() == n, "kmeans: ", o.weights.size(), " weights for ", n, " vectors");
+      for (size_t i = 0; i < n; ++i) {
+        VQ_CHECK(std::isfinite(o.weights[i]) && o.weights[i] >= 0.f, "kmeans: weight ", i, " = ", o.weights[i],
+                 " must be finite and >= 0");
+        weight += o.weights[i];
+      }
+    }
+  } catch (const Error& e) {
+    error = e.what();
   }
-  if (o.weights.empty()) return;
-  VQ_CHECK(o.weights.size() == n, "kmeans: ", o.weights.size(), " weights for ", n, " vectors");
-  double total = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    VQ_CHECK(std::isfinite(o.weights[i]) && o.weights[i] >= 0.f, "kmeans: weight ", i, " = ", o.weights[i],
-             " must be finite and >= 0");
-    total += o.weights[i];
+  throw_if_any_failed(comm, error);
+  // Rows, weight and dimension over all ranks, in one reduction: [n_0 .. n_{R-1}, weight, d, d²].
+  const size_t ranks = static_cast<size_t>(comm.size());
+  std::vector<double> totals(ranks + 3, 0.0);
+  totals[static_cast<size_t>(comm.rank())] = static_cast<double>(n);
+  totals[ranks] = weight;
+  totals[ranks + 1] = static_cast<double>(d);
+  totals[ranks + 2] = static_cast<double>(d) * static_cast<double>(d);
+  comm.allreduce_sum(totals);
+  RowRange range;
+  for (size_t r = 0; r < ranks; ++r) {
+    if (r < static_cast<size_t>(comm.rank())) range.offset += static_cast<size_t>(totals[r]);
+    range.total += static_cast<size_t>(totals[r]);
   }
-  VQ_CHECK(total > 0.0, "kmeans: all weights are zero");
+  // Σd² · R == (Σd)² only when every rank has the same d.
+  VQ_CHECK(totals[ranks + 2] * double(ranks) == totals[ranks + 1] * totals[ranks + 1],
+           "kmeans: the ranks' training rows differ in dimension (this rank: ", d, ")");
+  VQ_CHECK(range.total > 0, "kmeans: empty training set on every rank");
+  VQ_CHECK(o.k <= range.total, "kmeans: k = ", o.k, " > number of training points ", range.total);
+  VQ_CHECK(totals[ranks] > 0.0, "kmeans: all weights are zero");
+  return range;
 }
 
-std::vector<size_t> detail::kmeans_subsample(size_t n, const KMeansOptions& o) {
-  const size_t cap = o.max_points_per_centroid ? o.k * o.max_points_per_centroid : n;
-  return n > cap ? sample_without_replacement(n, cap, o.seed ^ kSubsampleStream) : std::vector<size_t>{};
+detail::Subsample detail::kmeans_subsample(const RowRange& input, size_t local_rows, const KMeansOptions& o) {
+  Subsample s;
+  const size_t cap = o.max_points_per_centroid ? o.k * o.max_points_per_centroid : input.total;
+  if (input.total <= cap) {
+    s.kept = input;
+    return s;
+  }
+  // Drawn from global positions, sorted: every rank draws the same list and keeps its part.
+  const std::vector<size_t> global = sample_without_replacement(input.total, cap, o.seed ^ kSubsampleStream);
+  s.all = false;
+  s.local = local_positions(global, input.offset, local_rows);
+  s.kept = {static_cast<size_t>(std::lower_bound(global.begin(), global.end(), input.offset) - global.begin()), cap};
+  return s;
+}
+
+std::vector<size_t> detail::local_positions(Span<const size_t> picked, size_t offset, size_t local_rows) {
+  const auto first = std::lower_bound(picked.begin(), picked.end(), offset);
+  const auto last = std::lower_bound(first, picked.end(), offset + local_rows);
+  std::vector<size_t> local;
+  local.reserve(static_cast<size_t>(last - first));
+  for (auto it = first; it != last; ++it) local.push_back(*it - offset);
+  return local;
+}
+
+detail::GatheredRows detail::allgather_rows(const Communicator& comm, MatrixView<const float> x,
+                                            Span<const float> weights, Span<const size_t> rows) {
+  // One record per row: its weight, then its d floats.
+  const size_t d = x.cols(), record = (d + 1) * sizeof(float);
+  std::vector<uint8_t> mine(rows.size() * record);
+  for (size_t p = 0; p < rows.size(); ++p) {
+    const float w = weights.empty() ? 1.f : weights[rows[p]];
+    std::memcpy(mine.data() + p * record, &w, sizeof(float));
+    std::memcpy(mine.data() + p * record + sizeof(float), x.row_ptr(rows[p]), d * sizeof(float));
+  }
+  const std::vector<uint8_t> all = comm.allgather(mine);
+  GatheredRows g;
+  const size_t m = all.size() / record;
+  g.x = Matrix(m, d);
+  g.w.resize(m);
+  for (size_t i = 0; i < m; ++i) {
+    std::memcpy(&g.w[i], all.data() + i * record, sizeof(float));
+    std::memcpy(g.x.row_ptr(i), all.data() + i * record + sizeof(float), d * sizeof(float));
+  }
+  return g;
 }
 
 namespace {
 
-TrainSet make_train_set(MatrixView<const float> x, const KMeansOptions& o) {
+TrainSet make_train_set(MatrixView<const float> x, const KMeansOptions& o, const RowRange& input) {
   TrainSet t;
   const size_t n = x.rows(), d = x.cols();
-  const std::vector<size_t> rows = detail::kmeans_subsample(n, o);
-  if (!rows.empty()) {
-    const size_t cap = rows.size();
-    t.x = Matrix(cap, d);
-    t.w.resize(cap);
-    for (size_t i = 0; i < cap; ++i) {
-      std::memcpy(t.x.row_ptr(i), x.row_ptr(rows[i]), d * sizeof(float));
-      t.w[i] = o.weights.empty() ? 1.f : o.weights[rows[i]];
+  const detail::Subsample kept = detail::kmeans_subsample(input, n, o);
+  t.range = kept.kept;
+  if (!kept.all) {
+    const size_t m = kept.local.size();
+    t.x = Matrix(m, d);
+    t.w.resize(m);
+    for (size_t i = 0; i < m; ++i) {
+      std::memcpy(t.x.row_ptr(i), x.row_ptr(kept.local[i]), d * sizeof(float));
+      t.w[i] = o.weights.empty() ? 1.f : o.weights[kept.local[i]];
     }
-    t.view = t.x.view();
+    t.view = MatrixView<const float>(t.x.data(), m, d, d);
   } else {
     t.view = x;
     t.w = o.weights.empty() ? std::vector<float>(n, 1.f) : std::vector<float>(o.weights.begin(), o.weights.end());
   }
-  if (o.metric.is_identity()) {
+  if (o.metric.is_identity() || t.view.rows() == 0) {
     t.xw = t.view;
   } else {
     t.xw_storage = o.metric.whiten(t.view);
@@ -113,11 +186,19 @@ TrainSet make_train_set(MatrixView<const float> x, const KMeansOptions& o) {
   return t;
 }
 
-std::vector<size_t> positive_rows(const TrainSet& t) {
-  std::vector<size_t> rows;
+// The rows of the global training set picked by `choose` from the pool of rows that
+// `eligible` admits: every rank lists its eligible rows, the pool is their concatenation in
+// rank order, `choose(pool size)` returns sorted pool positions (the same on every rank), and
+// every rank receives the chosen rows and their weights, in pool order.
+template <class Eligible, class Choose>
+detail::GatheredRows gather_pool(const Communicator& comm, const TrainSet& t, Eligible eligible, Choose choose) {
+  std::vector<size_t> local;
   for (size_t i = 0; i < t.w.size(); ++i)
-    if (t.w[i] > 0.f) rows.push_back(i);
-  return rows;
+    if (eligible(i)) local.push_back(i);
+  const RowRange pool = global_rows(comm, local.size());
+  std::vector<size_t> mine = detail::local_positions(choose(pool.total), pool.offset, local.size());
+  for (size_t& i : mine) i = local[i];
+  return detail::allgather_rows(comm, t.view, t.w, mine);
 }
 
 // Index i with cum[i-1] <= u < cum[i], skipping zero-weight entries (u in [0, cum.back())).
@@ -126,58 +207,70 @@ size_t pick(const std::vector<double>& cum, double u) {
   return std::min(i, cum.size() - 1);
 }
 
-// Weighted k-means++ (P(x) ∝ w·D²(x)) in the whitened space, on a subsample when the set is
-// large. Returns k row indices into the training set.
-std::vector<size_t> init_plus_plus(const TrainSet& t, size_t k, uint64_t seed) {
-  const size_t d = t.xw.cols();
+// Weighted k-means++ (P(x) ∝ w·D²(x)) in the whitened space, on a subsample of the rows of
+// positive weight when the set is large. Every rank runs it on the same gathered pool, so every
+// rank seeds alike. Returns k centroids.
+Matrix init_plus_plus(const Communicator& comm, const TrainSet& t, const Metric& metric, size_t k, uint64_t seed) {
   // Only rows of positive weight can be drawn, so the pool is drawn from them alone: rows of
   // weight 0 then change nothing, not even which rows the subsample keeps.
-  std::vector<size_t> pool = positive_rows(t);
-  if (pool.size() > k * kPlusPlusPointsPerCentroid) {
-    std::vector<size_t> keep = sample_without_replacement(pool.size(), k * kPlusPlusPointsPerCentroid,
-                                                          seed ^ kSubsampleStream);
-    for (size_t& r : keep) r = pool[r];
-    pool = std::move(keep);
-  }
-  const size_t m = pool.size();
+  const size_t cap = k * kPlusPlusPointsPerCentroid;
+  const detail::GatheredRows pool = gather_pool(
+      comm, t, [&](size_t i) { return t.w[i] > 0.f; },
+      [&](size_t total) {
+        if (total <= cap) {
+          std::vector<size_t> all(total);
+          for (size_t i = 0; i < total; ++i) all[i] = i;
+          return all;
+        }
+        return sample_without_replacement(total, cap, seed ^ kSubsampleStream);
+      });
+  const size_t m = pool.x.rows(), d = pool.x.cols();
+  Matrix whitened;
+  if (!metric.is_identity()) whitened = metric.whiten(pool.x.view());
+  const Matrix& xw = metric.is_identity() ? pool.x : whitened;
+  const size_t r = xw.cols();
   Rng rng(seed ^ kInitStream);
   std::vector<double> cum(m);
   std::vector<float> d2(m, std::numeric_limits<float>::infinity());
   std::vector<size_t> chosen;
   chosen.reserve(k);
   double acc = 0.0;
-  for (size_t i = 0; i < m; ++i) cum[i] = acc += t.w[pool[i]];
-  chosen.push_back(pool[pick(cum, rng.uniform() * acc)]);
+  for (size_t i = 0; i < m; ++i) cum[i] = acc += pool.w[i];
+  chosen.push_back(pick(cum, rng.uniform() * acc));
   while (chosen.size() < k) {
-    const float* c = t.xw.row_ptr(chosen.back());
+    const float* c = xw.row_ptr(chosen.back());
     // Serial on purpose: one step is only m·d ≈ 10⁶ FMAs, and k parallel regions of that size
     // spent more in barriers than in work (seconds in total on a loaded 2-core machine).
-    for (size_t i = 0; i < m; ++i) d2[i] = std::min(d2[i], kernels::l2sqr(t.xw.row_ptr(pool[i]), c, d));
+    for (size_t i = 0; i < m; ++i) d2[i] = std::min(d2[i], kernels::l2sqr(xw.row_ptr(i), c, r));
     acc = 0.0;
-    for (size_t i = 0; i < m; ++i) cum[i] = acc += double(t.w[pool[i]]) * d2[i];
+    for (size_t i = 0; i < m; ++i) cum[i] = acc += double(pool.w[i]) * d2[i];
     if (acc > 0.0) {
-      chosen.push_back(pool[pick(cum, rng.uniform() * acc)]);
+      chosen.push_back(pick(cum, rng.uniform() * acc));
     } else {
       // Fewer distinct weighted points than k: duplicates; empty-cluster splitting handles them.
-      chosen.push_back(pool[rng.below(m)]);
+      chosen.push_back(rng.below(m));
     }
   }
-  return chosen;
+  Matrix centroids(k, d);
+  for (size_t c = 0; c < k; ++c) std::memcpy(centroids.row_ptr(c), pool.x.row_ptr(chosen[c]), d * sizeof(float));
+  return centroids;
 }
 
 // k distinct training rows, preferring rows of positive weight.
-std::vector<size_t> init_random(const TrainSet& t, size_t k, uint64_t seed) {
-  const std::vector<size_t> positive = positive_rows(t);
-  if (positive.size() < k) return sample_without_replacement(t.w.size(), k, seed ^ kInitStream);
-  std::vector<size_t> rows = sample_without_replacement(positive.size(), k, seed ^ kInitStream);
-  for (size_t& r : rows) r = positive[r];
-  return rows;
+Matrix init_random(const Communicator& comm, const TrainSet& t, size_t k, uint64_t seed) {
+  const auto choose = [&](size_t total) { return sample_without_replacement(total, k, seed ^ kInitStream); };
+  detail::GatheredRows pool = gather_pool(comm, t, [&](size_t i) { return t.w[i] > 0.f; }, [&](size_t total) {
+    return total < k ? std::vector<size_t>{} : choose(total);
+  });
+  if (pool.x.rows() < k) pool = gather_pool(comm, t, [](size_t) { return true; }, choose);
+  return std::move(pool.x);
 }
 
 struct Assignment {
   std::vector<int32_t> labels;
   std::vector<float> dist;
-  double objective = 0.0;  // Σ w·dist / Σ w
+  double error = 0.0;   // Σ w·dist over this rank's rows
+  double weight = 0.0;  // Σ w over this rank's rows
 };
 
 // Up to kernels::kTransposedMaxDim (PQ's sub-vectors) assignment runs
@@ -233,38 +326,61 @@ void assign(const TrainSet& t, const Metric& metric, const Matrix& centroids, in
       part[b] += double(t.w[i]) * a.dist[i];
       wpart[b] += t.w[i];
     }
-  double s = 0.0, ws = 0.0;
-  for (size_t b = 0; b < blocks; ++b) s += part[b], ws += wpart[b];
-  a.objective = s / ws;
+  a.error = a.weight = 0.0;
+  for (size_t b = 0; b < blocks; ++b) a.error += part[b], a.weight += wpart[b];
 }
 
-std::vector<uint64_t> label_counts(const std::vector<int32_t>& labels, size_t k) {
-  std::vector<uint64_t> counts(k, 0);
-  for (int32_t l : labels) ++counts[static_cast<size_t>(l)];  // kernels::nearest never returns "no label"
-  return counts;
-}
+// What one Lloyd iteration reduces over ranks, in one buffer: per-centroid weighted sums (k × d)
+// and weights (k), label counts (k), and the error and weight of the assignment.
+struct Totals {
+  size_t k, d;
+  std::vector<double> values;
+  Totals(size_t k_, size_t d_) : k(k_), d(d_), values(k_ * d_ + 2 * k_ + 2, 0.0) {}
+  double* sums() { return values.data(); }
+  double* mass() { return values.data() + k * d; }
+  double* counts() { return values.data() + k * d + k; }
+  double& error() { return values[k * d + 2 * k]; }
+  double& weight() { return values[k * d + 2 * k + 1]; }
+  std::vector<uint64_t> label_counts() {
+    std::vector<uint64_t> c(k);
+    for (size_t e = 0; e < k; ++e) c[e] = static_cast<uint64_t>(counts()[e]);
+    return c;
+  }
+};
 
-// New centroids: weighted means in the original space (the H-weighted mean is the plain mean).
-// Each thread owns a range of centroids and scans all rows in order, so every sum is accumulated
-// in row order whatever the thread count (bitwise reproducible). Returns per-centroid weight.
-std::vector<double> update_centroids(const TrainSet& t, const std::vector<int32_t>& labels, Matrix& centroids,
-                                     int threads) {
-  const size_t n = t.view.rows(), d = t.view.cols(), k = centroids.rows();
-  std::vector<double> sums(k * d, 0.0), mass(k, 0.0);
-#pragma omp parallel num_threads(threads)
-  {
+// This rank's share of the next centroids: weighted sums in the original space (the H-weighted
+// mean is the plain mean). Each thread owns a range of centroids and scans all rows in order,
+// so every sum is accumulated in row order whatever the thread count (bitwise reproducible).
+// With totals.d == 0 only the counts and the error are taken (the final scoring pass).
+void accumulate(const TrainSet& t, const Assignment& a, int threads, Totals& totals) {
+  const size_t n = t.view.rows(), d = totals.d, k = totals.k;
+  double* sums = totals.sums();
+  double* mass = totals.mass();
+#pragma omp parallel num_threads(threads) if (d > 0)
+  if (d > 0) {
     const size_t nt = omp_get_num_threads(), id = omp_get_thread_num();
     const size_t c_begin = k * id / nt, c_end = k * (id + 1) / nt;
     for (size_t i = 0; i < n; ++i) {
-      const size_t c = labels[i];
+      const size_t c = a.labels[i];
       if (c < c_begin || c >= c_end || t.w[i] == 0.f) continue;
       const double w = t.w[i];
-      double* s = sums.data() + c * d;
+      double* s = sums + c * d;
       const float* xi = t.view.row_ptr(i);
       for (size_t j = 0; j < d; ++j) s[j] += w * xi[j];
       mass[c] += w;
     }
   }
+  for (int32_t l : a.labels) totals.counts()[static_cast<size_t>(l)] += 1.0;  // nearest() always labels
+  totals.error() = a.error;
+  totals.weight() = a.weight;
+}
+
+// New centroids from the reduced sums; centroids of no weight stay (split_empty re-seeds them).
+// Returns per-centroid weight.
+std::vector<double> update_centroids(Totals& totals, Matrix& centroids) {
+  const size_t k = totals.k, d = totals.d;
+  const double* sums = totals.sums();
+  std::vector<double> mass(totals.mass(), totals.mass() + k);
   for (size_t c = 0; c < k; ++c) {
     if (mass[c] == 0.0) continue;
     for (size_t j = 0; j < d; ++j) centroids(c, j) = static_cast<float>(sums[c * d + j] / mass[c]);
@@ -336,43 +452,49 @@ CodebookUsage codebook_usage(const Codes& codes, size_t book) {
 
 KMeansResult kmeans(MatrixView<const float> x, const KMeansOptions& options) {
   const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
-  detail::check_kmeans_input(x, options, threads);
+  const Communicator& comm = detail::communicator(options);
+  const RowRange input = detail::check_kmeans_input(x, options, threads);
   const size_t k = options.k, d = x.cols();
-  const TrainSet t = make_train_set(x, options);
+  const TrainSet t = make_train_set(x, options, input);
 
   KMeansResult r;
-  r.training_points = t.view.rows();
-  r.centroids = Matrix(k, d);
+  r.training_points = t.range.total;
   if (!options.initial_centroids.empty()) {
+    r.centroids = Matrix(k, d);
     for (size_t c = 0; c < k; ++c)
       std::memcpy(r.centroids.row_ptr(c), options.initial_centroids.row_ptr(c), d * sizeof(float));
   } else {
-    const std::vector<size_t> seeds = options.init == KMeansInit::kPlusPlus ? init_plus_plus(t, k, options.seed)
-                                                                            : init_random(t, k, options.seed);
-    for (size_t c = 0; c < k; ++c) std::memcpy(r.centroids.row_ptr(c), t.view.row_ptr(seeds[c]), d * sizeof(float));
+    r.centroids = options.init == KMeansInit::kPlusPlus ? init_plus_plus(comm, t, options.metric, k, options.seed)
+                                                        : init_random(comm, t, k, options.seed);
   }
 
   Assignment a;
   for (int it = 0; it < options.iterations; ++it) {
     const auto t0 = Clock::now();
     assign(t, options.metric, r.centroids, threads, a);
-    std::vector<double> mass = update_centroids(t, a.labels, r.centroids, threads);
+    Totals totals(k, d);
+    accumulate(t, a, threads, totals);
+    comm.allreduce_sum(totals.values);
+    std::vector<double> mass = update_centroids(totals, r.centroids);
     KMeansIterationStats s;
     s.iteration = it;
-    s.objective = a.objective;
+    s.objective = totals.error() / totals.weight();
     s.split_clusters = split_empty(mass, r.centroids, options.min_cluster_fraction);
     s.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     r.stats.push_back(s);
     if (options.progress) {
-      const CodebookUsage u = codebook_usage(label_counts(a.labels, k));
+      const CodebookUsage u = codebook_usage(totals.label_counts());
       options.progress(ProgressEvent{"kmeans", size_t(it) + 1, size_t(options.iterations), s.objective, u.perplexity});
     }
   }
   // The loop's objectives describe the centroids before each update; one more assignment scores
   // the centroids actually returned.
   assign(t, options.metric, r.centroids, threads, a);
-  r.objective = a.objective;
-  r.usage = codebook_usage(label_counts(a.labels, k));
+  Totals totals(k, 0);
+  accumulate(t, a, threads, totals);
+  comm.allreduce_sum(totals.values);
+  r.objective = totals.error() / totals.weight();
+  r.usage = codebook_usage(totals.label_counts());
   return r;
 }
 

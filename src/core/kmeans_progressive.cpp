@@ -19,20 +19,28 @@ namespace vq {
 
 namespace {
 
+// The principal axes come from at most this many of the kept rows (all of them for books of up
+// to 256 entries at FAISS's 256 rows per entry), gathered on every rank.
+constexpr size_t kAxesRows = 65536;
+constexpr uint64_t kAxesStream = 0xa7e5u;
+
 struct Rows {
   Matrix x;
   std::vector<float> w;  // empty: unweighted
+  RowRange kept;         // where this rank's rows sit among all ranks' kept rows
 };
 
-// The rows kmeans() would keep, copied.
-Rows subsample(MatrixView<const float> x, const KMeansOptions& o) {
+// This rank's rows that kmeans() would keep, copied.
+Rows subsample(MatrixView<const float> x, const KMeansOptions& o, const RowRange& input) {
   const size_t n = x.rows(), d = x.cols();
-  std::vector<size_t> rows = detail::kmeans_subsample(n, o);
-  if (rows.empty()) {
+  const detail::Subsample kept = detail::kmeans_subsample(input, n, o);
+  std::vector<size_t> rows = kept.local;
+  if (kept.all) {
     rows.resize(n);
     for (size_t i = 0; i < n; ++i) rows[i] = i;
   }
   Rows r;
+  r.kept = kept.kept;
   r.x = Matrix(rows.size(), d);
   for (size_t i = 0; i < rows.size(); ++i) std::memcpy(r.x.row_ptr(i), x.row_ptr(rows[i]), d * sizeof(float));
   if (!o.weights.empty())
@@ -40,16 +48,26 @@ Rows subsample(MatrixView<const float> x, const KMeansOptions& o) {
   return r;
 }
 
-// Centres x on its weighted mean (returned) and rotates it onto its principal axes, largest
-// variance first; `axes` receives the d × d rotation whose column e is axis e.
-std::vector<float> rotate_to_principal_axes(Matrix& x, const std::vector<float>& w, Matrix& axes) {
-  const size_t n = x.rows(), d = x.cols();
+// The weighted mean (returned) and the principal axes, largest variance first, of the kept rows
+// of all ranks (up to kAxesRows of them): `axes` receives the d × d rotation whose column e is
+// axis e. Every rank computes them from the same gathered rows, so every rank count gets
+// bitwise the axes of one process.
+std::vector<float> principal_axes(const Communicator& comm, const Rows& rows, uint64_t seed, Matrix& axes) {
+  std::vector<size_t> picked;
+  if (rows.kept.total > kAxesRows) {
+    picked = sample_without_replacement(rows.kept.total, kAxesRows, seed ^ kAxesStream);
+  } else {
+    picked.resize(rows.kept.total);
+    for (size_t i = 0; i < picked.size(); ++i) picked[i] = i;
+  }
+  const detail::GatheredRows g = detail::allgather_rows(
+      comm, rows.x.view(), rows.w, detail::local_positions(picked, rows.kept.offset, rows.x.rows()));
+  const size_t n = g.x.rows(), d = g.x.cols();
   std::vector<double> mean(d, 0.0);
   double total = 0.0;
   for (size_t i = 0; i < n; ++i) {
-    const double wi = w.empty() ? 1.0 : w[i];
-    total += wi;
-    for (size_t j = 0; j < d; ++j) mean[j] += wi * x(i, j);
+    total += g.w[i];
+    for (size_t j = 0; j < d; ++j) mean[j] += double(g.w[i]) * g.x(i, j);
   }
   std::vector<float> mu(d);
   for (size_t j = 0; j < d; ++j) mu[j] = static_cast<float>(mean[j] / total);
@@ -57,11 +75,8 @@ std::vector<float> rotate_to_principal_axes(Matrix& x, const std::vector<float>&
   // changes no axis).
   Matrix scaled(n, d);
   for (size_t i = 0; i < n; ++i) {
-    const float s = w.empty() ? 1.f : std::sqrt(w[i]);
-    for (size_t j = 0; j < d; ++j) {
-      x(i, j) -= mu[j];
-      scaled(i, j) = s * x(i, j);
-    }
+    const float s = std::sqrt(g.w[i]);
+    for (size_t j = 0; j < d; ++j) scaled(i, j) = s * (g.x(i, j) - mu[j]);
   }
   std::vector<float> cov(d * d, 0.f);
   cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, int(d), int(n), 1.f, scaled.data(), int(d), 0.f, cov.data(),
@@ -74,11 +89,19 @@ std::vector<float> rotate_to_principal_axes(Matrix& x, const std::vector<float>&
   axes = Matrix(d, d);
   for (size_t j = 0; j < d; ++j)
     for (size_t e = 0; e < d; ++e) axes(j, e) = static_cast<float>(eig.eigenvectors()(j, d - 1 - e));  // ascending → descending
-  Matrix rotated(n, d);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(d), int(d), 1.f, x.data(), int(d), axes.data(),
-              int(d), 0.f, rotated.data(), int(d));
-  x = std::move(rotated);
   return mu;
+}
+
+// x ← (x − μ) · axes: this rank's rows in principal coordinates.
+void rotate(Matrix& x, const std::vector<float>& mu, const Matrix& axes) {
+  const size_t n = x.rows(), d = x.cols();
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < d; ++j) x(i, j) -= mu[j];
+  Matrix rotated(n, d);
+  if (n > 0)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(d), int(d), 1.f, x.data(), int(d),
+                axes.data(), int(d), 0.f, rotated.data(), int(d));
+  x = std::move(rotated);
 }
 
 }  // namespace
@@ -87,11 +110,13 @@ KMeansResult kmeans_progressive(MatrixView<const float> x, const KMeansOptions& 
   VQ_CHECK(steps >= 1, "kmeans_progressive: steps = ", steps, " must be >= 1");
   VQ_CHECK(options.metric.is_identity(), "kmeans_progressive: only the identity metric is supported");
   VQ_CHECK(options.initial_centroids.empty(), "kmeans_progressive: initial centroids are not supported");
-  detail::check_kmeans_input(x, options, options.threads > 0 ? options.threads : omp_get_max_threads());
+  const RowRange input =
+      detail::check_kmeans_input(x, options, options.threads > 0 ? options.threads : omp_get_max_threads());
   const size_t d = x.cols(), k = options.k;
-  Rows rows = subsample(x, options);
+  Rows rows = subsample(x, options, input);
   Matrix axes;
-  const std::vector<float> mu = rotate_to_principal_axes(rows.x, rows.w, axes);
+  const std::vector<float> mu = principal_axes(detail::communicator(options), rows, options.seed, axes);
+  rotate(rows.x, mu, axes);
 
   // The leading coordinates of each step: d^((s+1)/steps), the last d, repeats dropped.
   std::vector<size_t> dims;

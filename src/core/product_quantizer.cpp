@@ -34,17 +34,19 @@ std::string ProductQuantizer::describe() const {
 }
 
 void ProductQuantizer::train(MatrixView<const float> x, const TrainOptions& options) {
-  check_train_input(x, options);
+  const size_t n = check_train_input(x, options);
   const size_t k = size_t{1} << bits_;
-  VQ_CHECK(x.rows() >= k, describe(), "::train: a codebook of ", k, " entries needs at least ",
-           k, " training vectors, got ", x.rows());
+  VQ_CHECK(n >= k, describe(), "::train: a codebook of ", k, " entries needs at least ",
+           k, " training vectors, got ", n);
   const size_t ds = sub_dim();
   std::vector<Codebook> books(m_);
   // Sub-spaces are independent k-means runs: with at least as many as threads, each thread
   // trains whole sub-spaces (no synchronisation per iteration; k-means gives the same books at
-  // any thread count), else every run uses all threads. Progress events are serialised.
+  // any thread count), else every run uses all threads. Progress events are serialised. Across
+  // processes the sub-spaces run one after another: only the calling thread talks to the others.
   const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
-  const bool per_space = m_ >= static_cast<size_t>(threads) && threads > 1;
+  const bool distributed = options.comm && options.comm->size() > 1;
+  const bool per_space = m_ >= static_cast<size_t>(threads) && threads > 1 && !distributed;
   std::mutex progress_mutex;
   ProgressCallback progress;
   if (options.progress)
@@ -69,6 +71,7 @@ void ProductQuantizer::train(MatrixView<const float> x, const TrainOptions& opti
     km.metric = detail::metric_block(options.metric, m * ds, ds, dim());
     km.weights = options.weights;
     km.progress = progress;
+    km.comm = options.comm;
     KMeansResult result = kmeans(sub.view(), km);
     books[m] = Codebook{m * ds, ds, bits_, std::move(result.centroids)};
   });

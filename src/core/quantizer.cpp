@@ -67,30 +67,50 @@ void Quantizer::check_output(const Codes& codes, MatrixView<float> out, const ch
            ": output is ", out.rows(), "×", out.cols(), ", expected ", codes.n, "×", dim());
 }
 
-void Quantizer::check_train_input(MatrixView<const float> x, const TrainOptions& options) const {
-  VQ_CHECK(!x.empty(), describe(), "::train: empty training set (", x.rows(), "×", x.cols(), ")");
-  VQ_CHECK(x.cols() == dim(), describe(), "::train: training set has ", x.cols(),
-           " columns, quantizer dimension is ", dim());
-  for (size_t i = 0; i < x.rows(); ++i) {
-    const float* r = x.row_ptr(i);
-    for (size_t j = 0; j < x.cols(); ++j)
-      VQ_CHECK(std::isfinite(r[j]), describe(), "::train: non-finite value ", r[j], " at row ",
-               i, ", column ", j);
-  }
-  check_squared_norms(x, describe() + "::train");
-  if (!options.weights.empty()) {
-    VQ_CHECK(options.weights.size() == x.rows(), describe(), "::train: ", options.weights.size(),
-             " weights for ", x.rows(), " training vectors");
-    double total = 0;
-    for (size_t i = 0; i < options.weights.size(); ++i) {
-      const float w = options.weights[i];
-      VQ_CHECK(std::isfinite(w) && w >= 0.f, describe(), "::train: weight ", i, " is ", w,
-               "; weights must be finite and >= 0");
-      total += w;
+size_t Quantizer::check_train_input(MatrixView<const float> x, const TrainOptions& options) const {
+  const Communicator& comm = options.comm ? *options.comm : self_communicator();
+  VQ_CHECK(comm.size() == 1 || supports_distributed_training(), describe(),
+           "::train: this quantizer does not train across processes (", comm.size(), " ranks)");
+  // Each rank checks its own rows; every rank then throws if any failed, so that no rank is left
+  // waiting in the trainer's first collective.
+  std::string error;
+  double weight = 0.0;
+  try {
+    VQ_CHECK(comm.size() > 1 || !x.empty(), describe(), "::train: empty training set (", x.rows(), "×", x.cols(), ")");
+    VQ_CHECK(x.cols() == dim() || (x.rows() == 0 && comm.size() > 1), describe(), "::train: training set has ",
+             x.cols(), " columns, quantizer dimension is ", dim());
+    for (size_t i = 0; i < x.rows(); ++i) {
+      const float* r = x.row_ptr(i);
+      for (size_t j = 0; j < x.cols(); ++j)
+        VQ_CHECK(std::isfinite(r[j]), describe(), "::train: non-finite value ", r[j], " at row ", i, ", column ", j);
     }
-    VQ_CHECK(total > 0, describe(), "::train: all weights are zero");
+    check_squared_norms(x, describe() + "::train");
+    if (!options.weights.empty()) {
+      VQ_CHECK(options.weights.size() == x.rows(), describe(), "::train: ", options.weights.size(),
+               " weights for ", x.rows(), " training vectors");
+      for (size_t i = 0; i < options.weights.size(); ++i) {
+        const float w = options.weights[i];
+        VQ_CHECK(std::isfinite(w) && w >= 0.f, describe(), "::train: weight ", i, " is ", w,
+                 "; weights must be finite and >= 0");
+        weight += w;
+      }
+    } else {
+      weight = static_cast<double>(x.rows());
+    }
+    options.metric.check_dim(dim(), "train");
+  } catch (const Error& e) {
+    error = e.what();
   }
-  options.metric.check_dim(dim(), "train");
+  throw_if_any_failed(comm, error);
+  if (comm.size() == 1) {
+    VQ_CHECK(weight > 0, describe(), "::train: all weights are zero");
+    return x.rows();
+  }
+  std::vector<double> totals{static_cast<double>(x.rows()), weight};
+  comm.allreduce_sum(totals);
+  VQ_CHECK(totals[0] > 0, describe(), "::train: empty training set on every rank");
+  VQ_CHECK(totals[1] > 0, describe(), "::train: all weights are zero");
+  return static_cast<size_t>(totals[0]);
 }
 
 }  // namespace vq

@@ -49,12 +49,13 @@ std::string ResidualQuantizer::describe() const {
 }
 
 void ResidualQuantizer::train(MatrixView<const float> x, const TrainOptions& options) {
-  check_train_input(x, options);
+  const size_t global_n = check_train_input(x, options);
+  const Communicator& comm = options.comm ? *options.comm : self_communicator();
   const size_t n = x.rows();
   const size_t d = dim();
   const size_t k = size_t{1} << bits_;
-  VQ_CHECK(n >= k, describe(), "::train: a codebook of ", k, " entries needs at least ", k,
-           " training vectors, got ", n);
+  VQ_CHECK(global_n >= k, describe(), "::train: a codebook of ", k, " entries needs at least ", k,
+           " training vectors, got ", global_n);
   const Metric& metric = options.metric;
   const size_t r = metric.whitened_dim(d);
 
@@ -95,6 +96,7 @@ void ResidualQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
     // the residual levels both seedings give the same MSE once singletons are re-seeded.
     km.init = l == 0 ? default_init(k) : KMeansInit::kRandom;
     km.progress = options.progress;
+    km.comm = options.comm;
     // Level l > 0 learns from the residuals of the beam entries near each vector's best
     // (kBeamErrorRatio), which the beam search will meet when encoding: more rows, so it
     // generalises better from small training sets. Sampled down to what k-means would keep.
@@ -102,7 +104,7 @@ void ResidualQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
     std::vector<float> beam_weights;
     const bool near_beams = train_for_held_out_ && width > 1;
     if (near_beams) {
-      const float ratio = n < kFewRowsPerEntry * k ? kBeamErrorRatioFewRows : kBeamErrorRatio;
+      const float ratio = global_n < kFewRowsPerEntry * k ? kBeamErrorRatioFewRows : kBeamErrorRatio;
       // (row, beam entry) pairs whose error is within `ratio` of the row's best.
       std::vector<size_t> pairs;
       for (size_t i = 0; i < n; ++i) {
@@ -110,11 +112,19 @@ void ResidualQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
         for (size_t b = 0; b < width; ++b)
           if (b == 0 || state_error[i * beam_ + b] <= ratio * best) pairs.push_back(i * width + b);
       }
-      const size_t cap = options.max_points_per_centroid > 0 ? std::min(pairs.size(), options.max_points_per_centroid * k) : pairs.size();
-      const std::vector<size_t> picked = sample_without_replacement(pairs.size(), cap, options.seed ^ (0x5eedULL + l));
-      beam_residuals = Matrix(cap, d);
-      if (!options.weights.empty()) beam_weights.resize(cap);
-      for (size_t p = 0; p < cap; ++p) {
+      // Drawn from the pairs' global positions (all ranks' pairs in rank order), so that every
+      // rank count keeps the same ones; this rank keeps its part.
+      const RowRange all = global_rows(comm, pairs.size());
+      const size_t cap = options.max_points_per_centroid > 0 ? std::min(all.total, options.max_points_per_centroid * k)
+                                                             : all.total;
+      const std::vector<size_t> sample = sample_without_replacement(all.total, cap, options.seed ^ (0x5eedULL + l));
+      const auto first = std::lower_bound(sample.begin(), sample.end(), all.offset);
+      const auto last = std::lower_bound(first, sample.end(), all.offset + pairs.size());
+      std::vector<size_t> picked;
+      for (auto it = first; it != last; ++it) picked.push_back(*it - all.offset);
+      beam_residuals = Matrix(picked.size(), d);
+      if (!options.weights.empty()) beam_weights.resize(picked.size());
+      for (size_t p = 0; p < picked.size(); ++p) {
         const size_t i = pairs[picked[p]] / width, b = pairs[picked[p]] % width;
         const uint16_t* sc = state.data() + (i * beam_ + b) * levels_;
         float* res = beam_residuals.row_ptr(p);
@@ -176,16 +186,18 @@ void ResidualQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
     });
     width = std::min(beam_, width * k);
 
-    if (options.progress) {
-      double total = 0, wsum = 0;
-      for (double e : batch_error) total += e;
-      if (options.weights.empty())
-        wsum = static_cast<double>(n);
-      else
-        for (float w : options.weights) wsum += w;
-      options.progress({detail::concat("rvq level ", l + 1, "/", levels_),
-                        l + 1, levels_, total / wsum, result.usage.perplexity});
-    }
+    // The level's error over all ranks (reduced whether or not this rank reports progress: a
+    // collective must not depend on a rank's own options).
+    std::vector<double> sums(2, 0.0);  // error, weight
+    for (double e : batch_error) sums[0] += e;
+    if (options.weights.empty())
+      sums[1] = static_cast<double>(n);
+    else
+      for (float w : options.weights) sums[1] += w;
+    comm.allreduce_sum(sums);
+    if (options.progress)
+      options.progress({detail::concat("rvq level ", l + 1, "/", levels_), l + 1, levels_, sums[0] / sums[1],
+                        result.usage.perplexity});
   }
   set_books(std::move(books), metric);
 }

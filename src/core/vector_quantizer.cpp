@@ -11,10 +11,10 @@ VectorQuantizer::VectorQuantizer(size_t dim, uint8_t bits)
 std::string VectorQuantizer::describe() const { return detail::concat("VQ", int(bits_)); }
 
 void VectorQuantizer::train(MatrixView<const float> x, const TrainOptions& options) {
-  check_train_input(x, options);
+  const size_t n = check_train_input(x, options);
   const size_t k = size_t{1} << bits_;
-  VQ_CHECK(x.rows() >= k, describe(), "::train: a codebook of ", k, " entries needs at least ",
-           k, " training vectors, got ", x.rows());
+  VQ_CHECK(n >= k, describe(), "::train: a codebook of ", k, " entries needs at least ",
+           k, " training vectors, got ", n);
   KMeansOptions km;
   km.k = k;
   km.init = default_init(k);
@@ -25,6 +25,7 @@ void VectorQuantizer::train(MatrixView<const float> x, const TrainOptions& optio
   km.metric = options.metric;
   km.weights = options.weights;
   km.progress = options.progress;
+  km.comm = options.comm;
   KMeansResult result = kmeans(x, km);
   std::vector<Codebook> books(1);
   books[0] = Codebook{0, dim(), bits_, std::move(result.centroids)};

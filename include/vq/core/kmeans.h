@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "vq/core/communicator.h"
 #include "vq/core/metric.h"
 #include "vq/core/progress.h"
 #include "vq/types.h"
@@ -53,6 +54,11 @@ struct KMeansOptions {
   // k-means starts each step from the last one's centroids).
   MatrixView<const float> initial_centroids;
   ProgressCallback progress;        // one event per iteration (stage "kmeans")
+  // Distributed training (communicator.h): x and weights are this rank's rows of the global
+  // training set, k <= the global row count, and every rank gets the same centroids. Null: this
+  // process alone. The subsample, the seeding and the splits are drawn from global positions,
+  // so any rank count gives the single-process centroids up to the order of sums.
+  const Communicator* comm = nullptr;
 };
 
 // Code usage: the classic failure of codebook training is collapse onto a few codes.
@@ -81,7 +87,7 @@ struct KMeansResult {
   size_t training_points = 0;                // points used after subsampling
 };
 
-// x: n × d training vectors (n >= k). Throws vq::Error on empty input, k == 0, k > n,
+// x: n × d training vectors (n >= k; under options.comm, this rank's rows). Throws vq::Error on empty input, k == 0, k > n,
 // non-finite values, negative/mis-sized weights, or a metric of another dimension.
 KMeansResult kmeans(MatrixView<const float> x, const KMeansOptions& options);
 

@@ -27,6 +27,7 @@ class ProductQuantizer : public CodebookQuantizer {
 
   // x: n × dim() with n >= 2^bits. Each sub-space runs its own k-means (seed options.seed + m).
   void train(MatrixView<const float> x, const TrainOptions& options) override;
+  bool supports_distributed_training() const override { return true; }
   Codes encode(MatrixView<const float> x) const override;
 
  private:

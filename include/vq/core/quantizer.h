@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "vq/core/communicator.h"
 #include "vq/core/lookup_table.h"
 #include "vq/core/metric.h"
 #include "vq/core/progress.h"
@@ -36,6 +37,10 @@ struct TrainOptions {
   // k-means subsampling (see KMeansOptions); 0 = use every training vector.
   size_t max_points_per_centroid = 256;
   ProgressCallback progress;       // optional
+  // Distributed training (communicator.h): x and weights are this rank's rows, and every rank
+  // ends with the same codebooks. Null: this process alone. Quantizers that cannot train this
+  // way (supports_distributed_training() false) refuse a communicator of more than one rank.
+  const Communicator* comm = nullptr;
 };
 
 class Quantizer {
@@ -53,6 +58,7 @@ class Quantizer {
   virtual const Metric& metric() const = 0;
 
   virtual void train(MatrixView<const float> x, const TrainOptions& options) = 0;
+  virtual bool supports_distributed_training() const { return false; }
   virtual Codes encode(MatrixView<const float> x) const = 0;
   virtual void decode(const Codes& codes, MatrixView<float> out) const = 0;
   Matrix decode(const Codes& codes) const;
@@ -72,7 +78,9 @@ class Quantizer {
   void check_input(MatrixView<const float> x, const char* who) const;
   void check_codes(const Codes& codes, const char* who) const;
   void check_output(const Codes& codes, MatrixView<float> out, const char* who) const;
-  void check_train_input(MatrixView<const float> x, const TrainOptions& options) const;
+  // Collective under options.comm: every rank throws if any rank's input is bad. Returns the
+  // global number of training rows.
+  size_t check_train_input(MatrixView<const float> x, const TrainOptions& options) const;
 };
 
 }  // namespace vq

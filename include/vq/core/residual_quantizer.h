@@ -51,6 +51,7 @@ class ResidualQuantizer : public CodebookQuantizer {
 
   // x: n × dim() with n >= 2^bits.
   void train(MatrixView<const float> x, const TrainOptions& options) override;
+  bool supports_distributed_training() const override { return true; }
   // Encodes with beam() (the width used in training).
   Codes encode(MatrixView<const float> x) const override;
   // Encodes with another beam width (>= 1), e.g. to trade speed for error after training.

@@ -22,6 +22,7 @@ class VectorQuantizer : public CodebookQuantizer {
 
   // x: n × dim() with n >= 2^bits (k-means needs one point per entry; vq::Error otherwise).
   void train(MatrixView<const float> x, const TrainOptions& options) override;
+  bool supports_distributed_training() const override { return true; }
   Codes encode(MatrixView<const float> x) const override;
 
  private:

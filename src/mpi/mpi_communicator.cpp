@@ -1,0 +1,90 @@
+#include "vq/mpi/mpi_communicator.h"
+
+#include <climits>
+#include <cstdlib>
+
+#include "vq/error.h"
+
+namespace vq::mpi {
+
+namespace {
+
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(rc, text, &length);
+  VQ_THROW(what, " failed: ", std::string(text, static_cast<size_t>(length)));
+}
+
+// MPI counts are int: large buffers go in pieces.
+constexpr size_t kMaxCount = size_t{1} << 30;
+
+}  // namespace
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm) : comm_(comm) {
+  int initialised = 0;
+  MPI_Initialized(&initialised);
+  VQ_CHECK(initialised, "MpiCommunicator: MPI is not initialised (vq::mpi::Session, or MPI_Init)");
+  check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+  check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+}
+
+// Reduce to rank 0, then broadcast: MPI_Allreduce may sum in a different order on different
+// ranks, and ranks that then computed from slightly different sums would drift apart.
+void MpiCommunicator::allreduce_sum(Span<double> values) const {
+  for (size_t at = 0; at < values.size(); at += kMaxCount) {
+    const int count = static_cast<int>(std::min(kMaxCount, values.size() - at));
+    double* p = values.data() + at;
+    check(MPI_Reduce(rank_ == 0 ? MPI_IN_PLACE : p, rank_ == 0 ? p : nullptr, count, MPI_DOUBLE, MPI_SUM, 0, comm_),
+          "MPI_Reduce");
+    check(MPI_Bcast(p, count, MPI_DOUBLE, 0, comm_), "MPI_Bcast");
+  }
+}
+
+std::vector<uint8_t> MpiCommunicator::allgather(Span<const uint8_t> local, std::vector<size_t>* sizes) const {
+  VQ_CHECK(local.size() < size_t{INT_MAX}, "MpiCommunicator::allgather: ", local.size(), " bytes from one rank");
+  const int mine = static_cast<int>(local.size());
+  std::vector<int> counts(static_cast<size_t>(size_)), displs(static_cast<size_t>(size_));
+  check(MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, comm_), "MPI_Allgather");
+  size_t total = 0;
+  for (int i = 0; i < size_; ++i) {
+    VQ_CHECK(total < size_t{INT_MAX}, "MpiCommunicator::allgather: more than 2 GiB in all");
+    displs[static_cast<size_t>(i)] = static_cast<int>(total);
+    total += static_cast<size_t>(counts[static_cast<size_t>(i)]);
+  }
+  VQ_CHECK(total < size_t{INT_MAX}, "MpiCommunicator::allgather: more than 2 GiB in all");
+  std::vector<uint8_t> all(total);
+  check(MPI_Allgatherv(local.data(), mine, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, comm_),
+        "MPI_Allgatherv");
+  if (sizes) sizes->assign(counts.begin(), counts.end());
+  return all;
+}
+
+Session::Session(int* argc, char*** argv) {
+  int initialised = 0;
+  MPI_Initialized(&initialised);
+  if (initialised) return;
+  int provided = 0;
+  check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  owns_ = true;
+}
+
+Session::~Session() {
+  int finalised = 0;
+  MPI_Finalized(&finalised);
+  if (owns_ && !finalised) MPI_Finalize();
+}
+
+bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+    if (std::getenv(name)) return true;
+  return false;
+}
+
+void abort_all(int code) {
+  MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+}  // namespace vq::mpi
