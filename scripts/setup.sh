@@ -12,6 +12,7 @@ packages=(
   python3-pip python3-setuptools python3-wheel python3-venv valgrind
   libsndfile1-dev libsamplerate0-dev libfftw3-dev opus-tools sndfile-programs
   libstb-dev libjpeg-dev libjpeg-turbo-progs webp
+  libopenmpi-dev openmpi-bin python3-mpi4py
 )
 
 missing=()

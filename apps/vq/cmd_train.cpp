@@ -6,9 +6,11 @@
 #include <memory>
 
 #include "cli.h"
+#include "cli_ranks.h"
 #include "output_files.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
+#include "vq/core/matrix_file.h"
 #include "vq/core/matrix_io.h"
 
 namespace vq::cli {
@@ -38,37 +40,88 @@ std::string metric_file(const std::string& spec) {
   return colon == std::string::npos ? std::string() : spec.substr(colon + 1);
 }
 
+// Relative error of the trained quantizer over every rank's rows (one reduction), printed by
+// rank 0: what print_quality() says for one process.
+void print_distributed_quality(const Communicator& comm, const Quantizer& q, MatrixView<const float> x) {
+  const Matrix decoded = q.decode(q.encode(x));
+  std::vector<double> sums(3, 0.0);  // squared error, squared norm, rows
+  for (size_t i = 0; i < x.rows(); ++i)
+    for (size_t j = 0; j < x.cols(); ++j) {
+      const double e = double(x(i, j)) - decoded(i, j);
+      sums[0] += e * e;
+      sums[1] += double(x(i, j)) * x(i, j);
+    }
+  sums[2] = static_cast<double>(x.rows());
+  comm.allreduce_sum(sums);
+  if (comm.rank() != 0) return;
+  std::printf("quantizer        %s (dim %zu, metric %s)\n", q.describe().c_str(), q.dim(), q.metric().describe().c_str());
+  std::printf("bits per vector  %zu\n", q.bits_per_vector());
+  std::printf("relative error   %.6g (MSE %.6g, over all ranks' rows)\n", sums[1] > 0 ? sums[0] / sums[1] : 0.0,
+              sums[0] / sums[2]);
+}
+
 void run_train(const TrainArgs& a) {
   check_distinct_files({{"input", a.input}, {"--metric", metric_file(a.metric)}, {"--weights", a.weights}},
                        {{"output -o", a.output}});
   if (a.threads > 0) omp_set_num_threads(a.threads);
-  const Matrix x = read_matrix(a.input);
-  VQ_CHECK(x.rows() > 0 && x.cols() > 0, a.input, ": no vectors to train on");
+  // Under mpirun every rank reads only its block of rows; alone, the whole file.
+  const Communicator& comm = ranks();
+  const bool distributed = comm.size() > 1;
+  size_t total = 0;
+  RowBlock mine;
+  Matrix x;
+  if (distributed) {
+    const MatrixFile file(a.input);
+    total = file.rows();
+    mine = rank_rows(total, comm.rank(), comm.size());
+    x = file.read_rows(mine.begin, mine.end - mine.begin);
+    VQ_CHECK(total > 0 && file.cols() > 0, a.input, ": no vectors to train on");
+  } else {
+    x = read_matrix(a.input);
+    total = x.rows();
+    mine = {0, total};
+    VQ_CHECK(x.rows() > 0 && x.cols() > 0, a.input, ": no vectors to train on");
+  }
   const std::unique_ptr<Quantizer> q = make_quantizer(effective_spec(a), x.cols());
+  VQ_CHECK(!distributed || q->supports_distributed_training(), q->describe(),
+           " does not train across processes yet (VQ, PQ and RVQ do): run it without mpirun");
 
   TrainOptions opt;
   opt.metric = load_metric(a.metric, x.cols());
   std::vector<float> weights;
-  if (!a.weights.empty()) weights = load_weights(a.weights, x.rows());
+  if (!a.weights.empty()) {
+    weights = load_weights(a.weights, total);
+    weights = std::vector<float>(weights.begin() + mine.begin, weights.begin() + mine.end);
+  }
   opt.weights = weights;
   opt.seed = a.seed;
   opt.threads = a.threads;
   opt.iterations = a.iterations;
-  opt.progress = make_progress(a.quiet);
+  opt.progress = make_progress(a.quiet || !is_root());
+  if (distributed) opt.comm = &comm;
 
   const auto start = std::chrono::steady_clock::now();
   q->train(x, opt);
   finish_progress();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  save_quantizer(a.output, *q,
-                 {{"train.source", base_name(a.input)},
-                  {"train.vectors", std::to_string(x.rows())},
-                  {"train.seed", std::to_string(a.seed)},
-                  {"train.iterations", std::to_string(a.iterations)},
-                  {"train.metric", opt.metric.describe()},
-                  {"train.weighted", a.weights.empty() ? "no" : "yes"}});
+  if (is_root())
+    save_quantizer(a.output, *q,
+                   {{"train.source", base_name(a.input)},
+                    {"train.vectors", std::to_string(total)},
+                    {"train.seed", std::to_string(a.seed)},
+                    {"train.iterations", std::to_string(a.iterations)},
+                    {"train.metric", opt.metric.describe()},
+                    {"train.weighted", a.weights.empty() ? "no" : "yes"}});
 
+  if (distributed) {
+    if (is_root())
+      std::printf("trained          %s on %zu×%zu vectors from %s over %d ranks in %.2f s\n", q->describe().c_str(),
+                  total, x.cols(), a.input.c_str(), comm.size(), seconds);
+    print_distributed_quality(comm, *q, x);
+    if (is_root()) std::printf("saved            %s\n", a.output.c_str());
+    return;
+  }
   const Codes codes = q->encode(x);
   const Matrix decoded = q->decode(codes);
   std::printf("trained          %s on %zu×%zu vectors from %s in %.2f s\n", q->describe().c_str(),
@@ -109,7 +162,10 @@ void add_train_command(CLI::App& app) {
       "  vq train x.npy -o rvq.vqc --quantizer RVQ8x8\n"
       "  vq train x.fvecs -o pq.vqc -q PQ16x8 --threads 4 --seed 7\n"
       "  vq train w.npy -o aq.vqc -q AQ2x8 --beam 16 --metric full:hessian.npy\n"
-      "  vq train x.npy -o sq.vqc -q NF4g64 --quiet");
+      "  vq train x.npy -o sq.vqc -q NF4g64 --quiet\n"
+      "  mpirun -np 4 vq train big.npy -o pq.vqc -q PQ16x8 --threads 1\n"
+      "Under mpirun (VQ, PQ and RVQ), each rank reads only its block of rows and the ranks train\n"
+      "one model together, equal to a single-process run up to the order of sums; rank 0 writes it.");
   cmd->callback([args] { run_train(*args); });
 }
 

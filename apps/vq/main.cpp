@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "cli_ranks.h"
 #include "media_codec.h"
 #include "vq/core/limits.h"
 
@@ -22,6 +23,11 @@ int fail(const std::string& message, int code) {
   std::string line = message;
   for (char& c : line)  // one line, whatever the message carries
     if (c == '\n' || c == '\r') c = ' ';
+  if (vq::cli::running_on_several_ranks()) {
+    std::fprintf(stderr, "vq: error: rank %d: %s\n", vq::cli::ranks().rank(), line.c_str());
+    std::fflush(stderr);
+    vq::cli::abort_all_ranks(code);
+  }
   std::fprintf(stderr, "vq: error: %s\n", line.c_str());
   return code;
 }

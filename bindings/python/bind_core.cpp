@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "arrays.h"
+#include "py_communicator.h"
 #include "vq/core/codebook_quantizer.h"
 #include "vq/core/factory.h"
 #include "vq/core/index_io.h"
@@ -64,7 +65,7 @@ struct FitArgs {
 
 void fit(Quantizer& q, const pyb::object& x_obj, const pyb::object& metric_obj,
          const pyb::object& weights_obj, int iters, uint64_t seed, const pyb::object& threads,
-         bool verbose) {
+         bool verbose, const pyb::object& comm_obj) {
   auto x = as_float_matrix(x_obj, "X", q.dim());
   TrainOptions opt;
   opt.metric = metric_from(metric_obj, q.dim());
@@ -78,6 +79,8 @@ void fit(Quantizer& q, const pyb::object& x_obj, const pyb::object& metric_obj,
   opt.seed = seed;
   opt.threads = threads.is_none() ? 0 : threads.cast<int>();
   opt.progress = make_progress(verbose);
+  const std::unique_ptr<Communicator> comm = communicator_from(comm_obj);
+  opt.comm = comm.get();
   pyb::gil_scoped_release release;
   q.train(view_of(x), opt);
 }
@@ -152,7 +155,8 @@ pyb::list usage(const Quantizer& q, const pyb::object& codes_obj) {
 pyb::tuple kmeans_py(const pyb::object& x_obj, size_t k, int iters, uint64_t seed,
                      const pyb::object& metric_obj, const pyb::object& weights_obj,
                      const pyb::object& threads, const std::string& init,
-                     size_t max_points_per_centroid, int progressive_steps, bool verbose) {
+                     size_t max_points_per_centroid, int progressive_steps, bool verbose,
+                     const pyb::object& comm_obj) {
   auto x = as_float_matrix(x_obj, "X");
   const size_t d = static_cast<size_t>(x.shape(1));
   KMeansOptions opt;
@@ -174,6 +178,8 @@ pyb::tuple kmeans_py(const pyb::object& x_obj, size_t k, int iters, uint64_t see
     opt.weights = {w.data(), static_cast<size_t>(w.shape(0))};
   }
   opt.progress = make_progress(verbose);
+  const std::unique_ptr<Communicator> comm = communicator_from(comm_obj);
+  opt.comm = comm.get();
   KMeansResult result;
   std::vector<int32_t> labels;
   {
@@ -215,7 +221,7 @@ void bind_core(pyb::module_& m) {
       .def_property_readonly("is_trained", &Quantizer::is_trained)
       .def_property_readonly("has_lookup_tables", &Quantizer::has_lookup_tables)
       .def("fit", &fit, "X"_a, "metric"_a = pyb::none(), "weights"_a = pyb::none(),
-           "iters"_a = 20, "seed"_a = 0, "threads"_a = pyb::none(), "verbose"_a = false)
+           "iters"_a = 20, "seed"_a = 0, "threads"_a = pyb::none(), "verbose"_a = false, "comm"_a = pyb::none())
       .def("encode", &encode, "X"_a)
       .def("decode", &decode, "codes"_a)
       .def("search", &search, "queries"_a, "codes"_a, "k"_a = 10, "distance"_a = "l2",
@@ -245,7 +251,7 @@ void bind_core(pyb::module_& m) {
   m.def("kmeans", &kmeans_py, "X"_a, "k"_a, "iters"_a = 20, "seed"_a = 0,
         "metric"_a = pyb::none(), "weights"_a = pyb::none(), "threads"_a = pyb::none(),
         "init"_a = "k-means++", "max_points_per_centroid"_a = 256, "progressive_steps"_a = 0,
-        "verbose"_a = false);
+        "verbose"_a = false, "comm"_a = pyb::none());
 }
 
 }  // namespace vq::py

@@ -47,6 +47,8 @@ struct TrainSet {
 RowRange detail::check_kmeans_input(MatrixView<const float> x, const KMeansOptions& o, int threads) {
   const Communicator& comm = communicator(o);
   const size_t n = x.rows(), d = x.cols();
+  // Messages name global rows: under several ranks, this rank's first row is row `first`.
+  const size_t first = comm.size() > 1 ? global_rows(comm, n).offset : 0;
   std::string error;
   double weight = 0.0;
   try {
@@ -63,8 +65,8 @@ RowRange detail::check_kmeans_input(MatrixView<const float> x, const KMeansOptio
     for (long i = 0; i < static_cast<long>(n); ++i)
       for (size_t j = 0; j < d; ++j)
         if (!std::isfinite(x(i, j))) bad_row = std::max(bad_row, i);
-    VQ_CHECK(bad_row < 0, "kmeans: training vector ", bad_row, " has a non-finite value");
-    check_squared_norms(x, "kmeans");
+    VQ_CHECK(bad_row < 0, "kmeans: training vector ", first + size_t(bad_row), " has a non-finite value");
+    check_squared_norms(x, "kmeans", first);
     if (!o.initial_centroids.empty()) {
       const MatrixView<const float> c = o.initial_centroids;
       VQ_CHECK(c.rows() == o.k && c.cols() == d, "kmeans: initial centroids are ", c.rows(), "×", c.cols(),
@@ -78,7 +80,7 @@ RowRange detail::check_kmeans_input(MatrixView<const float> x, const KMeansOptio
     } else {
       VQ_CHECK(o.weights.size() == n, "kmeans: ", o.weights.size(), " weights for ", n, " vectors");
       for (size_t i = 0; i < n; ++i) {
-        VQ_CHECK(std::isfinite(o.weights[i]) && o.weights[i] >= 0.f, "kmeans: weight ", i, " = ", o.weights[i],
+        VQ_CHECK(std::isfinite(o.weights[i]) && o.weights[i] >= 0.f, "kmeans: weight ", first + i, " = ", o.weights[i],
                  " must be finite and >= 0");
         weight += o.weights[i];
       }
@@ -208,51 +210,97 @@ size_t pick(const std::vector<double>& cum, double u) {
 }
 
 // Weighted k-means++ (P(x) ∝ w·D²(x)) in the whitened space, on a subsample of the rows of
-// positive weight when the set is large. Every rank runs it on the same gathered pool, so every
-// rank seeds alike. Returns k centroids.
+// positive weight when the set is large. The pool stays split over the ranks: each step every
+// rank updates the distances of its own pool rows, the ranks' sums are reduced, the shared
+// random number picks a rank and a row in it, and that rank broadcasts the row. One process is
+// the case of one rank. Returns k centroids, the same on every rank.
 Matrix init_plus_plus(const Communicator& comm, const TrainSet& t, const Metric& metric, size_t k, uint64_t seed) {
-  // Only rows of positive weight can be drawn, so the pool is drawn from them alone: rows of
-  // weight 0 then change nothing, not even which rows the subsample keeps.
+  const size_t d = t.view.cols();
+  const size_t ranks = static_cast<size_t>(comm.size()), me = static_cast<size_t>(comm.rank());
+  // This rank's pool rows: only rows of positive weight can be drawn, so the pool is drawn from
+  // them alone (rows of weight 0 then change nothing, not even which rows the subsample keeps).
+  std::vector<size_t> eligible;
+  for (size_t i = 0; i < t.w.size(); ++i)
+    if (t.w[i] > 0.f) eligible.push_back(i);
+  const RowRange range = global_rows(comm, eligible.size());
   const size_t cap = k * kPlusPlusPointsPerCentroid;
-  const detail::GatheredRows pool = gather_pool(
-      comm, t, [&](size_t i) { return t.w[i] > 0.f; },
-      [&](size_t total) {
-        if (total <= cap) {
-          std::vector<size_t> all(total);
-          for (size_t i = 0; i < total; ++i) all[i] = i;
-          return all;
-        }
-        return sample_without_replacement(total, cap, seed ^ kSubsampleStream);
-      });
-  const size_t m = pool.x.rows(), d = pool.x.cols();
+  std::vector<size_t> rows;  // local training rows in this rank's part of the pool
+  if (range.total <= cap) {
+    rows = eligible;
+  } else {
+    rows = detail::local_positions(sample_without_replacement(range.total, cap, seed ^ kSubsampleStream), range.offset,
+                                   eligible.size());
+    for (size_t& r : rows) r = eligible[r];
+  }
+  const size_t m = rows.size();
+  Matrix pool(m, d);
+  std::vector<float> w(m);
+  for (size_t i = 0; i < m; ++i) {
+    std::memcpy(pool.row_ptr(i), t.view.row_ptr(rows[i]), d * sizeof(float));
+    w[i] = t.w[rows[i]];
+  }
   Matrix whitened;
-  if (!metric.is_identity()) whitened = metric.whiten(pool.x.view());
-  const Matrix& xw = metric.is_identity() ? pool.x : whitened;
-  const size_t r = xw.cols();
+  if (!metric.is_identity() && m > 0) whitened = metric.whiten(pool.view());
+  const MatrixView<const float> xw = metric.is_identity() || m == 0 ? pool.view() : whitened.view();
+  const size_t r = metric.is_identity() ? d : metric.whitened_dim(d);
+  // Every rank's pool size, for the draws that index the whole pool.
+  std::vector<double> sizes(ranks, 0.0);
+  sizes[me] = static_cast<double>(m);
+  comm.allreduce_sum(sizes);
+
   Rng rng(seed ^ kInitStream);
-  std::vector<double> cum(m);
+  std::vector<double> cum(m), shares(ranks);
   std::vector<float> d2(m, std::numeric_limits<float>::infinity());
-  std::vector<size_t> chosen;
-  chosen.reserve(k);
+  std::vector<double> chosen(d + r);  // the chosen row, original then whitened
+  Matrix centroids(k, d);
+  // The rank whose part of the cumulated `per_rank` totals holds u, and u within that part.
+  // Parts of size 0 are never chosen; rounding past the end lands in the last non-empty part.
+  const auto locate = [&](const std::vector<double>& per_rank, double u) {
+    size_t last = ranks;
+    for (size_t q = 0; q < ranks; ++q) {
+      if (per_rank[q] <= 0.0) continue;
+      if (u < per_rank[q]) return std::pair<size_t, double>{q, u};
+      u -= per_rank[q];
+      last = q;
+    }
+    return std::pair<size_t, double>{last, per_rank[last]};
+  };
+  // Rank `owner` publishes its pool row `i` as centroid c.
+  const auto publish = [&](size_t owner, size_t i, size_t c) {
+    std::fill(chosen.begin(), chosen.end(), 0.0);
+    if (owner == me) {
+      for (size_t j = 0; j < d; ++j) chosen[j] = pool(i, j);
+      for (size_t j = 0; j < r; ++j) chosen[d + j] = xw(i, j);
+    }
+    if (ranks > 1) comm.allreduce_sum(chosen);  // x + 0 + ... + 0: exact
+    for (size_t j = 0; j < d; ++j) centroids(c, j) = static_cast<float>(chosen[j]);
+  };
+  // The first seed: weight alone; later seeds: weight · D², from the ranks' sums.
   double acc = 0.0;
-  for (size_t i = 0; i < m; ++i) cum[i] = acc += pool.w[i];
-  chosen.push_back(pick(cum, rng.uniform() * acc));
-  while (chosen.size() < k) {
-    const float* c = xw.row_ptr(chosen.back());
-    // Serial on purpose: one step is only m·d ≈ 10⁶ FMAs, and k parallel regions of that size
-    // spent more in barriers than in work (seconds in total on a loaded 2-core machine).
-    for (size_t i = 0; i < m; ++i) d2[i] = std::min(d2[i], kernels::l2sqr(xw.row_ptr(i), c, r));
-    acc = 0.0;
-    for (size_t i = 0; i < m; ++i) cum[i] = acc += double(pool.w[i]) * d2[i];
-    if (acc > 0.0) {
-      chosen.push_back(pick(cum, rng.uniform() * acc));
+  for (size_t i = 0; i < m; ++i) cum[i] = acc += w[i];
+  std::vector<float> c(r);
+  for (size_t s = 0; s < k; ++s) {
+    std::fill(shares.begin(), shares.end(), 0.0);
+    shares[me] = acc;
+    if (ranks > 1) comm.allreduce_sum(shares);  // one non-zero term per slot: exact
+    double total = 0.0;
+    for (double v : shares) total += v;
+    if (total > 0.0) {
+      const auto [owner, u] = locate(shares, rng.uniform() * total);
+      publish(owner, owner == me ? pick(cum, u) : 0, s);
     } else {
       // Fewer distinct weighted points than k: duplicates; empty-cluster splitting handles them.
-      chosen.push_back(rng.below(m));
+      const auto [owner, u] = locate(sizes, static_cast<double>(rng.below(range.total <= cap ? range.total : cap)));
+      publish(owner, static_cast<size_t>(u), s);
     }
+    if (s + 1 == k) break;
+    for (size_t j = 0; j < r; ++j) c[j] = static_cast<float>(chosen[d + j]);
+    // Serial on purpose: one step is only m·d ≈ 10⁶ FMAs, and k parallel regions of that size
+    // spent more in barriers than in work (seconds in total on a loaded 2-core machine).
+    for (size_t i = 0; i < m; ++i) d2[i] = std::min(d2[i], kernels::l2sqr(xw.row_ptr(i), c.data(), r));
+    acc = 0.0;
+    for (size_t i = 0; i < m; ++i) cum[i] = acc += double(w[i]) * d2[i];
   }
-  Matrix centroids(k, d);
-  for (size_t c = 0; c < k; ++c) std::memcpy(centroids.row_ptr(c), pool.x.row_ptr(chosen[c]), d * sizeof(float));
   return centroids;
 }
 

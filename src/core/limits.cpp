@@ -77,13 +77,13 @@ void check_decoded_size(uint64_t bytes, const std::string& what) {
            " (raise it with --max-decoded-bytes or VQ_MAX_DECODED_BYTES if the input is trusted)");
 }
 
-void check_squared_norms(MatrixView<const float> x, const std::string& who) {
+void check_squared_norms(MatrixView<const float> x, const std::string& who, size_t first_row) {
   for (size_t i = 0; i < x.rows(); ++i) {
     // In float through the dispatched kernel (this runs on every row the encoders see): a
     // norm far above the limit overflows to inf, which fails the comparison as NaN does.
     const float* r = x.row_ptr(i);
     const double s = kernels::dot(r, r, x.cols());
-    VQ_CHECK(s <= kMaxSquaredNorm, who, ": row ", i, " has squared norm ", s, ", above the supported ",
+    VQ_CHECK(s <= kMaxSquaredNorm, who, ": row ", first_row + i, " has squared norm ", s, ", above the supported ",
              kMaxSquaredNorm, " (values up to about 1e15); distances in float would overflow: rescale the data");
   }
 }

@@ -198,10 +198,9 @@ T load(const uint8_t* p) {
   return v;
 }
 
-// Element i as double: exact for every supported type except int64 beyond 2^53.
-double element(const NpyArray& a, size_t i) {
-  const uint8_t* p = a.bytes.data() + i * npy_item_size(a.dtype);
-  switch (a.dtype) {
+// The element at p as double: exact for every supported type except int64 beyond 2^53.
+double element(NpyDType dtype, const uint8_t* p) {
+  switch (dtype) {
     case NpyDType::kFloat16: return half_to_float(load<uint16_t>(p));
     case NpyDType::kFloat32: return load<float>(p);
     case NpyDType::kFloat64: return load<double>(p);
@@ -226,7 +225,7 @@ size_t NpyArray::count() const {
   return n;
 }
 
-NpyArray read_npy_from_bytes(Span<const uint8_t> bytes, const std::string& name) {
+NpyHeader read_npy_header(Span<const uint8_t> bytes, const std::string& name) {
   VQ_CHECK(!bytes.empty(), name, ": empty input (not a .npy file)");
   VQ_CHECK(bytes.size() >= kMagicSize + 4 && std::memcmp(bytes.data(), kMagic, kMagicSize) == 0,
            name, ": not a .npy file (bad magic)");
@@ -247,19 +246,38 @@ NpyArray read_npy_from_bytes(Span<const uint8_t> bytes, const std::string& name)
 
   std::string descr;
   bool fortran = false;
-  NpyArray a;
-  HeaderParser(header, name).parse(descr, fortran, a.shape);
-  a.dtype = parse_descr(descr, name);
-  VQ_CHECK(!fortran || a.shape.size() <= 1, name, ": Fortran-order arrays are not supported; ",
+  NpyHeader h;
+  HeaderParser(header, name).parse(descr, fortran, h.shape);
+  h.dtype = parse_descr(descr, name);
+  VQ_CHECK(!fortran || h.shape.size() <= 1, name, ": Fortran-order arrays are not supported; ",
            "save with np.ascontiguousarray(x)");
-  const size_t item = npy_item_size(a.dtype);
-  const size_t data_size = checked_count(a.shape, item, name) * item;
-  const size_t left = bytes.size() - data_start - header_len;
-  VQ_CHECK(left == data_size, name, ": shape ", shape_string(a.shape), " of ", descr, " needs ",
-           data_size, " data bytes, file has ", left);
-  const uint8_t* data = bytes.data() + data_start + header_len;
-  a.bytes.assign(data, data + data_size);
+  const size_t item = npy_item_size(h.dtype);
+  h.data_offset = data_start + header_len;
+  h.data_size = checked_count(h.shape, item, name) * item;
+  return h;
+}
+
+NpyArray read_npy_from_bytes(Span<const uint8_t> bytes, const std::string& name) {
+  const NpyHeader h = read_npy_header(bytes, name);
+  const size_t left = bytes.size() - h.data_offset;
+  VQ_CHECK(left == h.data_size, name, ": shape ", shape_string(h.shape), " of ", npy_descr(h.dtype), " needs ",
+           h.data_size, " data bytes, file has ", left);
+  NpyArray a;
+  a.dtype = h.dtype;
+  a.shape = h.shape;
+  const uint8_t* data = bytes.data() + h.data_offset;
+  a.bytes.assign(data, data + h.data_size);
   return a;
+}
+
+void npy_to_float(NpyDType dtype, Span<const uint8_t> bytes, Span<float> out) {
+  const size_t item = npy_item_size(dtype);
+  VQ_CHECK(bytes.size() == out.size() * item, "npy_to_float: ", bytes.size(), " bytes for ", out.size(), " values");
+  if (dtype == NpyDType::kFloat32) {
+    if (!out.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
+    return;
+  }
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(element(dtype, bytes.data() + i * item));
 }
 
 NpyArray read_npy(const std::string& path) {
@@ -307,13 +325,7 @@ Matrix read_matrix_npy_from_bytes(Span<const uint8_t> bytes, const std::string& 
   VQ_CHECK(a.shape.size() == 1 || a.shape.size() == 2, path, ": expected a 2-D array (n, d), got ",
            a.shape.size(), "-D shape ", shape_string(a.shape));
   Matrix m(a.shape[0], a.shape.size() == 2 ? a.shape[1] : 1);
-  if (a.bytes.empty()) return m;  // zero rows or columns
-  if (a.dtype == NpyDType::kFloat32) {
-    std::memcpy(m.data(), a.bytes.data(), a.bytes.size());
-  } else {
-    float* out = m.data();
-    for (size_t i = 0; i < a.count(); ++i) out[i] = static_cast<float>(element(a, i));
-  }
+  npy_to_float(a.dtype, a.bytes, {m.data(), a.count()});
   return m;
 }
 
@@ -351,7 +363,7 @@ Codes read_codes_npy(const std::string& path, std::vector<uint8_t> bits) {
            bits.size(), ") for ", bits.size(), " codebooks, got ", shape_string(a.shape));
   Codes codes(a.shape[0], std::move(bits));
   for (size_t i = 0; i < a.count(); ++i) {
-    const double v = element(a, i);  // exact for every integer dtype in the range that matters
+    const double v = element(a.dtype, a.bytes.data() + i * npy_item_size(a.dtype));  // exact for every integer dtype in the range that matters
     VQ_CHECK(v >= 0 && v <= 65535, path, ": token ", static_cast<int64_t>(v), " at row ",
              i / codes.num_books(), ", column ", i % codes.num_books(), " is out of range");
     codes.data[i] = static_cast<uint16_t>(v);

@@ -73,6 +73,8 @@ size_t Quantizer::check_train_input(MatrixView<const float> x, const TrainOption
            "::train: this quantizer does not train across processes (", comm.size(), " ranks)");
   // Each rank checks its own rows; every rank then throws if any failed, so that no rank is left
   // waiting in the trainer's first collective.
+  // Messages name global rows: under several ranks, this rank's first row is row `first`.
+  const size_t first = comm.size() > 1 ? global_rows(comm, x.rows()).offset : 0;
   std::string error;
   double weight = 0.0;
   try {
@@ -82,15 +84,16 @@ size_t Quantizer::check_train_input(MatrixView<const float> x, const TrainOption
     for (size_t i = 0; i < x.rows(); ++i) {
       const float* r = x.row_ptr(i);
       for (size_t j = 0; j < x.cols(); ++j)
-        VQ_CHECK(std::isfinite(r[j]), describe(), "::train: non-finite value ", r[j], " at row ", i, ", column ", j);
+        VQ_CHECK(std::isfinite(r[j]), describe(), "::train: non-finite value ", r[j], " at row ", first + i,
+                 ", column ", j);
     }
-    check_squared_norms(x, describe() + "::train");
+    check_squared_norms(x, describe() + "::train", first);
     if (!options.weights.empty()) {
       VQ_CHECK(options.weights.size() == x.rows(), describe(), "::train: ", options.weights.size(),
                " weights for ", x.rows(), " training vectors");
       for (size_t i = 0; i < options.weights.size(); ++i) {
         const float w = options.weights[i];
-        VQ_CHECK(std::isfinite(w) && w >= 0.f, describe(), "::train: weight ", i, " is ", w,
+        VQ_CHECK(std::isfinite(w) && w >= 0.f, describe(), "::train: weight ", first + i, " is ", w,
                  "; weights must be finite and >= 0");
         weight += w;
       }

@@ -31,7 +31,7 @@ __all__ = [
     "__version__", "models_dir", "simd_level",
     "Quantizer", "VectorQuantizer", "ProductQuantizer", "ResidualQuantizer",
     "GroupResidualQuantizer", "AdditiveQuantizer", "ScalarQuantizer",
-    "kmeans", "load", "from_bytes", "save_codes", "load_codes", "CodebookUsage", "VQError",
+    "kmeans", "rank_rows", "load", "from_bytes", "save_codes", "load_codes", "CodebookUsage", "VQError",
     "CodeIndex", "load_index",
     "set_max_decoded_bytes", "max_decoded_bytes",
     "CompressedMatrix", "GemvKernel", "compress_weights",
@@ -82,13 +82,18 @@ class Quantizer:
 
     # -- training and coding ------------------------------------------------------------------
     def fit(self, X, metric=None, weights=None, iters: int = 20, seed: int = 0,
-            threads: Optional[int] = None, verbose: bool = False) -> "Quantizer":
+            threads: Optional[int] = None, verbose: bool = False, comm=None) -> "Quantizer":
         """Train on X (n, dim) float32/float64. metric: None (plain L2), a (dim,) diagonal or a
         (dim, dim) PSD matrix H. weights: None or (n,) non-negative per-vector weights.
         iters: Lloyd iterations per k-means. Deterministic for a seed and thread count.
-        The GIL is released while training; Ctrl-C interrupts. Returns self."""
+        The GIL is released while training; Ctrl-C interrupts. Returns self.
+
+        comm: an mpi4py communicator to train across processes (VQ, PQ, RVQ): every rank calls
+        fit() with its own rows (X, weights) and the same other arguments, and every rank ends
+        with the same codebooks, those of one process on all the rows up to the order of sums.
+        rank_rows(n, comm) gives a rank's block of an even split."""
         self._q.fit(X, metric=metric, weights=weights, iters=iters, seed=seed,
-                    threads=threads, verbose=verbose)
+                    threads=threads, verbose=verbose, comm=comm)
         return self
 
     def encode(self, X) -> np.ndarray:
@@ -304,10 +309,19 @@ def load_index(path: str) -> CodeIndex:
     return _index_from_native(_ext.load_index(str(path)))
 
 
+def rank_rows(n: int, comm) -> slice:
+    """This rank's block of n rows in the even split that distributed training and
+    `mpirun vq train` use (the first n % size ranks take one row more): X[rank_rows(n, comm)]."""
+    size, rank = comm.Get_size(), comm.Get_rank()
+    base, extra = divmod(int(n), size)
+    begin = rank * base + min(rank, extra)
+    return slice(begin, begin + base + (1 if rank < extra else 0))
+
+
 def kmeans(X, k: int, iters: int = 20, seed: int = 0, metric=None, weights=None,
            threads: Optional[int] = None, init: str = "k-means++",
-           max_points_per_centroid: int = 256, progressive_steps: int = 0, verbose: bool = False
-           ) -> Tuple[np.ndarray, np.ndarray]:
+           max_points_per_centroid: int = 256, progressive_steps: int = 0, verbose: bool = False,
+           comm=None) -> Tuple[np.ndarray, np.ndarray]:
     """k-means on X (n, d). Returns centroids C (k, d) float32 and the assignment (n,) int32 of
     every row of X to its nearest centroid under the metric. Training uses at most
     k * max_points_per_centroid rows (0 = all). Deterministic for a seed and thread count.
@@ -315,11 +329,15 @@ def kmeans(X, k: int, iters: int = 20, seed: int = 0, metric=None, weights=None,
     progressive_steps > 0 clusters in growing leading principal dimensions, `iters` iterations
     per step (FAISS's progressive-dimension clustering; identity metric only): it generalises
     better to rows not trained on when there are few rows per centroid, at about 2.6 times the
-    work for 10 steps."""
+    work for 10 steps.
+
+    comm: an mpi4py communicator: X (and weights) are this rank's rows, every rank gets the same
+    centroids (those of one process on all rows, up to the order of sums) and the labels of its
+    own rows."""
     return _ext.kmeans(X, int(k), iters=iters, seed=seed, metric=metric, weights=weights,
                        threads=threads, init=init,
                        max_points_per_centroid=max_points_per_centroid,
-                       progressive_steps=int(progressive_steps), verbose=verbose)
+                       progressive_steps=int(progressive_steps), verbose=verbose, comm=comm)
 
 
 # ---- LLM weight compression (vq::weights; docs/weights.md) ----------------------------------

@@ -1,4 +1,4 @@
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -31,7 +31,8 @@ class Quantizer:
     @property
     def codebooks(self) -> List[np.ndarray]: ...
     def fit(self, X: np.ndarray, metric: Optional[np.ndarray] = ..., weights: Optional[np.ndarray] = ...,
-            iters: int = ..., seed: int = ..., threads: Optional[int] = ..., verbose: bool = ...) -> "Quantizer": ...
+            iters: int = ..., seed: int = ..., threads: Optional[int] = ..., verbose: bool = ...,
+            comm: Any = ...) -> "Quantizer": ...
     def encode(self, X: np.ndarray) -> np.ndarray: ...          # (n, M) uint8 | uint16
     def decode(self, codes: np.ndarray) -> np.ndarray: ...      # (n, dim) float32
     def search(self, queries: np.ndarray, codes: np.ndarray, k: int = ..., distance: str = ...,
@@ -76,7 +77,8 @@ def max_decoded_bytes() -> int: ...
 def kmeans(X: np.ndarray, k: int, iters: int = ..., seed: int = ..., metric: Optional[np.ndarray] = ...,
            weights: Optional[np.ndarray] = ..., threads: Optional[int] = ..., init: str = ...,
            max_points_per_centroid: int = ..., progressive_steps: int = ...,
-           verbose: bool = ...) -> Tuple[np.ndarray, np.ndarray]: ...
+           verbose: bool = ..., comm: Any = ...) -> Tuple[np.ndarray, np.ndarray]: ...
+def rank_rows(n: int, comm: Any) -> slice: ...
 
 
 # ---- LLM weight compression ----

@@ -52,7 +52,8 @@ uint64_t saturating_product(std::initializer_list<uint64_t> factors);
 inline constexpr double kMaxSquaredNorm = 0x1p100;
 
 // Throws vq::Error naming who and the first row whose squared norm (computed in double) exceeds
-// kMaxSquaredNorm. Values must already be finite.
-void check_squared_norms(MatrixView<const float> x, const std::string& who);
+// kMaxSquaredNorm; rows are numbered from first_row (a rank's rows within a distributed set).
+// Values must already be finite.
+void check_squared_norms(MatrixView<const float> x, const std::string& who, size_t first_row = 0);
 
 }  // namespace vq

@@ -39,6 +39,18 @@ struct NpyArray {
   size_t count() const;        // product of shape (1 for a 0-d array)
 };
 
+// The header of a .npy file: what reading part of its data needs. `bytes` must hold at least the
+// whole header (the data may be cut off); the data are the data_size bytes from data_offset.
+struct NpyHeader {
+  NpyDType dtype = NpyDType::kFloat32;
+  std::vector<size_t> shape;
+  size_t data_offset = 0;
+  size_t data_size = 0;
+};
+NpyHeader read_npy_header(Span<const uint8_t> bytes, const std::string& name = "<memory>");
+// Little-endian elements of `dtype` converted to float32 (as read_matrix_npy converts them).
+void npy_to_float(NpyDType dtype, Span<const uint8_t> bytes, Span<float> out);
+
 NpyArray read_npy(const std::string& path);
 // name is used in error messages.
 NpyArray read_npy_from_bytes(Span<const uint8_t> bytes, const std::string& name = "<memory>");

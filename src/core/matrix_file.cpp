@@ -1,0 +1,152 @@
+#include "vq/core/matrix_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "vq/error.h"
+
+namespace vq {
+
+namespace {
+
+std::string lower_extension(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const size_t dot = path.rfind('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string ext = path.substr(dot);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+// Fills `out` from byte `offset` of the file, or throws naming the path.
+void read_at(int fd, const std::string& path, size_t offset, Span<uint8_t> out) {
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t r = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    VQ_CHECK(r > 0, "cannot read '", path, "' at byte ", offset + done, ": ",
+             r < 0 ? std::strerror(errno) : "unexpected end of file (it shrank while being read)");
+    done += static_cast<size_t>(r);
+  }
+}
+
+// .npy headers (version 1.0) are at most 64 KiB; the first read takes the whole header.
+constexpr size_t kHeaderPrefix = 65536 + 16;
+
+}  // namespace
+
+MatrixFile::MatrixFile(const std::string& path) : path_(path) {
+  const std::string ext = lower_extension(path);
+  if (ext == ".npy")
+    kind_ = Kind::kNpy;
+  else if (ext == ".fvecs")
+    kind_ = Kind::kFvecs;
+  else if (ext == ".bvecs")
+    kind_ = Kind::kBvecs;
+  else
+    VQ_THROW(path, ": unknown matrix file extension '", ext, "' (expected .npy, .fvecs or .bvecs)");
+  VQ_CHECK(!path.empty(), "cannot read a file with an empty path");
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  VQ_CHECK(fd_ >= 0, "cannot open '", path, "': ", std::strerror(errno));
+  try {
+    struct stat st {};
+    VQ_CHECK(::fstat(fd_, &st) == 0, "cannot stat '", path, "': ", std::strerror(errno));
+    VQ_CHECK(S_ISREG(st.st_mode), "cannot read '", path, "': ",
+             S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file");
+    const size_t size = static_cast<size_t>(st.st_size);
+    VQ_CHECK(size > 0, path, ": empty file");
+    if (kind_ == Kind::kNpy) {
+      std::vector<uint8_t> prefix(std::min(size, kHeaderPrefix));
+      read_at(fd_, path, 0, prefix);
+      const NpyHeader h = read_npy_header(prefix, path);
+      VQ_CHECK(h.shape.size() == 1 || h.shape.size() == 2, path, ": expected a 2-D array (n, d), got ",
+               h.shape.size(), "-D");
+      VQ_CHECK(size - h.data_offset == h.data_size, path, ": the header's shape needs ", h.data_size,
+               " data bytes, file has ", size - h.data_offset);
+      dtype_ = h.dtype;
+      rows_ = h.shape[0];
+      cols_ = h.shape.size() == 2 ? h.shape[1] : 1;
+      data_offset_ = h.data_offset;
+      row_bytes_ = cols_ * npy_item_size(dtype_);
+    } else {
+      VQ_CHECK(size >= 4, path, ": truncated: ", size, " bytes, need at least 4");
+      int32_t d = 0;
+      read_at(fd_, path, 0, {reinterpret_cast<uint8_t*>(&d), 4});
+      VQ_CHECK(d > 0, path, ": invalid dimension ", d, " in the first record");
+      cols_ = static_cast<size_t>(d);
+      row_bytes_ = 4 + cols_ * (kind_ == Kind::kFvecs ? 4 : 1);
+      VQ_CHECK(size % row_bytes_ == 0, path, ": ", size, " bytes is not a whole number of ", row_bytes_,
+               "-byte records (dimension ", d, "): the file is truncated or not this format");
+      rows_ = size / row_bytes_;
+    }
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
+}
+
+MatrixFile::~MatrixFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+MatrixFile::MatrixFile(MatrixFile&& other) noexcept { *this = std::move(other); }
+
+MatrixFile& MatrixFile::operator=(MatrixFile&& other) noexcept {
+  if (this == &other) return *this;
+  if (fd_ >= 0) ::close(fd_);
+  path_ = std::move(other.path_);
+  fd_ = std::exchange(other.fd_, -1);
+  kind_ = other.kind_;
+  dtype_ = other.dtype_;
+  rows_ = other.rows_;
+  cols_ = other.cols_;
+  data_offset_ = other.data_offset_;
+  row_bytes_ = other.row_bytes_;
+  return *this;
+}
+
+void MatrixFile::read_rows(size_t begin, size_t count, MatrixView<float> out) const {
+  VQ_CHECK(begin <= rows_ && count <= rows_ - begin, path_, ": rows [", begin, ", ", begin + count, ") of ", rows_);
+  VQ_CHECK(out.rows() == count && out.cols() == cols_, "MatrixFile::read_rows: output is ", out.rows(), "×",
+           out.cols(), ", expected ", count, "×", cols_);
+  // In pieces of about 16 MiB: the raw bytes of a piece, then converted into its rows.
+  const size_t piece = row_bytes_ > 0 ? std::max<size_t>(1, (size_t{16} << 20) / row_bytes_) : std::max<size_t>(1, count);
+  std::vector<uint8_t> raw;
+  for (size_t at = 0; at < count; at += piece) {
+    const size_t m = std::min(piece, count - at);
+    raw.resize(m * row_bytes_);
+    read_at(fd_, path_, data_offset_ + (begin + at) * row_bytes_, raw);
+    for (size_t i = 0; i < m; ++i) {
+      const uint8_t* rec = raw.data() + i * row_bytes_;
+      float* dst = out.row_ptr(at + i);
+      if (kind_ == Kind::kNpy) {
+        npy_to_float(dtype_, {rec, row_bytes_}, {dst, cols_});
+        continue;
+      }
+      int32_t d = 0;
+      std::memcpy(&d, rec, 4);
+      VQ_CHECK(static_cast<size_t>(d) == cols_, path_, ": record ", begin + at + i, " (byte offset ",
+               (begin + at + i) * row_bytes_, ") has dimension ", d, ", the first record has ", cols_);
+      if (kind_ == Kind::kFvecs)
+        std::memcpy(dst, rec + 4, cols_ * sizeof(float));
+      else
+        for (size_t j = 0; j < cols_; ++j) dst[j] = static_cast<float>(rec[4 + j]);
+    }
+  }
+}
+
+Matrix MatrixFile::read_rows(size_t begin, size_t count) const {
+  Matrix m(count, cols_);
+  read_rows(begin, count, m.view());
+  return m;
+}
+
+}  // namespace vq
