@@ -9,6 +9,7 @@
 
 #include "vq/core/metric.h"
 #include "vq/core/progress.h"
+#include "vq/core/communicator.h"
 #include "vq/core/quantizer.h"
 
 namespace vq::cli {
@@ -44,11 +45,26 @@ Metric load_metric(const std::string& spec, size_t d);
 // One weight per training vector from an (n,) or (n, 1) array.
 std::vector<float> load_weights(const std::string& path, size_t n);
 
+// Squared errors and norms of vectors against their reconstructions, summed chunk by chunk (and
+// over ranks) for files that are never in memory at once.
+struct QualitySums {
+  double err = 0, energy = 0, err_h = 0, energy_h = 0, rows = 0;  // *_h: under the metric
+  void add(const Quantizer& q, MatrixView<const float> x, MatrixView<const float> decoded);
+  void reduce(const Communicator& comm);
+};
+
 // Prints, to stdout: spec, dim, bits/vector, relative error of x against its reconstruction
 // (MSE / mean squared norm, and under the metric when it is not the identity), and per-book
-// perplexity and dead codes of codes.
+// perplexity and dead codes of codes (none when codes is null).
+void print_quality(const Quantizer& q, const QualitySums& sums, const Codes* codes);
 void print_quality(const Quantizer& q, MatrixView<const float> x, const Codes& codes,
                    MatrixView<const float> decoded);
+
+// The memory a command may use for the rows it holds (--max-memory, global): training reads a
+// sample of rows that fits it, encoding streams the input in chunks that fit it. 0 (default):
+// a quarter of the machine's physical memory.
+void set_memory_bound(uint64_t bytes);
+uint64_t memory_bound();
 
 // File name without directories, for metadata.
 std::string base_name(const std::string& path);

@@ -118,9 +118,7 @@ std::vector<float> load_weights(const std::string& path, size_t n) {
   return w.storage();
 }
 
-void print_quality(const Quantizer& q, MatrixView<const float> x, const Codes& codes,
-                   MatrixView<const float> decoded) {
-  double err = 0, energy = 0, err_h = 0, energy_h = 0;
+void QualitySums::add(const Quantizer& q, MatrixView<const float> x, MatrixView<const float> decoded) {
   const Metric& metric = q.metric();
   std::vector<float> diff(x.cols());
   for (size_t i = 0; i < x.rows(); ++i) {
@@ -134,16 +132,37 @@ void print_quality(const Quantizer& q, MatrixView<const float> x, const Codes& c
       energy_h += metric.norm2(x.row_ptr(i), x.cols());
     }
   }
+  rows += static_cast<double>(x.rows());
+}
+
+void QualitySums::reduce(const Communicator& comm) {
+  std::vector<double> v{err, energy, err_h, energy_h, rows};
+  comm.allreduce_sum(v);
+  err = v[0], energy = v[1], err_h = v[2], energy_h = v[3], rows = v[4];
+}
+
+void print_quality(const Quantizer& q, MatrixView<const float> x, const Codes& codes,
+                   MatrixView<const float> decoded) {
+  QualitySums sums;
+  sums.add(q, x, decoded);
+  print_quality(q, sums, &codes);
+}
+
+void print_quality(const Quantizer& q, const QualitySums& s, const Codes* codes_or_null) {
+  const Metric& metric = q.metric();
   const size_t bits = q.bits_per_vector();
+  const double n = std::max(s.rows, 1.0);
   std::printf("quantizer        %s (dim %zu, metric %s)\n", q.describe().c_str(), q.dim(),
               metric.describe().c_str());
   std::printf("bits per vector  %zu (%.3f per dimension, %.1fx smaller than float32)\n", bits,
               double(bits) / q.dim(), 32.0 * q.dim() / bits);
-  std::printf("vectors          %zu\n", x.rows());
+  std::printf("vectors          %.0f\n", s.rows);
   std::printf("relative error   %.6g (MSE %.6g / mean squared norm %.6g)\n",
-              energy > 0 ? err / energy : 0.0, err / x.rows(), energy / x.rows());
+              s.energy > 0 ? s.err / s.energy : 0.0, s.err / n, s.energy / n);
   if (!metric.is_identity())
-    std::printf("relative error under H  %.6g\n", energy_h > 0 ? err_h / energy_h : 0.0);
+    std::printf("relative error under H  %.6g\n", s.energy_h > 0 ? s.err_h / s.energy_h : 0.0);
+  if (!codes_or_null) return;
+  const Codes& codes = *codes_or_null;
 
   const size_t books = codes.num_books();
   if (books <= kMaxBooksListed) {
@@ -167,6 +186,18 @@ void print_quality(const Quantizer& q, MatrixView<const float> x, const Codes& c
   }
   std::printf("codebook usage   %zu books, perplexity min %.1f mean %.1f max %.1f, %zu of %zu "
               "entries dead\n", books, lo, sum / books, hi, dead, entries);
+}
+
+namespace {
+uint64_t g_memory_bound = 0;
+}  // namespace
+
+void set_memory_bound(uint64_t bytes) { g_memory_bound = bytes; }
+
+uint64_t memory_bound() {
+  if (g_memory_bound > 0) return g_memory_bound;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 4 : uint64_t{1} << 30;
 }
 
 }  // namespace vq::cli

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "media_codec.h"
+#include "cli_ranks.h"
 #include "output_files.h"
 
 namespace vq::cli {
@@ -77,7 +78,9 @@ void encode_file(EncodeRequest r, const OwnedOptions& owned) {
   r.output_file = staged.stage(r.output);
   r.tokens_file = staged.stage(r.tokens);
   codec.encode(r);
-  staged.commit();
+  // Under mpirun rank 0 writes the outputs (the vectors codec gathers the ranks' codes there);
+  // the other ranks, and the media codecs' duplicate runs, leave nothing behind.
+  if (is_root()) staged.commit();
 }
 
 void decode_file(DecodeRequest r) {

@@ -1,6 +1,7 @@
 // vq train: learn a quantizer from vectors in .npy / .fvecs and save it as a .vqc file.
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "vq/core/io.h"
 #include "vq/core/matrix_file.h"
 #include "vq/core/matrix_io.h"
+#include "vq/core/rng.h"
 
 namespace vq::cli {
 namespace {
@@ -60,28 +62,31 @@ void print_distributed_quality(const Communicator& comm, const Quantizer& q, Mat
               sums[0] / sums[2]);
 }
 
+// Training holds about this many copies of its rows (the rows, the residuals or sub-vectors the
+// trainers copy, k-means' subsample): what --max-memory is divided by.
+constexpr size_t kTrainingCopies = 3;
+// The seed stream of the row sample, apart from the trainers' own streams.
+constexpr uint64_t kSampleStream = 0x5a3b1eULL;
+
 void run_train(const TrainArgs& a) {
   check_distinct_files({{"input", a.input}, {"--metric", metric_file(a.metric)}, {"--weights", a.weights}},
                        {{"output -o", a.output}});
   if (a.threads > 0) omp_set_num_threads(a.threads);
-  // Under mpirun every rank reads only its block of rows; alone, the whole file.
+  // The training rows: the whole file, or a uniform sample of it when the file does not fit the
+  // memory bound (kmeans keeps at most 256 rows per centroid anyway). Under mpirun every rank
+  // reads only its block of them.
   const Communicator& comm = ranks();
   const bool distributed = comm.size() > 1;
-  size_t total = 0;
-  RowBlock mine;
-  Matrix x;
-  if (distributed) {
-    const MatrixFile file(a.input);
-    total = file.rows();
-    mine = rank_rows(total, comm.rank(), comm.size());
-    x = file.read_rows(mine.begin, mine.end - mine.begin);
-    VQ_CHECK(total > 0 && file.cols() > 0, a.input, ": no vectors to train on");
-  } else {
-    x = read_matrix(a.input);
-    total = x.rows();
-    mine = {0, total};
-    VQ_CHECK(x.rows() > 0 && x.cols() > 0, a.input, ": no vectors to train on");
-  }
+  const MatrixFile file(a.input);
+  VQ_CHECK(file.rows() > 0 && file.cols() > 0, a.input, ": no vectors to train on");
+  const size_t total = file.rows();
+  const size_t fitting = std::max<uint64_t>(1, memory_bound() / (kTrainingCopies * file.cols() * sizeof(float)));
+  std::vector<size_t> rows;  // global rows trained on, ascending; empty: all
+  if (total > fitting) rows = sample_without_replacement(total, fitting, a.seed ^ kSampleStream);
+  const size_t used = rows.empty() ? total : rows.size();
+  const RowBlock mine = rank_rows(used, comm.rank(), comm.size());
+  const Matrix x = rows.empty() ? file.read_rows(mine.begin, mine.end - mine.begin)
+                                : file.read_rows_at(Span<const size_t>(rows).subspan(mine.begin, mine.end - mine.begin));
   const std::unique_ptr<Quantizer> q = make_quantizer(effective_spec(a), x.cols());
   VQ_CHECK(!distributed || q->supports_distributed_training(), q->describe(),
            " does not train across processes yet (VQ, PQ and RVQ do): run it without mpirun");
@@ -90,8 +95,8 @@ void run_train(const TrainArgs& a) {
   opt.metric = load_metric(a.metric, x.cols());
   std::vector<float> weights;
   if (!a.weights.empty()) {
-    weights = load_weights(a.weights, total);
-    weights = std::vector<float>(weights.begin() + mine.begin, weights.begin() + mine.end);
+    const std::vector<float> all = load_weights(a.weights, total);
+    for (size_t i = mine.begin; i < mine.end; ++i) weights.push_back(all[rows.empty() ? i : rows[i]]);
   }
   opt.weights = weights;
   opt.seed = a.seed;
@@ -108,16 +113,19 @@ void run_train(const TrainArgs& a) {
   if (is_root())
     save_quantizer(a.output, *q,
                    {{"train.source", base_name(a.input)},
-                    {"train.vectors", std::to_string(total)},
+                    {"train.vectors", std::to_string(used)},
                     {"train.seed", std::to_string(a.seed)},
                     {"train.iterations", std::to_string(a.iterations)},
                     {"train.metric", opt.metric.describe()},
                     {"train.weighted", a.weights.empty() ? "no" : "yes"}});
 
+  if (is_root() && used < total)
+    std::printf("sampled          %zu of %zu rows, to fit --max-memory %.0f MB\n", used, total,
+                double(memory_bound()) / 1e6);
   if (distributed) {
     if (is_root())
       std::printf("trained          %s on %zu×%zu vectors from %s over %d ranks in %.2f s\n", q->describe().c_str(),
-                  total, x.cols(), a.input.c_str(), comm.size(), seconds);
+                  used, x.cols(), a.input.c_str(), comm.size(), seconds);
     print_distributed_quality(comm, *q, x);
     if (is_root()) std::printf("saved            %s\n", a.output.c_str());
     return;

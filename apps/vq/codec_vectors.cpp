@@ -1,14 +1,19 @@
 // Vectors (.npy, .fvecs, .bvecs) through a quantizer trained with vq train: the codec every
 // other domain builds on. Encoding needs -m; a codes file carries its quantizer, so decoding
 // needs nothing else.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <memory>
 #include <vector>
 
 #include "cli.h"
+#include "cli_ranks.h"
 #include "media_codec.h"
 #include "vq/core/io.h"
+#include "vq/core/matrix_file.h"
 #include "vq/core/matrix_io.h"
 #include "vq/core/npy.h"
 
@@ -22,21 +27,55 @@ class VectorsCodec final : public MediaCodec {
   std::string container_kind() const override { return "codes"; }
   std::string decoded_extension() const override { return ".npy"; }
 
+  // The input is read in chunks that fit memory_bound(), so a file larger than memory encodes
+  // (only the codes are held). Under mpirun each rank encodes its block of rows and rank 0
+  // gathers the codes and writes the one output, the file a single process writes.
   void encode(const EncodeRequest& r) override {
     if (r.model.empty())
       throw UsageError("vq encode " + r.input + ": vectors need a trained quantizer: -m MODEL.vqc "
                        "(train one with vq train)");
-    const Matrix x = read_matrix(r.input);
+    const Communicator& comm = ranks();
+    const MatrixFile file(r.input);
     const std::unique_ptr<Quantizer> q = load_quantizer(r.model);
-    const Codes codes = q->encode(x);
+    VQ_CHECK(file.cols() == q->dim(), r.input, ": vectors of dimension ", file.cols(), ", the quantizer ",
+             q->describe(), " takes ", q->dim());
+    const RowBlock mine = rank_rows(file.rows(), comm.rank(), comm.size());
+    // A chunk's floats, its reconstruction and its codes, within the bound.
+    const size_t row_bytes = 2 * q->dim() * sizeof(float) + q->num_books() * sizeof(uint16_t);
+    const size_t chunk = std::max<size_t>(256, memory_bound() / 2 / row_bytes);
+    const auto start = std::chrono::steady_clock::now();
+    Codes local(mine.end - mine.begin, q->book_bits());
+    QualitySums sums;
+    for (size_t at = mine.begin; at < mine.end; at += chunk) {
+      const size_t count = std::min(chunk, mine.end - at);
+      const Matrix x = file.read_rows(at, count);
+      const Codes codes = q->encode(x);
+      std::copy(codes.data.begin(), codes.data.end(), local.data.begin() + (at - mine.begin) * q->num_books());
+      if (!r.quiet) sums.add(*q, x, q->decode(codes).view());
+    }
+    Codes all;
+    if (comm.size() == 1) {
+      all = std::move(local);
+    } else {
+      const std::vector<uint8_t> bytes = comm.gather(
+          {reinterpret_cast<const uint8_t*>(local.data.data()), local.data.size() * sizeof(uint16_t)}, 0);
+      if (comm.rank() == 0) {
+        all = Codes(file.rows(), q->book_bits());
+        std::memcpy(all.data.data(), bytes.data(), bytes.size());
+      }
+      sums.reduce(comm);
+    }
+    if (comm.rank() != 0) return;
+    // Reading and encoding, and under mpirun the gathering of the codes on rank 0.
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    save_codes(r.output_file, *q, codes, base_name(r.input));
-    if (!r.tokens.empty()) write_codes_npy(r.tokens_file, codes);
+    save_codes(r.output_file, *q, all, base_name(r.input));
+    if (!r.tokens.empty()) write_codes_npy(r.tokens_file, all);
 
     if (r.quiet) return;
-    const Matrix decoded = q->decode(codes);
-    std::printf("encoded          %zu vectors from %s\n", codes.n, r.input.c_str());
-    print_quality(*q, x, codes, decoded.view());
+    std::printf("encoded          %zu vectors from %s%s in %.2f s\n", all.n, r.input.c_str(),
+                comm.size() > 1 ? (" over " + std::to_string(comm.size()) + " ranks").c_str() : "", seconds);
+    print_quality(*q, sums, &all);
     std::printf("saved            %s%s%s\n", r.output.c_str(), r.tokens.empty() ? "" : " and ",
                 r.tokens.c_str());
   }

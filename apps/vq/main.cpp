@@ -53,6 +53,19 @@ int main(int argc, char** argv) {
          "Largest decoded size of one input (an image, a recording, a splat scene, a tensor), e.g. 4G; "
          "default 1G or $VQ_MAX_DECODED_BYTES (docs/reliability.md)")
       ->type_name("BYTES");
+  app.add_option_function<std::string>(
+         "--max-memory",
+         [](const std::string& v) {
+           try {
+             vq::cli::set_memory_bound(vq::parse_byte_size(v, "--max-memory"));
+           } catch (const vq::Error& e) {
+             throw CLI::ValidationError(e.what());
+           }
+         },
+         "Memory for the vectors a command holds, e.g. 400M: vq train reads a sample of rows that fits "
+         "it, vq encode of vectors streams its input in chunks that fit it (default: a quarter of the "
+         "physical memory; per rank under mpirun)")
+      ->type_name("BYTES");
   app.footer(
       "Examples:\n"
       "  vq demo                                   train, encode, decode and reload a sample\n"

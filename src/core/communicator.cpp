@@ -21,6 +21,15 @@ class SelfCommunicator final : public Communicator {
 
 }  // namespace
 
+std::vector<uint8_t> Communicator::gather(Span<const uint8_t> local, int root, std::vector<size_t>* sizes) const {
+  std::vector<uint8_t> all = allgather(local, sizes);
+  if (rank() != root) {
+    all.clear();
+    if (sizes) sizes->clear();
+  }
+  return all;
+}
+
 const Communicator& self_communicator() {
   static const SelfCommunicator self;
   return self;

@@ -69,8 +69,11 @@ MatrixFile::MatrixFile(const std::string& path) : path_(path) {
       const NpyHeader h = read_npy_header(prefix, path);
       VQ_CHECK(h.shape.size() == 1 || h.shape.size() == 2, path, ": expected a 2-D array (n, d), got ",
                h.shape.size(), "-D");
-      VQ_CHECK(size - h.data_offset == h.data_size, path, ": the header's shape needs ", h.data_size,
-               " data bytes, file has ", size - h.data_offset);
+      std::string shape = "(";
+      for (size_t i = 0; i < h.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(h.shape[i]);
+      shape += h.shape.size() == 1 ? ",)" : ")";
+      VQ_CHECK(size - h.data_offset == h.data_size, path, ": shape ", shape, " of ", npy_descr(h.dtype), " needs ",
+               h.data_size, " data bytes, file has ", size - h.data_offset);
       dtype_ = h.dtype;
       rows_ = h.shape[0];
       cols_ = h.shape.size() == 2 ? h.shape[1] : 1;
@@ -146,6 +149,18 @@ void MatrixFile::read_rows(size_t begin, size_t count, MatrixView<float> out) co
 Matrix MatrixFile::read_rows(size_t begin, size_t count) const {
   Matrix m(count, cols_);
   read_rows(begin, count, m.view());
+  return m;
+}
+
+Matrix MatrixFile::read_rows_at(Span<const size_t> positions) const {
+  Matrix m(positions.size(), cols_);
+  for (size_t i = 0; i < positions.size();) {
+    VQ_CHECK(i == 0 || positions[i] > positions[i - 1], "MatrixFile::read_rows_at: positions must ascend");
+    size_t run = 1;
+    while (i + run < positions.size() && positions[i + run] == positions[i] + run) ++run;
+    read_rows(positions[i], run, MatrixView<float>(m.row_ptr(i), run, cols_, cols_));
+    i += run;
+  }
   return m;
 }
 

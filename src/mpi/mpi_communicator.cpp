@@ -1,5 +1,6 @@
 #include "vq/mpi/mpi_communicator.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 
@@ -58,6 +59,50 @@ std::vector<uint8_t> MpiCommunicator::allgather(Span<const uint8_t> local, std::
   check(MPI_Allgatherv(local.data(), mine, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, comm_),
         "MPI_Allgatherv");
   if (sizes) sizes->assign(counts.begin(), counts.end());
+  return all;
+}
+
+// Large parts go in rounds, one MPI_Gatherv each, of at most 1 GiB in all per round: MPI's counts
+// and displacements are int.
+std::vector<uint8_t> MpiCommunicator::gather(Span<const uint8_t> local, int root, std::vector<size_t>* sizes) const {
+  const auto ranks = static_cast<size_t>(size_);
+  std::vector<unsigned long long> counts(ranks);
+  const unsigned long long mine = local.size();
+  check(MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, counts.data(), 1, MPI_UNSIGNED_LONG_LONG, root, comm_),
+        "MPI_Gather");
+  unsigned long long longest = mine;
+  check(MPI_Allreduce(MPI_IN_PLACE, &longest, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm_), "MPI_Allreduce");
+  std::vector<uint8_t> all;
+  std::vector<size_t> starts(ranks, 0);
+  if (rank_ == root) {
+    size_t total = 0;
+    for (size_t r = 0; r < ranks; ++r) starts[r] = total, total += counts[r];
+    all.resize(total);
+    if (sizes) sizes->assign(counts.begin(), counts.end());
+  } else if (sizes) {
+    sizes->clear();
+  }
+  const size_t round = std::max<size_t>(1, (size_t{1} << 30) / ranks);
+  std::vector<int> piece(ranks), displs(ranks);
+  std::vector<uint8_t> staging;
+  for (size_t at = 0; at < longest; at += round) {
+    const int send = static_cast<int>(at < mine ? std::min<size_t>(round, mine - at) : 0);
+    if (rank_ == root) {
+      size_t offset = 0;
+      for (size_t r = 0; r < ranks; ++r) {
+        piece[r] = static_cast<int>(at < counts[r] ? std::min<size_t>(round, counts[r] - at) : 0);
+        displs[r] = static_cast<int>(offset);
+        offset += static_cast<size_t>(piece[r]);
+      }
+      staging.resize(offset);
+    }
+    check(MPI_Gatherv(local.data() + std::min<size_t>(at, mine), send, MPI_BYTE, staging.data(), piece.data(),
+                      displs.data(), MPI_BYTE, root, comm_),
+          "MPI_Gatherv");
+    if (rank_ == root)
+      for (size_t r = 0; r < ranks; ++r)
+        std::copy_n(staging.data() + displs[r], piece[r], all.data() + starts[r] + at);
+  }
   return all;
 }
 

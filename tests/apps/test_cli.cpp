@@ -87,6 +87,37 @@ TEST_F(Cli, TrainEncodeDecodeInfoMatchesTheLibrary) {
   EXPECT_TRUE(contains(r.out, "codes            2000 vectors × 2 books, 12 bits per vector")) << r.out;
 }
 
+// --max-memory: encoding streams the input in chunks and writes the very file one pass writes;
+// training reads a seeded sample of rows that fits, says so, and is deterministic.
+TEST_F(Cli, MaxMemoryStreamsEncodingAndSamplesTraining) {
+  ASSERT_EQ(vq("train " + path("x.npy") + " -o " + path("m.vqc") + " -q PQ4x6 --iters 4 --quiet").code, 0);
+  CliRun r = vq("encode " + path("x.npy") + " -m " + path("m.vqc") + " -o " + path("all.vqc") + " --tokens " +
+                path("all.npy"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string whole = r.out;
+  // 64 KiB: chunks of 256 rows, 8 chunks for the 2,000 rows.
+  r = vq("encode " + path("x.npy") + " -m " + path("m.vqc") + " -o " + path("chunked.vqc") + " --tokens " +
+         path("chunked.npy") + " --max-memory 64K");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(testing_cli::slurp(dir_ / "chunked.vqc"), testing_cli::slurp(dir_ / "all.vqc"));
+  EXPECT_EQ(testing_cli::slurp(dir_ / "chunked.npy"), testing_cli::slurp(dir_ / "all.npy"));
+  const auto error_line = [](const std::string& out) {
+    const size_t at = out.find("relative error");
+    return out.substr(at, out.find('\n', at) - at);
+  };
+  EXPECT_EQ(error_line(r.out), error_line(whole));
+
+  // 192 KiB for 16 floats per row, held about three times: 1,024 of the 2,000 rows.
+  for (const char* name : {"s1.vqc", "s2.vqc"}) {
+    r = vq("train " + path("x.npy") + " -o " + path(name) + " -q PQ4x6 --iters 4 --max-memory 192K");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "sampled          1024 of 2000 rows")) << r.out;
+  }
+  EXPECT_EQ(testing_cli::slurp(dir_ / "s1.vqc"), testing_cli::slurp(dir_ / "s2.vqc"));
+  EXPECT_NE(testing_cli::slurp(dir_ / "s1.vqc"), testing_cli::slurp(dir_ / "m.vqc"));
+  expect_error("train " + path("x.npy") + " -o " + path("z.vqc") + " -q PQ4x6 --max-memory lots", 2, "--max-memory");
+}
+
 // vq search over a codes file and over an index file gives the library's CodeIndex results,
 // and refuses what is not a base, a distance it does not know and an index of another distance.
 TEST_F(Cli, SearchMatchesTheLibrary) {

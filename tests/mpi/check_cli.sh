@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `mpirun -np N vq train` against a single-process `vq train` on the same file: the codebooks
 # must agree to 1e-5 of their scale, and the distributed run must say it ran on N ranks.
+# `mpirun -np N vq encode` must write byte for byte the codes file of one process.
 # Usage: check_cli.sh VQ_BINARY RANKS   (PYTHONPATH must reach the vqcodec package)
 set -euo pipefail
 vq=$1 ranks=$2
@@ -29,6 +30,14 @@ for m, (x, y) in enumerate(zip(a.codebooks, b.codebooks)):
 print(f"{sys.argv[3]}: {len(a.codebooks)} books equal to 1e-5")
 PY
 done
+# mpirun vq encode writes the file one process writes, codes and tokens alike, also in chunks.
+"$vq" encode "$work/x.npy" -m "$work/single.vqc" -o "$work/c1.vqc" --tokens "$work/t1.npy" --quiet
+mpirun -np "$ranks" --oversubscribe "$vq" encode "$work/x.npy" -m "$work/single.vqc" -o "$work/c2.vqc" \
+  --tokens "$work/t2.npy" --max-memory 100K > "$work/enc.txt"
+grep -q "over $ranks ranks" "$work/enc.txt" || { echo "no 'over $ranks ranks' in:"; cat "$work/enc.txt"; exit 1; }
+cmp "$work/c1.vqc" "$work/c2.vqc"
+cmp "$work/t1.npy" "$work/t2.npy"
+echo "encode: codes and tokens identical to one process"
 # A bad input stops every rank with the error, not a hang.
 /usr/bin/python3 -c "import numpy as np; x = np.ones((100, 4), np.float32); x[77, 2] = np.nan; np.save('$work/bad.npy', x)"
 if mpirun -np "$ranks" --oversubscribe "$vq" train "$work/bad.npy" -o "$work/bad.vqc" -q PQ2x4 --quiet \

@@ -37,6 +37,9 @@ class Communicator {
   // Every rank's bytes, concatenated in rank order, on every rank; `sizes` (when given)
   // receives each rank's byte count.
   virtual std::vector<uint8_t> allgather(Span<const uint8_t> local, std::vector<size_t>* sizes = nullptr) const = 0;
+  // As allgather, but only rank `root` receives (the others get an empty vector): what writing
+  // one output from every rank's part needs. The default goes through allgather.
+  virtual std::vector<uint8_t> gather(Span<const uint8_t> local, int root, std::vector<size_t>* sizes = nullptr) const;
 };
 
 // The single-process communicator: rank 0 of 1, every operation a copy.

@@ -34,6 +34,9 @@ class MatrixFile {
   // several threads at once (pread, no shared position).
   void read_rows(size_t begin, size_t count, MatrixView<float> out) const;
   Matrix read_rows(size_t begin, size_t count) const;
+  // The rows at `positions` (ascending, distinct), in that order: runs of consecutive rows are
+  // read at once. What reading a sample of a file too large for memory uses.
+  Matrix read_rows_at(Span<const size_t> positions) const;
 
  private:
   enum class Kind { kNpy, kFvecs, kBvecs };

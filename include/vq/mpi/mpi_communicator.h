@@ -25,6 +25,7 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   void allreduce_sum(Span<double> values) const override;
   std::vector<uint8_t> allgather(Span<const uint8_t> local, std::vector<size_t>* sizes = nullptr) const override;
+  std::vector<uint8_t> gather(Span<const uint8_t> local, int root, std::vector<size_t>* sizes = nullptr) const override;
 
   MPI_Comm handle() const { return comm_; }
 
