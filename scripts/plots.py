@@ -290,9 +290,28 @@ def gemv_bound(data, out):
     save(fig, out, "gemv_bound")
 
 
+def scaling(data, out):
+    rows = load(data, "scaling")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    colours = {"VQ10": OURS, "PQ16x8": REF, "RVQ4x8b4": REF2}
+    for ax, task in zip(axes, ("train", "encode")):
+        for q, colour in colours.items():
+            pts = [(r["ranks"], r["speedup"]) for r in rows if r["quantizer"] == q and r["task"] == task]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=colour, label=q)
+        ax.plot([1, 2], [1, 2], "k:", lw=1, label="linear (2 cores)")
+        ax.axvspan(2.5, 4.5, color="0.92", zorder=0)
+        ax.text(3.5, 1.05, "oversubscribed:\n4 ranks, 2 cores", ha="center", fontsize=7)
+        ax.set_xticks([1, 2, 4])
+        ax.set_xlabel("MPI ranks (one thread each)")
+        ax.set_title(f"vq {task}, 100k x 128")
+    axes[0].set_ylabel("speed-up over 1 rank")
+    axes[0].legend(fontsize=7, loc="center right")
+    save(fig, out, "scaling")
+
+
 FIGURES = {"audio_rd": audio_rd, "image_rd": image_rd, "splats_rd": splats_rd,
            "quantizers_vs_faiss": quantizers_vs_faiss, "kv_recall": kv_recall,
-           "weights_error_bits": weights_error_bits, "gemv_bound": gemv_bound}
+           "weights_error_bits": weights_error_bits, "gemv_bound": gemv_bound, "scaling": scaling}
 
 
 def main():

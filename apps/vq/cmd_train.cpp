@@ -120,8 +120,8 @@ void run_train(const TrainArgs& a) {
                     {"train.weighted", a.weights.empty() ? "no" : "yes"}});
 
   if (is_root() && used < total)
-    std::printf("sampled          %zu of %zu rows, to fit --max-memory %.0f MB\n", used, total,
-                double(memory_bound()) / 1e6);
+    std::printf("sampled          %zu of %zu rows, to fit --max-memory %.0f MiB\n", used, total,
+                double(memory_bound()) / double(1 << 20));
   if (distributed) {
     if (is_root())
       std::printf("trained          %s on %zu×%zu vectors from %s over %d ranks in %.2f s\n", q->describe().c_str(),
