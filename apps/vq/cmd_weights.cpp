@@ -2,7 +2,13 @@
 // (docs/weights.md) and back to dense F32, layer by layer with progress and per-layer error.
 #include <fnmatch.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <functional>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -10,6 +16,7 @@
 #include <optional>
 
 #include "cli.h"
+#include "cli_ranks.h"
 #include "output_files.h"
 #include "vq/core/npy.h"
 #include "vq/weights/checkpoint.h"
@@ -95,6 +102,105 @@ class Calibration {
   std::unique_ptr<weights::SafetensorsFile> file_;
 };
 
+// Under mpirun: the layers are a work queue, largest first, that every rank draws from (a shared
+// counter) until it is empty; each rank writes each of its layers' tensors to a part file beside
+// the output, and rank 0 then writes the output in file order from the input and the parts: the
+// file one process writes, byte for byte. The output's directory must be shared by the ranks.
+using LayerCompressor = std::function<std::vector<std::vector<uint8_t>>(size_t, const std::string&)>;
+
+// The part file of input tensor ti: a hidden name beside the output. Written whole, then renamed.
+std::string part_path(const std::string& output, size_t ti) {
+  const std::filesystem::path p(output);
+  return (p.parent_path() / ("." + p.filename().string() + ".vq-part-" + std::to_string(ti))).string();
+}
+
+void write_part(const std::string& path, const std::vector<std::vector<uint8_t>>& tensors) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream f(temp, std::ios::binary | std::ios::trunc);
+    for (const std::vector<uint8_t>& t : tensors) {
+      const uint64_t size = t.size();
+      f.write(reinterpret_cast<const char*>(&size), sizeof size);
+      f.write(reinterpret_cast<const char*>(t.data()), std::streamsize(t.size()));
+    }
+    VQ_CHECK(f.good(), "cannot write '", temp, "' (a part of the output): ", std::strerror(errno));
+  }
+  std::filesystem::rename(temp, path);
+}
+
+std::vector<std::vector<uint8_t>> read_part(const std::string& path, size_t count) {
+  std::ifstream f(path, std::ios::binary);
+  VQ_CHECK(f.good(), "cannot read '", path, "' (a part of the output written by another rank): is the output's ",
+           "directory shared by every rank?");
+  std::vector<std::vector<uint8_t>> tensors(count);
+  for (std::vector<uint8_t>& t : tensors) {
+    uint64_t size = 0;
+    f.read(reinterpret_cast<char*>(&size), sizeof size);
+    VQ_CHECK(f.good() && size < (uint64_t{1} << 40), "'", path, "' is truncated");
+    t.resize(size);
+    f.read(reinterpret_cast<char*>(t.data()), std::streamsize(size));
+    VQ_CHECK(f.good(), "'", path, "' is truncated");
+  }
+  return tensors;
+}
+
+void compress_on_ranks(const Communicator& comm, const CompressArgs& a, const weights::SafetensorsFile& in,
+                       const std::vector<weights::TensorSpec>& specs, const std::map<std::string, std::string>& metadata,
+                       const std::vector<std::optional<weights::CompressedLayout>>& plan,
+                       const LayerCompressor& compress_layer) {
+  std::vector<size_t> queue;  // input tensors to compress, largest first (ties: file order)
+  for (size_t ti = 0; ti < plan.size(); ++ti)
+    if (plan[ti]) queue.push_back(ti);
+  const auto weights_of = [&](size_t ti) { return in.tensors()[ti].shape[0] * in.tensors()[ti].shape[1]; };
+  std::stable_sort(queue.begin(), queue.end(), [&](size_t x, size_t y) { return weights_of(x) > weights_of(y); });
+  // Parts this rank wrote, removed if it stops on an error (rank 0 removes them all at the end).
+  struct Parts {
+    std::vector<std::string> paths;
+    bool keep = false;
+    ~Parts() {
+      if (!keep)
+        for (const std::string& p : paths) std::remove(p.c_str());
+    }
+  } mine;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    const std::unique_ptr<Communicator::Counter> counter = comm.make_counter();
+    for (uint64_t claim = counter->next(); claim < queue.size(); claim = counter->next()) {
+      // Progress: the layers handed out so far, and the time left at this rank's pace so far.
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::string position = std::to_string(claim + 1) + "/" + std::to_string(queue.size()) + " rank " +
+                             std::to_string(comm.rank());
+      if (claim > 0) position += ", ETA " + std::to_string(int(elapsed * double(queue.size() - claim) / double(claim))) + " s";
+      const size_t ti = queue[claim];
+      mine.paths.push_back(part_path(a.output, ti));
+      write_part(mine.paths.back(), compress_layer(ti, position));
+    }
+  }  // the counter's window is freed here, by every rank together
+  // Every rank's parts are on disk before rank 0 reads them.
+  std::vector<double> barrier(1, 0.0);
+  comm.allreduce_sum(barrier);
+  mine.keep = true;
+  if (comm.rank() != 0) return;
+  struct AllParts {
+    std::vector<std::string> paths;
+    ~AllParts() {
+      for (const std::string& p : paths) std::remove(p.c_str());
+    }
+  } all;
+  for (size_t ti : queue) all.paths.push_back(part_path(a.output, ti));
+  weights::SafetensorsStreamWriter out(a.output, specs, metadata);
+  for (size_t ti = 0; ti < in.tensors().size(); ++ti) {
+    const weights::TensorInfo& t = in.tensors()[ti];
+    if (!plan[ti]) {
+      out.write(t.name, in.bytes(t.name));
+      continue;
+    }
+    const std::vector<std::vector<uint8_t>> bytes = read_part(part_path(a.output, ti), plan[ti]->tensors.size());
+    for (size_t k = 0; k < bytes.size(); ++k) out.write(plan[ti]->tensors[k].name, bytes[k]);
+  }
+  out.finish();
+}
+
 // The output is laid out before anything is compressed (each layer's tensors follow from its
 // scheme and shape), then written tensor by tensor: memory holds one layer at a time.
 void run_compress(const CompressArgs& a) {
@@ -131,21 +237,17 @@ void run_compress(const CompressArgs& a) {
            " layers to compress (expected ", std::filesystem::is_directory(a.calib) ? "<tensor name>.npy files" : "tensors",
            " named like '", first_layer, "')");
   check_distinct_files(calib_files, {{"output -o", a.output}});
-  weights::SafetensorsStreamWriter out(a.output, specs, metadata);
   weights::CompressOptions opt;
   opt.damp = a.damp;
   opt.aq_rounds = a.aq_rounds;
   opt.aq_beam = a.aq_beam;
   opt.aq_refine_passes = a.aq_refine_passes;
   opt.act_order = !a.no_act_order;
+
+  // One layer: read, compress, report; returns its tensors' bytes and adds to the totals.
   double total_bits = 0.0, total_weights = 0.0;
-  size_t done = 0;
-  for (size_t ti = 0; ti < in.tensors().size(); ++ti) {
+  const auto compress_layer = [&](size_t ti, const std::string& position) {
     const weights::TensorInfo& t = in.tensors()[ti];
-    if (!plan[ti]) {
-      out.write(t.name, in.bytes(t.name));  // straight from the mapped input
-      continue;
-    }
     const size_t rows = t.shape[0], cols = t.shape[1];
     const std::vector<float> w = in.read_float(t.name);
     const MatrixView<const float> wv(w.data(), rows, cols);
@@ -160,17 +262,39 @@ void run_compress(const CompressArgs& a) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double err = std::sqrt(weights::relative_error(wv, cm.decode().view(), h));
     if (!a.quiet)
-      std::fprintf(stderr, "[%zu/%zu] %s %zux%zu %s: %.3f bits/weight, relative %s error %.4f, %.1f s (%s)\n", ++done,
-                   layers, t.name.c_str(), rows, cols, scheme.str().c_str(), cm.bits_per_weight(),
+      std::fprintf(stderr, "[%s] %s %zux%zu %s: %.3f bits/weight, relative %s error %.4f, %.1f s (%s)\n",
+                   position.c_str(), t.name.c_str(), rows, cols, scheme.str().c_str(), cm.bits_per_weight(),
                    h.empty() ? "weight" : "output", err, secs, calib_note.c_str());
-    const std::vector<std::vector<uint8_t>> bytes = weights::compressed_tensor_bytes(cm);
-    for (size_t k = 0; k < bytes.size(); ++k) out.write(plan[ti]->tensors[k].name, bytes[k]);
     total_bits += cm.bits_per_weight() * double(rows * cols);
     total_weights += double(rows * cols);
+    return weights::compressed_tensor_bytes(cm);
+  };
+
+  const Communicator& comm = ranks();
+  if (comm.size() == 1) {
+    // One process: layer by layer in file order, straight into the output.
+    weights::SafetensorsStreamWriter out(a.output, specs, metadata);
+    size_t done = 0;
+    for (size_t ti = 0; ti < in.tensors().size(); ++ti) {
+      const weights::TensorInfo& t = in.tensors()[ti];
+      if (!plan[ti]) {
+        out.write(t.name, in.bytes(t.name));  // straight from the mapped input
+        continue;
+      }
+      const std::vector<std::vector<uint8_t>> bytes =
+          compress_layer(ti, std::to_string(++done) + "/" + std::to_string(layers));
+      for (size_t k = 0; k < bytes.size(); ++k) out.write(plan[ti]->tensors[k].name, bytes[k]);
+    }
+    out.finish();
+  } else {
+    compress_on_ranks(comm, a, in, specs, metadata, plan, compress_layer);
+    std::vector<double> totals{total_bits, total_weights};
+    comm.allreduce_sum(totals);
+    total_bits = totals[0], total_weights = totals[1];
+    if (!is_root()) return;
   }
-  out.finish();
-  std::printf("compressed %zu layers, %.3f bits/weight overall -> %s\n", layers, total_bits / total_weights,
-              a.output.c_str());
+  std::printf("compressed %zu layers, %.3f bits/weight overall -> %s%s\n", layers, total_bits / total_weights,
+              a.output.c_str(), comm.size() > 1 ? (" (" + std::to_string(comm.size()) + " ranks)").c_str() : "");
 }
 
 // Each compressed layer becomes its input tensor's name (F32) where its first tensor was; the rest is

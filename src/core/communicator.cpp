@@ -30,6 +30,15 @@ std::vector<uint8_t> Communicator::gather(Span<const uint8_t> local, int root, s
   return all;
 }
 
+std::unique_ptr<Communicator::Counter> Communicator::make_counter() const {
+  VQ_CHECK(size() == 1, "this communicator has no shared counter for ", size(), " ranks");
+  struct Local final : Counter {
+    uint64_t value = 0;
+    uint64_t next() override { return value++; }
+  };
+  return std::make_unique<Local>();
+}
+
 const Communicator& self_communicator() {
   static const SelfCommunicator self;
   return self;

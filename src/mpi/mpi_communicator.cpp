@@ -106,6 +106,43 @@ std::vector<uint8_t> MpiCommunicator::gather(Span<const uint8_t> local, int root
   return all;
 }
 
+namespace {
+
+class WindowCounter final : public Communicator::Counter {
+ public:
+  explicit WindowCounter(MPI_Comm comm) : comm_(comm) {
+    int rank = 0;
+    MPI_Comm_rank(comm_, &rank);
+    const MPI_Aint bytes = rank == 0 ? MPI_Aint(sizeof(uint64_t)) : 0;
+    check(MPI_Win_allocate(bytes, sizeof(uint64_t), MPI_INFO_NULL, comm_, &base_, &window_), "MPI_Win_allocate");
+    if (rank == 0) *static_cast<uint64_t*>(base_) = 0;
+    check(MPI_Barrier(comm_), "MPI_Barrier");  // the zero is in place before anyone draws
+    check(MPI_Win_lock_all(0, window_), "MPI_Win_lock_all");
+  }
+  ~WindowCounter() override {
+    MPI_Win_unlock_all(window_);
+    MPI_Win_free(&window_);
+  }
+  uint64_t next() override {
+    const uint64_t one = 1;
+    uint64_t value = 0;
+    check(MPI_Fetch_and_op(&one, &value, MPI_UINT64_T, 0, 0, MPI_SUM, window_), "MPI_Fetch_and_op");
+    check(MPI_Win_flush(0, window_), "MPI_Win_flush");
+    return value;
+  }
+
+ private:
+  MPI_Comm comm_;
+  void* base_ = nullptr;
+  MPI_Win window_ = MPI_WIN_NULL;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator::Counter> MpiCommunicator::make_counter() const {
+  return std::make_unique<WindowCounter>(comm_);
+}
+
 Session::Session(int* argc, char*** argv) {
   int initialised = 0;
   MPI_Initialized(&initialised);

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,16 @@ class Communicator {
   // As allgather, but only rank `root` receives (the others get an empty vector): what writing
   // one output from every rank's part needs. The default goes through allgather.
   virtual std::vector<uint8_t> gather(Span<const uint8_t> local, int root, std::vector<size_t>* sizes = nullptr) const;
+
+  // A counter every rank draws from: next() returns 0, 1, 2, ... over all ranks together, each
+  // value to one caller. What a dynamic work queue needs (the next item to whoever is free).
+  // Collective to create and to destroy; next() is not. The default serves one rank only.
+  class Counter {
+   public:
+    virtual ~Counter() = default;
+    virtual uint64_t next() = 0;
+  };
+  virtual std::unique_ptr<Counter> make_counter() const;
 };
 
 // The single-process communicator: rank 0 of 1, every operation a copy.

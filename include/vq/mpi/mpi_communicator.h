@@ -26,6 +26,9 @@ class MpiCommunicator final : public Communicator {
   void allreduce_sum(Span<double> values) const override;
   std::vector<uint8_t> allgather(Span<const uint8_t> local, std::vector<size_t>* sizes = nullptr) const override;
   std::vector<uint8_t> gather(Span<const uint8_t> local, int root, std::vector<size_t>* sizes = nullptr) const override;
+  // One 64-bit integer in an MPI window on rank 0, advanced by MPI_Fetch_and_op under a
+  // passive-target lock: no rank has to stop and serve it.
+  std::unique_ptr<Counter> make_counter() const override;
 
   MPI_Comm handle() const { return comm_; }
 
