@@ -153,6 +153,8 @@ void compress_on_ranks(const Communicator& comm, const CompressArgs& a, const we
     if (plan[ti]) queue.push_back(ti);
   const auto weights_of = [&](size_t ti) { return in.tensors()[ti].shape[0] * in.tensors()[ti].shape[1]; };
   std::stable_sort(queue.begin(), queue.end(), [&](size_t x, size_t y) { return weights_of(x) > weights_of(y); });
+  std::vector<double> before(queue.size() + 1, 0.0);  // weights of the queue's first i layers
+  for (size_t i = 0; i < queue.size(); ++i) before[i + 1] = before[i] + double(weights_of(queue[i]));
   // Parts this rank wrote, removed if it stops on an error (rank 0 removes them all at the end).
   struct Parts {
     std::vector<std::string> paths;
@@ -166,11 +168,17 @@ void compress_on_ranks(const Communicator& comm, const CompressArgs& a, const we
   {
     const std::unique_ptr<Communicator::Counter> counter = comm.make_counter();
     for (uint64_t claim = counter->next(); claim < queue.size(); claim = counter->next()) {
-      // Progress: the layers handed out so far, and the time left at this rank's pace so far.
+      // Progress: the layers handed out so far, and the time left: the other ranks are busy with
+      // about one layer each, so the queue's first claim − (ranks − 1) layers are done, and the
+      // rest take time in proportion to their weights.
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::string position = std::to_string(claim + 1) + "/" + std::to_string(queue.size()) + " rank " +
                              std::to_string(comm.rank());
-      if (claim > 0) position += ", ETA " + std::to_string(int(elapsed * double(queue.size() - claim) / double(claim))) + " s";
+      const size_t busy = static_cast<size_t>(comm.size()) - 1;
+      if (claim > busy) {
+        const double done = before[claim - busy], left = before.back() - done;
+        position += ", ETA " + std::to_string(static_cast<long>(elapsed * left / done + 0.5)) + " s";
+      }
       const size_t ti = queue[claim];
       mine.paths.push_back(part_path(a.output, ti));
       write_part(mine.paths.back(), compress_layer(ti, position));
