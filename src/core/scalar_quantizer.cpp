@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "vq/core/container.h"
@@ -134,6 +135,7 @@ uint16_t ScalarQuantizer::nearest_code(float t) const {
 
 void ScalarQuantizer::train(MatrixView<const float> x, const TrainOptions& options) {
   check_train_input(x, options);
+  const Communicator& comm = options.comm ? *options.comm : self_communicator();
   if (group_ == 0) {
     // Per-dimension range over the rows that count (weight > 0). The fit ignores the metric's
     // h_j on purpose: h_j scales all of dimension j's error alike, so it cannot move the optimum.
@@ -146,6 +148,20 @@ void ScalarQuantizer::train(MatrixView<const float> x, const TrainOptions& optio
         lo[j] = std::min(lo[j], r[j]);
         hi[j] = std::max(hi[j], r[j]);
       }
+    }
+    if (comm.size() > 1) {
+      // The range over every rank's rows: each rank's [lo, hi], gathered and folded (exact).
+      std::vector<float> mine(lo);
+      mine.insert(mine.end(), hi.begin(), hi.end());
+      const std::vector<uint8_t> all =
+          comm.allgather({reinterpret_cast<const uint8_t*>(mine.data()), mine.size() * sizeof(float)});
+      std::vector<float> ranges(all.size() / sizeof(float));
+      std::memcpy(ranges.data(), all.data(), all.size());
+      for (size_t at = 0; at < ranges.size(); at += 2 * dim_)
+        for (size_t j = 0; j < dim_; ++j) {
+          lo[j] = std::min(lo[j], ranges[at + j]);
+          hi[j] = std::max(hi[j], ranges[at + dim_ + j]);
+        }
     }
     std::vector<float> scale(dim_), offset(dim_, 0.f);
     for (size_t j = 0; j < dim_; ++j) {

@@ -162,7 +162,23 @@ TEST_P(DistributedQuantizer, EqualsSingleProcess) {
   EXPECT_GE(double(same), 0.999 * double(ca.data.size()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Specs, DistributedQuantizer, ::testing::Values("VQ6", "PQ8x6", "RVQ4x6b4"));
+INSTANTIATE_TEST_SUITE_P(Specs, DistributedQuantizer, ::testing::Values("VQ6", "PQ8x6", "RVQ4x6b4", "GRVQ2x2x6b2"));
+
+// Scalar quantizers: per-dimension ranges over every rank's rows (SQ), nothing to fit (groups).
+TEST(DistributedQuantizer, ScalarEqualsSingleProcess) {
+  Matrix x = testdata::correlated(1000, 16, 2);
+  x(999, 3) = 40.f;  // the range's end on the last rank
+  for (const char* spec : {"SQ6", "NF4g8"}) {
+    TrainOptions o;
+    const auto single = make_quantizer(spec, 16);
+    single->train(x.view(), o);
+    o.comm = &world();
+    const auto spread = make_quantizer(spec, 16);
+    spread->train(my_rows(x), o);
+    EXPECT_EQ(single->encode(x.view()).data, spread->encode(x.view()).data) << spec;
+    EXPECT_EQ(single->decode(single->encode(x.view())).storage(), spread->decode(spread->encode(x.view())).storage()) << spec;
+  }
+}
 
 // One rank is the single-process case for every quantizer; more are refused, on every rank.
 TEST(DistributedQuantizer, OthersRefuseSeveralRanks) {

@@ -29,6 +29,7 @@ class GroupResidualQuantizer : public CodebookQuantizer {
 
   // x: n × dim() with n >= 2^bits. Group g trains with seed options.seed + 1000 * g.
   void train(MatrixView<const float> x, const TrainOptions& options) override;
+  bool supports_distributed_training() const override { return true; }
   Codes encode(MatrixView<const float> x) const override;
 
  private:

@@ -78,6 +78,7 @@ class ScalarQuantizer : public Quantizer {
   const std::vector<float>& levels() const { return levels_; }
 
   void train(MatrixView<const float> x, const TrainOptions& options) override;
+  bool supports_distributed_training() const override { return true; }
   Codes encode(MatrixView<const float> x) const override;
   void decode(const Codes& codes, MatrixView<float> out) const override;
   using Quantizer::decode;
