@@ -3,8 +3,9 @@
 #   P/lib/libvqcodec.so.X.Y.Z, .a       the library, shared (SONAME libvqcodec.so.X.Y) and static
 #   P/bin/vq                            the CLI
 #   P/share/vqcodec/models/             the default models and samples, found at run time
-#   P/lib/cmake/vqcodec/                find_package(vqcodec): targets vqcodec::vqcodec (shared)
-#                                       and vqcodec::vqcodec_static
+#   P/lib/cmake/vqcodec/                find_package(vqcodec): targets vqcodec::vqcodec (shared),
+#                                       vqcodec::vqcodec_static, and vqcodec::vqcodec_mpi when
+#                                       built with MPI (docs/distributed.md)
 #   P/lib/pkgconfig/vqcodec.pc          pkg-config --cflags --libs vqcodec (shared), or
 #                  vqcodec-static.pc    ... vqcodec-static (libvqcodec.a and its dependencies)
 # The Python package is its own component (bindings/python/CMakeLists.txt).
@@ -16,6 +17,12 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/vq DESTINATION ${CMAKE_INSTALL_I
         FILES_MATCHING PATTERN "*.h" PATTERN "mpi" EXCLUDE)
 install(FILES ${PROJECT_BINARY_DIR}/include/vq/version.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/vq
         COMPONENT devel)
+# vq/mpi/ and libvqcodec_mpi.a only when they were built (VQ_HAVE_MPI).
+if(TARGET vqcodec_mpi)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/vq/mpi DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/vq COMPONENT devel
+          FILES_MATCHING PATTERN "*.h")
+  list(APPEND VQ_LIBRARIES vqcodec_mpi)
+endif()
 install(TARGETS ${VQ_LIBRARIES} EXPORT vqcodecTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT devel
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT devel

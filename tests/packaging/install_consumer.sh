@@ -47,6 +47,16 @@ done
 LD_LIBRARY_PATH="$prefix/lib" ldd consumer-OFF/consumer | grep -q "$prefix/lib/libvqcodec.so.$major_minor" ||
   { echo "install_consumer: consumer-OFF does not load the installed libvqcodec"; exit 1; }
 
+# With MPI: vqcodec::vqcodec_mpi from the installed package, a program trained over 2 ranks.
+if [ -e "$prefix/lib/libvqcodec_mpi.a" ]; then
+  [ -e "$prefix/include/vq/mpi/mpi_communicator.h" ] || { echo "install_consumer: vq/mpi/ was not installed"; exit 1; }
+  cmake -S "$src/examples/mpi_consumer" -B consumer-mpi -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build consumer-mpi >/dev/null
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \
+    mpirun -np 2 --oversubscribe consumer-mpi/mpi_consumer | grep -q "trained over 2 ranks" ||
+    { echo "install_consumer: the MPI consumer failed"; exit 1; }
+  echo "mpi consumer: PQ4x6 trained over 2 ranks"
+fi
 # pkg-config, shared and static.
 PKG_CONFIG_PATH=$prefix/lib/pkgconfig make -s -C "$src/examples/consumer" OUT="$work/consumer-pc"
 LD_LIBRARY_PATH="$prefix/lib" ./consumer-pc "$work/pq-pc.vqc"
