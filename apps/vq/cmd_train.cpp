@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 
@@ -19,7 +20,8 @@ namespace vq::cli {
 namespace {
 
 struct TrainArgs {
-  std::string input, output, spec, metric = "identity", weights;
+  std::vector<std::string> inputs;
+  std::string output, spec, metric = "identity", weights;
   size_t beam = 0;
   uint64_t seed = 1234;
   int threads = 0, iterations = 20;
@@ -62,6 +64,11 @@ void print_distributed_quality(const Communicator& comm, const Quantizer& q, Mat
               sums[0] / sums[2]);
 }
 
+bool is_manifest(const std::string& path) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  return ext == ".txt" || ext == ".TXT";
+}
+
 // Training holds about this many copies of its rows (the rows, the residuals or sub-vectors the
 // trainers copy, k-means' subsample): what --max-memory is divided by.
 constexpr size_t kTrainingCopies = 3;
@@ -69,16 +76,23 @@ constexpr size_t kTrainingCopies = 3;
 constexpr uint64_t kSampleStream = 0x5a3b1eULL;
 
 void run_train(const TrainArgs& a) {
-  check_distinct_files({{"input", a.input}, {"--metric", metric_file(a.metric)}, {"--weights", a.weights}},
-                       {{"output -o", a.output}});
+  // The training files: the inputs in order, or the shards a .txt manifest lists.
+  const std::vector<std::string> shards =
+      a.inputs.size() == 1 && is_manifest(a.inputs[0]) ? read_shard_list(a.inputs[0]) : a.inputs;
+  std::vector<NamedFile> inputs{{"--metric", metric_file(a.metric)}, {"--weights", a.weights}};
+  for (const std::string& s : shards) inputs.push_back({"input", s});
+  if (shards != a.inputs) inputs.push_back({"input", a.inputs[0]});
+  check_distinct_files(inputs, {{"output -o", a.output}});
+  const std::string source = shards.size() == 1 ? shards[0]
+                                                : shards[0] + " and " + std::to_string(shards.size() - 1) + " more";
   if (a.threads > 0) omp_set_num_threads(a.threads);
   // The training rows: the whole file, or a uniform sample of it when the file does not fit the
   // memory bound (kmeans keeps at most 256 rows per centroid anyway). Under mpirun every rank
   // reads only its block of them.
   const Communicator& comm = ranks();
   const bool distributed = comm.size() > 1;
-  const MatrixFile file(a.input);
-  VQ_CHECK(file.rows() > 0 && file.cols() > 0, a.input, ": no vectors to train on");
+  const MatrixFiles file(shards);
+  VQ_CHECK(file.rows() > 0 && file.cols() > 0, source, ": no vectors to train on");
   const size_t total = file.rows();
   const size_t fitting = std::max<uint64_t>(1, memory_bound() / (kTrainingCopies * file.cols() * sizeof(float)));
   std::vector<size_t> rows;  // global rows trained on, ascending; empty: all
@@ -112,7 +126,9 @@ void run_train(const TrainArgs& a) {
 
   if (is_root())
     save_quantizer(a.output, *q,
-                   {{"train.source", base_name(a.input)},
+                   {{"train.source", shards.size() == 1 ? base_name(shards[0])
+                                                        : base_name(shards[0]) + " and " +
+                                                              std::to_string(shards.size() - 1) + " more"},
                     {"train.vectors", std::to_string(used)},
                     {"train.seed", std::to_string(a.seed)},
                     {"train.iterations", std::to_string(a.iterations)},
@@ -125,7 +141,7 @@ void run_train(const TrainArgs& a) {
   if (distributed) {
     if (is_root())
       std::printf("trained          %s on %zu×%zu vectors from %s over %d ranks in %.2f s\n", q->describe().c_str(),
-                  used, x.cols(), a.input.c_str(), comm.size(), seconds);
+                  used, x.cols(), source.c_str(), comm.size(), seconds);
     print_distributed_quality(comm, *q, x);
     if (is_root()) std::printf("saved            %s\n", a.output.c_str());
     return;
@@ -133,7 +149,7 @@ void run_train(const TrainArgs& a) {
   const Codes codes = q->encode(x);
   const Matrix decoded = q->decode(codes);
   std::printf("trained          %s on %zu×%zu vectors from %s in %.2f s\n", q->describe().c_str(),
-              x.rows(), x.cols(), a.input.c_str(), seconds);
+              x.rows(), x.cols(), source.c_str(), seconds);
   print_quality(*q, x, codes, decoded.view());
   std::printf("saved            %s\n", a.output.c_str());
 }
@@ -143,7 +159,9 @@ void run_train(const TrainArgs& a) {
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "Train a quantizer on vectors and save it (.vqc)");
-  cmd->add_option("input", args->input, "Training vectors: .npy (n×d, any numeric dtype), .fvecs or .bvecs")
+  cmd->add_option("input", args->inputs,
+                  "Training vectors: .npy (n×d, any numeric dtype), .fvecs or .bvecs; several files (shards of one "
+                  "set, the same dimension) are read as one, in order, and so are the files a .txt lists (one per line)")
       ->required();
   cmd->add_option("-o,--output", args->output, "Where to write the trained quantizer (.vqc)")->required();
   cmd->add_option("-q,--quantizer", args->spec,
@@ -171,6 +189,7 @@ void add_train_command(CLI::App& app) {
       "  vq train x.fvecs -o pq.vqc -q PQ16x8 --threads 4 --seed 7\n"
       "  vq train w.npy -o aq.vqc -q AQ2x8 --beam 16 --metric full:hessian.npy\n"
       "  vq train x.npy -o sq.vqc -q NF4g64 --quiet\n"
+      "  vq train part-*.npy -o pq.vqc -q PQ16x8           (shards, read as one set)\n"
       "  mpirun -np 4 vq train big.npy -o pq.vqc -q PQ16x8 --threads 1\n"
       "Under mpirun (VQ, PQ, RVQ, GRVQ, SQ), each rank reads only its block of rows and the ranks train\n"
       "one model together, equal to a single-process run up to the order of sums; rank 0 writes it.");

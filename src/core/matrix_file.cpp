@@ -8,6 +8,8 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <utility>
 #include <vector>
 
@@ -162,6 +164,70 @@ Matrix MatrixFile::read_rows_at(Span<const size_t> positions) const {
     i += run;
   }
   return m;
+}
+
+MatrixFiles::MatrixFiles(const std::vector<std::string>& paths) {
+  VQ_CHECK(!paths.empty(), "no matrix files given");
+  starts_.push_back(0);
+  for (const std::string& p : paths) {
+    files_.emplace_back(p);
+    VQ_CHECK(files_.back().cols() == files_.front().cols(), p, ": vectors of dimension ", files_.back().cols(), ", ",
+             paths.front(), " has ", files_.front().cols(), " (every shard must have the same dimension)");
+    starts_.push_back(starts_.back() + files_.back().rows());
+  }
+}
+
+void MatrixFiles::read_rows(size_t begin, size_t count, MatrixView<float> out) const {
+  VQ_CHECK(begin <= rows() && count <= rows() - begin, "shards: rows [", begin, ", ", begin + count, ") of ", rows());
+  VQ_CHECK(out.rows() == count && out.cols() == cols(), "MatrixFiles::read_rows: output is ", out.rows(), "×",
+           out.cols(), ", expected ", count, "×", cols());
+  size_t done = 0;
+  // The file holding row `begin`, then the next ones until count rows are read.
+  size_t f = static_cast<size_t>(std::upper_bound(starts_.begin(), starts_.end(), begin) - starts_.begin()) - 1;
+  while (done < count) {
+    const size_t at = begin + done - starts_[f];
+    const size_t take = std::min(count - done, files_[f].rows() - at);
+    files_[f].read_rows(at, take, MatrixView<float>(out.row_ptr(done), take, out.cols(), out.stride()));
+    done += take;
+    ++f;
+  }
+}
+
+Matrix MatrixFiles::read_rows(size_t begin, size_t count) const {
+  Matrix m(count, cols());
+  read_rows(begin, count, m.view());
+  return m;
+}
+
+Matrix MatrixFiles::read_rows_at(Span<const size_t> positions) const {
+  Matrix m(positions.size(), cols());
+  for (size_t i = 0; i < positions.size();) {
+    VQ_CHECK(i == 0 || positions[i] > positions[i - 1], "MatrixFiles::read_rows_at: positions must ascend");
+    size_t run = 1;
+    while (i + run < positions.size() && positions[i + run] == positions[i] + run) ++run;
+    read_rows(positions[i], run, MatrixView<float>(m.row_ptr(i), run, cols(), cols()));
+    i += run;
+  }
+  return m;
+}
+
+std::vector<std::string> read_shard_list(const std::string& manifest) {
+  std::ifstream in(manifest);
+  VQ_CHECK(in.good(), "cannot open '", manifest, "': ", std::strerror(errno));
+  const std::filesystem::path folder = std::filesystem::path(manifest).parent_path();
+  std::vector<std::string> paths;
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    size_t start = 0;
+    while (start < line.size() && std::isspace(static_cast<unsigned char>(line[start]))) ++start;
+    line = line.substr(start);
+    if (line.empty() || line[0] == '#') continue;
+    const std::filesystem::path p(line);
+    paths.push_back(p.is_absolute() ? line : (folder / p).string());
+  }
+  VQ_CHECK(!paths.empty(), manifest, ": lists no matrix files");
+  return paths;
 }
 
 }  // namespace vq

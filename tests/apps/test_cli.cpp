@@ -118,6 +118,23 @@ TEST_F(Cli, MaxMemoryStreamsEncodingAndSamplesTraining) {
   expect_error("train " + path("x.npy") + " -o " + path("z.vqc") + " -q PQ4x6 --max-memory lots", 2, "--max-memory");
 }
 
+// Shards, named one by one or listed in a .txt, train the model the whole file trains.
+TEST_F(Cli, TrainsOnShardsAsOneSet) {
+  write_npy(path("p1.npy"), x_.view().rows_slice(0, 700));
+  write_npy(path("p2.npy"), x_.view().rows_slice(700, 1300));
+  std::ofstream(path("shards.txt")) << "p1.npy\np2.npy\n";
+  const std::string opts = " -q PQ4x6 --iters 4 --quiet";
+  ASSERT_EQ(vq("train " + path("x.npy") + " -o " + path("whole.vqc") + opts).code, 0);
+  CliRun r = vq("train " + path("p1.npy") + " " + path("p2.npy") + " -o " + path("named.vqc") + opts);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "p1.npy and 1 more")) << r.out;
+  ASSERT_EQ(vq("train " + path("shards.txt") + " -o " + path("listed.vqc") + opts).code, 0);
+  const Codes whole = load_quantizer(path("whole.vqc"))->encode(x_);
+  EXPECT_EQ(load_quantizer(path("named.vqc"))->encode(x_).data, whole.data);
+  EXPECT_EQ(load_quantizer(path("listed.vqc"))->encode(x_).data, whole.data);
+  expect_error("train " + path("p1.npy") + " " + path("x.npy") + " -o " + path("x.npy") + opts, 1, "output -o");
+}
+
 // vq search over a codes file and over an index file gives the library's CodeIndex results,
 // and refuses what is not a base, a distance it does not know and an index of another distance.
 TEST_F(Cli, SearchMatchesTheLibrary) {

@@ -142,5 +142,40 @@ TEST_F(MatrixFileTest, RefusesRowsOutOfRangeAndRecordsOfAnotherDimension) {
             std::string::npos);
 }
 
+// Shards read as one matrix: every range, across file boundaries too, is the concatenation's.
+TEST_F(MatrixFileTest, ShardsReadAsOneMatrix) {
+  const Matrix x = testdata::gaussian(23, 5, 8);
+  write_matrix(path("a.npy"), x.view().rows_slice(0, 7));
+  write_matrix(path("b.fvecs"), x.view().rows_slice(7, 1));
+  write_matrix(path("c.npy"), x.view().rows_slice(8, 15));
+  const MatrixFiles shards({path("a.npy"), path("b.fvecs"), path("c.npy")});
+  ASSERT_EQ(shards.rows(), size_t{23});
+  ASSERT_EQ(shards.cols(), size_t{5});
+  for (size_t begin = 0; begin < 23; ++begin)
+    for (size_t count = 0; begin + count <= 23; count += 3) {
+      const Matrix part = shards.read_rows(begin, count);
+      for (size_t i = 0; i < count; ++i)
+        for (size_t j = 0; j < 5; ++j) ASSERT_EQ(part(i, j), x(begin + i, j)) << begin << "+" << i;
+    }
+  const std::vector<size_t> at{0, 6, 7, 8, 9, 22};
+  const Matrix picked = shards.read_rows_at(at);
+  for (size_t p = 0; p < at.size(); ++p)
+    for (size_t j = 0; j < 5; ++j) EXPECT_EQ(picked(p, j), x(at[p], j));
+  write_matrix(path("d.npy"), testdata::gaussian(4, 6, 1).view());
+  EXPECT_NE(testdata::error_of([&] { MatrixFiles({path("a.npy"), path("d.npy")}); }).find("every shard must have the same dimension"),
+            std::string::npos);
+  EXPECT_NE(testdata::error_of([&] { MatrixFiles({}); }).find("no matrix files"), std::string::npos);
+}
+
+TEST_F(MatrixFileTest, ShardListsResolveRelativeToTheManifest) {
+  std::ofstream(path("list.txt")) << "# shards\na.npy\n\n  sub/b.npy  \n/abs/c.npy\n";
+  EXPECT_EQ(read_shard_list(path("list.txt")),
+            (std::vector<std::string>{path("a.npy"), path("sub/b.npy"), "/abs/c.npy"}));
+  std::ofstream(path("empty.txt")) << "# nothing\n";
+  EXPECT_NE(testdata::error_of([&] { read_shard_list(path("empty.txt")); }).find("lists no matrix files"),
+            std::string::npos);
+  EXPECT_NE(testdata::error_of([&] { read_shard_list(path("none.txt")); }).find("cannot open"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vq

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "vq/core/npy.h"
 #include "vq/types.h"
@@ -48,5 +49,30 @@ class MatrixFile {
   size_t data_offset_ = 0;  // first row's first byte
   size_t row_bytes_ = 0;    // bytes per row (a *vecs record includes its 4-byte dimension)
 };
+
+// Several matrix files of one column count read as one matrix, in the order given: the shards of
+// a data set too large for one file. Rows are numbered across the files.
+class MatrixFiles {
+ public:
+  // Throws vq::Error for an empty list, any file MatrixFile refuses, or files whose column
+  // counts differ (naming the first that differs).
+  explicit MatrixFiles(const std::vector<std::string>& paths);
+
+  size_t rows() const { return starts_.back(); }
+  size_t cols() const { return files_.front().cols(); }
+  size_t count() const { return files_.size(); }
+
+  void read_rows(size_t begin, size_t count, MatrixView<float> out) const;
+  Matrix read_rows(size_t begin, size_t count) const;
+  Matrix read_rows_at(Span<const size_t> positions) const;  // ascending, distinct
+
+ private:
+  std::vector<MatrixFile> files_;
+  std::vector<size_t> starts_;  // first global row of each file, then the total
+};
+
+// The shard list of a `.txt` manifest: one matrix file per line, relative paths taken from the
+// manifest's folder; blank lines and lines starting with '#' are skipped.
+std::vector<std::string> read_shard_list(const std::string& manifest);
 
 }  // namespace vq
