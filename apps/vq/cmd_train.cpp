@@ -103,7 +103,7 @@ void run_train(const TrainArgs& a) {
                                 : file.read_rows_at(Span<const size_t>(rows).subspan(mine.begin, mine.end - mine.begin));
   const std::unique_ptr<Quantizer> q = make_quantizer(effective_spec(a), x.cols());
   VQ_CHECK(!distributed || q->supports_distributed_training(), q->describe(),
-           " does not train across processes yet (VQ, PQ, RVQ, GRVQ and the scalar quantizers do): run it without mpirun");
+           " does not train across processes yet (a learned rotation does not): run it without mpirun");
 
   TrainOptions opt;
   opt.metric = load_metric(a.metric, x.cols());
@@ -191,7 +191,7 @@ void add_train_command(CLI::App& app) {
       "  vq train x.npy -o sq.vqc -q NF4g64 --quiet\n"
       "  vq train part-*.npy -o pq.vqc -q PQ16x8           (shards, read as one set)\n"
       "  mpirun -np 4 vq train big.npy -o pq.vqc -q PQ16x8 --threads 1\n"
-      "Under mpirun (VQ, PQ, RVQ, GRVQ, SQ), each rank reads only its block of rows and the ranks train\n"
+      "Under mpirun (every family but the rotated r<N> ones), each rank reads only its block of rows and the ranks train\n"
       "one model together, equal to a single-process run up to the order of sums; rank 0 writes it.");
   cmd->callback([args] { run_train(*args); });
 }

@@ -223,30 +223,40 @@ void descend(MatrixView<const float> x, const Metric& metric,
 float weight_of(Span<const float> weights, size_t i) { return weights.empty() ? 1.f : weights[i]; }
 
 // Mean perplexity of the books' code usage: collapse of a book shows as a drop here.
-double mean_perplexity(Span<const int32_t> codes, size_t n, size_t M, size_t K) {
+// Over every rank's codes (one reduction of M·K counts).
+double mean_perplexity(Span<const int32_t> codes, size_t n, size_t M, size_t K, const Communicator& comm) {
+  std::vector<double> counts(M * K, 0.0);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t m = 0; m < M; ++m) counts[m * K + static_cast<size_t>(codes[i * M + m])] += 1.0;
+  if (comm.size() > 1) comm.allreduce_sum(counts);
   double sum = 0;
   for (size_t m = 0; m < M; ++m) {
-    std::vector<uint64_t> counts(K, 0);
-    for (size_t i = 0; i < n; ++i) ++counts[static_cast<size_t>(codes[i * M + m])];
-    sum += codebook_usage(counts).perplexity;
+    std::vector<uint64_t> book(K);
+    for (size_t k = 0; k < K; ++k) book[k] = static_cast<uint64_t>(counts[m * K + k]);
+    sum += codebook_usage(book).perplexity;
   }
   return sum / static_cast<double>(M);
 }
 
-// Weighted standard deviation of every dimension of x (the scale of the perturbation).
-std::vector<double> dimension_stddev(MatrixView<const float> x, Span<const float> weights) {
-  const size_t n = x.rows(), d = x.cols();
-  std::vector<double> sum(d, 0), sum_sq(d, 0);
-  double total = 0;
+// Weighted standard deviation of every dimension of x (the scale of the perturbation), over
+// every rank's rows.
+std::vector<double> dimension_stddev(MatrixView<const float> x, Span<const float> weights, size_t d,
+                                     const Communicator& comm) {
+  const size_t n = x.rows();
+  std::vector<double> sums(2 * d + 1, 0.0);  // Σ w·x, Σ w·x², Σ w
+  double* sum = sums.data();
+  double* sum_sq = sums.data() + d;
   for (size_t i = 0; i < n; ++i) {
     const double w = weight_of(weights, i);
-    total += w;
+    sums[2 * d] += w;
     const float* xi = x.row_ptr(i);
     for (size_t j = 0; j < d; ++j) {
       sum[j] += w * xi[j];
       sum_sq[j] += w * xi[j] * static_cast<double>(xi[j]);
     }
   }
+  if (comm.size() > 1) comm.allreduce_sum(sums);
+  const double total = sums[2 * d];
   std::vector<double> sd(d);
   for (size_t j = 0; j < d; ++j) {
     const double mean = sum[j] / total;
@@ -281,11 +291,14 @@ std::string AdditiveQuantizer::describe() const {
 }
 
 void AdditiveQuantizer::train(MatrixView<const float> x, const TrainOptions& options) {
-  check_train_input(x, options);
+  // Across ranks (options.comm) x is this rank's rows: the RVQ start, the updates, the objective
+  // and the perturbation's scale are reduced over ranks; encoding stays per rank.
+  const size_t global_n = check_train_input(x, options);
+  const Communicator& comm = options.comm ? *options.comm : self_communicator();
   const size_t n = x.rows(), M = num_books();
   const uint8_t bits = book_bits()[0];
   const size_t K = size_t{1} << bits;
-  VQ_CHECK(n >= K, describe(), "::train: ", n, " training vectors for ", K,
+  VQ_CHECK(global_n >= K, describe(), "::train: ", global_n, " training vectors for ", K,
            " entries per book; need at least as many vectors as entries");
 
   ResidualQuantizer rvq(dim(), M, bits, beam_);
@@ -296,21 +309,22 @@ void AdditiveQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
   std::vector<int32_t> codes(rvq_codes.data.begin(), rvq_codes.data.end());
   std::vector<float> errors(n);
   const auto objective = [&] {
-    double num = 0, den = 0;
+    std::vector<double> sums(2, 0.0);  // Σ w·error, Σ w
     for (size_t i = 0; i < n; ++i) {
       const double w = weight_of(options.weights, i);
-      num += w * errors[i];
-      den += w;
+      sums[0] += w * errors[i];
+      sums[1] += w;
     }
-    return num / den;
+    if (comm.size() > 1) comm.allreduce_sum(sums);
+    return sums[0] / sums[1];
   };
 
   round_objectives_.clear();
   descend(x, options.metric, detail::whiten_books(books, options.metric), beam_, 0, codes, errors,
           options.threads);
   round_objectives_.push_back(objective());
-  const std::vector<double> sd = dimension_stddev(x, options.weights);
-  const double params_per_vector = static_cast<double>(M * K) / n;
+  const std::vector<double> sd = dimension_stddev(x, options.weights, dim(), comm);
+  const double params_per_vector = static_cast<double>(M * K) / static_cast<double>(global_n);
   // One book: the encoder is exact (nearest entry) and there is no joint basin to escape, so
   // training is weighted Lloyd and noise would only blur the assignments.
   const double strength = M == 1 || params_per_vector < kMinNoiseRatio
@@ -319,9 +333,9 @@ void AdditiveQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
   Rng rng(options.seed ^ 0x5d1a7e4bULL);  // independent of the RVQ's stream for the same seed
   for (int round = 1; round <= kTrainRounds; ++round) {
     if (M * K <= kMaxJointCodes) {
-      detail::update_books_dense(x, options.weights, codes, books);
+      detail::update_books_dense(x, options.weights, codes, books, comm);
     } else {
-      detail::update_books_cg(x, options.weights, codes, books, options.threads);
+      detail::update_books_cg(x, options.weights, codes, books, options.threads, detail::CgOptions{}, comm);
     }
     // SR-D: encode against perturbed books, the noise decaying to 0 at the last round, which so
     // encodes against the final books. descend() re-scores the current codes with the books it
@@ -333,10 +347,13 @@ void AdditiveQuantizer::train(MatrixView<const float> x, const TrainOptions& opt
     descend(x, options.metric, detail::whiten_books(search_books, options.metric), beam_, 1,
             codes, errors, options.threads);
     round_objectives_.push_back(objective());
+    // Reduced on every rank, whether or not it reports progress: a collective must not depend
+    // on one rank's options.
+    const double perplexity = mean_perplexity(codes, n, M, K, comm);
     if (options.progress)
       options.progress({"aq round " + std::to_string(round) + "/" + std::to_string(kTrainRounds),
                         static_cast<size_t>(round), static_cast<size_t>(kTrainRounds),
-                        round_objectives_.back(), mean_perplexity(codes, n, M, K)});
+                        round_objectives_.back(), perplexity});
     // One book: a round is a Lloyd step (exact update, exact encoding), monotone without
     // noise; once it stops paying, the remaining rounds would only repeat full passes over K.
     const double previous = round_objectives_[round_objectives_.size() - 2];

@@ -45,17 +45,18 @@ struct CodeColumns {
 
 }  // namespace
 
-double additive_ridge(Span<const float> weights, size_t n, size_t K) {
-  double total = 0;
-  for (size_t i = 0; i < n; ++i) total += weight_of(weights, i);
-  return kRelativeRidge * total / static_cast<double>(K);
+double additive_ridge(Span<const float> weights, size_t n, size_t K, const Communicator& comm) {
+  std::vector<double> total(1, 0.0);
+  for (size_t i = 0; i < n; ++i) total[0] += weight_of(weights, i);
+  if (comm.size() > 1) comm.allreduce_sum(total);
+  return kRelativeRidge * total[0] / static_cast<double>(K);
 }
 
 // Accumulated and solved in double: code counts reach 10⁵ and the system is rank-deficient up
 // to λ, so float would lose the small directions that decide the shift between books.
 void update_books_dense(MatrixView<const float> x, Span<const float> weights,
-                        Span<const int32_t> codes, std::vector<Codebook>& books) {
-  const size_t n = x.rows(), d = x.cols(), M = books.size(), K = books.front().size();
+                        Span<const int32_t> codes, std::vector<Codebook>& books, const Communicator& comm) {
+  const size_t n = x.rows(), d = books.front().entries.cols(), M = books.size(), K = books.front().size();
   const size_t N = M * K;
   Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(N, N);
   RowMatrixD rhs = RowMatrixD::Zero(N, d);
@@ -71,7 +72,16 @@ void update_books_dense(MatrixView<const float> x, Span<const float> weights,
       for (size_t j = 0; j < d; ++j) row[j] += w * xi[j];
     }
   }
-  const double lambda = additive_ridge(weights, n, K);
+  if (comm.size() > 1) {
+    // Both sums over every rank's rows, in one reduction.
+    std::vector<double> sums(N * N + N * d);
+    std::copy(gram.data(), gram.data() + N * N, sums.begin());
+    std::copy(rhs.data(), rhs.data() + N * d, sums.begin() + N * N);
+    comm.allreduce_sum(sums);
+    std::copy(sums.begin(), sums.begin() + N * N, gram.data());
+    std::copy(sums.begin() + N * N, sums.end(), rhs.data());
+  }
+  const double lambda = additive_ridge(weights, n, K, comm);
   gram.diagonal().array() += lambda;
   for (size_t m = 0; m < M; ++m)
     for (size_t k = 0; k < K; ++k)
@@ -91,13 +101,14 @@ void update_books_dense(MatrixView<const float> x, Span<const float> weights,
 // N × d row-major double (N = M·K), so the per-dimension scalars are vectors of d.
 int update_books_cg(MatrixView<const float> x, Span<const float> weights,
                     Span<const int32_t> codes, std::vector<Codebook>& books, int threads,
-                    const CgOptions& options) {
-  const size_t n = x.rows(), d = x.cols(), M = books.size(), K = books.front().size();
+                    const CgOptions& options, const Communicator& comm) {
+  const size_t n = x.rows(), d = books.front().entries.cols(), M = books.size(), K = books.front().size();
   const size_t N = M * K;
   const int nt = resolve_threads(threads);
-  const double lambda = additive_ridge(weights, n, K);
+  const double lambda = additive_ridge(weights, n, K, comm);
   VQ_CHECK(n <= UINT32_MAX, "AdditiveQuantizer: ", n, " training vectors; at most 2^32 - 1");
-  const CodeColumns columns(weights, codes, n, M, K);
+  CodeColumns columns(weights, codes, n, M, K);
+  if (comm.size() > 1) comm.allreduce_sum(columns.weight);  // the preconditioner: every rank's code weights
 
   std::vector<double> c(N * d), r(N * d), z(N * d), p(N * d), q(N * d), s(n * d);
   for (size_t m = 0; m < M; ++m)
@@ -121,12 +132,14 @@ int update_books_cg(MatrixView<const float> x, Span<const float> weights,
       }
     }
   };
+  // Across ranks the rows' part is reduced first and the shift added after, once.
   const auto gather = [&](const std::vector<double>* v, double shift, std::vector<double>& out) {
     assert(!v || v->size() == N * d);
+    const bool distributed = comm.size() > 1;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (size_t u = 0; u < N; ++u) {
       double* o = out.data() + u * d;
-      if (v) {
+      if (v && !distributed) {
         const double* vu = v->data() + u * d;
         for (size_t j = 0; j < d; ++j) o[j] = shift * vu[j];
       } else {
@@ -139,6 +152,10 @@ int update_books_cg(MatrixView<const float> x, Span<const float> weights,
         for (size_t j = 0; j < d; ++j) o[j] += w * si[j];
       }
     }
+    if (!distributed) return;
+    comm.allreduce_sum(out);
+    if (v)
+      for (size_t k = 0; k < N * d; ++k) out[k] += shift * (*v)[k];
   };
   // Per-column dot products Σ_u a[u][j]·b[u][j].
   const auto column_dots = [&](const std::vector<double>& a, const std::vector<double>& b) {

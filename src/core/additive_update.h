@@ -18,24 +18,29 @@
 //     pulled towards its old value by λ). Started from C_old, every iterate lowers the
 //     proximal objective, hence the least-squares objective never rises above its value at
 //     C_old, however early the iteration stops.
-// Both are deterministic for any OpenMP thread count.
+// Both are deterministic for any OpenMP thread count. Across ranks (comm: x, weights and codes
+// are this rank's rows) they reduce their sums over rows, the Gram matrix and right-hand side
+// once (dense) or BᵀW·(rows) once per iteration (CG), and every rank solves the same system.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "vq/core/codebook_quantizer.h"
+#include "vq/core/communicator.h"
 #include "vq/types.h"
 
 namespace vq::detail {
 
 // λ for a training set: kRelativeRidge (1e-4) × Σw / K. weights: empty (all 1) or n entries.
-double additive_ridge(Span<const float> weights, size_t n, size_t K);
+double additive_ridge(Span<const float> weights, size_t n, size_t K,
+                      const Communicator& comm = self_communicator());
 
 // x: n × d; weights: empty or n; codes: n × M (book m of row i at codes[i·M + m], each in
 // [0, K)); books: M books of K × d entries, all of the same K, updated in place.
 void update_books_dense(MatrixView<const float> x, Span<const float> weights,
-                        Span<const int32_t> codes, std::vector<Codebook>& books);
+                        Span<const int32_t> codes, std::vector<Codebook>& books,
+                        const Communicator& comm = self_communicator());
 
 struct CgOptions {
   int max_iterations = 50;
@@ -46,7 +51,7 @@ struct CgOptions {
 // threads: 0 = OpenMP default.
 int update_books_cg(MatrixView<const float> x, Span<const float> weights,
                     Span<const int32_t> codes, std::vector<Codebook>& books, int threads,
-                    const CgOptions& options = CgOptions{});
+                    const CgOptions& options = CgOptions{}, const Communicator& comm = self_communicator());
 
 // Σ_i w_i ||x_i − Σ_m C_m[c_im]||² in double: the objective both updates lower.
 double additive_objective(MatrixView<const float> x, Span<const float> weights,

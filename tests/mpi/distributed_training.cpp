@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/additive_update.h"
 #include "error_text.h"
 #include "test_data.h"
 #include "vq/core/codebook_quantizer.h"
@@ -162,7 +163,39 @@ TEST_P(DistributedQuantizer, EqualsSingleProcess) {
   EXPECT_GE(double(same), 0.999 * double(ca.data.size()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Specs, DistributedQuantizer, ::testing::Values("VQ6", "PQ8x6", "RVQ4x6b4", "GRVQ2x2x6b2"));
+INSTANTIATE_TEST_SUITE_P(Specs, DistributedQuantizer, ::testing::Values("VQ6", "PQ8x6", "RVQ4x6b4", "GRVQ2x2x6b2",
+                                                                   "AQ2x6"));
+
+// AQ's two codebook updates with every rank's rows: the dense normal equations (one reduction)
+// and conjugate gradient (a reduction per iteration) give the single-process books.
+TEST(DistributedQuantizer, AdditiveUpdatesEqualSingleProcess) {
+  const size_t n = 2000, d = 12, M = 3, K = 32;
+  const Matrix x = testdata::clustered(n, d, 6, 16);
+  std::vector<int32_t> codes(n * M);
+  std::vector<float> w(n);
+  for (size_t i = 0; i < n; ++i) {
+    w[i] = 0.25f + float(i % 4);
+    for (size_t m = 0; m < M; ++m) codes[i * M + m] = int32_t((i * 7 + m * 13 + i / 5) % K);
+  }
+  std::vector<Codebook> start(M);
+  for (size_t m = 0; m < M; ++m) start[m] = Codebook{0, d, 5, testdata::gaussian(K, d, 40 + m)};
+  const RowBlock b = rank_rows(n, world().rank(), world().size());
+  const Span<const float> my_w = Span<const float>(w).subspan(b.begin, b.end - b.begin);
+  const Span<const int32_t> my_codes = Span<const int32_t>(codes).subspan(b.begin * M, (b.end - b.begin) * M);
+  for (const bool cg : {false, true}) {
+    std::vector<Codebook> single = start, spread = start;
+    if (cg) {
+      detail::update_books_cg(x.view(), w, codes, single, 1);
+      detail::update_books_cg(my_rows(x), my_w, my_codes, spread, 1, detail::CgOptions{}, world());
+    } else {
+      detail::update_books_dense(x.view(), w, codes, single);
+      detail::update_books_dense(my_rows(x), my_w, my_codes, spread, world());
+    }
+    for (size_t m = 0; m < M; ++m)
+      EXPECT_LT(relative_max_diff(single[m].entries.view(), spread[m].entries.view()), kTolerance)
+          << (cg ? "CG" : "dense") << " book " << m;
+  }
+}
 
 // Scalar quantizers: per-dimension ranges over every rank's rows (SQ), nothing to fit (groups).
 TEST(DistributedQuantizer, ScalarEqualsSingleProcess) {
@@ -180,13 +213,14 @@ TEST(DistributedQuantizer, ScalarEqualsSingleProcess) {
   }
 }
 
-// One rank is the single-process case for every quantizer; more are refused, on every rank.
+// One rank is the single-process case for every quantizer; more are refused, on every rank, by
+// those that cannot train across ranks (the learned rotation of OPQ).
 TEST(DistributedQuantizer, OthersRefuseSeveralRanks) {
   const Matrix x = testdata::gaussian(600, 8, 1);
   TrainOptions o;
   o.iterations = 2;
   o.comm = &world();
-  const auto q = make_quantizer("AQ2x6", 8);
+  const auto q = make_quantizer("PQ2x6r2", 8);
   const std::string error = testdata::error_of([&] { q->train(my_rows(x), o); });
   if (world().size() == 1)
     EXPECT_EQ(error, "<no error>");

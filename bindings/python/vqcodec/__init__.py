@@ -88,7 +88,7 @@ class Quantizer:
         iters: Lloyd iterations per k-means. Deterministic for a seed and thread count.
         The GIL is released while training; Ctrl-C interrupts. Returns self.
 
-        comm: an mpi4py communicator to train across processes (VQ, PQ, RVQ, GRVQ, scalar):
+        comm: an mpi4py communicator to train across processes (every family but rotated ones):
         every rank calls fit() with its own rows (X, weights) and the same other arguments, and
         every rank ends with the same codebooks, those of one process on all the rows up to the
         order of sums. rank_rows(n, comm) gives a rank's block of an even split."""

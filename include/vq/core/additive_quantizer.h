@@ -98,6 +98,7 @@ class AdditiveQuantizer : public CodebookQuantizer {
   // x: n × dim() rows, n >= 2^bits (the RVQ initialisation runs k-means on each level).
   // AQLM's "1×16, groups of 8": make_quantizer("AQ1x16", 8), train on the n × 8 groups.
   void train(MatrixView<const float> x, const TrainOptions& options) override;
+  bool supports_distributed_training() const override { return true; }
   // x: n × dim() rows. Returns n × M codes (every book has bits() bits).
   Codes encode(MatrixView<const float> x) const override;
 
