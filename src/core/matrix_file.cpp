@@ -13,20 +13,12 @@
 #include <utility>
 #include <vector>
 
+#include "util/file_extension.h"
 #include "vq/error.h"
 
 namespace vq {
 
 namespace {
-
-std::string lower_extension(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const size_t dot = path.rfind('.');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  std::string ext = path.substr(dot);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext;
-}
 
 // Fills `out` from byte `offset` of the file, or throws naming the path.
 void read_at(int fd, const std::string& path, size_t offset, Span<uint8_t> out) {

@@ -6,19 +6,11 @@
 #include <type_traits>
 
 #include "util/atomic_file.h"
+#include "util/file_extension.h"
 #include "vq/core/npy.h"
 
 namespace vq {
 namespace {
-
-std::string lower_extension(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const size_t dot = path.rfind('.');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  std::string ext = path.substr(dot);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext;
-}
 
 // TEXMEX *vecs: records of (int32 d, d elements of Elem). d is taken from the first record and
 // every later record must repeat it; the file size must be an exact number of records, so a
