@@ -1,5 +1,5 @@
-// (internal) A path's extension in lower case, the dot included (".npy"), or "" when its last
-// component has none: what the matrix readers pick their format by.
+// (internal API for domains) A path's extension in lower case, the dot included (".npy"), or ""
+// when its last component has none: what the matrix readers pick their format by.
 #pragma once
 
 #include <algorithm>
