@@ -83,8 +83,9 @@ void run_train(const TrainArgs& a) {
   for (const std::string& s : shards) inputs.push_back({"input", s});
   if (shards != a.inputs) inputs.push_back({"input", a.inputs[0]});
   check_distinct_files(inputs, {{"output -o", a.output}});
-  const std::string source = shards.size() == 1 ? shards[0]
-                                                : shards[0] + " and " + std::to_string(shards.size() - 1) + " more";
+  // "x.npy", or "part-0.npy and 7 more" for shards: in messages (path) and metadata (name).
+  const std::string more = shards.size() == 1 ? "" : " and " + std::to_string(shards.size() - 1) + " more";
+  const std::string source = shards[0] + more;
   if (a.threads > 0) omp_set_num_threads(a.threads);
   // The training rows: the whole file, or a uniform sample of it when the file does not fit the
   // memory bound (kmeans keeps at most 256 rows per centroid anyway). Under mpirun every rank
@@ -99,11 +100,11 @@ void run_train(const TrainArgs& a) {
   if (total > fitting) rows = sample_without_replacement(total, fitting, a.seed ^ kSampleStream);
   const size_t used = rows.empty() ? total : rows.size();
   const RowBlock mine = rank_rows(used, comm.rank(), comm.size());
-  const Matrix x = rows.empty() ? file.read_rows(mine.begin, mine.end - mine.begin)
-                                : file.read_rows_at(Span<const size_t>(rows).subspan(mine.begin, mine.end - mine.begin));
-  const std::unique_ptr<Quantizer> q = make_quantizer(effective_spec(a), x.cols());
+  const std::unique_ptr<Quantizer> q = make_quantizer(effective_spec(a), file.cols());
   VQ_CHECK(!distributed || q->supports_distributed_training(), q->describe(),
            " does not train across processes yet (a learned rotation does not): run it without mpirun");
+  const Matrix x = rows.empty() ? file.read_rows(mine.begin, mine.end - mine.begin)
+                                : file.read_rows_at(Span<const size_t>(rows).subspan(mine.begin, mine.end - mine.begin));
 
   TrainOptions opt;
   opt.metric = load_metric(a.metric, x.cols());
@@ -126,9 +127,7 @@ void run_train(const TrainArgs& a) {
 
   if (is_root())
     save_quantizer(a.output, *q,
-                   {{"train.source", shards.size() == 1 ? base_name(shards[0])
-                                                        : base_name(shards[0]) + " and " +
-                                                              std::to_string(shards.size() - 1) + " more"},
+                   {{"train.source", base_name(shards[0]) + more},
                     {"train.vectors", std::to_string(used)},
                     {"train.seed", std::to_string(a.seed)},
                     {"train.iterations", std::to_string(a.iterations)},
