@@ -1,5 +1,6 @@
 #include "cli_ranks.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 
@@ -22,6 +23,16 @@ const Communicator& ranks() {
     several = world.size() > 1;
     return world;
   }
+#else
+  // Started by mpirun, but built without MPI: every rank would do the whole job alone.
+  static const bool warned = [] {
+    const char* size = std::getenv("OMPI_COMM_WORLD_SIZE");
+    if (size && std::atoi(size) > 1)
+      std::fprintf(stderr, "vq: warning: this vq was built without MPI; each of the %s ranks runs the whole "
+                   "command alone (rebuild with libopenmpi-dev installed)\n", size);
+    return true;
+  }();
+  (void)warned;
 #endif
   return self_communicator();
 }
