@@ -45,18 +45,20 @@ Metric load_metric(const std::string& spec, size_t d);
 // One weight per training vector from an (n,) or (n, 1) array.
 std::vector<float> load_weights(const std::string& path, size_t n);
 
-// Squared errors and norms of vectors against their reconstructions, summed chunk by chunk (and
-// over ranks) for files that are never in memory at once.
+// Squared errors and norms of vectors against their reconstructions, and how often each code is
+// used, summed chunk by chunk (and over ranks) for files that are never in memory at once.
 struct QualitySums {
+  explicit QualitySums(const std::vector<uint8_t>& book_bits);  // the quantizer's book widths
   double err = 0, energy = 0, err_h = 0, energy_h = 0, rows = 0;  // *_h: under the metric
-  void add(const Quantizer& q, MatrixView<const float> x, MatrixView<const float> decoded);
+  std::vector<std::vector<double>> counts;                         // per book, per entry
+  void add(const Quantizer& q, MatrixView<const float> x, const Codes& codes, MatrixView<const float> decoded);
   void reduce(const Communicator& comm);
 };
 
 // Prints, to stdout: spec, dim, bits/vector, relative error of x against its reconstruction
 // (MSE / mean squared norm, and under the metric when it is not the identity), and per-book
-// perplexity and dead codes of codes (none when codes is null).
-void print_quality(const Quantizer& q, const QualitySums& sums, const Codes* codes);
+// perplexity and dead codes.
+void print_quality(const Quantizer& q, const QualitySums& sums);
 void print_quality(const Quantizer& q, MatrixView<const float> x, const Codes& codes,
                    MatrixView<const float> decoded);
 

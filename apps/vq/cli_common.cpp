@@ -118,7 +118,12 @@ std::vector<float> load_weights(const std::string& path, size_t n) {
   return w.storage();
 }
 
-void QualitySums::add(const Quantizer& q, MatrixView<const float> x, MatrixView<const float> decoded) {
+QualitySums::QualitySums(const std::vector<uint8_t>& book_bits) {
+  for (uint8_t b : book_bits) counts.emplace_back(size_t{1} << b, 0.0);
+}
+
+void QualitySums::add(const Quantizer& q, MatrixView<const float> x, const Codes& codes,
+                      MatrixView<const float> decoded) {
   const Metric& metric = q.metric();
   std::vector<float> diff(x.cols());
   for (size_t i = 0; i < x.rows(); ++i) {
@@ -133,22 +138,28 @@ void QualitySums::add(const Quantizer& q, MatrixView<const float> x, MatrixView<
     }
   }
   rows += static_cast<double>(x.rows());
+  for (size_t i = 0; i < codes.n; ++i)
+    for (size_t m = 0; m < counts.size(); ++m) counts[m][codes(i, m)] += 1.0;
 }
 
 void QualitySums::reduce(const Communicator& comm) {
   std::vector<double> v{err, energy, err_h, energy_h, rows};
+  for (const std::vector<double>& c : counts) v.insert(v.end(), c.begin(), c.end());
   comm.allreduce_sum(v);
   err = v[0], energy = v[1], err_h = v[2], energy_h = v[3], rows = v[4];
+  size_t at = 5;
+  for (std::vector<double>& c : counts)
+    for (double& e : c) e = v[at++];
 }
 
 void print_quality(const Quantizer& q, MatrixView<const float> x, const Codes& codes,
                    MatrixView<const float> decoded) {
-  QualitySums sums;
-  sums.add(q, x, decoded);
-  print_quality(q, sums, &codes);
+  QualitySums sums(codes.bits);
+  sums.add(q, x, codes, decoded);
+  print_quality(q, sums);
 }
 
-void print_quality(const Quantizer& q, const QualitySums& s, const Codes* codes_or_null) {
+void print_quality(const Quantizer& q, const QualitySums& s) {
   const Metric& metric = q.metric();
   const size_t bits = q.bits_per_vector();
   const double n = std::max(s.rows, 1.0);
@@ -161,28 +172,30 @@ void print_quality(const Quantizer& q, const QualitySums& s, const Codes* codes_
               s.energy > 0 ? s.err / s.energy : 0.0, s.err / n, s.energy / n);
   if (!metric.is_identity())
     std::printf("relative error under H  %.6g\n", s.energy_h > 0 ? s.err_h / s.energy_h : 0.0);
-  if (!codes_or_null) return;
-  const Codes& codes = *codes_or_null;
 
-  const size_t books = codes.num_books();
+  const size_t books = s.counts.size();
+  std::vector<CodebookUsage> usage;
+  for (const std::vector<double>& c : s.counts) {
+    std::vector<uint64_t> whole(c.size());
+    for (size_t e = 0; e < c.size(); ++e) whole[e] = static_cast<uint64_t>(c[e]);
+    usage.push_back(codebook_usage(whole));
+  }
+  if (books == 0) return;
   if (books <= kMaxBooksListed) {
     std::printf("codebook usage   book  entries  perplexity  dead\n");
-    for (size_t m = 0; m < books; ++m) {
-      const CodebookUsage u = codebook_usage(codes, m);
-      std::printf("                 %4zu  %7zu  %10.1f  %4zu\n", m, size_t{1} << codes.bits[m],
-                  u.perplexity, u.dead);
-    }
+    for (size_t m = 0; m < books; ++m)
+      std::printf("                 %4zu  %7zu  %10.1f  %4zu\n", m, s.counts[m].size(), usage[m].perplexity,
+                  usage[m].dead);
     return;
   }
   double lo = 1e300, hi = 0, sum = 0;
   size_t dead = 0, entries = 0;
   for (size_t m = 0; m < books; ++m) {
-    const CodebookUsage u = codebook_usage(codes, m);
-    lo = std::min(lo, u.perplexity);
-    hi = std::max(hi, u.perplexity);
-    sum += u.perplexity;
-    dead += u.dead;
-    entries += size_t{1} << codes.bits[m];
+    lo = std::min(lo, usage[m].perplexity);
+    hi = std::max(hi, usage[m].perplexity);
+    sum += usage[m].perplexity;
+    dead += usage[m].dead;
+    entries += s.counts[m].size();
   }
   std::printf("codebook usage   %zu books, perplexity min %.1f mean %.1f max %.1f, %zu of %zu "
               "entries dead\n", books, lo, sum / books, hi, dead, entries);

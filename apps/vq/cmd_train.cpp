@@ -44,26 +44,6 @@ std::string metric_file(const std::string& spec) {
   return colon == std::string::npos ? std::string() : spec.substr(colon + 1);
 }
 
-// Relative error of the trained quantizer over every rank's rows (one reduction), printed by
-// rank 0: what print_quality() says for one process.
-void print_distributed_quality(const Communicator& comm, const Quantizer& q, MatrixView<const float> x) {
-  const Matrix decoded = q.decode(q.encode(x));
-  std::vector<double> sums(3, 0.0);  // squared error, squared norm, rows
-  for (size_t i = 0; i < x.rows(); ++i)
-    for (size_t j = 0; j < x.cols(); ++j) {
-      const double e = double(x(i, j)) - decoded(i, j);
-      sums[0] += e * e;
-      sums[1] += double(x(i, j)) * x(i, j);
-    }
-  sums[2] = static_cast<double>(x.rows());
-  comm.allreduce_sum(sums);
-  if (comm.rank() != 0) return;
-  std::printf("quantizer        %s (dim %zu, metric %s)\n", q.describe().c_str(), q.dim(), q.metric().describe().c_str());
-  std::printf("bits per vector  %zu\n", q.bits_per_vector());
-  std::printf("relative error   %.6g (MSE %.6g, over all ranks' rows)\n", sums[1] > 0 ? sums[0] / sums[1] : 0.0,
-              sums[0] / sums[2]);
-}
-
 bool is_manifest(const std::string& path) {
   const std::string ext = std::filesystem::path(path).extension().string();
   return ext == ".txt" || ext == ".TXT";
@@ -137,19 +117,16 @@ void run_train(const TrainArgs& a) {
   if (is_root() && used < total)
     std::printf("sampled          %zu of %zu rows, to fit --max-memory %.0f MiB\n", used, total,
                 double(memory_bound()) / double(1 << 20));
-  if (distributed) {
-    if (is_root())
-      std::printf("trained          %s on %zu×%zu vectors from %s over %d ranks in %.2f s\n", q->describe().c_str(),
-                  used, x.cols(), source.c_str(), comm.size(), seconds);
-    print_distributed_quality(comm, *q, x);
-    if (is_root()) std::printf("saved            %s\n", a.output.c_str());
-    return;
-  }
+  // The model's error and code usage on the training rows, over every rank's.
+  QualitySums sums(q->book_bits());
   const Codes codes = q->encode(x);
-  const Matrix decoded = q->decode(codes);
-  std::printf("trained          %s on %zu×%zu vectors from %s in %.2f s\n", q->describe().c_str(),
-              x.rows(), x.cols(), source.c_str(), seconds);
-  print_quality(*q, x, codes, decoded.view());
+  sums.add(*q, x, codes, q->decode(codes).view());
+  sums.reduce(comm);
+  if (!is_root()) return;
+  const std::string over = distributed ? " over " + std::to_string(comm.size()) + " ranks" : "";
+  std::printf("trained          %s on %zu×%zu vectors from %s%s in %.2f s\n", q->describe().c_str(), used,
+              file.cols(), source.c_str(), over.c_str(), seconds);
+  print_quality(*q, sums);
   std::printf("saved            %s\n", a.output.c_str());
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "cli.h"
@@ -27,9 +28,10 @@ class VectorsCodec final : public MediaCodec {
   std::string container_kind() const override { return "codes"; }
   std::string decoded_extension() const override { return ".npy"; }
 
-  // The input is read in chunks that fit memory_bound(), so a file larger than memory encodes
-  // (only the codes are held). Under mpirun each rank encodes its block of rows and rank 0
-  // gathers the codes and writes the one output, the file a single process writes.
+  // The input is read in chunks that fit memory_bound() and the codes are written as they come,
+  // so a file larger than memory encodes in bounded memory. Under mpirun each rank encodes its
+  // block of rows and rank 0 gathers the codes and writes the one output, the file a single
+  // process writes.
   void encode(const EncodeRequest& r) override {
     if (r.model.empty())
       throw UsageError("vq encode " + r.input + ": vectors need a trained quantizer: -m MODEL.vqc "
@@ -44,38 +46,42 @@ class VectorsCodec final : public MediaCodec {
     const size_t row_bytes = 2 * q->dim() * sizeof(float) + q->num_books() * sizeof(uint16_t);
     const size_t chunk = std::max<size_t>(256, memory_bound() / 2 / row_bytes);
     const auto start = std::chrono::steady_clock::now();
-    Codes local(mine.end - mine.begin, q->book_bits());
-    QualitySums sums;
+    QualitySums sums(q->book_bits());
+    const std::string source = base_name(r.input);
+    // One process streams the codes into the file as they come; --tokens holds them for the
+    // .npy. Under mpirun rank 0 gathers every rank's codes and writes them.
+    const bool stream = comm.size() == 1;
+    std::optional<CodesFileWriter> writer;
+    if (stream) writer.emplace(r.output_file, *q, file.rows(), source);
+    const bool hold = !stream || !r.tokens.empty();
+    Codes held(hold ? mine.end - mine.begin : 0, q->book_bits());
     for (size_t at = mine.begin; at < mine.end; at += chunk) {
       const size_t count = std::min(chunk, mine.end - at);
       const Matrix x = file.read_rows(at, count);
       const Codes codes = q->encode(x);
-      std::copy(codes.data.begin(), codes.data.end(), local.data.begin() + (at - mine.begin) * q->num_books());
-      if (!r.quiet) sums.add(*q, x, q->decode(codes).view());
+      if (writer) writer->append(codes);
+      if (hold) std::copy(codes.data.begin(), codes.data.end(), held.data.begin() + (at - mine.begin) * q->num_books());
+      if (!r.quiet) sums.add(*q, x, codes, q->decode(codes).view());
     }
-    Codes all;
-    if (comm.size() == 1) {
-      all = std::move(local);
+    if (stream) {
+      writer->finish();
     } else {
       const std::vector<uint8_t> bytes = comm.gather(
-          {reinterpret_cast<const uint8_t*>(local.data.data()), local.data.size() * sizeof(uint16_t)}, 0);
-      if (comm.rank() == 0) {
-        all = Codes(file.rows(), q->book_bits());
-        std::memcpy(all.data.data(), bytes.data(), bytes.size());
-      }
+          {reinterpret_cast<const uint8_t*>(held.data.data()), held.data.size() * sizeof(uint16_t)}, 0);
       sums.reduce(comm);
+      if (comm.rank() != 0) return;
+      held = Codes(file.rows(), q->book_bits());
+      std::memcpy(held.data.data(), bytes.data(), bytes.size());
+      save_codes(r.output_file, *q, held, source);
     }
-    if (comm.rank() != 0) return;
-    // Reading and encoding, and under mpirun the gathering of the codes on rank 0.
+    if (!r.tokens.empty()) write_codes_npy(r.tokens_file, held);
+    // Reading, encoding and writing, and under mpirun the gathering of the codes on rank 0.
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    save_codes(r.output_file, *q, all, base_name(r.input));
-    if (!r.tokens.empty()) write_codes_npy(r.tokens_file, all);
-
     if (r.quiet) return;
-    std::printf("encoded          %zu vectors from %s%s in %.2f s\n", all.n, r.input.c_str(),
+    std::printf("encoded          %zu vectors from %s%s in %.2f s\n", file.rows(), r.input.c_str(),
                 comm.size() > 1 ? (" over " + std::to_string(comm.size()) + " ranks").c_str() : "", seconds);
-    print_quality(*q, sums, &all);
+    print_quality(*q, sums);
     std::printf("saved            %s%s%s\n", r.output.c_str(), r.tokens.empty() ? "" : " and ",
                 r.tokens.c_str());
   }

@@ -257,6 +257,52 @@ std::vector<uint8_t> ContainerWriter::to_bytes() const {
 
 void ContainerWriter::write(const std::string& path) const { write_file_atomic(path, to_bytes()); }
 
+// ---- ContainerStreamWriter --------------------------------------------------------------------
+
+struct ContainerStreamWriter::Impl {
+  AtomicFileWriter file;
+  std::vector<uint8_t> end;  // the END chunk, as ContainerWriter writes it
+  uLong crc = 0;
+  uint64_t left = 0;
+  explicit Impl(const std::string& path) : file(path) {}
+};
+
+ContainerStreamWriter::ContainerStreamWriter(const std::string& path, const ContainerWriter& head,
+                                             std::string_view type, uint64_t length)
+    : impl_(std::make_unique<Impl>(path)) {
+  VQ_CHECK(type.size() == 4, "ContainerStreamWriter: chunk type '", type, "' is not four characters");
+  // The head's bytes are everything up to its END chunk, the last 16 bytes (type, u64 0, CRC).
+  std::vector<uint8_t> bytes = head.to_bytes();
+  constexpr size_t kEndChunk = 4 + 8 + 4;
+  impl_->end.assign(bytes.end() - kEndChunk, bytes.end());
+  bytes.resize(bytes.size() - kEndChunk);
+  bytes.insert(bytes.end(), type.begin(), type.end());
+  append_le<uint64_t>(bytes, length);
+  impl_->file.write(bytes);
+  impl_->crc = crc32_z(0L, reinterpret_cast<const Bytef*>(type.data()), type.size());
+  impl_->left = length;
+}
+
+ContainerStreamWriter::~ContainerStreamWriter() = default;
+
+void ContainerStreamWriter::append(Span<const uint8_t> bytes) {
+  VQ_CHECK(bytes.size() <= impl_->left, "ContainerStreamWriter: ", bytes.size(), " bytes past the announced length (",
+           impl_->left, " left)");
+  if (bytes.empty()) return;
+  impl_->file.write(bytes);
+  impl_->crc = crc32_z(impl_->crc, bytes.data(), bytes.size());
+  impl_->left -= bytes.size();
+}
+
+void ContainerStreamWriter::finish() {
+  VQ_CHECK(impl_->left == 0, "ContainerStreamWriter: ", impl_->left, " bytes of the chunk were never written");
+  std::vector<uint8_t> tail;
+  append_le<uint32_t>(tail, static_cast<uint32_t>(impl_->crc));
+  tail.insert(tail.end(), impl_->end.begin(), impl_->end.end());
+  impl_->file.write(tail);
+  impl_->file.commit();
+}
+
 // ---- ContainerReader ------------------------------------------------------------------------
 
 ContainerReader ContainerReader::from_file(const std::string& path) {

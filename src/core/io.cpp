@@ -213,6 +213,38 @@ void save_codes(const std::string& path, const Quantizer& q, const Codes& codes,
   out.write(path);
 }
 
+CodesFileWriter::CodesFileWriter(const std::string& path, const Quantizer& q, size_t n, const std::string& source)
+    : bits_(q.book_bits()), left_(n) {
+  // What save_codes writes before the CODE chunk, and its payload's size: n, the book count,
+  // the widths, then n packed rows (write_codes_payload).
+  ContainerWriter head;
+  head.set_meta("vq.kind", "codes");
+  head.set_meta("codes.source", source);
+  head.set_meta("codes.vectors", std::to_string(n));
+  write_quantizer(head, q);
+  const uint64_t length = 8 + 4 + bits_.size() + uint64_t{n} * packed_bytes_per_vector(bits_);
+  out_ = std::make_unique<ContainerStreamWriter>(path, head, "CODE", length);
+  ByteWriter w;
+  w.u64(n);
+  w.u32(static_cast<uint32_t>(bits_.size()));
+  w.raw(bits_);
+  out_->append(w.take());
+}
+
+CodesFileWriter::~CodesFileWriter() = default;
+
+void CodesFileWriter::append(const Codes& rows) {
+  VQ_CHECK(rows.bits == bits_, "CodesFileWriter: codes of other book widths");
+  VQ_CHECK(rows.n <= left_, "CodesFileWriter: ", rows.n, " rows past the announced count (", left_, " left)");
+  out_->append(pack_codes(rows));
+  left_ -= rows.n;
+}
+
+void CodesFileWriter::finish() {
+  VQ_CHECK(left_ == 0, "CodesFileWriter: ", left_, " announced rows were never written");
+  out_->finish();
+}
+
 CodesFile read_quantizer_and_codes(const ContainerReader& in, const std::string& count_key) {
   CodesFile f{read_quantizer(in), read_codes(in), in.meta_or("codes.source", "")};
   // The count written beside the codes must agree with them: a mismatch is a damaged or

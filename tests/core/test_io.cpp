@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "test_data.h"
+#include "util/atomic_file.h"
 #include "vq/core/factory.h"
 #include "vq/core/io.h"
 
@@ -150,6 +151,48 @@ TEST(CodesIo, RoundTripWithMixedWidthsAndRejections) {
   std::fill(no_books.begin() + 8, no_books.begin() + 12, 0);
   EXPECT_THROW(payload_variant(no_books), Error);
   EXPECT_THROW(read_codes(ContainerReader::from_bytes(ContainerWriter().to_bytes())), Error);
+}
+
+// CodesFileWriter, fed in chunks of every size, writes save_codes' file byte for byte; a writer
+// that stops early, or is given too much, leaves no file.
+TEST(CodesIo, StreamedFileEqualsSaveCodes) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("vq_codes_stream_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const Matrix x = testdata::clustered(300, 16, 4, 8);
+  for (const char* spec : {"PQ4x8", "PQ8x4", "RVQ3x5"}) {
+    const auto q = testdata::trained_quantizer(spec, 16, 2, 3);
+    const Codes codes = q->encode(x);
+    const std::string whole = (dir / "whole.vqc").string();
+    save_codes(whole, *q, codes, "x.npy");
+    const std::vector<uint8_t> expected = read_file_bytes(whole);
+    for (const size_t chunk : {size_t{1}, size_t{7}, size_t{300}}) {
+      const std::string streamed = (dir / "streamed.vqc").string();
+      CodesFileWriter w(streamed, *q, codes.n, "x.npy");
+      for (size_t at = 0; at < codes.n; at += chunk) {
+        const size_t m = std::min(chunk, codes.n - at);
+        Codes part(m, codes.bits);
+        std::copy_n(codes.data.begin() + at * codes.num_books(), m * codes.num_books(), part.data.begin());
+        w.append(part);
+      }
+      w.finish();
+      EXPECT_EQ(read_file_bytes(streamed), expected) << spec << " in chunks of " << chunk;
+    }
+    const std::string partial = (dir / "partial.vqc").string();
+    {
+      CodesFileWriter w(partial, *q, codes.n, "x.npy");
+      w.append(codes);
+      Codes extra(1, codes.bits);
+      EXPECT_THROW(w.append(extra), Error);
+    }
+    {
+      CodesFileWriter w(partial, *q, codes.n + 1, "x.npy");
+      w.append(codes);
+      EXPECT_THROW(w.finish(), Error);
+    }
+    EXPECT_FALSE(std::filesystem::exists(partial)) << spec;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -108,6 +109,26 @@ class ContainerWriter {
  private:
   Metadata meta_;
   std::vector<std::pair<std::string, std::vector<uint8_t>>> chunks_;
+};
+
+// A container whose last chunk before END is written as it is produced, for payloads too large
+// to hold (the codes of a file larger than memory): `head` holds META and the chunks before it,
+// `length` is the streamed payload's size, given up front (it precedes the payload in the file).
+// The result is byte for byte what ContainerWriter writes for the same chunks, and as atomic:
+// the file appears under its name at finish(); an exception before leaves nothing there.
+class ContainerStreamWriter {
+ public:
+  ContainerStreamWriter(const std::string& path, const ContainerWriter& head, std::string_view type, uint64_t length);
+  ~ContainerStreamWriter();
+  ContainerStreamWriter(const ContainerStreamWriter&) = delete;
+  ContainerStreamWriter& operator=(const ContainerStreamWriter&) = delete;
+
+  void append(Span<const uint8_t> bytes);  // throws past the announced length
+  void finish();                           // throws unless exactly `length` bytes came
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 class ContainerReader {

@@ -66,6 +66,22 @@ struct CodesFile {
   std::string source;
 };
 void save_codes(const std::string& path, const Quantizer& q, const Codes& codes, const std::string& source = "");
+
+// save_codes for codes that arrive in row order, a chunk at a time, n rows in all: the file
+// save_codes writes for the same codes, byte for byte, without holding them (encoding a file
+// larger than memory). Atomic: the file appears at finish().
+class CodesFileWriter {
+ public:
+  CodesFileWriter(const std::string& path, const Quantizer& q, size_t n, const std::string& source = "");
+  ~CodesFileWriter();
+  void append(const Codes& rows);  // the next rows; book widths must be q's
+  void finish();                   // throws unless exactly n rows came
+
+ private:
+  std::unique_ptr<ContainerStreamWriter> out_;
+  std::vector<uint8_t> bits_;
+  size_t left_ = 0;
+};
 // Throws vq::Error when the container is not a codes file, when "codes.vectors" disagrees with
 // the codes (a damaged or hand-edited file), or when the codes do not fit the quantizer's books.
 CodesFile read_codes_file(const ContainerReader& in);
