@@ -203,27 +203,32 @@ Codes read_codes(const ContainerReader& in) {
   return codes;
 }
 
-void save_codes(const std::string& path, const Quantizer& q, const Codes& codes, const std::string& source) {
+namespace {
+
+// What a codes file holds before its CODE chunk: the metadata and the quantizer.
+ContainerWriter codes_file_head(const Quantizer& q, size_t n, const std::string& source) {
   ContainerWriter out;
   out.set_meta("vq.kind", "codes");
   out.set_meta("codes.source", source);
-  out.set_meta("codes.vectors", std::to_string(codes.n));
+  out.set_meta("codes.vectors", std::to_string(n));
   write_quantizer(out, q);
+  return out;
+}
+
+}  // namespace
+
+void save_codes(const std::string& path, const Quantizer& q, const Codes& codes, const std::string& source) {
+  ContainerWriter out = codes_file_head(q, codes.n, source);
   write_codes(out, codes);
   out.write(path);
 }
 
 CodesFileWriter::CodesFileWriter(const std::string& path, const Quantizer& q, size_t n, const std::string& source)
     : bits_(q.book_bits()), left_(n) {
-  // What save_codes writes before the CODE chunk, and its payload's size: n, the book count,
-  // the widths, then n packed rows (write_codes_payload).
-  ContainerWriter head;
-  head.set_meta("vq.kind", "codes");
-  head.set_meta("codes.source", source);
-  head.set_meta("codes.vectors", std::to_string(n));
-  write_quantizer(head, q);
+  // The CODE payload's size: n, the book count, the widths, then n packed rows
+  // (write_codes_payload).
   const uint64_t length = 8 + 4 + bits_.size() + uint64_t{n} * packed_bytes_per_vector(bits_);
-  out_ = std::make_unique<ContainerStreamWriter>(path, head, "CODE", length);
+  out_ = std::make_unique<ContainerStreamWriter>(path, codes_file_head(q, n, source), "CODE", length);
   ByteWriter w;
   w.u64(n);
   w.u32(static_cast<uint32_t>(bits_.size()));
