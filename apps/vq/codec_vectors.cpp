@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -13,6 +15,7 @@
 #include "cli.h"
 #include "cli_ranks.h"
 #include "media_codec.h"
+#include "vq/core/bitpack.h"
 #include "vq/core/io.h"
 #include "vq/core/matrix_file.h"
 #include "vq/core/matrix_io.h"
@@ -20,6 +23,24 @@
 
 namespace vq::cli {
 namespace {
+
+// A file removed when this goes out of scope (normal return or an exception): the part files of
+// a distributed encode. An empty path is nothing.
+struct PartFile {
+  std::string path;
+  bool keep = false;  // set once the part is written: rank 0 reads it, then removes it
+  explicit PartFile(std::string p) : path(std::move(p)) {}
+  ~PartFile() {
+    if (!path.empty() && !keep) std::remove(path.c_str());
+  }
+};
+
+// Rank `rank`'s part of a distributed encode to `output`: a hidden file beside it, named from
+// the output (the ranks' staged temporaries differ: they carry each process's id).
+std::string part_path(const std::string& output, int rank) {
+  const std::filesystem::path p(output);
+  return (p.parent_path() / ("." + p.filename().string() + ".vq-codes-part-" + std::to_string(rank))).string();
+}
 
 class VectorsCodec final : public MediaCodec {
  public:
@@ -48,31 +69,58 @@ class VectorsCodec final : public MediaCodec {
     const auto start = std::chrono::steady_clock::now();
     QualitySums sums(q->book_bits());
     const std::string source = base_name(r.input);
-    // One process streams the codes into the file as they come; --tokens holds them for the
-    // .npy. Under mpirun rank 0 gathers every rank's codes and writes them.
-    const bool stream = comm.size() == 1;
+    // Alone, the codes go into the file as they come. Under mpirun every rank writes its packed
+    // codes to a part file beside the output as they come, and rank 0 then copies the parts
+    // into the file in rank order (the output's folder must be shared by the ranks). --tokens
+    // holds the codes for the .npy.
+    const bool alone = comm.size() == 1;
     std::optional<CodesFileWriter> writer;
-    if (stream) writer.emplace(r.output_file, *q, file.rows(), source);
-    const bool hold = !stream || !r.tokens.empty();
+    if (alone) writer.emplace(r.output_file, *q, file.rows(), source);
+    const std::string part = part_path(r.output, comm.rank());
+    PartFile mine_part(alone ? "" : part);
+    std::ofstream part_out;
+    if (!alone) part_out.open(part, std::ios::binary | std::ios::trunc);
+    const bool hold = !r.tokens.empty();
     Codes held(hold ? mine.end - mine.begin : 0, q->book_bits());
     for (size_t at = mine.begin; at < mine.end; at += chunk) {
       const size_t count = std::min(chunk, mine.end - at);
       const Matrix x = file.read_rows(at, count);
       const Codes codes = q->encode(x);
-      if (writer) writer->append(codes);
+      if (writer) {
+        writer->append(codes);
+      } else {
+        const std::vector<uint8_t> packed = pack_codes(codes);
+        part_out.write(reinterpret_cast<const char*>(packed.data()), std::streamsize(packed.size()));
+      }
       if (hold) std::copy(codes.data.begin(), codes.data.end(), held.data.begin() + (at - mine.begin) * q->num_books());
       if (!r.quiet) sums.add(*q, x, codes, q->decode(codes).view());
     }
-    if (stream) {
+    if (alone) {
       writer->finish();
     } else {
-      const std::vector<uint8_t> bytes = comm.gather(
-          {reinterpret_cast<const uint8_t*>(held.data.data()), held.data.size() * sizeof(uint16_t)}, 0);
-      sums.reduce(comm);
+      part_out.close();
+      VQ_CHECK(!part_out.fail(), "cannot write '", part, "' (a part of ", r.output, ")");
+      mine_part.keep = true;
+      sums.reduce(comm);  // also the barrier: every part is on disk past it
+      std::vector<uint8_t> tokens;
+      if (hold)
+        tokens = comm.gather({reinterpret_cast<const uint8_t*>(held.data.data()), held.data.size() * sizeof(uint16_t)}, 0);
       if (comm.rank() != 0) return;
-      held = Codes(file.rows(), q->book_bits());
-      std::memcpy(held.data.data(), bytes.data(), bytes.size());
-      save_codes(r.output_file, *q, held, source);
+      CodesFileWriter out(r.output_file, *q, file.rows(), source);
+      std::vector<uint8_t> piece(std::max<size_t>(1, chunk) * packed_bytes_per_vector(q->book_bits()));
+      for (int rank = 0; rank < comm.size(); ++rank) {
+        const std::string path = part_path(r.output, rank);
+        const PartFile remove_after(path);
+        std::ifstream in(path, std::ios::binary);
+        VQ_CHECK(in.good(), "cannot read '", path, "', written by rank ", rank, ": is the output's folder shared by every rank?");
+        while (in.read(reinterpret_cast<char*>(piece.data()), std::streamsize(piece.size())) || in.gcount() > 0)
+          out.append_packed(Span<const uint8_t>(piece.data(), static_cast<size_t>(in.gcount())));
+      }
+      out.finish();
+      if (hold) {
+        held = Codes(file.rows(), q->book_bits());
+        std::memcpy(held.data.data(), tokens.data(), tokens.size());
+      }
     }
     if (!r.tokens.empty()) write_codes_npy(r.tokens_file, held);
     // Reading, encoding and writing, and under mpirun the gathering of the codes on rank 0.

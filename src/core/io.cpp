@@ -245,6 +245,16 @@ void CodesFileWriter::append(const Codes& rows) {
   left_ -= rows.n;
 }
 
+void CodesFileWriter::append_packed(Span<const uint8_t> packed) {
+  const size_t row_bytes = packed_bytes_per_vector(bits_);
+  VQ_CHECK(packed.size() % row_bytes == 0, "CodesFileWriter: ", packed.size(), " packed bytes are not whole rows of ",
+           row_bytes);
+  const size_t rows = packed.size() / row_bytes;
+  VQ_CHECK(rows <= left_, "CodesFileWriter: ", rows, " rows past the announced count (", left_, " left)");
+  out_->append(packed);
+  left_ -= rows;
+}
+
 void CodesFileWriter::finish() {
   VQ_CHECK(left_ == 0, "CodesFileWriter: ", left_, " announced rows were never written");
   out_->finish();

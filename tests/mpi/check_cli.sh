@@ -37,6 +37,11 @@ mpirun -np "$ranks" --oversubscribe "$vq" encode "$work/x.npy" -m "$work/single.
 grep -q "over $ranks ranks" "$work/enc.txt" || { echo "no 'over $ranks ranks' in:"; cat "$work/enc.txt"; exit 1; }
 cmp "$work/c1.vqc" "$work/c2.vqc"
 cmp "$work/t1.npy" "$work/t2.npy"
+# Without --tokens the ranks stream their codes through part files; none may be left.
+mpirun -np "$ranks" --oversubscribe "$vq" encode "$work/x.npy" -m "$work/single.vqc" -o "$work/c3.vqc" \
+  --max-memory 100K --quiet
+cmp "$work/c1.vqc" "$work/c3.vqc"
+if ls -A "$work" | grep -q 'part'; then echo "part files left:"; ls -A "$work"; exit 1; fi
 echo "encode: codes and tokens identical to one process"
 # A bad input stops every rank with the error, not a hang.
 /usr/bin/python3 -c "import numpy as np; x = np.ones((100, 4), np.float32); x[77, 2] = np.nan; np.save('$work/bad.npy', x)"

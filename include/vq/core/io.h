@@ -75,6 +75,9 @@ class CodesFileWriter {
   CodesFileWriter(const std::string& path, const Quantizer& q, size_t n, const std::string& source = "");
   ~CodesFileWriter();
   void append(const Codes& rows);  // the next rows; book widths must be q's
+  // The next rows already packed (pack_codes of codes with q's book widths): a whole number of
+  // rows, copied as they are.
+  void append_packed(Span<const uint8_t> packed);
   void finish();                   // throws unless exactly n rows came
 
  private:
