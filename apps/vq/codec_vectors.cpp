@@ -51,7 +51,7 @@ class VectorsCodec final : public MediaCodec {
 
   // The input is read in chunks that fit memory_bound() and the codes are written as they come,
   // so a file larger than memory encodes in bounded memory. Under mpirun each rank encodes its
-  // block of rows and rank 0 gathers the codes and writes the one output, the file a single
+  // block of rows and rank 0 copies the ranks' codes into the one output, the file a single
   // process writes.
   void encode(const EncodeRequest& r) override {
     if (r.model.empty())
