@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "cli_ranks.h"
 #include "output_files.h"
+#include "part_files.h"
 #include "vq/core/npy.h"
 #include "vq/weights/checkpoint.h"
 #include "vq/weights/compress.h"
@@ -108,12 +109,8 @@ class Calibration {
 // file one process writes, byte for byte. The output's directory must be shared by the ranks.
 using LayerCompressor = std::function<std::vector<std::vector<uint8_t>>(size_t, const std::string&)>;
 
-// The part file of input tensor ti: a hidden name beside the output. Written whole, then renamed.
-std::string part_path(const std::string& output, size_t ti) {
-  const std::filesystem::path p(output);
-  return (p.parent_path() / ("." + p.filename().string() + ".vq-part-" + std::to_string(ti))).string();
-}
-
+// Input tensor ti's part (part_files.h): its compressed tensors, each as a u64 size and its
+// bytes. Written whole, then renamed.
 void write_part(const std::string& path, const std::vector<std::vector<uint8_t>>& tensors) {
   const std::string temp = path + ".tmp";
   {
@@ -155,15 +152,7 @@ void compress_on_ranks(const Communicator& comm, const CompressArgs& a, const we
   std::stable_sort(queue.begin(), queue.end(), [&](size_t x, size_t y) { return weights_of(x) > weights_of(y); });
   std::vector<double> before(queue.size() + 1, 0.0);  // weights of the queue's first i layers
   for (size_t i = 0; i < queue.size(); ++i) before[i + 1] = before[i] + double(weights_of(queue[i]));
-  // Parts this rank wrote, removed if it stops on an error (rank 0 removes them all at the end).
-  struct Parts {
-    std::vector<std::string> paths;
-    bool keep = false;
-    ~Parts() {
-      if (!keep)
-        for (const std::string& p : paths) std::remove(p.c_str());
-    }
-  } mine;
+  PartFiles mine;  // the parts this rank wrote
   const auto start = std::chrono::steady_clock::now();
   {
     const std::unique_ptr<Communicator::Counter> counter = comm.make_counter();
@@ -180,7 +169,7 @@ void compress_on_ranks(const Communicator& comm, const CompressArgs& a, const we
         position += ", ETA " + std::to_string(static_cast<long>(elapsed * left / done + 0.5)) + " s";
       }
       const size_t ti = queue[claim];
-      mine.paths.push_back(part_path(a.output, ti));
+      mine.paths.push_back(part_path(a.output, "layer", ti));
       write_part(mine.paths.back(), compress_layer(ti, position));
     }
   }  // the counter's window is freed here, by every rank together
@@ -189,13 +178,8 @@ void compress_on_ranks(const Communicator& comm, const CompressArgs& a, const we
   comm.allreduce_sum(barrier);
   mine.keep = true;
   if (comm.rank() != 0) return;
-  struct AllParts {
-    std::vector<std::string> paths;
-    ~AllParts() {
-      for (const std::string& p : paths) std::remove(p.c_str());
-    }
-  } all;
-  for (size_t ti : queue) all.paths.push_back(part_path(a.output, ti));
+  PartFiles all;  // every rank's, removed once the output is written (or on an error)
+  for (size_t ti : queue) all.paths.push_back(part_path(a.output, "layer", ti));
   weights::SafetensorsStreamWriter out(a.output, specs, metadata);
   for (size_t ti = 0; ti < in.tensors().size(); ++ti) {
     const weights::TensorInfo& t = in.tensors()[ti];
@@ -203,7 +187,7 @@ void compress_on_ranks(const Communicator& comm, const CompressArgs& a, const we
       out.write(t.name, in.bytes(t.name));
       continue;
     }
-    const std::vector<std::vector<uint8_t>> bytes = read_part(part_path(a.output, ti), plan[ti]->tensors.size());
+    const std::vector<std::vector<uint8_t>> bytes = read_part(part_path(a.output, "layer", ti), plan[ti]->tensors.size());
     for (size_t k = 0; k < bytes.size(); ++k) out.write(plan[ti]->tensors[k].name, bytes[k]);
   }
   out.finish();

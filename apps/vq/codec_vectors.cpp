@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "cli_ranks.h"
 #include "media_codec.h"
+#include "part_files.h"
 #include "vq/core/bitpack.h"
 #include "vq/core/io.h"
 #include "vq/core/matrix_file.h"
@@ -23,24 +24,6 @@
 
 namespace vq::cli {
 namespace {
-
-// A file removed when this goes out of scope (normal return or an exception): the part files of
-// a distributed encode. An empty path is nothing.
-struct PartFile {
-  std::string path;
-  bool keep = false;  // set once the part is written: rank 0 reads it, then removes it
-  explicit PartFile(std::string p) : path(std::move(p)) {}
-  ~PartFile() {
-    if (!path.empty() && !keep) std::remove(path.c_str());
-  }
-};
-
-// Rank `rank`'s part of a distributed encode to `output`: a hidden file beside it, named from
-// the output (the ranks' staged temporaries differ: they carry each process's id).
-std::string part_path(const std::string& output, int rank) {
-  const std::filesystem::path p(output);
-  return (p.parent_path() / ("." + p.filename().string() + ".vq-codes-part-" + std::to_string(rank))).string();
-}
 
 class VectorsCodec final : public MediaCodec {
  public:
@@ -76,8 +59,9 @@ class VectorsCodec final : public MediaCodec {
     const bool alone = comm.size() == 1;
     std::optional<CodesFileWriter> writer;
     if (alone) writer.emplace(r.output_file, *q, file.rows(), source);
-    const std::string part = part_path(r.output, comm.rank());
-    PartFile mine_part(alone ? "" : part);
+    const std::string part = part_path(r.output, "codes", size_t(comm.rank()));
+    PartFiles mine_part;
+    if (!alone) mine_part.paths.push_back(part);
     std::ofstream part_out;
     if (!alone) part_out.open(part, std::ios::binary | std::ios::trunc);
     const bool hold = !r.tokens.empty();
@@ -109,8 +93,9 @@ class VectorsCodec final : public MediaCodec {
       CodesFileWriter out(r.output_file, *q, file.rows(), source);
       std::vector<uint8_t> piece(std::max<size_t>(1, chunk) * packed_bytes_per_vector(q->book_bits()));
       for (int rank = 0; rank < comm.size(); ++rank) {
-        const std::string path = part_path(r.output, rank);
-        const PartFile remove_after(path);
+        const std::string path = part_path(r.output, "codes", size_t(rank));
+        PartFiles remove_after;
+        remove_after.paths.push_back(path);
         std::ifstream in(path, std::ios::binary);
         VQ_CHECK(in.good(), "cannot read '", path, "', written by rank ", rank, ": is the output's folder shared by every rank?");
         while (in.read(reinterpret_cast<char*>(piece.data()), std::streamsize(piece.size())) || in.gcount() > 0)

@@ -51,6 +51,6 @@ for scheme in AQ1x6d4 GPTQ3g32; do
   # Each layer once, handed out largest first (ties in file order): 1/7 is layers.2, 64 x 128.
   [ "$(grep -c '^\[[0-9]/7 rank ' "$work/err.txt")" = 7 ] || { cat "$work/err.txt"; exit 1; }
   grep -q '^\[1/7 rank [0-9]*\] layers.2.proj.weight 64x128' "$work/err.txt" || { cat "$work/err.txt"; exit 1; }
-  if ls -A "$work" | grep -q 'vq-part'; then echo "part files left:"; ls -A "$work"; exit 1; fi
+  if ls -A "$work" | grep -q -- '-part-'; then echo "part files left:"; ls -A "$work"; exit 1; fi
   echo "$scheme: identical to one process"
 done
